@@ -1,0 +1,114 @@
+//! `/api/v1/clients`: the API clients (machine users) that may call TrialOps.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::api::extract::{Body, ChangeReason, ListParams};
+use crate::auth::clients::{NewClientRequest, register};
+use crate::auth::policy::may_read_clients;
+use crate::auth::{Caller, Operation, Resource};
+use crate::db;
+use crate::db::clients::ApiClient;
+use crate::domain::cursor::Page;
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+
+/// A new client and its credentials. The secret is shown here once and never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedClient {
+    #[serde(flatten)]
+    pub client: ApiClient,
+    /// The OAuth `client_id` (the client's `id`).
+    pub client_id: Uuid,
+    /// The OAuth `client_secret`. Store it now: only its Argon2id hash is kept.
+    #[schema(example = "tos_q0C5Hh2m7b9yWQb3m3o0b2aN1xk1VJ3c7Nq9d2r5t8U")]
+    pub client_secret: String,
+}
+
+fn require_reader(caller: &Caller) -> Result<(), ApiError> {
+    if may_read_clients(caller.role) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("role {} may not read API clients", caller.role)))
+    }
+}
+
+/// List API clients
+///
+/// `admin` and `auditor`. Revoked clients are listed with `include_deleted=true`.
+#[utoipa::path(
+    tag = "clients",
+    params(ListParams),
+    responses((status = 200, description = "A page of clients (never a secret)", body = Page<ApiClient>)),
+)]
+#[get("/clients")]
+pub async fn list(caller: Caller, state: web::Data<AppState>, params: web::Query<ListParams>) -> ApiResult<HttpResponse> {
+    require_reader(&caller)?;
+    let page = params.page()?;
+    let mut conn = state.db.get().await?;
+    Ok(HttpResponse::Ok().json(db::clients::list(&mut conn, &page).await?))
+}
+
+/// Create an API client
+///
+/// `admin` only. The answer carries `client_id` and `client_secret` for the OAuth token
+/// endpoint; the secret is never shown again.
+#[utoipa::path(
+    tag = "clients",
+    request_body = NewClientRequest,
+    responses((status = 201, description = "Created, with its one-time secret", body = CreatedClient)),
+)]
+#[post("/clients")]
+pub async fn create(
+    caller: Caller,
+    state: web::Data<AppState>,
+    reason: ChangeReason,
+    body: Body<NewClientRequest>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Resource::Client, Operation::Create)?;
+    let mut conn = state.db.get().await?;
+    let (client, client_secret) = register(&mut conn, &caller.write_context(reason.0), body.0).await?;
+    let location = format!("/api/v1/clients/{}", client.id);
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"))
+        .json(CreatedClient { client_id: client.id, client, client_secret }))
+}
+
+/// Read an API client
+#[utoipa::path(
+    tag = "clients",
+    params(("id" = Uuid, Path, description = "Client id")),
+    responses((status = 200, description = "The client (never its secret)", body = ApiClient)),
+)]
+#[get("/clients/{id}")]
+pub async fn read(caller: Caller, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    require_reader(&caller)?;
+    let mut conn = state.db.get().await?;
+    let client = db::clients::find(&mut conn, id.into_inner()).await?.ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(ApiClient::from(client)))
+}
+
+/// Revoke an API client
+///
+/// `admin` only. The client gets no new tokens, and the tokens it holds stop working at
+/// once. Audited as `revoke`.
+#[utoipa::path(
+    tag = "clients",
+    params(("id" = Uuid, Path, description = "Client id")),
+    responses((status = 204, description = "Revoked")),
+)]
+#[delete("/clients/{id}")]
+pub async fn revoke(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    reason: ChangeReason,
+) -> ApiResult<HttpResponse> {
+    caller.require(Resource::Client, Operation::Delete)?;
+    let mut conn = state.db.get().await?;
+    db::clients::revoke(&mut conn, &caller.write_context(reason.0), id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,186 @@
+//! Extractors for the request parts every resource reads the same way: JSON bodies, merge
+//! patches, `If-Match`, `X-Change-Reason` and the common list parameters. Each refuses bad
+//! input with the right problem+json answer before a handler runs.
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use chrono::{DateTime, Utc};
+use futures_util::future::{LocalBoxFuture, Ready, ready};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use utoipa::IntoParams;
+use validator::Validate;
+
+use crate::domain::cursor::{PageRequest, decode_cursor};
+use crate::domain::json;
+use crate::domain::versioning::IfMatch;
+use crate::error::ApiError;
+
+/// Default body limit (contract: 1 MiB).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+pub const CHANGE_REASON_HEADER: &str = "x-change-reason";
+const CHANGE_REASON_MAX_CHARS: usize = 500;
+
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+}
+
+/// `application/json`, or any `application/*+json` (such as merge-patch+json).
+fn is_json(media_type: &str) -> bool {
+    media_type == "application/json" || (media_type.starts_with("application/") && media_type.ends_with("+json"))
+}
+
+/// Reads the body as bytes within the limit: 415 if it is not JSON, 413 if too large.
+fn json_bytes(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static, Result<web::Bytes, ApiError>> {
+    let media = media_type(req.headers());
+    let limit = BODY_LIMIT;
+    let bytes = web::Bytes::from_request(req, payload);
+    Box::pin(async move {
+        match media.as_deref() {
+            Some(media) if is_json(media) => {}
+            Some(other) => return Err(ApiError::UnsupportedMediaType(format!("expected application/json, got {other}"))),
+            None => return Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json".into())),
+        }
+        bytes.await.map_err(|error| match error.as_error::<actix_web::error::PayloadError>() {
+            Some(actix_web::error::PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
+            _ => ApiError::BadRequest(format!("could not read the request body: {error}")),
+        })
+    })
+}
+
+/// A JSON body, parsed (400 / 422 naming the field) and validated (422).
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for Body<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = json_bytes(req, payload);
+        Box::pin(async move {
+            let value: T = json::from_slice(&bytes.await?)?;
+            value.validate()?;
+            Ok(Body(value))
+        })
+    }
+}
+
+/// A JSON Merge Patch (RFC 7396) body: a JSON object, applied by
+/// `domain::patch::apply_merge_patch` to the current record.
+pub struct MergePatch(pub Value);
+
+impl FromRequest for MergePatch {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = json_bytes(req, payload);
+        Box::pin(async move {
+            match json::from_slice::<Value>(&bytes.await?)? {
+                patch @ Value::Object(_) => Ok(MergePatch(patch)),
+                _ => Err(ApiError::BadRequest("a merge patch must be a JSON object".into())),
+            }
+        })
+    }
+}
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match req.headers().get(header::IF_MATCH) {
+            None => Ok(IfMatch::any()),
+            Some(value) => value
+                .to_str()
+                .map(IfMatch::parse)
+                .map_err(|_| ApiError::BadRequest("If-Match is not valid ASCII".into())),
+        })
+    }
+}
+
+/// `X-Change-Reason`: why a change is made, kept with its audit event (at most 500
+/// characters).
+#[derive(Debug, Clone, Default)]
+pub struct ChangeReason(pub Option<String>);
+
+impl ChangeReason {
+    /// For resources whose changes must be explained (risks, deviations): 422 without one.
+    pub fn required(self) -> Result<String, ApiError> {
+        self.0.ok_or_else(|| ApiError::invalid("X-Change-Reason", "required", "a reason for this change is required"))
+    }
+}
+
+impl FromRequest for ChangeReason {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(value) = req.headers().get(CHANGE_REASON_HEADER) else {
+            return ready(Ok(ChangeReason(None)));
+        };
+        let result = match std::str::from_utf8(value.as_bytes()) {
+            Err(_) => Err(ApiError::BadRequest("X-Change-Reason is not UTF-8".into())),
+            Ok(reason) if reason.chars().count() > CHANGE_REASON_MAX_CHARS => Err(ApiError::invalid(
+                "X-Change-Reason",
+                "length",
+                format!("length must be at most {CHANGE_REASON_MAX_CHARS}"),
+            )),
+            Ok(reason) if reason.trim().is_empty() => Ok(ChangeReason(None)),
+            Ok(reason) => Ok(ChangeReason(Some(reason.trim().to_string()))),
+        };
+        ready(result)
+    }
+}
+
+/// Query parameters every list endpoint takes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Rows per page, 1..=1000 (default 50).
+    #[param(minimum = 1, maximum = 1000, example = 50)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only rows changed at or after this time (RFC 3339), for incremental sync.
+    #[param(example = "2026-03-01T09:30:00Z")]
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Include soft-deleted rows (they carry `deleted_at`).
+    pub include_deleted: Option<bool>,
+}
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 1000;
+
+impl ListParams {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}")));
+        }
+        let after = match &self.cursor {
+            None => None,
+            Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
+                ApiError::BadRequest("cursor is not one this service issued; start again without it".into())
+            })?),
+        };
+        Ok(PageRequest { limit, after, updated_since: self.updated_since, include_deleted: self.include_deleted.unwrap_or(false) })
+    }
+}
+
+/// Error handlers that route actix's own extractor failures through `ApiError`.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error, _| ApiError::BadRequest(format!("bad query parameter: {error}")).into())
+}
+
+pub fn path_config() -> web::PathConfig {
+    // A malformed id cannot name anything: the same 404 as an id that names nothing.
+    web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into())
+}
+
+pub fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(BODY_LIMIT)
+}

@@ -1,0 +1,42 @@
+//! Liveness and readiness, for load balancers and orchestrators.
+
+use actix_web::{HttpResponse, get, web};
+use serde_json::json;
+
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+
+/// Liveness
+///
+/// The process is up. Does not touch the database.
+#[utoipa::path(tag = "operations", security(()), responses((status = 200, description = "Up", body = Object, example = json!({"status": "ok"}))))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Readiness
+///
+/// The database is reachable and every migration this build knows is applied; 503
+/// otherwise (take the instance out of rotation).
+#[utoipa::path(
+    tag = "operations",
+    security(()),
+    responses(
+        (status = 200, description = "Ready", body = Object, example = json!({"status": "ready", "migration": "00000000000000"})),
+        (status = 503, description = "Database unreachable or not migrated", body = crate::error::Problem),
+    ),
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let mut conn = state.db.get().await?;
+    let applied = db::applied_migration_version(&mut conn)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("reading migrations: {e}")))?;
+    let expected = db::latest_migration_version();
+    if applied < expected {
+        return Err(ApiError::Unavailable(format!("migrations not applied: have {applied:?}, need {expected:?}")));
+    }
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "migration": applied})))
+}

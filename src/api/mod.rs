@@ -1,0 +1,172 @@
+//! The HTTP edge: the route table, the OpenAPI document, and the fallback for unknown
+//! routes. Handlers live in one module per resource.
+
+pub mod clients;
+pub mod extract;
+pub mod fallback;
+pub mod health;
+pub mod oauth;
+pub mod respond;
+pub mod sites;
+pub mod studies;
+
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{ClientCredentials, Flow, Http, HttpAuthScheme, OAuth2, Scopes, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, RefOr};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{AppExt, scope};
+
+use crate::error::{FieldError, Problem};
+
+/// Every route, top to bottom. A handler is registered with `.service(...)` so that its
+/// `#[utoipa::path]` lands in the OpenAPI document.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(oauth::token)
+        .service(oauth::jwks)
+        .service(
+            scope::scope("/api/v1")
+                .service(clients::list)
+                .service(clients::create)
+                .service(clients::read)
+                .service(clients::revoke)
+                .service(studies::list)
+                .service(studies::create)
+                .service(studies::read)
+                .service(studies::update)
+                .service(studies::delete)
+                .service(sites::list)
+                .service(sites::create)
+                .service(sites::read)
+                .service(sites::update)
+                .service(sites::delete),
+        );
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "TrialOps API",
+        version = "1.0.0",
+        description = "The operational backbone of a clinical trial: studies, sites, vendors, milestones, \
+budgets, risks, protocol deviations and weekly enrollment.\n\n\
+**Getting a token:** press *Authorize*, choose `oauth2` and enter a client id and secret \
+(`trialops clients create` prints one). Machine clients POST `grant_type=client_credentials` \
+to `/oauth/token` and send the token as `Authorization: Bearer <token>`.\n\n\
+**Conventions:** errors are RFC 9457 `application/problem+json`; lists use keyset cursors \
+(`limit`, `cursor`, `next_cursor`); `PATCH` is JSON Merge Patch; `GET` answers an `ETag` that \
+`PATCH`/`DELETE` accept in `If-Match`; `DELETE` is a soft delete; `X-Change-Reason` is kept \
+with the audit event; `X-Request-Id` is echoed on every answer.",
+        license(name = "Apache-2.0"),
+    ),
+    tags(
+        (name = "auth", description = "Tokens and their verification keys"),
+        (name = "clients", description = "API clients (admin)"),
+        (name = "studies", description = "Clinical studies"),
+        (name = "sites", description = "Investigator sites"),
+        (name = "operations", description = "Health and readiness"),
+    ),
+    components(schemas(Problem, FieldError)),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("oauth2" = [])),
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new("/oauth/token", Scopes::new()))],
+                "OAuth 2.0 client credentials: enter a client id and secret.",
+            )),
+        );
+    }
+}
+
+/// The error answers shared by every `/api/v1` operation, documented once as reusable
+/// responses and attached by method, so the document says what the shared code does.
+const PROBLEMS: &[(&str, &str, &str)] = &[
+    ("400", "BadRequest", "Malformed JSON, wrong type, or bad query parameter or cursor"),
+    ("401", "Unauthorized", "No token, or an invalid, expired or revoked one"),
+    ("403", "Forbidden", "The caller's role may not do this"),
+    ("404", "NotFound", "No such object, or it is outside the caller's scope"),
+    ("409", "Conflict", "Unique conflict, or a parent that still has live children"),
+    ("412", "PreconditionFailed", "If-Match does not name the current version"),
+    ("413", "PayloadTooLarge", "Body over 1 MiB"),
+    ("415", "UnsupportedMediaType", "Body is not JSON"),
+    ("422", "ValidationFailed", "Invalid field values; `errors` names each field"),
+    ("503", "ServiceUnavailable", "Database unreachable; retry after `Retry-After` seconds"),
+];
+
+fn problems_for(method: &str, has_id: bool) -> Vec<&'static str> {
+    let mut codes = vec!["400", "401", "403", "503"];
+    if has_id {
+        codes.push("404");
+    }
+    match method {
+        "post" => codes.extend(["404", "409", "413", "415", "422"]),
+        "patch" => codes.extend(["409", "412", "413", "415", "422"]),
+        "delete" => codes.extend(["409", "412"]),
+        _ => {}
+    }
+    codes.sort_unstable();
+    codes.dedup();
+    codes
+}
+
+fn add_problem_responses(openapi: &mut OpenApiDoc) {
+    let components = openapi.components.get_or_insert_with(Default::default);
+    for (_, name, description) in PROBLEMS {
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+        let response = ResponseBuilder::new().description(*description).content("application/problem+json", content).build();
+        components.responses.insert((*name).to_string(), RefOr::T(response));
+    }
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        if !path.starts_with("/api/v1/") {
+            continue;
+        }
+        let has_id = path.contains('{');
+        let operations = [
+            ("get", item.get.as_mut()),
+            ("post", item.post.as_mut()),
+            ("patch", item.patch.as_mut()),
+            ("delete", item.delete.as_mut()),
+            ("put", item.put.as_mut()),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            for code in problems_for(method, has_id) {
+                let Some((_, name, _)) = PROBLEMS.iter().find(|(c, _, _)| *c == code) else { continue };
+                operation
+                    .responses
+                    .responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
+            }
+        }
+    }
+}
+
+/// The OpenAPI document the server serves, built from the same route table.
+pub fn openapi() -> OpenApiDoc {
+    let (_, mut api) = actix_web::App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(routes).split_for_parts();
+    add_problem_responses(&mut api);
+    api
+}
+
+/// The document as committed in `openapi/openapi.json` (pretty, with a final newline).
+pub fn openapi_json() -> String {
+    let mut text = openapi().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,135 @@
+//! `Caller`: the authenticated API client behind a request.
+//!
+//! An extractor, so a handler that takes a `Caller` cannot run without a valid token, and a
+//! handler that writes cannot forget to say who did it.
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use futures_util::future::LocalBoxFuture;
+use uuid::Uuid;
+
+use crate::audit::WriteContext;
+use crate::auth::policy::{self, Operation, Resource, Scope};
+use crate::db::{self, Conn};
+use crate::domain::enums::Role;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::telemetry;
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub client_id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub studies: Vec<Uuid>,
+    pub sites: Vec<Uuid>,
+    pub vendor: Option<Uuid>,
+}
+
+/// Which sites a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteScope {
+    All,
+    /// Every site of these studies (a `cro`).
+    InStudies(Vec<Uuid>),
+    /// Exactly these sites (a `site` client; empty for roles that see no sites).
+    Ids(Vec<Uuid>),
+}
+
+impl SiteScope {
+    pub fn contains(&self, site_id: Uuid, study_id: Uuid) -> bool {
+        match self {
+            SiteScope::All => true,
+            SiteScope::InStudies(studies) => studies.contains(&study_id),
+            SiteScope::Ids(ids) => ids.contains(&site_id),
+        }
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::Unauthorized("no bearer token".into()))?
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+    match header.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(token.trim().to_string())
+        }
+        _ => Err(ApiError::Unauthorized("Authorization is not a bearer token".into())),
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+            let claims = state.tokens.verify(&token?)?;
+            // Revocation takes effect at once, not when the client's last token expires.
+            let mut conn = state.db.get().await?;
+            let client = db::clients::find(&mut conn, claims.sub)
+                .await?
+                .filter(|client| client.revoked_at.is_none())
+                .ok_or_else(|| ApiError::Unauthorized("client unknown or revoked".into()))?;
+            Ok(Caller {
+                client_id: claims.sub,
+                name: client.name,
+                role: claims.role,
+                studies: claims.studies,
+                sites: claims.sites,
+                vendor: claims.vendor,
+            })
+        })
+    }
+}
+
+impl Caller {
+    /// 403 unless the caller's role may make this kind of change.
+    pub fn require(&self, resource: Resource, operation: Operation) -> Result<(), ApiError> {
+        if policy::may_write(self.role, resource, operation) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("role {} may not do this", self.role)))
+        }
+    }
+
+    /// The audit context of a write made by this caller in the current request.
+    pub fn write_context(&self, reason: Option<String>) -> WriteContext {
+        WriteContext {
+            actor: self.client_id.to_string(),
+            actor_name: self.name.clone(),
+            role: self.role,
+            reason,
+            request_id: telemetry::current_request_id(),
+        }
+    }
+
+    /// The studies this caller may read.
+    pub async fn study_scope(&self, conn: &mut Conn) -> Result<Scope, ApiError> {
+        Ok(match self.role {
+            role if policy::reads_everything(role) => Scope::All,
+            Role::Cro => Scope::Only(self.studies.clone()),
+            // A site sees the study it belongs to (a summary view of it).
+            Role::Site => Scope::Only(db::sites::study_ids_of(conn, &self.sites).await?),
+            // Vendors see the studies of milestones and risks naming them; those arrive with
+            // the milestone and risk resources.
+            _ => Scope::Only(Vec::new()),
+        })
+    }
+
+    /// The sites this caller may read.
+    pub fn site_scope(&self) -> SiteScope {
+        match self.role {
+            role if policy::reads_everything(role) => SiteScope::All,
+            Role::Cro => SiteScope::InStudies(self.studies.clone()),
+            Role::Site => SiteScope::Ids(self.sites.clone()),
+            _ => SiteScope::Ids(Vec::new()),
+        }
+    }
+}

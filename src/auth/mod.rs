@@ -1,0 +1,12 @@
+//! Authentication and authorisation: API client secrets, token signing keys, access
+//! tokens, the `Caller` extractor, and the role and scope rules of contract section 4.
+
+pub mod caller;
+pub mod clients;
+pub mod keys;
+pub mod policy;
+pub mod secrets;
+pub mod tokens;
+
+pub use caller::Caller;
+pub use policy::{Operation, Resource, Scope};

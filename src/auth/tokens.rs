@@ -1,0 +1,129 @@
+//! Access tokens: short-lived JWTs signed with the service's Ed25519 key.
+//!
+//! Verification pins the algorithm to EdDSA (an `alg: none` or HS256 token signed with the
+//! public key is refused before any signature check), finds the key by `kid`, and checks
+//! `exp`, `nbf`, `iss` and `aud`.
+
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::keys::KeySet;
+use crate::domain::enums::Role;
+use crate::error::ApiError;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// The API client id.
+    pub sub: Uuid,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+    pub role: Role,
+    /// Studies a `cro` client may work on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub studies: Vec<Uuid>,
+    /// Sites a `site` client reports for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<Uuid>,
+    /// The vendor a `vendor` client speaks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<Uuid>,
+}
+
+pub struct TokenService {
+    keys: KeySet,
+    issuer: String,
+    audience: String,
+    ttl_seconds: i64,
+}
+
+/// What a client is told about the token it got.
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+/// The OAuth `scope` string for a client: its role, then one entry per scoped object.
+pub fn scope_string(role: Role, studies: &[Uuid], sites: &[Uuid], vendor: Option<Uuid>) -> String {
+    let mut parts = vec![format!("role:{role}")];
+    parts.extend(studies.iter().map(|id| format!("study:{id}")));
+    parts.extend(sites.iter().map(|id| format!("site:{id}")));
+    parts.extend(vendor.iter().map(|id| format!("vendor:{id}")));
+    parts.join(" ")
+}
+
+impl TokenService {
+    pub fn new(keys: KeySet, issuer: String, audience: String, ttl_seconds: i64) -> Self {
+        Self { keys, issuer, audience, ttl_seconds }
+    }
+
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    pub fn issue(
+        &self,
+        client_id: Uuid,
+        role: Role,
+        studies: Vec<Uuid>,
+        sites: Vec<Uuid>,
+        vendor: Option<Uuid>,
+    ) -> Result<IssuedToken, ApiError> {
+        let now = Utc::now().timestamp();
+        let scope = scope_string(role, &studies, &sites, vendor);
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: client_id,
+            iat: now,
+            nbf: now,
+            exp: now + self.ttl_seconds,
+            jti: Uuid::now_v7(),
+            role,
+            studies,
+            sites,
+            vendor,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.keys.signing_kid.clone());
+        let access_token = jsonwebtoken::encode(&header, &claims, &self.keys.signing)
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("signing a token")))?;
+        Ok(IssuedToken { access_token, expires_in: self.ttl_seconds, scope })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let invalid = |why: &str| ApiError::Unauthorized(why.to_string());
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(invalid("token algorithm not accepted"));
+        }
+        let kid = header.kid.ok_or_else(|| invalid("token names no key"))?;
+        let key = self.keys.decoding_key(&kid).ok_or_else(|| invalid("token signed by an unknown key"))?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => invalid("token expired"),
+                    ErrorKind::ImmatureSignature => invalid("token not valid yet"),
+                    ErrorKind::InvalidIssuer => invalid("wrong token issuer"),
+                    ErrorKind::InvalidAudience => invalid("wrong token audience"),
+                    ErrorKind::InvalidSignature => invalid("bad token signature"),
+                    _ => invalid("invalid token"),
+                }
+            })
+    }
+}

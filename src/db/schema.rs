@@ -1,0 +1,122 @@
+// @generated shape: kept equal to `diesel print-schema` output for the migrations.
+
+diesel::table! {
+    api_clients (id) {
+        id -> Uuid,
+        name -> Text,
+        role -> Text,
+        studies -> Array<Uuid>,
+        sites -> Array<Uuid>,
+        vendor_id -> Nullable<Uuid>,
+        secret_hash -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        private_der -> Bytea,
+        public_raw -> Bytea,
+        created_at -> Timestamptz,
+        retired_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    vendors (id) {
+        id -> Uuid,
+        external_id -> Nullable<Varchar>,
+        name -> Text,
+        kind -> Text,
+        status -> Text,
+        country -> Nullable<Varchar>,
+        contact_email -> Nullable<Text>,
+        qualified_on -> Nullable<Date>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    studies (id) {
+        id -> Uuid,
+        external_id -> Nullable<Varchar>,
+        protocol_number -> Varchar,
+        title -> Text,
+        short_title -> Nullable<Text>,
+        phase -> Text,
+        status -> Text,
+        therapeutic_area -> Nullable<Text>,
+        indication -> Nullable<Text>,
+        sponsor_name -> Nullable<Text>,
+        nct_id -> Nullable<Varchar>,
+        euct_number -> Nullable<Text>,
+        ind_number -> Nullable<Text>,
+        currency -> Varchar,
+        target_enrollment -> Int4,
+        enrollment_buffer_pct -> Int4,
+        planned_start_date -> Nullable<Date>,
+        planned_end_date -> Nullable<Date>,
+        actual_start_date -> Nullable<Date>,
+        actual_end_date -> Nullable<Date>,
+        risk_escalation_threshold -> Int4,
+        deviation_reporting_days -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    sites (id) {
+        id -> Uuid,
+        external_id -> Nullable<Varchar>,
+        study_id -> Uuid,
+        site_number -> Varchar,
+        name -> Text,
+        institution -> Nullable<Text>,
+        principal_investigator -> Nullable<Text>,
+        country -> Varchar,
+        status -> Text,
+        irb_approved_on -> Nullable<Date>,
+        activated_on -> Nullable<Date>,
+        target_enrollment -> Nullable<Int4>,
+        cro_vendor_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> Int8,
+        occurred_at -> Timestamptz,
+        actor -> Text,
+        actor_name -> Text,
+        role -> Text,
+        action -> Text,
+        entity_type -> Text,
+        entity_id -> Uuid,
+        study_id -> Nullable<Uuid>,
+        entity_version -> Nullable<Int4>,
+        changes -> Jsonb,
+        data -> Nullable<Jsonb>,
+        reason -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(sites -> studies (study_id));
+diesel::joinable!(sites -> vendors (cro_vendor_id));
+
+diesel::allow_tables_to_appear_in_same_query!(api_clients, signing_keys, vendors, studies, sites, audit_events);

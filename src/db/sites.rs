@@ -1,0 +1,229 @@
+//! Sites: the row, and every query on it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::audit::{self, Subject, WriteContext};
+use crate::auth::Scope;
+use crate::auth::caller::SiteScope;
+use crate::db::schema::{sites, vendors};
+use crate::db::{Conn, check_if_match, keyset_page, studies};
+use crate::domain::cursor::{Page, PageRequest};
+use crate::domain::versioning::IfMatch;
+use crate::domain::enums::{AuditAction, EntityType, SiteStatus};
+use crate::domain::sites::SiteFields;
+use crate::error::ApiError;
+
+/// A site, as stored and as answered.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = sites)]
+pub struct Site {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    pub study_id: Uuid,
+    pub site_number: String,
+    pub name: String,
+    pub institution: Option<String>,
+    pub principal_investigator: Option<String>,
+    pub country: String,
+    pub status: SiteStatus,
+    pub irb_approved_on: Option<NaiveDate>,
+    pub activated_on: Option<NaiveDate>,
+    pub target_enrollment: Option<i32>,
+    pub cro_vendor_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set when the site was deleted (visible with `include_deleted=true` only).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Starts at 1, +1 on every change; the `ETag` of the site.
+    pub version: i32,
+}
+
+impl Site {
+    /// The writable part, as a PATCH is merged into it.
+    pub fn fields(&self) -> SiteFields {
+        SiteFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            site_number: self.site_number.clone(),
+            name: self.name.clone(),
+            institution: self.institution.clone(),
+            principal_investigator: self.principal_investigator.clone(),
+            country: self.country.clone(),
+            status: self.status,
+            irb_approved_on: self.irb_approved_on,
+            activated_on: self.activated_on,
+            target_enrollment: self.target_enrollment,
+            cro_vendor_id: self.cro_vendor_id,
+        }
+    }
+
+    fn subject(&self) -> Subject {
+        Subject { entity_type: EntityType::Site, entity_id: self.id, study_id: Some(self.study_id), version: Some(self.version) }
+    }
+}
+
+/// Filters of `GET /sites` beyond the common list parameters.
+#[derive(Debug, Default, Clone)]
+pub struct SiteFilter {
+    pub study_id: Option<Uuid>,
+    pub status: Option<SiteStatus>,
+    pub country: Option<String>,
+    pub cro_vendor_id: Option<Uuid>,
+    pub external_id: Option<String>,
+}
+
+fn visible(scope: &SiteScope) -> sites::BoxedQuery<'static, diesel::pg::Pg> {
+    let query = sites::table.into_boxed();
+    match scope {
+        SiteScope::All => query,
+        SiteScope::InStudies(studies) => query.filter(sites::study_id.eq_any(studies.clone())),
+        SiteScope::Ids(ids) => query.filter(sites::id.eq_any(ids.clone())),
+    }
+}
+
+pub async fn list(conn: &mut Conn, scope: &SiteScope, filter: &SiteFilter, page: &PageRequest) -> QueryResult<Page<Site>> {
+    let mut query = visible(scope);
+    if let Some(study_id) = filter.study_id {
+        query = query.filter(sites::study_id.eq(study_id));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(sites::status.eq(status));
+    }
+    if let Some(country) = &filter.country {
+        query = query.filter(sites::country.eq(country.clone()));
+    }
+    if let Some(vendor) = filter.cro_vendor_id {
+        query = query.filter(sites::cro_vendor_id.eq(vendor));
+    }
+    if let Some(external_id) = &filter.external_id {
+        query = query.filter(sites::external_id.eq(external_id.clone()));
+    }
+    let rows: Vec<Site> = keyset_page!(query, sites, deleted_at, page).load(conn).await?;
+    Ok(Page::from_overfetch(rows, page.limit, |site| site.id))
+}
+
+/// A live site within `scope`, or 404.
+pub async fn find(conn: &mut Conn, id: Uuid, scope: &SiteScope) -> Result<Site, ApiError> {
+    visible(scope)
+        .filter(sites::id.eq(id))
+        .filter(sites::deleted_at.is_null())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(ApiError::NotFound)
+}
+
+/// The studies the given (live) sites belong to.
+pub async fn study_ids_of(conn: &mut Conn, site_ids: &[Uuid]) -> QueryResult<Vec<Uuid>> {
+    sites::table
+        .filter(sites::id.eq_any(site_ids))
+        .filter(sites::deleted_at.is_null())
+        .select(sites::study_id)
+        .distinct()
+        .load(conn)
+        .await
+}
+
+/// 422 unless `vendor` names a live vendor.
+async fn check_vendor(conn: &mut Conn, vendor: Option<Uuid>) -> Result<(), ApiError> {
+    let Some(vendor) = vendor else { return Ok(()) };
+    let found: i64 = vendors::table
+        .filter(vendors::id.eq(vendor))
+        .filter(vendors::deleted_at.is_null())
+        .count()
+        .get_result(conn)
+        .await?;
+    if found == 0 {
+        return Err(ApiError::invalid("cro_vendor_id", "reference", "names no vendor"));
+    }
+    Ok(())
+}
+
+/// Creates a site in a live study within `study_scope` (404 otherwise).
+pub async fn create(conn: &mut Conn, ctx: &WriteContext, study_scope: &Scope, fields: SiteFields) -> Result<Site, ApiError> {
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        studies::lock_for_child(conn, fields.study_id, study_scope).await?;
+        check_vendor(conn, fields.cro_vendor_id).await?;
+        let site: Site = diesel::insert_into(sites::table)
+            .values((sites::id.eq(Uuid::now_v7()), &fields))
+            .get_result(conn)
+            .await?;
+        audit::record(conn, ctx, AuditAction::Create, site.subject(), None, Some(&site)).await?;
+        Ok(site)
+    })
+    .await
+}
+
+async fn lock(conn: &mut Conn, id: Uuid, scope: &SiteScope) -> Result<Site, ApiError> {
+    sites::table
+        .find(id)
+        .filter(sites::deleted_at.is_null())
+        .for_update()
+        .first::<Site>(conn)
+        .await
+        .optional()?
+        .filter(|site| scope.contains(site.id, site.study_id))
+        .ok_or(ApiError::NotFound)
+}
+
+/// Applies `change` under a row lock. A site stays in its study; a change that alters
+/// nothing answers the site as it is, with no new version and no audit event.
+pub async fn update(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    id: Uuid,
+    scope: &SiteScope,
+    if_match: &IfMatch,
+    change: impl FnOnce(&Site) -> Result<SiteFields, ApiError> + Send,
+) -> Result<Site, ApiError> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        let before = lock(conn, id, scope).await?;
+        check_if_match(if_match, before.version)?;
+        let fields = change(&before)?;
+        if fields.study_id != before.study_id {
+            return Err(ApiError::invalid("study_id", "immutable", "a site cannot move to another study"));
+        }
+        if fields == before.fields() {
+            return Ok(before);
+        }
+        if fields.cro_vendor_id != before.cro_vendor_id {
+            check_vendor(conn, fields.cro_vendor_id).await?;
+        }
+        let after: Site = diesel::update(sites::table.find(id))
+            .set((&fields, sites::version.eq(sites::version + 1), sites::updated_at.eq(diesel::dsl::now)))
+            .get_result(conn)
+            .await?;
+        audit::record(conn, ctx, AuditAction::Update, after.subject(), Some(&before), Some(&after)).await?;
+        Ok(after)
+    })
+    .await
+}
+
+pub async fn soft_delete(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    id: Uuid,
+    scope: &SiteScope,
+    if_match: &IfMatch,
+) -> Result<(), ApiError> {
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        let before = lock(conn, id, scope).await?;
+        check_if_match(if_match, before.version)?;
+        let after: Site = diesel::update(sites::table.find(id))
+            .set((
+                sites::deleted_at.eq(diesel::dsl::now),
+                sites::version.eq(sites::version + 1),
+                sites::updated_at.eq(diesel::dsl::now),
+            ))
+            .get_result(conn)
+            .await?;
+        audit::record(conn, ctx, AuditAction::Delete, after.subject(), Some(&before), Some(&after)).await?;
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,234 @@
+//! Studies: the row, and every query on it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::audit::{self, Subject, WriteContext};
+use crate::auth::Scope;
+use crate::db::schema::{sites, studies};
+use crate::db::{Conn, check_if_match, keyset_page};
+use crate::domain::cursor::{Page, PageRequest};
+use crate::domain::versioning::IfMatch;
+use crate::domain::enums::{AuditAction, EntityType, StudyPhase, StudyStatus};
+use crate::domain::studies::StudyFields;
+use crate::error::ApiError;
+
+/// A study, as stored and as answered.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = studies)]
+pub struct Study {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    pub protocol_number: String,
+    pub title: String,
+    pub short_title: Option<String>,
+    pub phase: StudyPhase,
+    pub status: StudyStatus,
+    pub therapeutic_area: Option<String>,
+    pub indication: Option<String>,
+    pub sponsor_name: Option<String>,
+    pub nct_id: Option<String>,
+    pub euct_number: Option<String>,
+    pub ind_number: Option<String>,
+    pub currency: String,
+    pub target_enrollment: i32,
+    pub enrollment_buffer_pct: i32,
+    pub planned_start_date: Option<NaiveDate>,
+    pub planned_end_date: Option<NaiveDate>,
+    pub actual_start_date: Option<NaiveDate>,
+    pub actual_end_date: Option<NaiveDate>,
+    pub risk_escalation_threshold: i32,
+    pub deviation_reporting_days: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set when the study was deleted (visible with `include_deleted=true` only).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Starts at 1, +1 on every change; the `ETag` of the study.
+    pub version: i32,
+}
+
+impl Study {
+    /// The writable part, as a PATCH is merged into it.
+    pub fn fields(&self) -> StudyFields {
+        StudyFields {
+            external_id: self.external_id.clone(),
+            protocol_number: self.protocol_number.clone(),
+            title: self.title.clone(),
+            short_title: self.short_title.clone(),
+            phase: self.phase,
+            status: self.status,
+            therapeutic_area: self.therapeutic_area.clone(),
+            indication: self.indication.clone(),
+            sponsor_name: self.sponsor_name.clone(),
+            nct_id: self.nct_id.clone(),
+            euct_number: self.euct_number.clone(),
+            ind_number: self.ind_number.clone(),
+            currency: self.currency.clone(),
+            target_enrollment: self.target_enrollment,
+            enrollment_buffer_pct: self.enrollment_buffer_pct,
+            planned_start_date: self.planned_start_date,
+            planned_end_date: self.planned_end_date,
+            actual_start_date: self.actual_start_date,
+            actual_end_date: self.actual_end_date,
+            risk_escalation_threshold: self.risk_escalation_threshold,
+            deviation_reporting_days: self.deviation_reporting_days,
+        }
+    }
+
+    fn subject(&self) -> Subject {
+        Subject { entity_type: EntityType::Study, entity_id: self.id, study_id: Some(self.id), version: Some(self.version) }
+    }
+}
+
+/// Filters of `GET /studies` beyond the common list parameters.
+#[derive(Debug, Default, Clone)]
+pub struct StudyFilter {
+    pub status: Option<StudyStatus>,
+    pub phase: Option<StudyPhase>,
+    pub protocol_number: Option<String>,
+    pub external_id: Option<String>,
+}
+
+fn visible(scope: &Scope) -> studies::BoxedQuery<'static, diesel::pg::Pg> {
+    let query = studies::table.into_boxed();
+    match scope {
+        Scope::All => query,
+        Scope::Only(ids) => query.filter(studies::id.eq_any(ids.clone())),
+    }
+}
+
+pub async fn list(conn: &mut Conn, scope: &Scope, filter: &StudyFilter, page: &PageRequest) -> QueryResult<Page<Study>> {
+    let mut query = visible(scope);
+    if let Some(status) = filter.status {
+        query = query.filter(studies::status.eq(status));
+    }
+    if let Some(phase) = filter.phase {
+        query = query.filter(studies::phase.eq(phase));
+    }
+    if let Some(number) = &filter.protocol_number {
+        query = query.filter(studies::protocol_number.eq(number.clone()));
+    }
+    if let Some(external_id) = &filter.external_id {
+        query = query.filter(studies::external_id.eq(external_id.clone()));
+    }
+    let rows: Vec<Study> = keyset_page!(query, studies, deleted_at, page).load(conn).await?;
+    Ok(Page::from_overfetch(rows, page.limit, |study| study.id))
+}
+
+/// A live study within `scope`, or 404.
+pub async fn find(conn: &mut Conn, id: Uuid, scope: &Scope) -> Result<Study, ApiError> {
+    visible(scope)
+        .filter(studies::id.eq(id))
+        .filter(studies::deleted_at.is_null())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(ApiError::NotFound)
+}
+
+pub async fn create(conn: &mut Conn, ctx: &WriteContext, fields: StudyFields) -> Result<Study, ApiError> {
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        let study: Study = diesel::insert_into(studies::table)
+            .values((studies::id.eq(Uuid::now_v7()), &fields))
+            .get_result(conn)
+            .await?;
+        audit::record(conn, ctx, AuditAction::Create, study.subject(), None, Some(&study)).await?;
+        Ok(study)
+    })
+    .await
+}
+
+/// Locks a live study for a write in this transaction, or 404.
+async fn lock(conn: &mut Conn, id: Uuid, scope: &Scope) -> Result<Study, ApiError> {
+    studies::table
+        .find(id)
+        .filter(studies::deleted_at.is_null())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .filter(|_| scope.contains(id))
+        .ok_or(ApiError::NotFound)
+}
+
+/// Applies `change` to the current fields of the study under a row lock. A change that
+/// alters nothing answers the study as it is: no new version, no audit event.
+pub async fn update(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    id: Uuid,
+    scope: &Scope,
+    if_match: &IfMatch,
+    change: impl FnOnce(&Study) -> Result<StudyFields, ApiError> + Send,
+) -> Result<Study, ApiError> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        let before = lock(conn, id, scope).await?;
+        check_if_match(if_match, before.version)?;
+        let fields = change(&before)?;
+        if fields == before.fields() {
+            return Ok(before);
+        }
+        let after: Study = diesel::update(studies::table.find(id))
+            .set((&fields, studies::version.eq(studies::version + 1), studies::updated_at.eq(diesel::dsl::now)))
+            .get_result(conn)
+            .await?;
+        audit::record(conn, ctx, AuditAction::Update, after.subject(), Some(&before), Some(&after)).await?;
+        Ok(after)
+    })
+    .await
+}
+
+/// Soft-deletes a study that has no live sites (409 otherwise).
+pub async fn soft_delete(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    id: Uuid,
+    scope: &Scope,
+    if_match: &IfMatch,
+) -> Result<(), ApiError> {
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        // The row lock also blocks a concurrent site insert (its key-share lock on the
+        // study), so no site can appear between this check and the delete.
+        let before = lock(conn, id, scope).await?;
+        check_if_match(if_match, before.version)?;
+        let live_sites: i64 = sites::table
+            .filter(sites::study_id.eq(id))
+            .filter(sites::deleted_at.is_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        if live_sites > 0 {
+            return Err(ApiError::Conflict(format!(
+                "the study still has {live_sites} live site(s); delete them first"
+            )));
+        }
+        let after: Study = diesel::update(studies::table.find(id))
+            .set((
+                studies::deleted_at.eq(diesel::dsl::now),
+                studies::version.eq(studies::version + 1),
+                studies::updated_at.eq(diesel::dsl::now),
+            ))
+            .get_result(conn)
+            .await?;
+        audit::record(conn, ctx, AuditAction::Delete, after.subject(), Some(&before), Some(&after)).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Locks a live study in `scope` against deletion while a child row is written under it.
+pub async fn lock_for_child(conn: &mut Conn, id: Uuid, scope: &Scope) -> Result<Study, ApiError> {
+    studies::table
+        .find(id)
+        .filter(studies::deleted_at.is_null())
+        .for_share()
+        .first(conn)
+        .await
+        .optional()?
+        .filter(|_| scope.contains(id))
+        .ok_or(ApiError::NotFound)
+}

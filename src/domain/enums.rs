@@ -1,0 +1,119 @@
+//! The contract's enums. Each is stored as text (guarded by a CHECK constraint) and sent
+//! as the same lower snake_case string.
+
+/// Declares an enum that serialises as snake_case JSON, documents itself in OpenAPI and is
+/// stored in a text column. serde names the JSON values and strum the database ones; the
+/// tests below check that both agree for every variant.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash,
+            serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+            strum::EnumString, strum::AsRefStr, strum::VariantArray,
+            diesel::AsExpression, diesel::FromSqlRow,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                use std::io::Write;
+                out.write_all(self.as_ref().as_bytes())?;
+                Ok(diesel::serialize::IsNull::No)
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = <String as diesel::deserialize::FromSql<
+                    diesel::sql_types::Text,
+                    diesel::pg::Pg,
+                >>::from_sql(bytes)?;
+                text.parse()
+                    .map_err(|_| format!("unexpected {} value {text:?}", stringify!($name)).into())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_ref())
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// What an API client may do (contract section 4).
+    Role { Admin, Sponsor, Cro, Site, Vendor, Auditor, Analyst }
+}
+
+text_enum! {
+    /// Study phase (ClinicalTrials.gov / FHIR).
+    StudyPhase {
+        EarlyPhase1, Phase1, Phase1Phase2, Phase2, Phase2Phase3, Phase3, Phase4, NotApplicable
+    }
+}
+
+text_enum! {
+    /// Study status: ClinicalTrials.gov `overallStatus` values plus `planning`.
+    StudyStatus {
+        Planning, NotYetRecruiting, Recruiting, EnrollingByInvitation, ActiveNotRecruiting,
+        Suspended, Terminated, Completed, Withdrawn
+    }
+}
+
+text_enum! {
+    /// Site status, from selection to close-out.
+    SiteStatus { Planned, Selected, Activated, Enrolling, ClosedToEnrollment, Closed, Terminated }
+}
+
+text_enum! {
+    /// Entity type names used in the audit trail, change feed and webhooks.
+    EntityType {
+        Study, Site, Vendor, Milestone, BudgetLine, Expense, Risk, Deviation, EnrollmentReport, Client
+    }
+}
+
+text_enum! {
+    /// What an audit event records: the three plain writes, or a named transition.
+    AuditAction { Create, Update, Delete, Revoke, Escalate }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::VariantArray;
+
+    fn serde_and_strum_agree<T>()
+    where
+        T: VariantArray + serde::Serialize + AsRef<str> + 'static,
+    {
+        for variant in T::VARIANTS {
+            let json = serde_json::to_value(variant).unwrap();
+            assert_eq!(json.as_str(), Some(variant.as_ref()));
+        }
+    }
+
+    #[test]
+    fn json_names_equal_database_names() {
+        serde_and_strum_agree::<Role>();
+        serde_and_strum_agree::<StudyPhase>();
+        serde_and_strum_agree::<StudyStatus>();
+        serde_and_strum_agree::<SiteStatus>();
+        serde_and_strum_agree::<EntityType>();
+        serde_and_strum_agree::<AuditAction>();
+    }
+
+    #[test]
+    fn combined_phases_have_contract_names() {
+        assert_eq!(StudyPhase::Phase1Phase2.as_ref(), "phase1_phase2");
+        assert_eq!(StudyPhase::EarlyPhase1.as_ref(), "early_phase1");
+        assert_eq!("closed_to_enrollment".parse::<SiteStatus>().unwrap(), SiteStatus::ClosedToEnrollment);
+    }
+}

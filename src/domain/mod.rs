@@ -1,0 +1,11 @@
+//! Pure domain code: enums, codes, validation rules, cursors and merge patch. No I/O here,
+//! so all of it is unit-tested beside the code.
+
+pub mod cursor;
+pub mod enums;
+pub mod json;
+pub mod patch;
+pub mod sites;
+pub mod studies;
+pub mod versioning;
+pub mod validation;

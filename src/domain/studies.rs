@@ -1,0 +1,110 @@
+//! A study's writable fields and their rules: what a POST takes, and what a PATCH is
+//! merged into before the same rules run again.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::{Validate, ValidationError};
+
+use crate::db::schema::studies;
+use crate::domain::enums::{StudyPhase, StudyStatus};
+use crate::domain::validation::{self, currency_code, dates_in_order, not_blank};
+
+pub const DEFAULT_RISK_ESCALATION_THRESHOLD: i32 = 45;
+pub const DEFAULT_DEVIATION_REPORTING_DAYS: i32 = 7;
+
+fn default_status() -> StudyStatus {
+    StudyStatus::Planning
+}
+fn default_threshold() -> i32 {
+    DEFAULT_RISK_ESCALATION_THRESHOLD
+}
+fn default_reporting_days() -> i32 {
+    DEFAULT_DEVIATION_REPORTING_DAYS
+}
+
+/// A study as a client writes it (POST body; PATCH bodies are merged into it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset)]
+#[diesel(table_name = studies, treat_none_as_null = true)]
+#[serde(deny_unknown_fields)]
+#[validate(schema(function = "study_dates_in_order"))]
+#[schema(example = json!({
+    "protocol_number": "TOP-2026-001",
+    "title": "A Phase 3 Study of Examplumab in Adults with Moderate Asthma",
+    "short_title": "EXAMPLE-3",
+    "phase": "phase3",
+    "status": "recruiting",
+    "therapeutic_area": "Respiratory",
+    "indication": "Asthma",
+    "sponsor_name": "Example Pharma",
+    "nct_id": "NCT01234567",
+    "currency": "EUR",
+    "target_enrollment": 480,
+    "enrollment_buffer_pct": 10,
+    "planned_start_date": "2026-03-01",
+    "planned_end_date": "2027-12-31"
+}))]
+pub struct StudyFields {
+    /// The partner system's id for this study (unique among live studies, up to 100 chars).
+    #[validate(length(min = 1, max = 100))]
+    pub external_id: Option<String>,
+    /// The sponsor's protocol number; unique among live studies.
+    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
+    pub protocol_number: String,
+    #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
+    pub title: String,
+    #[validate(length(max = 200))]
+    pub short_title: Option<String>,
+    pub phase: StudyPhase,
+    /// Defaults to `planning`.
+    #[serde(default = "default_status")]
+    pub status: StudyStatus,
+    #[validate(length(max = 200))]
+    pub therapeutic_area: Option<String>,
+    #[validate(length(max = 500))]
+    pub indication: Option<String>,
+    #[validate(length(max = 200))]
+    pub sponsor_name: Option<String>,
+    /// ClinicalTrials.gov id: `NCT` and 8 digits.
+    #[validate(custom(function = "validation::nct_id"))]
+    #[schema(example = "NCT01234567")]
+    pub nct_id: Option<String>,
+    /// EU CT number (CTIS), `YYYY-5NNNNN-NN-NN`.
+    #[validate(custom(function = "validation::euct_number"))]
+    #[schema(example = "2026-500123-12-00")]
+    pub euct_number: Option<String>,
+    /// US IND number.
+    #[validate(length(min = 1, max = 20))]
+    pub ind_number: Option<String>,
+    /// ISO 4217 code of the study's budget currency.
+    #[validate(custom(function = "currency_code"))]
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// Participants to enroll (0 or more).
+    #[validate(range(min = 0, max = 10_000_000))]
+    pub target_enrollment: i32,
+    /// Buffer added to the enrollment plan, in percent (0..=100, default 0).
+    #[serde(default)]
+    #[validate(range(min = 0, max = 100))]
+    pub enrollment_buffer_pct: i32,
+    pub planned_start_date: Option<NaiveDate>,
+    /// Not before `planned_start_date`.
+    pub planned_end_date: Option<NaiveDate>,
+    pub actual_start_date: Option<NaiveDate>,
+    /// Not before `actual_start_date`.
+    pub actual_end_date: Option<NaiveDate>,
+    /// Risk score (1..=125) at which a risk escalates; default 45.
+    #[serde(default = "default_threshold")]
+    #[validate(range(min = 1, max = 125))]
+    pub risk_escalation_threshold: i32,
+    /// Days after detection within which an important deviation must be reported; default 7.
+    #[serde(default = "default_reporting_days")]
+    #[validate(range(min = 1, max = 365))]
+    pub deviation_reporting_days: i32,
+}
+
+fn study_dates_in_order(study: &StudyFields) -> Result<(), ValidationError> {
+    dates_in_order(("planned_start_date", study.planned_start_date), ("planned_end_date", study.planned_end_date))?;
+    dates_in_order(("actual_start_date", study.actual_start_date), ("actual_end_date", study.actual_end_date))
+}

@@ -1,0 +1,242 @@
+//! One error type for the whole service, mapped once to RFC 9457 problem+json.
+//!
+//! Handlers, extractors and actix's own failures (bad JSON, bad query, unknown route) all end
+//! up here, so a client never sees a text/plain error, an SQL message or a stack trace. The
+//! full cause of a 500 goes to the log, tagged with the request id the client also gets.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::telemetry;
+
+/// One invalid field of a request (`errors[]` of a 422 answer).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field, as a path into the request body (`target_enrollment`, `items[3].likelihood`).
+    #[schema(example = "target_enrollment")]
+    pub field: String,
+    /// A stable machine-readable code: `required`, `range`, `length`, `format`, `enum`,
+    /// `unknown_field`, `not_nullable`, `order`, `reference`, ...
+    #[schema(example = "range")]
+    pub code: String,
+    /// A sentence for people.
+    #[schema(example = "must be 0 or more")]
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), code: code.into(), message: message.into() }
+    }
+}
+
+/// RFC 9457 problem details, the body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/validation-failed",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "1 field is invalid",
+    "request_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+    "errors": [{"field": "target_enrollment", "code": "range", "message": "must be 0 or more"}]
+}))]
+pub struct Problem {
+    /// A URI reference naming the kind of problem (`/problems/<slug>`); stable for clients
+    /// to branch on.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The request id of this answer (also in the `X-Request-Id` header and in every log line).
+    pub request_id: Option<String>,
+    /// Field-level errors, present on 422 answers only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: Vec<String> },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("precondition failed (current version {current_version})")]
+    PreconditionFailed { current_version: i32 },
+    #[error("payload too large (limit {limit} bytes)")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// A 422 naming one field.
+    pub fn invalid(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, code, message)])
+    }
+
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::BadRequest(_) => ("bad-request", "Bad request"),
+            Self::Unauthorized(_) => ("unauthorized", "Unauthorized"),
+            Self::Forbidden(_) => ("forbidden", "Forbidden"),
+            Self::NotFound => ("not-found", "Not found"),
+            Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
+            Self::Conflict(_) => ("conflict", "Conflict"),
+            Self::PreconditionFailed { .. } => ("precondition-failed", "Precondition failed"),
+            Self::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
+            Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
+            Self::Validation(_) => ("validation-failed", "Validation failed"),
+            Self::Unavailable(_) => ("service-unavailable", "Service unavailable"),
+            Self::Internal(_) => ("internal-error", "Internal server error"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::BadRequest(d) | Self::Unauthorized(d) | Self::Forbidden(d) | Self::Conflict(d) => d.clone(),
+            Self::UnsupportedMediaType(d) => d.clone(),
+            Self::NotFound => "no such resource, or it is outside your scope".into(),
+            Self::MethodNotAllowed { allow } => format!("allowed methods: {}", allow.join(", ")),
+            Self::PreconditionFailed { current_version } => {
+                format!("If-Match does not match the current version (\"{current_version}\")")
+            }
+            Self::PayloadTooLarge { limit } => format!("the request body is larger than {limit} bytes"),
+            Self::Validation(errors) if errors.len() == 1 => "1 field is invalid".into(),
+            Self::Validation(errors) => format!("{} fields are invalid", errors.len()),
+            Self::Unavailable(_) => "the database is unreachable; retry shortly".into(),
+            Self::Internal(_) => "an internal error occurred; quote the request id when reporting it".into(),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let (slug, title) = self.slug_and_title();
+        Problem {
+            problem_type: format!("/problems/{slug}"),
+            title: title.into(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+            request_id: telemetry::current_request_id(),
+            errors: match self {
+                Self::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "internal error"),
+            Self::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            other => tracing::debug!(error = %other, "request refused"),
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        match self {
+            Self::Unauthorized(reason) => {
+                let reason = reason.replace('"', "'");
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"trialops\", error=\"invalid_token\", error_description=\"{reason}\""),
+                ));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, allow.join(", ")));
+            }
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
+    }
+}
+
+/// Unique indexes, by name, and the sentence a client gets when one refuses a write.
+fn unique_violation_message(constraint: Option<&str>) -> String {
+    match constraint {
+        Some("studies_protocol_number_key") => "a study with this protocol_number already exists".into(),
+        Some("sites_study_id_site_number_key") => "this study already has a site with this site_number".into(),
+        Some(name) if name.ends_with("_external_id_key") => {
+            "a record of this type with this external_id already exists".into()
+        }
+        _ => "the record conflicts with an existing one".into(),
+    }
+}
+
+impl From<DieselError> for ApiError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => Self::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                Self::Conflict(unique_violation_message(info.constraint_name()))
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                Self::Conflict("the record refers to, or is referred to by, another record".into())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                Self::Conflict("a concurrent change got there first; retry".into())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
+                // The service validates before writing, so this is a rule the validation
+                // missed: still the client's input, never a 500.
+                let field = info.column_name().unwrap_or("body").to_string();
+                Self::invalid(&field, "constraint", "a value breaks a rule of this resource")
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                Self::Unavailable(info.message().to_string())
+            }
+            other => Self::Internal(anyhow::Error::new(other).context("database query failed")),
+        }
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {
+    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
+impl From<validator::ValidationErrors> for ApiError {
+    fn from(errors: validator::ValidationErrors) -> Self {
+        Self::Validation(crate::domain::validation::field_errors(&errors))
+    }
+}

@@ -1,0 +1,17 @@
+//! TrialOps: the operational backbone of a clinical trial (studies, sites, vendors,
+//! milestones, budgets, risks, deviations, enrollment) as a REST JSON API.
+//!
+//! Layout: `api` is the HTTP edge (one module per resource, `api::routes` the route table),
+//! `db` holds the rows and queries (one module per resource), `auth` the tokens and the
+//! `Caller` extractor, `domain` pure types and rules, `audit` the trail every write goes
+//! through, `startup` assembles the app for `main` and for the tests.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod startup;
+pub mod telemetry;

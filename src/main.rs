@@ -1,0 +1,160 @@
+//! The `trialops` binary: `serve`, `migrate`, `clients create|list|revoke`, `openapi`.
+
+use std::net::TcpListener;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use uuid::Uuid;
+
+use trialops::audit::WriteContext;
+use trialops::auth::clients::{NewClientRequest, register};
+use trialops::config::Settings;
+use trialops::db;
+use trialops::domain::cursor::PageRequest;
+use trialops::domain::enums::Role;
+use trialops::{api, startup, telemetry};
+
+#[derive(Parser)]
+#[command(name = "trialops", version, about = "TrialOps: the operational backbone of a clinical trial")]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (creates and migrates the database first; prints a first admin
+    /// client if there is none).
+    Serve,
+    /// Create the database if missing, apply migrations, and exit.
+    Migrate,
+    /// Manage API clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Create a client; prints {"client_id", "client_secret"} as one JSON line.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// A study a `cro` client works on (repeat for several).
+        #[arg(long = "study")]
+        studies: Vec<Uuid>,
+        /// A site a `site` client reports for (repeat for several).
+        #[arg(long = "site")]
+        sites: Vec<Uuid>,
+        /// The vendor a `vendor` client speaks for.
+        #[arg(long)]
+        vendor: Option<Uuid>,
+    },
+    /// List clients as JSON lines (never a secret).
+    List {
+        /// Include revoked clients.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a client: no new tokens, and its current tokens stop working.
+    Revoke { id: Uuid },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    value.parse().map_err(|_| "one of admin, sponsor, cro, site, vendor, auditor, analyst".to_string())
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    // A missing .env is normal; the environment alone is enough.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    telemetry::init(cli.settings.log_format == "json");
+    match cli.command {
+        Command::Openapi => {
+            print!("{}", api::openapi_json());
+            Ok(())
+        }
+        Command::Migrate => {
+            db::create_database_if_missing(&cli.settings.database_url).await?;
+            let applied = db::run_migrations(&cli.settings.database_url).await?;
+            eprintln!("database ready; {} migration(s) applied", applied.len());
+            Ok(())
+        }
+        Command::Serve => serve(cli.settings).await,
+        Command::Clients(command) => clients(cli.settings, command).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let state = startup::prepare(&settings).await?;
+    let mut conn = state.db.get().await.context("connecting to the database")?;
+    if db::clients::count_active_admins(&mut conn).await? == 0 {
+        let request = NewClientRequest {
+            name: "first admin".into(),
+            role: Role::Admin,
+            studies: vec![],
+            sites: vec![],
+            vendor: None,
+        };
+        let ctx = WriteContext::command_line("first start: no admin client existed");
+        let (client, secret) = register(&mut conn, &ctx, request).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        eprintln!("No admin client existed, so one was created. Keep its secret: it is shown only now.");
+        println!("{}", json!({"client_id": client.id, "client_secret": secret}));
+    }
+    drop(conn);
+    let listener = TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+    let address = listener.local_addr()?;
+    let base = settings.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+    eprintln!("TrialOps listening on {base}");
+    eprintln!("Swagger UI: {base}/swagger-ui/");
+    tracing::info!(%address, "listening");
+    startup::run(listener, state, settings.workers)?.await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()> {
+    let state = startup::prepare(&settings).await?;
+    let mut conn = state.db.get().await.context("connecting to the database")?;
+    match command {
+        ClientsCommand::Create { name, role, studies, sites, vendor } => {
+            let ctx = WriteContext::command_line("created with trialops clients create");
+            let request = NewClientRequest { name, role, studies, sites, vendor };
+            let (client, secret) = register(&mut conn, &ctx, request).await.map_err(describe)?;
+            println!("{}", json!({"client_id": client.id, "client_secret": secret}));
+        }
+        ClientsCommand::List { all } => {
+            let mut page = PageRequest { limit: 1000, after: None, updated_since: None, include_deleted: all };
+            loop {
+                let listed = db::clients::list(&mut conn, &page).await?;
+                for client in &listed.data {
+                    println!("{}", serde_json::to_string(client)?);
+                }
+                match (listed.next_cursor, listed.data.last()) {
+                    (Some(_), Some(last)) => page.after = Some(last.id),
+                    _ => break,
+                }
+            }
+        }
+        ClientsCommand::Revoke { id } => {
+            let ctx = WriteContext::command_line("revoked with trialops clients revoke");
+            db::clients::revoke(&mut conn, &ctx, id).await.map_err(describe)?;
+            eprintln!("client {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+/// A refused CLI request, said in words (with the field errors of a 422).
+fn describe(error: trialops::error::ApiError) -> anyhow::Error {
+    let problem = error.problem();
+    let fields: Vec<String> = problem.errors.unwrap_or_default().iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+    anyhow::anyhow!("{}: {} {}", problem.title, problem.detail, fields.join("; "))
+}

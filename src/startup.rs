@@ -1,0 +1,78 @@
+//! Assembling the service: shared state, the actix app, and the HTTP server. `main` and the
+//! integration tests both start the service through here.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::{self, extract, fallback::KnownRoutes};
+use crate::auth::keys::KeySet;
+use crate::auth::tokens::TokenService;
+use crate::config::Settings;
+use crate::db::{self, Pool};
+use crate::telemetry;
+
+/// What every request may need. Nothing here is state another instance would need: the
+/// pool and the keys both come from PostgreSQL.
+pub struct AppState {
+    pub db: Pool,
+    pub tokens: TokenService,
+}
+
+/// Creates the database if needed, applies migrations, loads (or creates) the signing key.
+pub async fn prepare(settings: &Settings) -> anyhow::Result<web::Data<AppState>> {
+    db::create_database_if_missing(&settings.database_url).await?;
+    let applied = db::run_migrations(&settings.database_url).await?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied migrations");
+    }
+    let pool = db::pool(&settings.database_url, settings.db_pool_size)?;
+    let mut conn = pool.get().await.context("connecting to the database")?;
+    let keys = KeySet::load(&mut conn, settings.signing_key_pem.as_deref()).await?;
+    drop(conn);
+    let tokens = TokenService::new(
+        keys,
+        settings.token_issuer.clone(),
+        settings.token_audience.clone(),
+        settings.token_ttl_seconds,
+    );
+    Ok(web::Data::new(AppState { db: pool, tokens }))
+}
+
+/// Starts the HTTP server on `listener`. actix-web stops gracefully on SIGINT and SIGTERM:
+/// it stops accepting, lets in-flight requests finish (up to 30 s), then exits.
+pub fn run(listener: TcpListener, state: web::Data<AppState>, workers: Option<usize>) -> anyhow::Result<Server> {
+    let openapi = api::openapi();
+    let known_routes = web::Data::new(KnownRoutes::from_openapi(&openapi));
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(known_routes.clone())
+            .app_data(extract::query_config())
+            .app_data(extract::path_config())
+            .app_data(extract::payload_config())
+            .wrap(from_fn(telemetry::request_id_middleware))
+            .configure(|cfg| {
+                // Registered again here for serving; `api::openapi()` registered them once to
+                // build the document.
+                let mut utoipa_cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
+                api::routes(&mut utoipa_cfg);
+            })
+            .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", openapi.clone()))
+            .route("/swagger-ui", web::get().to(|| async {
+                HttpResponse::PermanentRedirect().insert_header(("Location", "/swagger-ui/")).finish()
+            }))
+            .default_service(web::to(api::fallback::not_found_or_not_allowed))
+    })
+    .shutdown_timeout(30)
+    .client_request_timeout(Duration::from_secs(30));
+    if let Some(workers) = workers {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener).context("listening")?.run())
+}

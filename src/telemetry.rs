@@ -1,0 +1,83 @@
+//! Structured logs and the request id.
+//!
+//! Every request runs inside a tracing span carrying its request id (the client's
+//! `X-Request-Id` if it sent a sane one, else a fresh UUIDv7), so every log line of that
+//! request names it. The id also lives in a task-local so the error mapping can put it in
+//! problem+json bodies without each handler passing it along.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served, if called while serving one.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Logs go to stderr, as JSON when `TRIALOPS_LOG_FORMAT=json`; the level comes from
+/// `RUST_LOG` (default `info`).
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second init (tests start many apps in one process) is harmless: keep the first.
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// A client-chosen id is echoed only when it is short and printable, so it cannot forge
+/// log lines or bloat them.
+fn accepted_request_id(req: &ServiceRequest) -> Option<String> {
+    let value = req.headers().get(REQUEST_ID_HEADER)?.to_str().ok()?;
+    let sane = !value.is_empty()
+        && value.len() <= 128
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+    sane.then(|| value.to_string())
+}
+
+/// Middleware: give the request its id, run it inside a span and the task-local, log one
+/// line when it completes, and echo the id on the answer.
+pub async fn request_id_middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = accepted_request_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %req.path(),
+    );
+    let started = Instant::now();
+    let result = REQUEST_ID
+        .scope(request_id.clone(), next.call(req))
+        .instrument(span.clone())
+        .await;
+    let _entered = span.enter();
+    match result {
+        Ok(mut response) => {
+            tracing::info!(
+                status = response.status().as_u16(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "request completed"
+            );
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+            }
+            Ok(response)
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "request failed in middleware");
+            Err(error)
+        }
+    }
+}
