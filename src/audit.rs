@@ -80,7 +80,10 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value>
         if NOT_AUDITED.contains(&key.as_str()) || changes.contains_key(key) {
             continue;
         }
-        let (o, n) = (old.get(key).unwrap_or(&Value::Null), new.get(key).unwrap_or(&Value::Null));
+        let (o, n) = (
+            old.get(key).unwrap_or(&Value::Null),
+            new.get(key).unwrap_or(&Value::Null),
+        );
         if o != n {
             changes.insert(key.clone(), json!({"old": o, "new": n}));
         }
@@ -89,10 +92,9 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value>
 }
 
 fn to_json<T: Serialize>(record: Option<&T>) -> Result<Option<Value>, ApiError> {
-    record
-        .map(serde_json::to_value)
-        .transpose()
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("serialising an audited record")))
+    record.map(serde_json::to_value).transpose().map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("serialising an audited record"))
+    })
 }
 
 /// Writes one audit event. Call it on the connection of the write's transaction.
@@ -110,7 +112,11 @@ pub async fn record<T: Serialize>(
     let before = to_json(before)?;
     let after = to_json(after)?;
     let changes = diff(before.as_ref(), after.as_ref());
-    let data = if action == AuditAction::Delete { None } else { after };
+    let data = if action == AuditAction::Delete {
+        None
+    } else {
+        after
+    };
     diesel::insert_into(audit_events::table)
         .values(NewAuditEvent {
             actor: &ctx.actor,
@@ -149,6 +155,9 @@ mod tests {
     #[test]
     fn create_lists_every_set_field_from_null() {
         let after = json!({"id": 1, "title": "A", "note": null});
-        assert_eq!(Value::Object(diff(None, Some(&after))), json!({"title": {"old": null, "new": "A"}}));
+        assert_eq!(
+            Value::Object(diff(None, Some(&after))),
+            json!({"title": {"old": null, "new": "A"}})
+        );
     }
 }

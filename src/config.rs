@@ -11,7 +11,12 @@ pub struct Settings {
     pub database_url: String,
 
     /// Address the HTTP server listens on.
-    #[arg(long, env = "TRIALOPS_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "TRIALOPS_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub bind: String,
 
     /// Public base URL, used in the printed Swagger UI link (default: http://<bind>).
@@ -19,24 +24,49 @@ pub struct Settings {
     pub public_url: Option<String>,
 
     /// `iss` claim of issued tokens, checked on every request.
-    #[arg(long, env = "TRIALOPS_TOKEN_ISSUER", default_value = "trialops", global = true)]
+    #[arg(
+        long,
+        env = "TRIALOPS_TOKEN_ISSUER",
+        default_value = "trialops",
+        global = true
+    )]
     pub token_issuer: String,
 
     /// `aud` claim of issued tokens, checked on every request.
-    #[arg(long, env = "TRIALOPS_TOKEN_AUDIENCE", default_value = "trialops-api", global = true)]
+    #[arg(
+        long,
+        env = "TRIALOPS_TOKEN_AUDIENCE",
+        default_value = "trialops-api",
+        global = true
+    )]
     pub token_audience: String,
 
     /// Lifetime of access tokens, in seconds.
-    #[arg(long, env = "TRIALOPS_TOKEN_TTL_SECONDS", default_value_t = 900, global = true)]
+    #[arg(
+        long,
+        env = "TRIALOPS_TOKEN_TTL_SECONDS",
+        default_value_t = 900,
+        global = true
+    )]
     pub token_ttl_seconds: i64,
 
     /// An Ed25519 private key (PKCS#8 PEM) to sign tokens with, instead of the key the
     /// service creates and keeps in the database.
-    #[arg(long, env = "TRIALOPS_SIGNING_KEY_PEM", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "TRIALOPS_SIGNING_KEY_PEM",
+        hide_env_values = true,
+        global = true
+    )]
     pub signing_key_pem: Option<String>,
 
     /// Size of the database connection pool.
-    #[arg(long, env = "TRIALOPS_DB_POOL_SIZE", default_value_t = 16, global = true)]
+    #[arg(
+        long,
+        env = "TRIALOPS_DB_POOL_SIZE",
+        default_value_t = 16,
+        global = true
+    )]
     pub db_pool_size: usize,
 
     /// HTTP worker threads (default: one per core).
@@ -44,7 +74,12 @@ pub struct Settings {
     pub workers: Option<usize>,
 
     /// `json` for JSON log lines, anything else for human-readable ones.
-    #[arg(long, env = "TRIALOPS_LOG_FORMAT", default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "TRIALOPS_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
     pub log_format: String,
 }
 

@@ -28,8 +28,16 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code: code.into(), message: message.into() }
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -113,18 +121,25 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            Self::BadRequest(d) | Self::Unauthorized(d) | Self::Forbidden(d) | Self::Conflict(d) => d.clone(),
+            Self::BadRequest(d)
+            | Self::Unauthorized(d)
+            | Self::Forbidden(d)
+            | Self::Conflict(d) => d.clone(),
             Self::UnsupportedMediaType(d) => d.clone(),
             Self::NotFound => "no such resource, or it is outside your scope".into(),
             Self::MethodNotAllowed { allow } => format!("allowed methods: {}", allow.join(", ")),
             Self::PreconditionFailed { current_version } => {
                 format!("If-Match does not match the current version (\"{current_version}\")")
             }
-            Self::PayloadTooLarge { limit } => format!("the request body is larger than {limit} bytes"),
+            Self::PayloadTooLarge { limit } => {
+                format!("the request body is larger than {limit} bytes")
+            }
             Self::Validation(errors) if errors.len() == 1 => "1 field is invalid".into(),
             Self::Validation(errors) => format!("{} fields are invalid", errors.len()),
             Self::Unavailable(_) => "the database is unreachable; retry shortly".into(),
-            Self::Internal(_) => "an internal error occurred; quote the request id when reporting it".into(),
+            Self::Internal(_) => {
+                "an internal error occurred; quote the request id when reporting it".into()
+            }
         }
     }
 
@@ -164,7 +179,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "internal error"),
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error")
+            }
             Self::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
             other => tracing::debug!(error = %other, "request refused"),
         }
@@ -193,8 +210,12 @@ impl ResponseError for ApiError {
 /// Unique indexes, by name, and the sentence a client gets when one refuses a write.
 fn unique_violation_message(constraint: Option<&str>) -> String {
     match constraint {
-        Some("studies_protocol_number_key") => "a study with this protocol_number already exists".into(),
-        Some("sites_study_id_site_number_key") => "this study already has a site with this site_number".into(),
+        Some("studies_protocol_number_key") => {
+            "a study with this protocol_number already exists".into()
+        }
+        Some("sites_study_id_site_number_key") => {
+            "this study already has a site with this site_number".into()
+        }
         Some(name) if name.ends_with("_external_id_key") => {
             "a record of this type with this external_id already exists".into()
         }
@@ -219,7 +240,11 @@ impl From<DieselError> for ApiError {
                 // The service validates before writing, so this is a rule the validation
                 // missed: still the client's input, never a 500.
                 let field = info.column_name().unwrap_or("body").to_string();
-                Self::invalid(&field, "constraint", "a value breaks a rule of this resource")
+                Self::invalid(
+                    &field,
+                    "constraint",
+                    "a value breaks a rule of this resource",
+                )
             }
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 Self::Unavailable(info.message().to_string())

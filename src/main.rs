@@ -16,7 +16,11 @@ use trialops::domain::enums::Role;
 use trialops::{api, startup, telemetry};
 
 #[derive(Parser)]
-#[command(name = "trialops", version, about = "TrialOps: the operational backbone of a clinical trial")]
+#[command(
+    name = "trialops",
+    version,
+    about = "TrialOps: the operational backbone of a clinical trial"
+)]
 struct Cli {
     #[command(flatten)]
     settings: Settings,
@@ -67,7 +71,9 @@ enum ClientsCommand {
 }
 
 fn parse_role(value: &str) -> Result<Role, String> {
-    value.parse().map_err(|_| "one of admin, sponsor, cro, site, vendor, auditor, analyst".to_string())
+    value
+        .parse()
+        .map_err(|_| "one of admin, sponsor, cro, site, vendor, auditor, analyst".to_string())
 }
 
 #[actix_web::main]
@@ -104,14 +110,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             vendor: None,
         };
         let ctx = WriteContext::command_line("first start: no admin client existed");
-        let (client, secret) = register(&mut conn, &ctx, request).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        eprintln!("No admin client existed, so one was created. Keep its secret: it is shown only now.");
-        println!("{}", json!({"client_id": client.id, "client_secret": secret}));
+        let (client, secret) = register(&mut conn, &ctx, request)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        eprintln!(
+            "No admin client existed, so one was created. Keep its secret: it is shown only now."
+        );
+        println!(
+            "{}",
+            json!({"client_id": client.id, "client_secret": secret})
+        );
     }
     drop(conn);
-    let listener = TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+    let listener =
+        TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
     let address = listener.local_addr()?;
-    let base = settings.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+    let base = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
     eprintln!("TrialOps listening on {base}");
     eprintln!("Swagger UI: {base}/swagger-ui/");
     tracing::info!(%address, "listening");
@@ -124,14 +141,34 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
     let state = startup::prepare(&settings).await?;
     let mut conn = state.db.get().await.context("connecting to the database")?;
     match command {
-        ClientsCommand::Create { name, role, studies, sites, vendor } => {
+        ClientsCommand::Create {
+            name,
+            role,
+            studies,
+            sites,
+            vendor,
+        } => {
             let ctx = WriteContext::command_line("created with trialops clients create");
-            let request = NewClientRequest { name, role, studies, sites, vendor };
+            let request = NewClientRequest {
+                name,
+                role,
+                studies,
+                sites,
+                vendor,
+            };
             let (client, secret) = register(&mut conn, &ctx, request).await.map_err(describe)?;
-            println!("{}", json!({"client_id": client.id, "client_secret": secret}));
+            println!(
+                "{}",
+                json!({"client_id": client.id, "client_secret": secret})
+            );
         }
         ClientsCommand::List { all } => {
-            let mut page = PageRequest { limit: 1000, after: None, updated_since: None, include_deleted: all };
+            let mut page = PageRequest {
+                limit: 1000,
+                after: None,
+                updated_since: None,
+                include_deleted: all,
+            };
             loop {
                 let listed = db::clients::list(&mut conn, &page).await?;
                 for client in &listed.data {
@@ -145,7 +182,9 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
         }
         ClientsCommand::Revoke { id } => {
             let ctx = WriteContext::command_line("revoked with trialops clients revoke");
-            db::clients::revoke(&mut conn, &ctx, id).await.map_err(describe)?;
+            db::clients::revoke(&mut conn, &ctx, id)
+                .await
+                .map_err(describe)?;
             eprintln!("client {id} revoked");
         }
     }
@@ -155,6 +194,16 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
 /// A refused CLI request, said in words (with the field errors of a 422).
 fn describe(error: trialops::error::ApiError) -> anyhow::Error {
     let problem = error.problem();
-    let fields: Vec<String> = problem.errors.unwrap_or_default().iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
-    anyhow::anyhow!("{}: {} {}", problem.title, problem.detail, fields.join("; "))
+    let fields: Vec<String> = problem
+        .errors
+        .unwrap_or_default()
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect();
+    anyhow::anyhow!(
+        "{}: {} {}",
+        problem.title,
+        problem.detail,
+        fields.join("; ")
+    )
 }

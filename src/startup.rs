@@ -46,7 +46,11 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<web::Data<AppState>>
 
 /// Starts the HTTP server on `listener`. actix-web stops gracefully on SIGINT and SIGTERM:
 /// it stops accepting, lets in-flight requests finish (up to 30 s), then exits.
-pub fn run(listener: TcpListener, state: web::Data<AppState>, workers: Option<usize>) -> anyhow::Result<Server> {
+pub fn run(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    workers: Option<usize>,
+) -> anyhow::Result<Server> {
     let openapi = api::openapi();
     let known_routes = web::Data::new(KnownRoutes::from_openapi(&openapi));
     let mut server = HttpServer::new(move || {
@@ -63,10 +67,17 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>, workers: Option<us
                 let mut utoipa_cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
                 api::routes(&mut utoipa_cfg);
             })
-            .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", openapi.clone()))
-            .route("/swagger-ui", web::get().to(|| async {
-                HttpResponse::PermanentRedirect().insert_header(("Location", "/swagger-ui/")).finish()
-            }))
+            .service(
+                SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", openapi.clone()),
+            )
+            .route(
+                "/swagger-ui",
+                web::get().to(|| async {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header(("Location", "/swagger-ui/"))
+                        .finish()
+                }),
+            )
             .default_service(web::to(api::fallback::not_found_or_not_allowed))
     })
     .shutdown_timeout(30)

@@ -29,9 +29,15 @@ pub fn current_request_id() -> Option<String> {
 /// `RUST_LOG` (default `info`).
 pub fn init(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second init (tests start many apps in one process) is harmless: keep the first.
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// A client-chosen id is echoed only when it is short and printable, so it cannot forge
@@ -40,7 +46,9 @@ fn accepted_request_id(req: &ServiceRequest) -> Option<String> {
     let value = req.headers().get(REQUEST_ID_HEADER)?.to_str().ok()?;
     let sane = !value.is_empty()
         && value.len() <= 128
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
     sane.then(|| value.to_string())
 }
 
@@ -71,7 +79,9 @@ pub async fn request_id_middleware(
                 "request completed"
             );
             if let Ok(value) = HeaderValue::from_str(&request_id) {
-                response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
             }
             Ok(response)
         }

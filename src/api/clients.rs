@@ -31,7 +31,10 @@ fn require_reader(caller: &Caller) -> Result<(), ApiError> {
     if may_read_clients(caller.role) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!("role {} may not read API clients", caller.role)))
+        Err(ApiError::Forbidden(format!(
+            "role {} may not read API clients",
+            caller.role
+        )))
     }
 }
 
@@ -44,7 +47,11 @@ fn require_reader(caller: &Caller) -> Result<(), ApiError> {
     responses((status = 200, description = "A page of clients (never a secret)", body = Page<ApiClient>)),
 )]
 #[get("/clients")]
-pub async fn list(caller: Caller, state: web::Data<AppState>, params: web::Query<ListParams>) -> ApiResult<HttpResponse> {
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    params: web::Query<ListParams>,
+) -> ApiResult<HttpResponse> {
     require_reader(&caller)?;
     let page = params.page()?;
     let mut conn = state.db.get().await?;
@@ -69,12 +76,17 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     caller.require(Resource::Client, Operation::Create)?;
     let mut conn = state.db.get().await?;
-    let (client, client_secret) = register(&mut conn, &caller.write_context(reason.0), body.0).await?;
+    let (client, client_secret) =
+        register(&mut conn, &caller.write_context(reason.0), body.0).await?;
     let location = format!("/api/v1/clients/{}", client.id);
     Ok(HttpResponse::Created()
         .insert_header(("Location", location))
         .insert_header(("Cache-Control", "no-store"))
-        .json(CreatedClient { client_id: client.id, client, client_secret }))
+        .json(CreatedClient {
+            client_id: client.id,
+            client,
+            client_secret,
+        }))
 }
 
 /// Read an API client
@@ -84,10 +96,16 @@ pub async fn create(
     responses((status = 200, description = "The client (never its secret)", body = ApiClient)),
 )]
 #[get("/clients/{id}")]
-pub async fn read(caller: Caller, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn read(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     require_reader(&caller)?;
     let mut conn = state.db.get().await?;
-    let client = db::clients::find(&mut conn, id.into_inner()).await?.ok_or(ApiError::NotFound)?;
+    let client = db::clients::find(&mut conn, id.into_inner())
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(ApiClient::from(client)))
 }
 

@@ -25,29 +25,52 @@ const CHANGE_REASON_MAX_CHARS: usize = 500;
 
 fn media_type(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    Some(value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
 }
 
 /// `application/json`, or any `application/*+json` (such as merge-patch+json).
 fn is_json(media_type: &str) -> bool {
-    media_type == "application/json" || (media_type.starts_with("application/") && media_type.ends_with("+json"))
+    media_type == "application/json"
+        || (media_type.starts_with("application/") && media_type.ends_with("+json"))
 }
 
 /// Reads the body as bytes within the limit: 415 if it is not JSON, 413 if too large.
-fn json_bytes(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static, Result<web::Bytes, ApiError>> {
+fn json_bytes(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<web::Bytes, ApiError>> {
     let media = media_type(req.headers());
     let limit = BODY_LIMIT;
     let bytes = web::Bytes::from_request(req, payload);
     Box::pin(async move {
         match media.as_deref() {
             Some(media) if is_json(media) => {}
-            Some(other) => return Err(ApiError::UnsupportedMediaType(format!("expected application/json, got {other}"))),
-            None => return Err(ApiError::UnsupportedMediaType("expected Content-Type: application/json".into())),
+            Some(other) => {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "expected application/json, got {other}"
+                )));
+            }
+            None => {
+                return Err(ApiError::UnsupportedMediaType(
+                    "expected Content-Type: application/json".into(),
+                ));
+            }
         }
-        bytes.await.map_err(|error| match error.as_error::<actix_web::error::PayloadError>() {
-            Some(actix_web::error::PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
-            _ => ApiError::BadRequest(format!("could not read the request body: {error}")),
-        })
+        bytes.await.map_err(
+            |error| match error.as_error::<actix_web::error::PayloadError>() {
+                Some(actix_web::error::PayloadError::Overflow) => {
+                    ApiError::PayloadTooLarge { limit }
+                }
+                _ => ApiError::BadRequest(format!("could not read the request body: {error}")),
+            },
+        )
     })
 }
 
@@ -81,7 +104,9 @@ impl FromRequest for MergePatch {
         Box::pin(async move {
             match json::from_slice::<Value>(&bytes.await?)? {
                 patch @ Value::Object(_) => Ok(MergePatch(patch)),
-                _ => Err(ApiError::BadRequest("a merge patch must be a JSON object".into())),
+                _ => Err(ApiError::BadRequest(
+                    "a merge patch must be a JSON object".into(),
+                )),
             }
         })
     }
@@ -110,7 +135,13 @@ pub struct ChangeReason(pub Option<String>);
 impl ChangeReason {
     /// For resources whose changes must be explained (risks, deviations): 422 without one.
     pub fn required(self) -> Result<String, ApiError> {
-        self.0.ok_or_else(|| ApiError::invalid("X-Change-Reason", "required", "a reason for this change is required"))
+        self.0.ok_or_else(|| {
+            ApiError::invalid(
+                "X-Change-Reason",
+                "required",
+                "a reason for this change is required",
+            )
+        })
     }
 }
 
@@ -124,11 +155,13 @@ impl FromRequest for ChangeReason {
         };
         let result = match std::str::from_utf8(value.as_bytes()) {
             Err(_) => Err(ApiError::BadRequest("X-Change-Reason is not UTF-8".into())),
-            Ok(reason) if reason.chars().count() > CHANGE_REASON_MAX_CHARS => Err(ApiError::invalid(
-                "X-Change-Reason",
-                "length",
-                format!("length must be at most {CHANGE_REASON_MAX_CHARS}"),
-            )),
+            Ok(reason) if reason.chars().count() > CHANGE_REASON_MAX_CHARS => {
+                Err(ApiError::invalid(
+                    "X-Change-Reason",
+                    "length",
+                    format!("length must be at most {CHANGE_REASON_MAX_CHARS}"),
+                ))
+            }
             Ok(reason) if reason.trim().is_empty() => Ok(ChangeReason(None)),
             Ok(reason) => Ok(ChangeReason(Some(reason.trim().to_string()))),
         };
@@ -159,21 +192,32 @@ impl ListParams {
     pub fn page(&self) -> Result<PageRequest, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}")));
+            return Err(ApiError::BadRequest(format!(
+                "limit must be between 1 and {MAX_LIMIT}"
+            )));
         }
         let after = match &self.cursor {
             None => None,
             Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
-                ApiError::BadRequest("cursor is not one this service issued; start again without it".into())
+                ApiError::BadRequest(
+                    "cursor is not one this service issued; start again without it".into(),
+                )
             })?),
         };
-        Ok(PageRequest { limit, after, updated_since: self.updated_since, include_deleted: self.include_deleted.unwrap_or(false) })
+        Ok(PageRequest {
+            limit,
+            after,
+            updated_since: self.updated_since,
+            include_deleted: self.include_deleted.unwrap_or(false),
+        })
     }
 }
 
 /// Error handlers that route actix's own extractor failures through `ApiError`.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|error, _| ApiError::BadRequest(format!("bad query parameter: {error}")).into())
+    web::QueryConfig::default().error_handler(|error, _| {
+        ApiError::BadRequest(format!("bad query parameter: {error}")).into()
+    })
 }
 
 pub fn path_config() -> web::PathConfig {

@@ -34,7 +34,10 @@ impl KnownRoutes {
             .iter()
             .filter(|(template, _)| {
                 template.len() == wanted.len()
-                    && template.iter().zip(&wanted).all(|(t, w)| t == w || (t.starts_with('{') && t.ends_with('}')))
+                    && template
+                        .iter()
+                        .zip(&wanted)
+                        .all(|(t, w)| t == w || (t.starts_with('{') && t.ends_with('}')))
             })
             .flat_map(|(_, methods)| methods.iter().cloned())
             .collect();
@@ -45,10 +48,16 @@ impl KnownRoutes {
 }
 
 fn segments(path: &str) -> Vec<String> {
-    path.trim_end_matches('/').split('/').map(str::to_string).collect()
+    path.trim_end_matches('/')
+        .split('/')
+        .map(str::to_string)
+        .collect()
 }
 
-pub async fn not_found_or_not_allowed(req: HttpRequest, routes: web::Data<KnownRoutes>) -> Result<HttpResponse, ApiError> {
+pub async fn not_found_or_not_allowed(
+    req: HttpRequest,
+    routes: web::Data<KnownRoutes>,
+) -> Result<HttpResponse, ApiError> {
     Err(match routes.allowed(req.path()) {
         Some(allow) => ApiError::MethodNotAllowed { allow },
         None => ApiError::NotFound,
@@ -62,11 +71,23 @@ mod tests {
     #[test]
     fn matches_templates() {
         let routes = KnownRoutes(vec![
-            (segments("/api/v1/deviations/{id}"), vec!["GET".into(), "PATCH".into()]),
-            (segments("/api/v1/deviations"), vec!["GET".into(), "POST".into()]),
+            (
+                segments("/api/v1/deviations/{id}"),
+                vec!["GET".into(), "PATCH".into()],
+            ),
+            (
+                segments("/api/v1/deviations"),
+                vec!["GET".into(), "POST".into()],
+            ),
         ]);
-        assert_eq!(routes.allowed("/api/v1/deviations/123"), Some(vec!["GET".into(), "PATCH".into()]));
-        assert_eq!(routes.allowed("/api/v1/deviations"), Some(vec!["GET".into(), "POST".into()]));
+        assert_eq!(
+            routes.allowed("/api/v1/deviations/123"),
+            Some(vec!["GET".into(), "PATCH".into()])
+        );
+        assert_eq!(
+            routes.allowed("/api/v1/deviations"),
+            Some(vec!["GET".into(), "POST".into()])
+        );
         assert_eq!(routes.allowed("/api/v1/deviations/1/2"), None);
         assert_eq!(routes.allowed("/api/v1/nothing"), None);
     }

@@ -36,7 +36,9 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
         .map_err(|e| ApiError::Unavailable(format!("reading migrations: {e}")))?;
     let expected = db::latest_migration_version();
     if applied < expected {
-        return Err(ApiError::Unavailable(format!("migrations not applied: have {applied:?}, need {expected:?}")));
+        return Err(ApiError::Unavailable(format!(
+            "migrations not applied: have {applied:?}, need {expected:?}"
+        )));
     }
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "migration": applied})))
 }

@@ -11,7 +11,9 @@ pub mod sites;
 pub mod studies;
 
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::security::{ClientCredentials, Flow, Http, HttpAuthScheme, OAuth2, Scopes, SecurityScheme};
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, Http, HttpAuthScheme, OAuth2, Scopes, SecurityScheme,
+};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -81,12 +83,20 @@ impl Modify for SecuritySchemes {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "oauth2",
             SecurityScheme::OAuth2(OAuth2::with_description(
-                [Flow::ClientCredentials(ClientCredentials::new("/oauth/token", Scopes::new()))],
+                [Flow::ClientCredentials(ClientCredentials::new(
+                    "/oauth/token",
+                    Scopes::new(),
+                ))],
                 "OAuth 2.0 client credentials: enter a client id and secret.",
             )),
         );
@@ -96,16 +106,44 @@ impl Modify for SecuritySchemes {
 /// The error answers shared by every `/api/v1` operation, documented once as reusable
 /// responses and attached by method, so the document says what the shared code does.
 const PROBLEMS: &[(&str, &str, &str)] = &[
-    ("400", "BadRequest", "Malformed JSON, wrong type, or bad query parameter or cursor"),
-    ("401", "Unauthorized", "No token, or an invalid, expired or revoked one"),
+    (
+        "400",
+        "BadRequest",
+        "Malformed JSON, wrong type, or bad query parameter or cursor",
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "No token, or an invalid, expired or revoked one",
+    ),
     ("403", "Forbidden", "The caller's role may not do this"),
-    ("404", "NotFound", "No such object, or it is outside the caller's scope"),
-    ("409", "Conflict", "Unique conflict, or a parent that still has live children"),
-    ("412", "PreconditionFailed", "If-Match does not name the current version"),
+    (
+        "404",
+        "NotFound",
+        "No such object, or it is outside the caller's scope",
+    ),
+    (
+        "409",
+        "Conflict",
+        "Unique conflict, or a parent that still has live children",
+    ),
+    (
+        "412",
+        "PreconditionFailed",
+        "If-Match does not name the current version",
+    ),
     ("413", "PayloadTooLarge", "Body over 1 MiB"),
     ("415", "UnsupportedMediaType", "Body is not JSON"),
-    ("422", "ValidationFailed", "Invalid field values; `errors` names each field"),
-    ("503", "ServiceUnavailable", "Database unreachable; retry after `Retry-After` seconds"),
+    (
+        "422",
+        "ValidationFailed",
+        "Invalid field values; `errors` names each field",
+    ),
+    (
+        "503",
+        "ServiceUnavailable",
+        "Database unreachable; retry after `Retry-After` seconds",
+    ),
 ];
 
 fn problems_for(method: &str, has_id: bool) -> Vec<&'static str> {
@@ -127,9 +165,16 @@ fn problems_for(method: &str, has_id: bool) -> Vec<&'static str> {
 fn add_problem_responses(openapi: &mut OpenApiDoc) {
     let components = openapi.components.get_or_insert_with(Default::default);
     for (_, name, description) in PROBLEMS {
-        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
-        let response = ResponseBuilder::new().description(*description).content("application/problem+json", content).build();
-        components.responses.insert((*name).to_string(), RefOr::T(response));
+        let content = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build();
+        let response = ResponseBuilder::new()
+            .description(*description)
+            .content("application/problem+json", content)
+            .build();
+        components
+            .responses
+            .insert((*name).to_string(), RefOr::T(response));
     }
     for (path, item) in openapi.paths.paths.iter_mut() {
         if !path.starts_with("/api/v1/") {
@@ -146,12 +191,16 @@ fn add_problem_responses(openapi: &mut OpenApiDoc) {
         for (method, operation) in operations {
             let Some(operation) = operation else { continue };
             for code in problems_for(method, has_id) {
-                let Some((_, name, _)) = PROBLEMS.iter().find(|(c, _, _)| *c == code) else { continue };
+                let Some((_, name, _)) = PROBLEMS.iter().find(|(c, _, _)| *c == code) else {
+                    continue;
+                };
                 operation
                     .responses
                     .responses
                     .entry(code.to_string())
-                    .or_insert_with(|| RefOr::Ref(Ref::new(format!("#/components/responses/{name}"))));
+                    .or_insert_with(|| {
+                        RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
+                    });
             }
         }
     }
@@ -159,7 +208,11 @@ fn add_problem_responses(openapi: &mut OpenApiDoc) {
 
 /// The OpenAPI document the server serves, built from the same route table.
 pub fn openapi() -> OpenApiDoc {
-    let (_, mut api) = actix_web::App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(routes).split_for_parts();
+    let (_, mut api) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts();
     add_problem_responses(&mut api);
     api
 }

@@ -77,8 +77,14 @@ impl ResponseError for OAuthError {
     fn error_response(&self) -> HttpResponse {
         let (error, description) = match self {
             Self::InvalidRequest(why) => ("invalid_request", why.clone()),
-            Self::InvalidClient => ("invalid_client", "unknown client, revoked client or wrong secret".to_string()),
-            Self::UnsupportedGrantType => ("unsupported_grant_type", "only client_credentials is supported".to_string()),
+            Self::InvalidClient => (
+                "invalid_client",
+                "unknown client, revoked client or wrong secret".to_string(),
+            ),
+            Self::UnsupportedGrantType => (
+                "unsupported_grant_type",
+                "only client_credentials is supported".to_string(),
+            ),
             // A database outage is still a 503 with Retry-After, in the problem+json shape.
             Self::Server(inner) => return inner.error_response(),
         };
@@ -87,18 +93,27 @@ impl ResponseError for OAuthError {
         if matches!(self, Self::InvalidClient) {
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"trialops\""));
         }
-        response.json(OAuthErrorBody { error: error.into(), error_description: description })
+        response.json(OAuthErrorBody {
+            error: error.into(),
+            error_description: description,
+        })
     }
 }
 
 /// Credentials from `Authorization: Basic` if present.
 fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAuthError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Ok(None) };
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     let malformed = || OAuthError::InvalidRequest("malformed Basic credentials".into());
     let value = value.to_str().map_err(|_| malformed())?;
-    let Some((scheme, encoded)) = value.split_once(' ') else { return Err(malformed()) };
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Err(malformed());
+    };
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::InvalidRequest("only Basic client authentication is supported".into()));
+        return Err(OAuthError::InvalidRequest(
+            "only Basic client authentication is supported".into(),
+        ));
     }
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
@@ -123,14 +138,23 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAut
     ),
 )]
 #[post("/oauth/token")]
-pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, OAuthError> {
+pub async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
     let form_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
     if !form_type {
-        return Err(OAuthError::InvalidRequest("send the request as application/x-www-form-urlencoded".into()));
+        return Err(OAuthError::InvalidRequest(
+            "send the request as application/x-www-form-urlencoded".into(),
+        ));
     }
     let form: TokenRequest = serde_urlencoded::from_bytes(&body)
         .map_err(|e| OAuthError::InvalidRequest(format!("malformed form: {e}")))?;
@@ -142,13 +166,19 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     let in_body = match (form.client_id, form.client_secret) {
         (Some(id), Some(secret)) => Some((id, secret)),
         (None, None) => None,
-        _ => return Err(OAuthError::InvalidRequest("send both client_id and client_secret".into())),
+        _ => {
+            return Err(OAuthError::InvalidRequest(
+                "send both client_id and client_secret".into(),
+            ));
+        }
     };
     let (client_id, secret) = match (basic_credentials(&req)?, in_body) {
         (Some(basic), None) => basic,
         (None, Some(form)) => form,
         (Some(_), Some(_)) => {
-            return Err(OAuthError::InvalidRequest("send credentials either as Basic or in the form, not both".into()));
+            return Err(OAuthError::InvalidRequest(
+                "send credentials either as Basic or in the form, not both".into(),
+            ));
         }
         (None, None) => return Err(OAuthError::InvalidClient),
     };
@@ -164,12 +194,20 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     let stored_hash = client.secret_hash.clone();
     let secret_ok = web::block(move || secrets::verify_secret(&secret, &stored_hash))
         .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("secret check task failed")))?;
+        .map_err(|e| {
+            ApiError::Internal(anyhow::Error::new(e).context("secret check task failed"))
+        })?;
     if !secret_ok {
         tracing::warn!(client_id = %client_id, "token refused: wrong client secret");
         return Err(OAuthError::InvalidClient);
     }
-    let issued = state.tokens.issue(client.id, client.role, client.studies, client.sites, client.vendor_id)?;
+    let issued = state.tokens.issue(
+        client.id,
+        client.role,
+        client.studies,
+        client.sites,
+        client.vendor_id,
+    )?;
     tracing::info!(client_id = %client_id, role = %client.role, "token issued");
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -194,5 +232,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
 )]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(state.tokens.keys().jwks())
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(state.tokens.keys().jwks())
 }

@@ -8,7 +8,9 @@ use crate::domain::versioning::etag;
 
 /// 200 with the record and its `ETag`.
 pub fn tagged<T: Serialize>(record: &T, version: i32) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::ETAG, etag(version))).json(record)
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(version)))
+        .json(record)
 }
 
 /// 201 with the record, its `ETag` and its `Location`.

@@ -61,7 +61,13 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     let mut conn = state.db.get().await?;
-    let sites = db::sites::list(&mut conn, &caller.site_scope(), &filter.into_inner().into(), &page).await?;
+    let sites = db::sites::list(
+        &mut conn,
+        &caller.site_scope(),
+        &filter.into_inner().into(),
+        &page,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(sites))
 }
 
@@ -84,8 +90,18 @@ pub async fn create(
     caller.require(Resource::Site, Operation::Create)?;
     let mut conn = state.db.get().await?;
     let study_scope = caller.study_scope(&mut conn).await?;
-    let site = db::sites::create(&mut conn, &caller.write_context(reason.0), &study_scope, body.0).await?;
-    Ok(respond::created(format!("/api/v1/sites/{}", site.id), &site, site.version))
+    let site = db::sites::create(
+        &mut conn,
+        &caller.write_context(reason.0),
+        &study_scope,
+        body.0,
+    )
+    .await?;
+    Ok(respond::created(
+        format!("/api/v1/sites/{}", site.id),
+        &site,
+        site.version,
+    ))
 }
 
 /// Read a site
@@ -95,7 +111,11 @@ pub async fn create(
     responses((status = 200, description = "The site; `ETag` is its version", body = Site)),
 )]
 #[get("/sites/{id}")]
-pub async fn read(caller: Caller, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn read(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let mut conn = state.db.get().await?;
     let site = db::sites::find(&mut conn, id.into_inner(), &caller.site_scope()).await?;
     Ok(respond::tagged(&site, site.version))
@@ -156,6 +176,13 @@ pub async fn delete(
     let mut conn = state.db.get().await?;
     db::sites::find(&mut conn, id, &scope).await?;
     caller.require(Resource::Site, Operation::Delete)?;
-    db::sites::soft_delete(&mut conn, &caller.write_context(reason.0), id, &scope, &if_match).await?;
+    db::sites::soft_delete(
+        &mut conn,
+        &caller.write_context(reason.0),
+        id,
+        &scope,
+        &if_match,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,8 +8,8 @@ use uuid::Uuid;
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
-use crate::db::studies::{Study, StudyFilter};
 use crate::db;
+use crate::db::studies::{Study, StudyFilter};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{StudyPhase, StudyStatus};
 use crate::domain::patch::apply_merge_patch;
@@ -32,7 +32,12 @@ pub struct StudyListFilter {
 
 impl From<StudyListFilter> for StudyFilter {
     fn from(f: StudyListFilter) -> Self {
-        Self { status: f.status, phase: f.phase, protocol_number: f.protocol_number, external_id: f.external_id }
+        Self {
+            status: f.status,
+            phase: f.phase,
+            protocol_number: f.protocol_number,
+            external_id: f.external_id,
+        }
     }
 }
 
@@ -77,7 +82,11 @@ pub async fn create(
     caller.require(Resource::Study, Operation::Create)?;
     let mut conn = state.db.get().await?;
     let study = db::studies::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(format!("/api/v1/studies/{}", study.id), &study, study.version))
+    Ok(respond::created(
+        format!("/api/v1/studies/{}", study.id),
+        &study,
+        study.version,
+    ))
 }
 
 /// Read a study
@@ -87,7 +96,11 @@ pub async fn create(
     responses((status = 200, description = "The study; `ETag` is its version", body = Study)),
 )]
 #[get("/studies/{id}")]
-pub async fn read(caller: Caller, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn read(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let mut conn = state.db.get().await?;
     let scope = caller.study_scope(&mut conn).await?;
     let study = db::studies::find(&mut conn, id.into_inner(), &scope).await?;
@@ -150,6 +163,13 @@ pub async fn delete(
     let scope = caller.study_scope(&mut conn).await?;
     db::studies::find(&mut conn, id, &scope).await?;
     caller.require(Resource::Study, Operation::Delete)?;
-    db::studies::soft_delete(&mut conn, &caller.write_context(reason.0), id, &scope, &if_match).await?;
+    db::studies::soft_delete(
+        &mut conn,
+        &caller.write_context(reason.0),
+        id,
+        &scope,
+        &if_match,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

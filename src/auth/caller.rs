@@ -54,10 +54,14 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
         .to_str()
         .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
     match header.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(token.trim().to_string())
         }
-        _ => Err(ApiError::Unauthorized("Authorization is not a bearer token".into())),
+        _ => Err(ApiError::Unauthorized(
+            "Authorization is not a bearer token".into(),
+        )),
     }
 }
 
@@ -69,7 +73,8 @@ impl FromRequest for Caller {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer_token(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+            let state = state
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
             let claims = state.tokens.verify(&token?)?;
             // Revocation takes effect at once, not when the client's last token expires.
             let mut conn = state.db.get().await?;
@@ -95,7 +100,10 @@ impl Caller {
         if policy::may_write(self.role, resource, operation) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("role {} may not do this", self.role)))
+            Err(ApiError::Forbidden(format!(
+                "role {} may not do this",
+                self.role
+            )))
         }
     }
 

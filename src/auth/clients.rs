@@ -39,9 +39,25 @@ pub struct NewClientRequest {
 
 /// Each scoped role needs its own kind of scope, and no other.
 fn scope_fits_role(request: &NewClientRequest) -> Result<(), ValidationError> {
-    let (studies, sites, vendor) = (!request.studies.is_empty(), !request.sites.is_empty(), request.vendor.is_some());
-    let required = |field: &'static str| field_error(field, "required", format!("required for role {}", request.role));
-    let refused = |field: &'static str| field_error(field, "not_allowed", format!("not used by role {}", request.role));
+    let (studies, sites, vendor) = (
+        !request.studies.is_empty(),
+        !request.sites.is_empty(),
+        request.vendor.is_some(),
+    );
+    let required = |field: &'static str| {
+        field_error(
+            field,
+            "required",
+            format!("required for role {}", request.role),
+        )
+    };
+    let refused = |field: &'static str| {
+        field_error(
+            field,
+            "not_allowed",
+            format!("not used by role {}", request.role),
+        )
+    };
     match request.role {
         Role::Cro if !studies => Err(required("studies")),
         Role::Site if !sites => Err(required("sites")),
@@ -54,7 +70,10 @@ fn scope_fits_role(request: &NewClientRequest) -> Result<(), ValidationError> {
 }
 
 /// 422 for each scope id that names nothing live.
-async fn check_scope_references(conn: &mut Conn, request: &NewClientRequest) -> Result<(), ApiError> {
+async fn check_scope_references(
+    conn: &mut Conn,
+    request: &NewClientRequest,
+) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     let live_studies: Vec<Uuid> = studies::table
         .filter(studies::id.eq_any(&request.studies))
@@ -64,7 +83,11 @@ async fn check_scope_references(conn: &mut Conn, request: &NewClientRequest) -> 
         .await?;
     for (i, id) in request.studies.iter().enumerate() {
         if !live_studies.contains(id) {
-            errors.push(FieldError::new(format!("studies[{i}]"), "reference", "names no study"));
+            errors.push(FieldError::new(
+                format!("studies[{i}]"),
+                "reference",
+                "names no study",
+            ));
         }
     }
     let live_sites: Vec<Uuid> = sites::table
@@ -75,7 +98,11 @@ async fn check_scope_references(conn: &mut Conn, request: &NewClientRequest) -> 
         .await?;
     for (i, id) in request.sites.iter().enumerate() {
         if !live_sites.contains(id) {
-            errors.push(FieldError::new(format!("sites[{i}]"), "reference", "names no site"));
+            errors.push(FieldError::new(
+                format!("sites[{i}]"),
+                "reference",
+                "names no site",
+            ));
         }
     }
     if let Some(vendor) = request.vendor {
@@ -89,7 +116,11 @@ async fn check_scope_references(conn: &mut Conn, request: &NewClientRequest) -> 
             errors.push(FieldError::new("vendor", "reference", "names no vendor"));
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 /// Creates the client and returns it with its secret, which is not kept anywhere: this is

@@ -29,25 +29,50 @@ fn kid_for(public_raw: &[u8]) -> String {
 }
 
 fn row_for(key: &SigningKey) -> anyhow::Result<SigningKeyRow> {
-    let private_der = key.to_pkcs8_der().context("encoding the signing key")?.as_bytes().to_vec();
+    let private_der = key
+        .to_pkcs8_der()
+        .context("encoding the signing key")?
+        .as_bytes()
+        .to_vec();
     let public_raw = key.verifying_key().to_bytes().to_vec();
-    Ok(SigningKeyRow { kid: kid_for(&public_raw), algorithm: ALGORITHM.into(), private_der, public_raw })
+    Ok(SigningKeyRow {
+        kid: kid_for(&public_raw),
+        algorithm: ALGORITHM.into(),
+        private_der,
+        public_raw,
+    })
 }
 
 impl KeySet {
     /// The configured key if there is one, else the database's (created on first start).
     pub async fn load(conn: &mut Conn, configured_pem: Option<&str>) -> anyhow::Result<Self> {
-        let stored = keys::active_or_create(conn, || row_for(&SigningKey::generate(&mut rand::rngs::OsRng))).await?;
-        let mut verifying: HashMap<String, (DecodingKey, Vec<u8>)> = db::keys::verification_keys(conn)
-            .await?
-            .into_iter()
-            .map(|row| (row.kid, (DecodingKey::from_ed_der(&row.public_raw), row.public_raw)))
-            .collect();
+        let stored = keys::active_or_create(conn, || {
+            row_for(&SigningKey::generate(&mut rand::rngs::OsRng))
+        })
+        .await?;
+        let mut verifying: HashMap<String, (DecodingKey, Vec<u8>)> =
+            db::keys::verification_keys(conn)
+                .await?
+                .into_iter()
+                .map(|row| {
+                    (
+                        row.kid,
+                        (DecodingKey::from_ed_der(&row.public_raw), row.public_raw),
+                    )
+                })
+                .collect();
         let signing_row = match configured_pem {
             Some(pem) => {
-                let key = SigningKey::from_pkcs8_pem(pem).context("TRIALOPS_SIGNING_KEY_PEM is not an Ed25519 PKCS#8 PEM key")?;
+                let key = SigningKey::from_pkcs8_pem(pem)
+                    .context("TRIALOPS_SIGNING_KEY_PEM is not an Ed25519 PKCS#8 PEM key")?;
                 let row = row_for(&key)?;
-                verifying.insert(row.kid.clone(), (DecodingKey::from_ed_der(&row.public_raw), row.public_raw.clone()));
+                verifying.insert(
+                    row.kid.clone(),
+                    (
+                        DecodingKey::from_ed_der(&row.public_raw),
+                        row.public_raw.clone(),
+                    ),
+                );
                 row
             }
             None => stored,

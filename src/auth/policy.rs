@@ -61,7 +61,10 @@ impl Scope {
 
 /// Roles that read every study and everything under it.
 pub fn reads_everything(role: Role) -> bool {
-    matches!(role, Role::Admin | Role::Sponsor | Role::Auditor | Role::Analyst)
+    matches!(
+        role,
+        Role::Admin | Role::Sponsor | Role::Auditor | Role::Analyst
+    )
 }
 
 #[cfg(test)]
@@ -82,7 +85,11 @@ mod tests {
     #[test]
     fn only_admin_manages_clients() {
         assert!(may_write(Role::Admin, Resource::Client, Operation::Create));
-        assert!(!may_write(Role::Sponsor, Resource::Client, Operation::Create));
+        assert!(!may_write(
+            Role::Sponsor,
+            Resource::Client,
+            Operation::Create
+        ));
         assert!(may_read_clients(Role::Auditor) && !may_read_clients(Role::Analyst));
     }
 

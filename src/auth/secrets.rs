@@ -30,7 +30,9 @@ pub fn hash_secret(secret: &str) -> anyhow::Result<String> {
 /// so stronger defaults later do not lock out existing clients.
 pub fn verify_secret(secret: &str, stored_hash: &str) -> bool {
     match PasswordHash::new(stored_hash) {
-        Ok(parsed) => Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }

@@ -61,7 +61,12 @@ pub fn scope_string(role: Role, studies: &[Uuid], sites: &[Uuid], vendor: Option
 
 impl TokenService {
     pub fn new(keys: KeySet, issuer: String, audience: String, ttl_seconds: i64) -> Self {
-        Self { keys, issuer, audience, ttl_seconds }
+        Self {
+            keys,
+            issuer,
+            audience,
+            ttl_seconds,
+        }
     }
 
     pub fn keys(&self) -> &KeySet {
@@ -95,7 +100,11 @@ impl TokenService {
         header.kid = Some(self.keys.signing_kid.clone());
         let access_token = jsonwebtoken::encode(&header, &claims, &self.keys.signing)
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("signing a token")))?;
-        Ok(IssuedToken { access_token, expires_in: self.ttl_seconds, scope })
+        Ok(IssuedToken {
+            access_token,
+            expires_in: self.ttl_seconds,
+            scope,
+        })
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
@@ -105,7 +114,10 @@ impl TokenService {
             return Err(invalid("token algorithm not accepted"));
         }
         let kid = header.kid.ok_or_else(|| invalid("token names no key"))?;
-        let key = self.keys.decoding_key(&kid).ok_or_else(|| invalid("token signed by an unknown key"))?;
+        let key = self
+            .keys
+            .decoding_key(&kid)
+            .ok_or_else(|| invalid("token signed by an unknown key"))?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::{self, Subject, WriteContext};
-use crate::db::{Conn, keyset_page};
 use crate::db::schema::api_clients;
+use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{AuditAction, EntityType, Role};
 use crate::error::ApiError;
@@ -83,7 +83,12 @@ pub struct NewClient {
 }
 
 pub async fn find(conn: &mut Conn, id: Uuid) -> QueryResult<Option<ClientRow>> {
-    api_clients::table.find(id).select(ClientRow::as_select()).first(conn).await.optional()
+    api_clients::table
+        .find(id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .await
+        .optional()
 }
 
 pub async fn count_active_admins(conn: &mut Conn) -> QueryResult<i64> {
@@ -96,17 +101,30 @@ pub async fn count_active_admins(conn: &mut Conn) -> QueryResult<i64> {
 }
 
 pub async fn list(conn: &mut Conn, page: &PageRequest) -> QueryResult<Page<ApiClient>> {
-    let query = api_clients::table.select(ClientRow::as_select()).into_boxed();
-    let rows = keyset_page!(query, api_clients, revoked_at, page).load(conn).await?;
+    let query = api_clients::table
+        .select(ClientRow::as_select())
+        .into_boxed();
+    let rows = keyset_page!(query, api_clients, revoked_at, page)
+        .load(conn)
+        .await?;
     Ok(Page::from_overfetch(rows, page.limit, |row| row.id).map(ApiClient::from))
 }
 
 fn subject(client: &ApiClient) -> Subject {
-    Subject { entity_type: EntityType::Client, entity_id: client.id, study_id: None, version: Some(client.version) }
+    Subject {
+        entity_type: EntityType::Client,
+        entity_id: client.id,
+        study_id: None,
+        version: Some(client.version),
+    }
 }
 
 /// Inserts a client and its audit event in one transaction.
-pub async fn create(conn: &mut Conn, ctx: &WriteContext, new: NewClient) -> Result<ApiClient, ApiError> {
+pub async fn create(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    new: NewClient,
+) -> Result<ApiClient, ApiError> {
     conn.transaction::<_, ApiError, _>(async |conn| {
         let row = diesel::insert_into(api_clients::table)
             .values(&new)
@@ -114,7 +132,15 @@ pub async fn create(conn: &mut Conn, ctx: &WriteContext, new: NewClient) -> Resu
             .get_result(conn)
             .await?;
         let client = ApiClient::from(row);
-        audit::record(conn, ctx, AuditAction::Create, subject(&client), None, Some(&client)).await?;
+        audit::record(
+            conn,
+            ctx,
+            AuditAction::Create,
+            subject(&client),
+            None,
+            Some(&client),
+        )
+        .await?;
         Ok(client)
     })
     .await
@@ -143,7 +169,15 @@ pub async fn revoke(conn: &mut Conn, ctx: &WriteContext, id: Uuid) -> Result<Api
             .get_result(conn)
             .await?;
         let (before, after) = (ApiClient::from(before), ApiClient::from(after));
-        audit::record(conn, ctx, AuditAction::Revoke, subject(&after), Some(&before), Some(&after)).await?;
+        audit::record(
+            conn,
+            ctx,
+            AuditAction::Revoke,
+            subject(&after),
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
         Ok(after)
     })
     .await

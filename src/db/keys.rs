@@ -25,7 +25,9 @@ pub async fn active_or_create(
     make_key: impl FnOnce() -> anyhow::Result<SigningKeyRow> + Send + 'static,
 ) -> anyhow::Result<SigningKeyRow> {
     conn.transaction::<_, anyhow::Error, _>(async move |conn| {
-        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({KEY_CREATION_LOCK})")).execute(conn).await?;
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({KEY_CREATION_LOCK})"))
+            .execute(conn)
+            .await?;
         let existing = signing_keys::table
             .filter(signing_keys::retired_at.is_null())
             .order(signing_keys::created_at.desc())
@@ -37,7 +39,10 @@ pub async fn active_or_create(
             return Ok(row);
         }
         let row = make_key()?;
-        diesel::insert_into(signing_keys::table).values(&row).execute(conn).await?;
+        diesel::insert_into(signing_keys::table)
+            .values(&row)
+            .execute(conn)
+            .await?;
         tracing::info!(kid = %row.kid, "created a new token signing key");
         Ok(row)
     })

@@ -105,10 +105,16 @@ pub async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()
         .await?;
     if found.n == 0 {
         let quoted = name.replace('"', "\"\"");
-        match diesel::sql_query(format!("CREATE DATABASE \"{quoted}\"")).execute(&mut conn).await {
+        match diesel::sql_query(format!("CREATE DATABASE \"{quoted}\""))
+            .execute(&mut conn)
+            .await
+        {
             Ok(_) => tracing::info!(database = %name, "created database"),
             // Another instance created it between our check and our CREATE.
-            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => {}
             Err(e) if e.to_string().contains("already exists") => {}
             Err(e) => return Err(e).context("creating the database"),
         }
@@ -123,8 +129,9 @@ pub async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()
 pub async fn run_migrations(database_url: &str) -> anyhow::Result<Vec<String>> {
     let url = database_url.to_string();
     tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
-        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
-            .context("connecting to run migrations")?;
+        let mut conn =
+            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
+                .context("connecting to run migrations")?;
         conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
@@ -141,7 +148,10 @@ pub async fn run_migrations(database_url: &str) -> anyhow::Result<Vec<String>> {
 pub fn latest_migration_version() -> Option<String> {
     use diesel::migration::MigrationSource;
     let migrations: Vec<_> = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS).ok()?;
-    migrations.iter().map(|m| m.name().version().to_string()).max()
+    migrations
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .max()
 }
 
 #[derive(QueryableByName)]
@@ -164,8 +174,12 @@ mod tests {
 
     #[test]
     fn maintenance_url_swaps_the_database() {
-        let (url, name) = maintenance_url("postgres://postgres@127.0.0.1:5432/trialops?sslmode=disable").unwrap();
-        assert_eq!(url, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable");
+        let (url, name) =
+            maintenance_url("postgres://postgres@127.0.0.1:5432/trialops?sslmode=disable").unwrap();
+        assert_eq!(
+            url,
+            "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+        );
         assert_eq!(name, "trialops");
         assert!(maintenance_url("postgres://postgres@127.0.0.1:5432").is_err());
     }

@@ -119,4 +119,11 @@ diesel::table! {
 diesel::joinable!(sites -> studies (study_id));
 diesel::joinable!(sites -> vendors (cro_vendor_id));
 
-diesel::allow_tables_to_appear_in_same_query!(api_clients, signing_keys, vendors, studies, sites, audit_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    api_clients,
+    signing_keys,
+    vendors,
+    studies,
+    sites,
+    audit_events
+);

@@ -13,9 +13,9 @@ use crate::auth::caller::SiteScope;
 use crate::db::schema::{sites, vendors};
 use crate::db::{Conn, check_if_match, keyset_page, studies};
 use crate::domain::cursor::{Page, PageRequest};
-use crate::domain::versioning::IfMatch;
 use crate::domain::enums::{AuditAction, EntityType, SiteStatus};
 use crate::domain::sites::SiteFields;
+use crate::domain::versioning::IfMatch;
 use crate::error::ApiError;
 
 /// A site, as stored and as answered.
@@ -63,7 +63,12 @@ impl Site {
     }
 
     fn subject(&self) -> Subject {
-        Subject { entity_type: EntityType::Site, entity_id: self.id, study_id: Some(self.study_id), version: Some(self.version) }
+        Subject {
+            entity_type: EntityType::Site,
+            entity_id: self.id,
+            study_id: Some(self.study_id),
+            version: Some(self.version),
+        }
     }
 }
 
@@ -86,7 +91,12 @@ fn visible(scope: &SiteScope) -> sites::BoxedQuery<'static, diesel::pg::Pg> {
     }
 }
 
-pub async fn list(conn: &mut Conn, scope: &SiteScope, filter: &SiteFilter, page: &PageRequest) -> QueryResult<Page<Site>> {
+pub async fn list(
+    conn: &mut Conn,
+    scope: &SiteScope,
+    filter: &SiteFilter,
+    page: &PageRequest,
+) -> QueryResult<Page<Site>> {
     let mut query = visible(scope);
     if let Some(study_id) = filter.study_id {
         query = query.filter(sites::study_id.eq(study_id));
@@ -103,7 +113,9 @@ pub async fn list(conn: &mut Conn, scope: &SiteScope, filter: &SiteFilter, page:
     if let Some(external_id) = &filter.external_id {
         query = query.filter(sites::external_id.eq(external_id.clone()));
     }
-    let rows: Vec<Site> = keyset_page!(query, sites, deleted_at, page).load(conn).await?;
+    let rows: Vec<Site> = keyset_page!(query, sites, deleted_at, page)
+        .load(conn)
+        .await?;
     Ok(Page::from_overfetch(rows, page.limit, |site| site.id))
 }
 
@@ -139,13 +151,22 @@ async fn check_vendor(conn: &mut Conn, vendor: Option<Uuid>) -> Result<(), ApiEr
         .get_result(conn)
         .await?;
     if found == 0 {
-        return Err(ApiError::invalid("cro_vendor_id", "reference", "names no vendor"));
+        return Err(ApiError::invalid(
+            "cro_vendor_id",
+            "reference",
+            "names no vendor",
+        ));
     }
     Ok(())
 }
 
 /// Creates a site in a live study within `study_scope` (404 otherwise).
-pub async fn create(conn: &mut Conn, ctx: &WriteContext, study_scope: &Scope, fields: SiteFields) -> Result<Site, ApiError> {
+pub async fn create(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    study_scope: &Scope,
+    fields: SiteFields,
+) -> Result<Site, ApiError> {
     conn.transaction::<_, ApiError, _>(async |conn| {
         studies::lock_for_child(conn, fields.study_id, study_scope).await?;
         check_vendor(conn, fields.cro_vendor_id).await?;
@@ -153,7 +174,15 @@ pub async fn create(conn: &mut Conn, ctx: &WriteContext, study_scope: &Scope, fi
             .values((sites::id.eq(Uuid::now_v7()), &fields))
             .get_result(conn)
             .await?;
-        audit::record(conn, ctx, AuditAction::Create, site.subject(), None, Some(&site)).await?;
+        audit::record(
+            conn,
+            ctx,
+            AuditAction::Create,
+            site.subject(),
+            None,
+            Some(&site),
+        )
+        .await?;
         Ok(site)
     })
     .await
@@ -186,7 +215,11 @@ pub async fn update(
         check_if_match(if_match, before.version)?;
         let fields = change(&before)?;
         if fields.study_id != before.study_id {
-            return Err(ApiError::invalid("study_id", "immutable", "a site cannot move to another study"));
+            return Err(ApiError::invalid(
+                "study_id",
+                "immutable",
+                "a site cannot move to another study",
+            ));
         }
         if fields == before.fields() {
             return Ok(before);
@@ -195,10 +228,22 @@ pub async fn update(
             check_vendor(conn, fields.cro_vendor_id).await?;
         }
         let after: Site = diesel::update(sites::table.find(id))
-            .set((&fields, sites::version.eq(sites::version + 1), sites::updated_at.eq(diesel::dsl::now)))
+            .set((
+                &fields,
+                sites::version.eq(sites::version + 1),
+                sites::updated_at.eq(diesel::dsl::now),
+            ))
             .get_result(conn)
             .await?;
-        audit::record(conn, ctx, AuditAction::Update, after.subject(), Some(&before), Some(&after)).await?;
+        audit::record(
+            conn,
+            ctx,
+            AuditAction::Update,
+            after.subject(),
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
         Ok(after)
     })
     .await
@@ -222,7 +267,15 @@ pub async fn soft_delete(
             ))
             .get_result(conn)
             .await?;
-        audit::record(conn, ctx, AuditAction::Delete, after.subject(), Some(&before), Some(&after)).await?;
+        audit::record(
+            conn,
+            ctx,
+            AuditAction::Delete,
+            after.subject(),
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
         Ok(())
     })
     .await

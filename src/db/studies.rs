@@ -12,9 +12,9 @@ use crate::auth::Scope;
 use crate::db::schema::{sites, studies};
 use crate::db::{Conn, check_if_match, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
-use crate::domain::versioning::IfMatch;
 use crate::domain::enums::{AuditAction, EntityType, StudyPhase, StudyStatus};
 use crate::domain::studies::StudyFields;
+use crate::domain::versioning::IfMatch;
 use crate::error::ApiError;
 
 /// A study, as stored and as answered.
@@ -80,7 +80,12 @@ impl Study {
     }
 
     fn subject(&self) -> Subject {
-        Subject { entity_type: EntityType::Study, entity_id: self.id, study_id: Some(self.id), version: Some(self.version) }
+        Subject {
+            entity_type: EntityType::Study,
+            entity_id: self.id,
+            study_id: Some(self.id),
+            version: Some(self.version),
+        }
     }
 }
 
@@ -101,7 +106,12 @@ fn visible(scope: &Scope) -> studies::BoxedQuery<'static, diesel::pg::Pg> {
     }
 }
 
-pub async fn list(conn: &mut Conn, scope: &Scope, filter: &StudyFilter, page: &PageRequest) -> QueryResult<Page<Study>> {
+pub async fn list(
+    conn: &mut Conn,
+    scope: &Scope,
+    filter: &StudyFilter,
+    page: &PageRequest,
+) -> QueryResult<Page<Study>> {
     let mut query = visible(scope);
     if let Some(status) = filter.status {
         query = query.filter(studies::status.eq(status));
@@ -115,7 +125,9 @@ pub async fn list(conn: &mut Conn, scope: &Scope, filter: &StudyFilter, page: &P
     if let Some(external_id) = &filter.external_id {
         query = query.filter(studies::external_id.eq(external_id.clone()));
     }
-    let rows: Vec<Study> = keyset_page!(query, studies, deleted_at, page).load(conn).await?;
+    let rows: Vec<Study> = keyset_page!(query, studies, deleted_at, page)
+        .load(conn)
+        .await?;
     Ok(Page::from_overfetch(rows, page.limit, |study| study.id))
 }
 
@@ -130,13 +142,25 @@ pub async fn find(conn: &mut Conn, id: Uuid, scope: &Scope) -> Result<Study, Api
         .ok_or(ApiError::NotFound)
 }
 
-pub async fn create(conn: &mut Conn, ctx: &WriteContext, fields: StudyFields) -> Result<Study, ApiError> {
+pub async fn create(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    fields: StudyFields,
+) -> Result<Study, ApiError> {
     conn.transaction::<_, ApiError, _>(async |conn| {
         let study: Study = diesel::insert_into(studies::table)
             .values((studies::id.eq(Uuid::now_v7()), &fields))
             .get_result(conn)
             .await?;
-        audit::record(conn, ctx, AuditAction::Create, study.subject(), None, Some(&study)).await?;
+        audit::record(
+            conn,
+            ctx,
+            AuditAction::Create,
+            study.subject(),
+            None,
+            Some(&study),
+        )
+        .await?;
         Ok(study)
     })
     .await
@@ -173,10 +197,22 @@ pub async fn update(
             return Ok(before);
         }
         let after: Study = diesel::update(studies::table.find(id))
-            .set((&fields, studies::version.eq(studies::version + 1), studies::updated_at.eq(diesel::dsl::now)))
+            .set((
+                &fields,
+                studies::version.eq(studies::version + 1),
+                studies::updated_at.eq(diesel::dsl::now),
+            ))
             .get_result(conn)
             .await?;
-        audit::record(conn, ctx, AuditAction::Update, after.subject(), Some(&before), Some(&after)).await?;
+        audit::record(
+            conn,
+            ctx,
+            AuditAction::Update,
+            after.subject(),
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
         Ok(after)
     })
     .await
@@ -214,7 +250,15 @@ pub async fn soft_delete(
             ))
             .get_result(conn)
             .await?;
-        audit::record(conn, ctx, AuditAction::Delete, after.subject(), Some(&before), Some(&after)).await?;
+        audit::record(
+            conn,
+            ctx,
+            AuditAction::Delete,
+            after.subject(),
+            Some(&before),
+            Some(&after),
+        )
+        .await?;
         Ok(())
     })
     .await

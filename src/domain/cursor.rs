@@ -5,8 +5,8 @@
 //! inserted or deleted meanwhile, and a page costs the same at row 10 and row 10 million.
 
 use base64::Engine;
-use chrono::{DateTime, Utc};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -59,11 +59,17 @@ impl<T> Page<T> {
         } else {
             None
         };
-        Self { data: rows, next_cursor }
+        Self {
+            data: rows,
+            next_cursor,
+        }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { data: self.data.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+        Page {
+            data: self.data.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
     }
 }
 
@@ -79,7 +85,12 @@ mod tests {
 
     #[test]
     fn foreign_cursors_are_refused() {
-        for bad in ["", "abc", "!!!", &URL_SAFE_NO_PAD.encode("k2:0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99")] {
+        for bad in [
+            "",
+            "abc",
+            "!!!",
+            &URL_SAFE_NO_PAD.encode("k2:0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99"),
+        ] {
             assert_eq!(decode_cursor(bad), None, "{bad}");
         }
     }
@@ -89,7 +100,10 @@ mod tests {
         let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
         let page = Page::from_overfetch(ids.clone(), 2, |id| *id);
         assert_eq!(page.data, ids[..2]);
-        assert_eq!(page.next_cursor.as_deref().and_then(decode_cursor), Some(ids[1]));
+        assert_eq!(
+            page.next_cursor.as_deref().and_then(decode_cursor),
+            Some(ids[1])
+        );
 
         let last = Page::from_overfetch(ids[..2].to_vec(), 2, |id| *id);
         assert_eq!(last.next_cursor, None);

@@ -114,6 +114,9 @@ mod tests {
     fn combined_phases_have_contract_names() {
         assert_eq!(StudyPhase::Phase1Phase2.as_ref(), "phase1_phase2");
         assert_eq!(StudyPhase::EarlyPhase1.as_ref(), "early_phase1");
-        assert_eq!("closed_to_enrollment".parse::<SiteStatus>().unwrap(), SiteStatus::ClosedToEnrollment);
+        assert_eq!(
+            "closed_to_enrollment".parse::<SiteStatus>().unwrap(),
+            SiteStatus::ClosedToEnrollment
+        );
     }
 }

@@ -31,7 +31,13 @@ fn classify(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     // serde_json appends " at line L column C" to data errors; the field path says more.
     let full = inner.to_string();
     let message = full.split(" at line ").next().unwrap_or(&full).to_string();
-    let field = |fallback: &str| if fallback.is_empty() || fallback == "." { "body".to_string() } else { fallback.to_string() };
+    let field = |fallback: &str| {
+        if fallback.is_empty() || fallback == "." {
+            "body".to_string()
+        } else {
+            fallback.to_string()
+        }
+    };
     let named = |prefix: &str| {
         // "missing field `x`" / "unknown field `x`, expected ...": the path is the parent.
         let name = message.split('`').nth(1).unwrap_or_default();
@@ -47,7 +53,11 @@ fn classify(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     } else if message.starts_with("missing field") {
         ApiError::invalid(&named(""), "required", "is required")
     } else if message.starts_with("unknown field") {
-        ApiError::Validation(vec![FieldError::new(field(&path), "unknown_field", "is not a field of this resource, or is read-only")])
+        ApiError::Validation(vec![FieldError::new(
+            field(&path),
+            "unknown_field",
+            "is not a field of this resource, or is read-only",
+        )])
     } else if message.starts_with("unknown variant") {
         ApiError::invalid(&field(&path), "enum", message)
     } else if message.starts_with("invalid type") || message.starts_with("invalid length") {
@@ -88,18 +98,45 @@ mod tests {
 
     #[test]
     fn syntax_and_type_errors_are_400() {
-        assert!(matches!(from_slice::<Outer>(b"{"), Err(ApiError::BadRequest(_))));
-        assert!(matches!(from_slice::<Outer>(br#"{"inner": {"count": 1}} x"#), Err(ApiError::BadRequest(_))));
-        assert!(matches!(from_slice::<Outer>(br#"{"inner": {"count": "1"}}"#), Err(ApiError::BadRequest(_))));
-        let r = from_slice::<Outer>(b"[]"); assert!(matches!(r, Err(ApiError::BadRequest(_))), "{r:?}");
+        assert!(matches!(
+            from_slice::<Outer>(b"{"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            from_slice::<Outer>(br#"{"inner": {"count": 1}} x"#),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            from_slice::<Outer>(br#"{"inner": {"count": "1"}}"#),
+            Err(ApiError::BadRequest(_))
+        ));
+        let r = from_slice::<Outer>(b"[]");
+        assert!(matches!(r, Err(ApiError::BadRequest(_))), "{r:?}");
     }
 
     #[test]
     fn value_errors_are_422_with_the_path() {
-        assert_eq!(field_of(from_slice(br#"{"inner": {}}"#)), ("inner.count".into(), "required".into()));
-        assert_eq!(field_of(from_slice(br#"{"inner": {"count": 1, "x": 2}}"#)), ("inner.x".into(), "unknown_field".into()));
-        assert_eq!(field_of(from_slice(br#"{"inner": {"count": 1, "kind": "nope"}}"#)), ("inner.kind".into(), "enum".into()));
-        assert_eq!(field_of(from_slice(br#"{"inner": {"count": 1, "day": "2026-02-30"}}"#)), ("inner.day".into(), "format".into()));
-        assert_eq!(field_of(from_slice(br#"{"inner": null}"#)), ("inner".into(), "not_nullable".into()));
+        assert_eq!(
+            field_of(from_slice(br#"{"inner": {}}"#)),
+            ("inner.count".into(), "required".into())
+        );
+        assert_eq!(
+            field_of(from_slice(br#"{"inner": {"count": 1, "x": 2}}"#)),
+            ("inner.x".into(), "unknown_field".into())
+        );
+        assert_eq!(
+            field_of(from_slice(br#"{"inner": {"count": 1, "kind": "nope"}}"#)),
+            ("inner.kind".into(), "enum".into())
+        );
+        assert_eq!(
+            field_of(from_slice(
+                br#"{"inner": {"count": 1, "day": "2026-02-30"}}"#
+            )),
+            ("inner.day".into(), "format".into())
+        );
+        assert_eq!(
+            field_of(from_slice(br#"{"inner": null}"#)),
+            ("inner".into(), "not_nullable".into())
+        );
     }
 }

@@ -7,5 +7,5 @@ pub mod json;
 pub mod patch;
 pub mod sites;
 pub mod studies;
-pub mod versioning;
 pub mod validation;
+pub mod versioning;

@@ -17,10 +17,13 @@ where
     T: Serialize + DeserializeOwned + Validate,
 {
     let Value::Object(members) = patch else {
-        return Err(ApiError::BadRequest("a merge patch must be a JSON object".into()));
+        return Err(ApiError::BadRequest(
+            "a merge patch must be a JSON object".into(),
+        ));
     };
-    let mut document = serde_json::to_value(current)
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("serialising current row")))?;
+    let mut document = serde_json::to_value(current).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("serialising current row"))
+    })?;
     json_patch::merge(&mut document, patch);
     // A required field set to null arrives here as "missing": say what really happened.
     let updated: T = json::from_value(document).map_err(|error| match error {
@@ -28,7 +31,9 @@ where
             errors
                 .into_iter()
                 .map(|e| match members.get(&e.field) {
-                    Some(Value::Null) if e.code == "required" => FieldError::new(e.field, "not_nullable", "cannot be null"),
+                    Some(Value::Null) if e.code == "required" => {
+                        FieldError::new(e.field, "not_nullable", "cannot be null")
+                    }
                     _ => e,
                 })
                 .collect(),
@@ -38,11 +43,14 @@ where
 
     // `null` removes a member; for a field with a default that would quietly reset it
     // instead of clearing it. Only nullable fields may be set to null.
-    let after = serde_json::to_value(&updated)
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("serialising patched row")))?;
+    let after = serde_json::to_value(&updated).map_err(|e| {
+        ApiError::Internal(anyhow::Error::new(e).context("serialising patched row"))
+    })?;
     let not_nullable: Vec<FieldError> = members
         .iter()
-        .filter(|(name, value)| value.is_null() && after.get(name.as_str()).is_some_and(|v| !v.is_null()))
+        .filter(|(name, value)| {
+            value.is_null() && after.get(name.as_str()).is_some_and(|v| !v.is_null())
+        })
         .map(|(name, _)| FieldError::new(name.clone(), "not_nullable", "cannot be null"))
         .collect();
     if !not_nullable.is_empty() {
@@ -74,13 +82,24 @@ mod tests {
     }
 
     fn thing() -> Thing {
-        Thing { name: "a".into(), note: Some("n".into()), days: 9 }
+        Thing {
+            name: "a".into(),
+            note: Some("n".into()),
+            days: 9,
+        }
     }
 
     #[test]
     fn absent_keeps_null_clears_value_sets() {
         let out = apply_merge_patch(&thing(), &json!({"note": null, "name": "b"})).unwrap();
-        assert_eq!(out, Thing { name: "b".into(), note: None, days: 9 });
+        assert_eq!(
+            out,
+            Thing {
+                name: "b".into(),
+                note: None,
+                days: 9
+            }
+        );
         assert_eq!(apply_merge_patch(&thing(), &json!({})).unwrap(), thing());
     }
 
@@ -99,9 +118,21 @@ mod tests {
 
     #[test]
     fn unknown_fields_wrong_types_and_invalid_values_are_refused() {
-        assert!(matches!(apply_merge_patch(&thing(), &json!({"id": "x"})), Err(ApiError::Validation(_))));
-        assert!(matches!(apply_merge_patch(&thing(), &json!({"days": "x"})), Err(ApiError::BadRequest(_))));
-        assert!(matches!(apply_merge_patch(&thing(), &json!({"name": ""})), Err(ApiError::Validation(_))));
-        assert!(matches!(apply_merge_patch(&thing(), &json!([1])), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            apply_merge_patch(&thing(), &json!({"id": "x"})),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(matches!(
+            apply_merge_patch(&thing(), &json!({"days": "x"})),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            apply_merge_patch(&thing(), &json!({"name": ""})),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(matches!(
+            apply_merge_patch(&thing(), &json!([1])),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 }

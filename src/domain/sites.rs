@@ -16,7 +16,9 @@ fn default_status() -> SiteStatus {
 }
 
 /// A site as a client writes it (POST body; PATCH bodies are merged into it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
+)]
 #[diesel(table_name = sites, treat_none_as_null = true)]
 #[serde(deny_unknown_fields)]
 #[validate(schema(function = "site_dates_in_order"))]
@@ -65,5 +67,8 @@ pub struct SiteFields {
 }
 
 fn site_dates_in_order(site: &SiteFields) -> Result<(), ValidationError> {
-    dates_in_order(("irb_approved_on", site.irb_approved_on), ("activated_on", site.activated_on))
+    dates_in_order(
+        ("irb_approved_on", site.irb_approved_on),
+        ("activated_on", site.activated_on),
+    )
 }

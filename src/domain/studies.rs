@@ -25,7 +25,9 @@ fn default_reporting_days() -> i32 {
 }
 
 /// A study as a client writes it (POST body; PATCH bodies are merged into it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
+)]
 #[diesel(table_name = studies, treat_none_as_null = true)]
 #[serde(deny_unknown_fields)]
 #[validate(schema(function = "study_dates_in_order"))]
@@ -105,6 +107,12 @@ pub struct StudyFields {
 }
 
 fn study_dates_in_order(study: &StudyFields) -> Result<(), ValidationError> {
-    dates_in_order(("planned_start_date", study.planned_start_date), ("planned_end_date", study.planned_end_date))?;
-    dates_in_order(("actual_start_date", study.actual_start_date), ("actual_end_date", study.actual_end_date))
+    dates_in_order(
+        ("planned_start_date", study.planned_start_date),
+        ("planned_end_date", study.planned_end_date),
+    )?;
+    dates_in_order(
+        ("actual_start_date", study.actual_start_date),
+        ("actual_end_date", study.actual_end_date),
+    )
 }

@@ -16,7 +16,11 @@ fn error(code: &'static str, message: impl Into<Cow<'static, str>>) -> Validatio
 }
 
 /// A struct-level rule's error, pinned to the field a client must change.
-pub fn field_error(field: &'static str, code: &'static str, message: impl Into<Cow<'static, str>>) -> ValidationError {
+pub fn field_error(
+    field: &'static str,
+    code: &'static str,
+    message: impl Into<Cow<'static, str>>,
+) -> ValidationError {
     let mut err = error(code, message);
     err.add_param(Cow::Borrowed(FIELD_PARAM), &field);
     err
@@ -28,7 +32,10 @@ pub fn nct_id(value: &str) -> Result<(), ValidationError> {
     if digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(error("format", "must be NCT followed by 8 digits, e.g. NCT01234567"))
+        Err(error(
+            "format",
+            "must be NCT followed by 8 digits, e.g. NCT01234567",
+        ))
     }
 }
 
@@ -38,7 +45,10 @@ pub fn country_code(value: &str) -> Result<(), ValidationError> {
     if upper && celes::Country::from_alpha2(value).is_ok() {
         Ok(())
     } else {
-        Err(error("format", "must be an ISO 3166-1 alpha-2 country code in upper case, e.g. DE"))
+        Err(error(
+            "format",
+            "must be an ISO 3166-1 alpha-2 country code in upper case, e.g. DE",
+        ))
     }
 }
 
@@ -48,7 +58,10 @@ pub fn currency_code(value: &str) -> Result<(), ValidationError> {
     if upper && iso_currency::Currency::from_code(value).is_some() {
         Ok(())
     } else {
-        Err(error("format", "must be an ISO 4217 currency code in upper case, e.g. EUR"))
+        Err(error(
+            "format",
+            "must be an ISO 4217 currency code in upper case, e.g. EUR",
+        ))
     }
 }
 
@@ -57,14 +70,28 @@ pub fn euct_number(value: &str) -> Result<(), ValidationError> {
     let parts: Vec<&str> = value.split('-').collect();
     let shape = [4, 6, 2, 2];
     let ok = parts.len() == 4
-        && parts.iter().zip(shape).all(|(part, len)| part.len() == len && part.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .iter()
+            .zip(shape)
+            .all(|(part, len)| part.len() == len && part.bytes().all(|b| b.is_ascii_digit()))
         && parts[1].starts_with('5');
-    if ok { Ok(()) } else { Err(error("format", "must be an EU CT number, YYYY-5NNNNN-NN-NN")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(error(
+            "format",
+            "must be an EU CT number, YYYY-5NNNNN-NN-NN",
+        ))
+    }
 }
 
 /// Text that is more than whitespace.
 pub fn not_blank(value: &str) -> Result<(), ValidationError> {
-    if value.trim().is_empty() { Err(error("blank", "must not be blank")) } else { Ok(()) }
+    if value.trim().is_empty() {
+        Err(error("blank", "must not be blank"))
+    } else {
+        Ok(())
+    }
 }
 
 /// `later` may not come before `earlier` when both are set.
@@ -73,9 +100,11 @@ pub fn dates_in_order(
     later: (&'static str, Option<NaiveDate>),
 ) -> Result<(), ValidationError> {
     match (earlier.1, later.1) {
-        (Some(a), Some(b)) if b < a => {
-            Err(field_error(later.0, "order", format!("must not be before {}", earlier.0)))
-        }
+        (Some(a), Some(b)) if b < a => Err(field_error(
+            later.0,
+            "order",
+            format!("must not be before {}", earlier.0),
+        )),
         _ => Ok(()),
     }
 }
@@ -91,7 +120,11 @@ pub fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
 
 fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
     for (name, kind) in errors.errors() {
-        let path = if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
+        let path = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        };
         match kind {
             ValidationErrorsKind::Field(list) => {
                 for err in list {
@@ -143,7 +176,14 @@ mod tests {
     #[test]
     fn nct_ids() {
         assert!(nct_id("NCT01234567").is_ok());
-        for bad in ["NCT1234567", "NCT012345678", "nct01234567", "NCTABCDEFGH", "", "XYZ01234567"] {
+        for bad in [
+            "NCT1234567",
+            "NCT012345678",
+            "nct01234567",
+            "NCTABCDEFGH",
+            "",
+            "XYZ01234567",
+        ] {
             assert!(nct_id(bad).is_err(), "{bad}");
         }
     }
@@ -151,7 +191,12 @@ mod tests {
     #[test]
     fn euct_numbers() {
         assert!(euct_number("2026-500123-12-00").is_ok());
-        for bad in ["2026-400123-12-00", "26-500123-12-00", "2026-500123-12", "2026-5001a3-12-00"] {
+        for bad in [
+            "2026-400123-12-00",
+            "26-500123-12-00",
+            "2026-500123-12",
+            "2026-5001a3-12-00",
+        ] {
             assert!(euct_number(bad).is_err(), "{bad}");
         }
     }
@@ -178,6 +223,9 @@ mod tests {
         let mut errors = ValidationErrors::new();
         errors.add("__all__", err);
         let flat = field_errors(&errors);
-        assert_eq!(flat, vec![FieldError::new("b", "order", "must not be before a")]);
+        assert_eq!(
+            flat,
+            vec![FieldError::new("b", "order", "must not be before a")]
+        );
     }
 }

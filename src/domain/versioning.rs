@@ -29,7 +29,9 @@ impl IfMatch {
     }
 
     pub fn matches(&self, current_version: i32) -> bool {
-        self.0.as_ref().is_none_or(|versions| versions.contains(&current_version))
+        self.0
+            .as_ref()
+            .is_none_or(|versions| versions.contains(&current_version))
     }
 }
 

@@ -1,0 +1,452 @@
+//! Test harness: each test gets its own database, cloned from a migrated template, and its
+//! own running server on a free port; it talks to it over HTTP with real tokens.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix_web::web;
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use trialops::audit::WriteContext;
+use trialops::auth::clients::{NewClientRequest, register};
+use trialops::config::Settings;
+use trialops::domain::enums::Role;
+use trialops::startup::{self, AppState};
+
+pub const SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
+
+fn server_url() -> String {
+    std::env::var("TRIALOPS_TEST_PG").unwrap_or_else(|_| SERVER_URL.to_string())
+}
+
+/// The template's name carries a hash of the migrations, so a changed migration gets a
+/// fresh template instead of a stale one.
+fn template_name() -> String {
+    let mut hasher = Sha256::new();
+    let mut entries: Vec<_> = walk(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations"
+    )));
+    entries.sort();
+    for path in entries {
+        hasher.update(path.to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&path).unwrap_or_default());
+    }
+    format!("trialops_tpl_{}", &hex::encode(hasher.finalize())[..16])
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path))
+        } else {
+            out.push(path)
+        }
+    }
+    out
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+/// Creates the migrated template once per process; an advisory lock keeps concurrent test
+/// processes from building it twice.
+async fn template() -> String {
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = template_name();
+            let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", server_url()))
+                .await
+                .expect("connect to PostgreSQL");
+            diesel::sql_query("SELECT pg_advisory_lock(7007)")
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let exists =
+                diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+                    .bind::<Text, _>(&name)
+                    .get_result::<Count>(&mut admin)
+                    .await
+                    .unwrap()
+                    .n
+                    > 0;
+            if !exists {
+                let building = format!("{name}_building");
+                admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                    .await
+                    .unwrap();
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {building}"))
+                    .await
+                    .unwrap();
+                trialops::db::run_migrations(&format!("{}/{building}", server_url()))
+                    .await
+                    .unwrap();
+                admin
+                    .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                    .await
+                    .unwrap();
+            }
+            diesel::sql_query("SELECT pg_advisory_unlock(7007)")
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            name
+        })
+        .await
+        .clone()
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// Asserts a problem+json answer with this status and returns its body.
+    #[track_caller]
+    pub fn problem(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "expected {status}, got {}: {}",
+            self.status, self.text
+        );
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        assert_eq!(
+            self.body["request_id"].as_str(),
+            self.header("x-request-id").as_deref()
+        );
+        &self.body
+    }
+
+    /// The fields named by a 422's `errors[]`.
+    #[track_caller]
+    pub fn invalid_fields(&self) -> Vec<String> {
+        self.problem(422);
+        self.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "expected {status}, got {}: {}",
+            self.status, self.text
+        );
+        &self.body
+    }
+
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub database_url: String,
+    database_name: String,
+    pub state: web::Data<AppState>,
+    pub admin_token: String,
+    server: actix_web::dev::ServerHandle,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub async fn spawn_app() -> TestApp {
+    let template = template().await;
+    let database_name = format!(
+        "trialops_test_{}_{}",
+        Uuid::new_v4().simple(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", server_url()))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {database_name} TEMPLATE {template}"
+        ))
+        .await
+        .unwrap();
+    let database_url = format!("{}/{database_name}", server_url());
+    let mut settings = Settings::for_database(&database_url);
+    settings.db_pool_size = 4;
+    let state = startup::prepare(&settings).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = startup::run(listener, state.clone(), Some(1)).unwrap();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let mut app = TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        database_url,
+        database_name,
+        state,
+        admin_token: String::new(),
+        server: handle,
+    };
+    let (id, secret) = app.register(Role::Admin, vec![], vec![], None).await;
+    app.admin_token = app.token(&id, &secret).await;
+    app
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop the server, then drop the database from a thread of its own (Drop cannot await).
+        let _ = self.server.stop(false);
+        let name = self.database_name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(mut admin) =
+                    AsyncPgConnection::establish(&format!("{}/postgres", server_url())).await
+                {
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+impl TestApp {
+    /// Registers a client the way the CLI does and returns its credentials.
+    pub async fn register(
+        &self,
+        role: Role,
+        studies: Vec<Uuid>,
+        sites: Vec<Uuid>,
+        vendor: Option<Uuid>,
+    ) -> (String, String) {
+        let mut conn = self.state.db.get().await.unwrap();
+        let request = NewClientRequest {
+            name: format!("test {role}"),
+            role,
+            studies,
+            sites,
+            vendor,
+        };
+        let (client, secret) = register(&mut conn, &WriteContext::command_line("test"), request)
+            .await
+            .unwrap();
+        (client.id.to_string(), secret)
+    }
+
+    pub async fn token(&self, client_id: &str, secret: &str) -> String {
+        let resp = self
+            .form(
+                "/oauth/token",
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id),
+                    ("client_secret", secret),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        resp.body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// A token for a new client of `role` with the given scope.
+    pub async fn token_for(
+        &self,
+        role: Role,
+        studies: &[&str],
+        sites: &[&str],
+        vendor: Option<&str>,
+    ) -> String {
+        let parse = |ids: &[&str]| {
+            ids.iter()
+                .map(|id| id.parse().unwrap())
+                .collect::<Vec<Uuid>>()
+        };
+        let (id, secret) = self
+            .register(
+                role,
+                parse(studies),
+                parse(sites),
+                vendor.map(|v| v.parse().unwrap()),
+            )
+            .await;
+        self.token(&id, &secret).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
+        let response = request.send().await.expect("request failed");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.send(self.http.get(self.url(path)).bearer_auth(token))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.send(self.http.post(self.url(path)).bearer_auth(token).json(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.send(
+            self.http
+                .patch(self.url(path))
+                .bearer_auth(token)
+                .header("content-type", "application/merge-patch+json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.send(self.http.delete(self.url(path)).bearer_auth(token))
+            .await
+    }
+
+    pub async fn form(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.send(
+            self.http
+                .post(self.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+        )
+        .await
+    }
+
+    /// Creates a study (as admin unless a token is given) with `overrides` merged in.
+    pub async fn create_study(&self, overrides: Value) -> Value {
+        let mut body = json!({
+            "protocol_number": format!("P-{}", Uuid::new_v4().simple()),
+            "title": "A study",
+            "phase": "phase2",
+            "currency": "EUR",
+            "target_enrollment": 100
+        });
+        json_patch::merge(&mut body, &overrides);
+        self.post("/api/v1/studies", &self.admin_token, &body)
+            .await
+            .ok(201)
+            .clone()
+    }
+
+    pub async fn create_site(&self, study_id: &str, overrides: Value) -> Value {
+        let mut body = json!({
+            "study_id": study_id,
+            "site_number": format!("S-{}", &Uuid::new_v4().simple().to_string()[..8]),
+            "name": "A site",
+            "country": "DE"
+        });
+        json_patch::merge(&mut body, &overrides);
+        self.post("/api/v1/sites", &self.admin_token, &body)
+            .await
+            .ok(201)
+            .clone()
+    }
+
+    /// A fingerprint of every business table, to prove a refused request changed nothing.
+    pub async fn fingerprint(&self) -> String {
+        #[derive(QueryableByName)]
+        struct Print {
+            #[diesel(sql_type = Text)]
+            print: String,
+        }
+        let mut conn = self.db().await;
+        let sql = "SELECT concat_ws('|',
+            (SELECT md5(coalesce(string_agg(s::text, ',' ORDER BY id), '')) FROM studies s),
+            (SELECT md5(coalesce(string_agg(s::text, ',' ORDER BY id), '')) FROM sites s),
+            (SELECT md5(coalesce(string_agg(c::text, ',' ORDER BY id), '')) FROM api_clients c),
+            (SELECT count(*)::text FROM audit_events)) AS print";
+        diesel::sql_query(sql)
+            .get_result::<Print>(&mut conn)
+            .await
+            .unwrap()
+            .print
+    }
+
+    /// A direct connection to this test's database.
+    pub async fn db(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.database_url)
+            .await
+            .unwrap()
+    }
+
+    /// Audit events of one entity, oldest first, as JSON.
+    pub async fn audit_events(&self, entity_id: &str) -> Vec<Value> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Text)]
+            event: String,
+        }
+        let mut conn = self.db().await;
+        diesel::sql_query("SELECT row_to_json(a)::text AS event FROM audit_events a WHERE entity_id = $1::uuid ORDER BY seq")
+            .bind::<Text, _>(entity_id)
+            .load::<Row>(&mut conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| serde_json::from_str(&row.event).unwrap())
+            .collect()
+    }
+}

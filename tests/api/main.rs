@@ -1,0 +1,15 @@
+//! One integration test binary: every test starts the real service on its own database
+//! (cloned from a migrated template) and talks to it over HTTP with real tokens.
+
+mod helpers;
+
+mod audit;
+mod auth;
+mod clients;
+mod conventions;
+mod garbage;
+mod openapi;
+mod pagination;
+mod scope;
+mod sites;
+mod studies;
