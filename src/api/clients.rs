@@ -42,6 +42,7 @@ fn require_reader(caller: &Caller) -> Result<(), ApiError> {
 ///
 /// `admin` and `auditor`. Revoked clients are listed with `include_deleted=true`.
 #[utoipa::path(
+    operation_id = "list_clients",
     tag = "clients",
     params(ListParams),
     responses((status = 200, description = "A page of clients (never a secret)", body = Page<ApiClient>)),
@@ -63,6 +64,7 @@ pub async fn list(
 /// `admin` only. The answer carries `client_id` and `client_secret` for the OAuth token
 /// endpoint; the secret is never shown again.
 #[utoipa::path(
+    operation_id = "create_client",
     tag = "clients",
     request_body = NewClientRequest,
     responses((status = 201, description = "Created, with its one-time secret", body = CreatedClient)),
@@ -91,6 +93,7 @@ pub async fn create(
 
 /// Read an API client
 #[utoipa::path(
+    operation_id = "read_client",
     tag = "clients",
     params(("id" = Uuid, Path, description = "Client id")),
     responses((status = 200, description = "The client (never its secret)", body = ApiClient)),
@@ -114,6 +117,7 @@ pub async fn read(
 /// `admin` only. The client gets no new tokens, and the tokens it holds stop working at
 /// once. Audited as `revoke`.
 #[utoipa::path(
+    operation_id = "revoke_client",
     tag = "clients",
     params(("id" = Uuid, Path, description = "Client id")),
     responses((status = 204, description = "Revoked")),

@@ -10,7 +10,7 @@ use crate::startup::AppState;
 /// Liveness
 ///
 /// The process is up. Does not touch the database.
-#[utoipa::path(tag = "operations", security(()), responses((status = 200, description = "Up", body = Object, example = json!({"status": "ok"}))))]
+#[utoipa::path(operation_id = "healthz", tag = "operations", security(()), responses((status = 200, description = "Up", body = Object, example = json!({"status": "ok"}))))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -21,6 +21,7 @@ pub async fn healthz() -> HttpResponse {
 /// The database is reachable and every migration this build knows is applied; 503
 /// otherwise (take the instance out of rotation).
 #[utoipa::path(
+    operation_id = "readyz",
     tag = "operations",
     security(()),
     responses(

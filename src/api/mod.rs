@@ -14,7 +14,7 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{
     ClientCredentials, Flow, Http, HttpAuthScheme, OAuth2, Scopes, SecurityScheme,
 };
-use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, RefOr};
+use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{AppExt, scope};
@@ -206,6 +206,49 @@ fn add_problem_responses(openapi: &mut OpenApiDoc) {
     }
 }
 
+/// A PATCH body is a merge patch of the create body: the same fields, none required. Each
+/// `X` schema used by a PATCH gets an `XPatch` twin without `required`, so Swagger UI and
+/// generated clients do not demand every field.
+fn add_merge_patch_schemas(openapi: &mut OpenApiDoc) {
+    let mut twins = Vec::new();
+    for item in openapi.paths.paths.values_mut() {
+        let Some(RefOr::T(body)) = item.patch.as_mut().and_then(|op| op.request_body.as_mut())
+        else {
+            continue;
+        };
+        for content in body.content.values_mut() {
+            let RefOr::T(content) = content else { continue };
+            let Some(RefOr::Ref(reference)) = content.schema.as_ref() else {
+                continue;
+            };
+            let Some(name) = reference
+                .ref_location
+                .strip_prefix("#/components/schemas/")
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let twin = format!("{name}Patch");
+            content.schema = Some(RefOr::Ref(Ref::from_schema_name(&twin)));
+            twins.push((name, twin));
+        }
+    }
+    let components = openapi.components.get_or_insert_with(Default::default);
+    for (name, twin) in twins {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get(&name) {
+            let mut object = object.clone();
+            object.required.clear();
+            object.description = Some(format!(
+                "A JSON Merge Patch (RFC 7396) of {name}: absent fields stay as they are, `null` clears a nullable field."
+            ));
+            object.example = None;
+            components
+                .schemas
+                .insert(twin, RefOr::T(Schema::Object(object)));
+        }
+    }
+}
+
 /// The OpenAPI document the server serves, built from the same route table.
 pub fn openapi() -> OpenApiDoc {
     let (_, mut api) = actix_web::App::new()
@@ -214,6 +257,7 @@ pub fn openapi() -> OpenApiDoc {
         .configure(routes)
         .split_for_parts();
     add_problem_responses(&mut api);
+    add_merge_patch_schemas(&mut api);
     api
 }
 
@@ -222,4 +266,36 @@ pub fn openapi_json() -> String {
     let mut text = openapi().to_pretty_json().unwrap_or_default();
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn patch_bodies_use_schemas_without_required_fields() {
+        let api = super::openapi();
+        let schemas = &api.components.as_ref().unwrap().schemas;
+        for name in ["StudyFieldsPatch", "SiteFieldsPatch"] {
+            match schemas.get(name) {
+                Some(super::RefOr::T(super::Schema::Object(object))) => {
+                    assert!(object.required.is_empty(), "{name}")
+                }
+                _ => panic!("{name} missing"),
+            }
+        }
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let mut ids = Vec::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                ids.push(op["operationId"].as_str().unwrap().to_string());
+            }
+        }
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count);
+    }
 }

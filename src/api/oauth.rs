@@ -127,6 +127,7 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAut
 /// `client_id` and `client_secret` in the form, or the credentials as HTTP Basic. The token
 /// is a JWT (EdDSA) valid for `expires_in` seconds; send it as `Authorization: Bearer`.
 #[utoipa::path(
+    operation_id = "request_token",
     tag = "auth",
     security(()),
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
@@ -225,6 +226,7 @@ pub async fn token(
 /// The public keys (JWKS, RFC 7517; Ed25519 as RFC 8037 OKP keys) that verify access
 /// tokens, by `kid`.
 #[utoipa::path(
+    operation_id = "jwks",
     tag = "auth",
     security(()),
     responses((status = 200, description = "The key set", body = Object,

@@ -48,6 +48,7 @@ impl From<SiteListFilter> for SiteFilter {
 /// The sites the caller may read (a `cro`: those of its studies; a `site` client: its own),
 /// in creation order, one page at a time.
 #[utoipa::path(
+    operation_id = "list_sites",
     tag = "sites",
     params(ListParams, SiteListFilter),
     responses((status = 200, description = "A page of sites", body = Page<Site>)),
@@ -76,6 +77,7 @@ pub async fn list(
 /// `admin`, `sponsor`, and `cro` within its studies (a study outside the caller's scope
 /// answers 404). `site_number` is unique among the live sites of the study (409).
 #[utoipa::path(
+    operation_id = "create_site",
     tag = "sites",
     request_body = SiteFields,
     responses((status = 201, description = "Created; `Location` and `ETag` set", body = Site)),
@@ -106,6 +108,7 @@ pub async fn create(
 
 /// Read a site
 #[utoipa::path(
+    operation_id = "read_site",
     tag = "sites",
     params(("id" = Uuid, Path, description = "Site id")),
     responses((status = 200, description = "The site; `ETag` is its version", body = Site)),
@@ -126,6 +129,7 @@ pub async fn read(
 /// JSON Merge Patch (RFC 7396). `study_id` cannot change (422). Send `If-Match` with the
 /// `ETag` you read (412 on mismatch).
 #[utoipa::path(
+    operation_id = "update_site",
     tag = "sites",
     params(("id" = Uuid, Path, description = "Site id")),
     request_body(content = SiteFields, content_type = "application/merge-patch+json",
@@ -159,6 +163,7 @@ pub async fn update(
 /// A soft delete: the site leaves lists and reads but stays in the database and the audit
 /// trail.
 #[utoipa::path(
+    operation_id = "delete_site",
     tag = "sites",
     params(("id" = Uuid, Path, description = "Site id")),
     responses((status = 204, description = "Deleted")),

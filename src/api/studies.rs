@@ -46,6 +46,7 @@ impl From<StudyListFilter> for StudyFilter {
 /// The studies the caller may read, in creation order, one page at a time (keyset
 /// pagination: follow `next_cursor` until it is null).
 #[utoipa::path(
+    operation_id = "list_studies",
     tag = "studies",
     params(ListParams, StudyListFilter),
     responses((status = 200, description = "A page of studies", body = Page<Study>)),
@@ -68,6 +69,7 @@ pub async fn list(
 ///
 /// `admin` and `sponsor` only. `X-Change-Reason` is kept with the audit event.
 #[utoipa::path(
+    operation_id = "create_study",
     tag = "studies",
     request_body = StudyFields,
     responses((status = 201, description = "Created; `Location` and `ETag` set", body = Study)),
@@ -91,6 +93,7 @@ pub async fn create(
 
 /// Read a study
 #[utoipa::path(
+    operation_id = "read_study",
     tag = "studies",
     params(("id" = Uuid, Path, description = "Study id")),
     responses((status = 200, description = "The study; `ETag` is its version", body = Study)),
@@ -113,6 +116,7 @@ pub async fn read(
 /// `If-Match` with the `ETag` you read to avoid overwriting someone else's change (412).
 /// A patch that changes nothing answers the study unchanged (same version).
 #[utoipa::path(
+    operation_id = "update_study",
     tag = "studies",
     params(("id" = Uuid, Path, description = "Study id")),
     request_body(content = StudyFields, content_type = "application/merge-patch+json",
@@ -146,6 +150,7 @@ pub async fn update(
 /// A soft delete: the study leaves lists and reads but stays in the database and the audit
 /// trail. A study with live sites cannot be deleted (409).
 #[utoipa::path(
+    operation_id = "delete_study",
     tag = "studies",
     params(("id" = Uuid, Path, description = "Study id")),
     responses((status = 204, description = "Deleted")),

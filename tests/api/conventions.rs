@@ -1,1 +1,212 @@
-//! (tests to come)
+//! Conventions every endpoint shares: problem+json for every failure, 404/405/413/415,
+//! request ids, change reasons, health, and 503 when the database is gone.
+
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[actix_web::test]
+async fn unknown_routes_are_404_problems() {
+    let app = spawn_app().await;
+    for path in [
+        "/nope",
+        "/api/v1/nope",
+        "/api/v1/studies/1/2",
+        "/api/v2/studies",
+    ] {
+        app.get(path, &app.admin_token).await.problem(404);
+    }
+    // A malformed id cannot name anything.
+    app.get("/api/v1/studies/not-a-uuid", &app.admin_token)
+        .await
+        .problem(404);
+}
+
+#[actix_web::test]
+async fn wrong_methods_are_405_with_allow() {
+    let app = spawn_app().await;
+    let resp = app
+        .send(
+            app.http
+                .put(app.url("/api/v1/studies"))
+                .bearer_auth(&app.admin_token),
+        )
+        .await;
+    resp.problem(405);
+    assert_eq!(resp.header("allow").as_deref(), Some("GET, POST"));
+    let id = uuid::Uuid::now_v7();
+    let resp = app
+        .send(
+            app.http
+                .post(app.url(&format!("/api/v1/sites/{id}")))
+                .bearer_auth(&app.admin_token),
+        )
+        .await;
+    resp.problem(405);
+    assert_eq!(resp.header("allow").as_deref(), Some("DELETE, GET, PATCH"));
+}
+
+#[actix_web::test]
+async fn bodies_over_one_mebibyte_are_413_and_non_json_415() {
+    let app = spawn_app().await;
+    let before = app.fingerprint().await;
+    let huge = json!({"protocol_number": "BIG", "title": "x".repeat(1024 * 1024), "phase": "phase1", "currency": "EUR", "target_enrollment": 1});
+    app.post("/api/v1/studies", &app.admin_token, &huge)
+        .await
+        .problem(413);
+    let text = app
+        .http
+        .post(app.url("/api/v1/studies"))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "text/plain")
+        .body("protocol_number=1");
+    app.send(text).await.problem(415);
+    let none = app
+        .http
+        .post(app.url("/api/v1/studies"))
+        .bearer_auth(&app.admin_token)
+        .body("{}");
+    app.send(none).await.problem(415);
+    let malformed = app
+        .http
+        .post(app.url("/api/v1/studies"))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "application/json")
+        .body("{\"title\": ");
+    app.send(malformed).await.problem(400);
+    assert_eq!(app.fingerprint().await, before);
+}
+
+#[actix_web::test]
+async fn request_ids_are_echoed_or_generated() {
+    let app = spawn_app().await;
+    let resp = app
+        .send(
+            app.http
+                .get(app.url("/healthz"))
+                .header("x-request-id", "abc-123"),
+        )
+        .await;
+    assert_eq!(resp.header("x-request-id").as_deref(), Some("abc-123"));
+    let resp = app.send(app.http.get(app.url("/healthz"))).await;
+    assert_eq!(resp.header("x-request-id").unwrap().len(), 36);
+    // A hostile id (log injection) is replaced, not echoed.
+    let resp = app
+        .send(
+            app.http
+                .get(app.url("/healthz"))
+                .header("x-request-id", "a b\tc"),
+        )
+        .await;
+    assert_ne!(resp.header("x-request-id").as_deref(), Some("a b\tc"));
+    // Error bodies carry the same id.
+    let resp = app
+        .send(
+            app.http
+                .get(app.url("/api/v1/studies"))
+                .header("x-request-id", "req-42"),
+        )
+        .await;
+    assert_eq!(resp.problem(401)["request_id"], "req-42");
+}
+
+#[actix_web::test]
+async fn change_reason_is_kept_with_the_audit_event() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await;
+    let id = study["id"].as_str().unwrap();
+    let patch = app
+        .http
+        .patch(app.url(&format!("/api/v1/studies/{id}")))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "application/merge-patch+json")
+        .header("x-change-reason", "Protocol amendment 2")
+        .header("x-request-id", "reason-test")
+        .body(json!({"target_enrollment": 120}).to_string());
+    app.send(patch).await.ok(200);
+    let events = app.audit_events(id).await;
+    let update = events.last().unwrap();
+    assert_eq!(update["reason"], "Protocol amendment 2");
+    assert_eq!(update["request_id"], "reason-test");
+
+    let too_long = app
+        .http
+        .patch(app.url(&format!("/api/v1/studies/{id}")))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "application/merge-patch+json")
+        .header("x-change-reason", "r".repeat(501))
+        .body(json!({"target_enrollment": 130}).to_string());
+    let resp = app.send(too_long).await;
+    assert_eq!(resp.invalid_fields(), vec!["X-Change-Reason".to_string()]);
+    assert_eq!(
+        app.get(&format!("/api/v1/studies/{id}"), &app.admin_token)
+            .await
+            .body["target_enrollment"],
+        120
+    );
+}
+
+#[actix_web::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let health = app.send(app.http.get(app.url("/healthz"))).await;
+    assert_eq!(health.ok(200)["status"], "ok");
+    let ready = app.send(app.http.get(app.url("/readyz"))).await;
+    assert_eq!(ready.ok(200)["status"], "ready");
+}
+
+#[actix_web::test]
+async fn an_unreachable_database_is_503_with_retry_after_and_the_process_stays_up() {
+    let app = spawn_app().await;
+    // A second server on the same keys, whose pool points at a port nothing listens on.
+    let mut conn = app.state.db.get().await.unwrap();
+    let keys = trialops::auth::keys::KeySet::load(&mut conn, None)
+        .await
+        .unwrap();
+    drop(conn);
+    let tokens = trialops::auth::tokens::TokenService::new(
+        keys,
+        "trialops".into(),
+        "trialops-api".into(),
+        900,
+    );
+    let pool = trialops::db::pool("postgres://postgres@127.0.0.1:1/nowhere", 2).unwrap();
+    let state = actix_web::web::Data::new(trialops::startup::AppState { db: pool, tokens });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = trialops::startup::run(listener, state, Some(1)).unwrap();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    for path in ["/readyz", "/api/v1/studies"] {
+        let resp = app
+            .send(
+                app.http
+                    .get(format!("{base}{path}"))
+                    .bearer_auth(&app.admin_token),
+            )
+            .await;
+        resp.problem(503);
+        assert!(resp.header("retry-after").is_some());
+        assert!(
+            !resp.text.to_lowercase().contains("connect"),
+            "no internal detail: {}",
+            resp.text
+        );
+    }
+    let token = app
+        .send(
+            app.http
+                .post(format!("{base}/oauth/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!(
+                    "grant_type=client_credentials&client_id={}&client_secret=x",
+                    uuid::Uuid::now_v7()
+                )),
+        )
+        .await;
+    assert_eq!(token.status, 503);
+    let health = app.send(app.http.get(format!("{base}/healthz"))).await;
+    assert_eq!(health.status, 200, "the process stays up");
+    handle.stop(false).await;
+}

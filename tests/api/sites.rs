@@ -1,1 +1,160 @@
-//! (tests to come)
+//! Sites: create, read, update, delete, and their rules.
+
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[actix_web::test]
+async fn site_lifecycle() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await;
+    let study_id = study["id"].as_str().unwrap();
+    let site = app
+        .create_site(study_id, json!({"site_number": "DE-001", "irb_approved_on": "2026-01-10", "target_enrollment": 40}))
+        .await;
+    assert_eq!(site["status"], "planned");
+    assert_eq!(site["study_id"], study_id);
+    let path = format!("/api/v1/sites/{}", site["id"].as_str().unwrap());
+
+    let patched = app
+        .patch(
+            &path,
+            &app.admin_token,
+            &json!({"status": "activated", "activated_on": "2026-02-01"}),
+        )
+        .await;
+    assert_eq!(patched.ok(200)["version"], 2);
+    assert_eq!(patched.body["activated_on"], "2026-02-01");
+    assert_eq!(
+        app.get(&path, &app.admin_token)
+            .await
+            .header("etag")
+            .as_deref(),
+        Some("\"2\"")
+    );
+
+    app.delete(&path, &app.admin_token).await.ok(204);
+    app.get(&path, &app.admin_token).await.problem(404);
+    let listed = app
+        .get(
+            &format!("/api/v1/sites?study_id={study_id}&include_deleted=true"),
+            &app.admin_token,
+        )
+        .await;
+    assert!(listed.ok(200)["data"][0]["deleted_at"].is_string());
+}
+
+#[actix_web::test]
+async fn site_number_is_unique_within_a_study_only() {
+    let app = spawn_app().await;
+    let a = app.create_study(json!({})).await;
+    let b = app.create_study(json!({})).await;
+    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    app.create_site(a, json!({"site_number": "001"})).await;
+    app.create_site(b, json!({"site_number": "001"})).await;
+    let before = app.fingerprint().await;
+    let dup = app
+        .post(
+            "/api/v1/sites",
+            &app.admin_token,
+            &json!({"study_id": a, "site_number": "001", "name": "X", "country": "FR"}),
+        )
+        .await;
+    assert!(
+        dup.problem(409)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("site_number")
+    );
+    assert_eq!(app.fingerprint().await, before);
+}
+
+#[actix_web::test]
+async fn invalid_sites_are_refused() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await;
+    let study_id = study["id"].as_str().unwrap();
+    let before = app.fingerprint().await;
+    let cases = [
+        (json!({"country": "XX"}), "country"),
+        (json!({"country": "de"}), "country"),
+        (json!({"country": "DEU"}), "country"),
+        (json!({"status": "open"}), "status"),
+        (json!({"target_enrollment": -5}), "target_enrollment"),
+        (
+            json!({"irb_approved_on": "2026-03-01", "activated_on": "2026-02-01"}),
+            "activated_on",
+        ),
+        (
+            json!({"cro_vendor_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99"}),
+            "cro_vendor_id",
+        ),
+        (json!({"study_id": "not-a-uuid"}), "study_id"),
+        (json!({"name": " "}), "name"),
+    ];
+    for (overrides, field) in cases {
+        let mut body =
+            json!({"study_id": study_id, "site_number": "1", "name": "N", "country": "DE"});
+        json_patch::merge(&mut body, &overrides);
+        let resp = app.post("/api/v1/sites", &app.admin_token, &body).await;
+        let mut fields = resp.invalid_fields();
+        fields.dedup();
+        assert_eq!(
+            fields,
+            vec![field.to_string()],
+            "{overrides}: {}",
+            resp.text
+        );
+    }
+    // A study that does not exist (or is deleted) is a 404.
+    let ghost = json!({"study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99", "site_number": "1", "name": "N", "country": "DE"});
+    app.post("/api/v1/sites", &app.admin_token, &ghost)
+        .await
+        .problem(404);
+    assert_eq!(app.fingerprint().await, before);
+}
+
+#[actix_web::test]
+async fn a_site_cannot_move_to_another_study() {
+    let app = spawn_app().await;
+    let a = app.create_study(json!({})).await;
+    let b = app.create_study(json!({})).await;
+    let site = app.create_site(a["id"].as_str().unwrap(), json!({})).await;
+    let path = format!("/api/v1/sites/{}", site["id"].as_str().unwrap());
+    let resp = app
+        .patch(&path, &app.admin_token, &json!({"study_id": b["id"]}))
+        .await;
+    assert_eq!(resp.invalid_fields(), vec!["study_id".to_string()]);
+    assert_eq!(
+        app.get(&path, &app.admin_token).await.body["study_id"],
+        a["id"]
+    );
+}
+
+#[actix_web::test]
+async fn a_site_may_name_a_live_cro_vendor() {
+    use diesel_async::RunQueryDsl;
+    let app = spawn_app().await;
+    let vendor = uuid::Uuid::now_v7();
+    let mut conn = app.db().await;
+    diesel::sql_query("INSERT INTO vendors (id, name, kind) VALUES ($1, 'Acme CRO', 'cro')")
+        .bind::<diesel::sql_types::Uuid, _>(vendor)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let study = app.create_study(json!({})).await;
+    let site = app
+        .create_site(
+            study["id"].as_str().unwrap(),
+            json!({"cro_vendor_id": vendor}),
+        )
+        .await;
+    assert_eq!(site["cro_vendor_id"], vendor.to_string());
+    let listed = app
+        .get(
+            &format!("/api/v1/sites?cro_vendor_id={vendor}"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(listed.ok(200)["data"].as_array().unwrap().len(), 1);
+}
