@@ -125,6 +125,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
     let address = listener.local_addr()?;
+    let server = startup::run(listener, state, settings.workers)?;
     let base = settings
         .public_url
         .clone()
@@ -132,7 +133,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     eprintln!("TrialOps listening on {base}");
     eprintln!("Swagger UI: {base}/swagger-ui/");
     tracing::info!(%address, "listening");
-    startup::run(listener, state, settings.workers)?.await?;
+    server.await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 //! One integration test binary: every test starts the real service on its own database
 //! (cloned from a migrated template) and talks to it over HTTP with real tokens.
 
@@ -5,6 +6,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod cli;
 mod clients;
 mod conventions;
 mod garbage;
