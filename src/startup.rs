@@ -60,6 +60,8 @@ pub fn run(
             .app_data(extract::query_config())
             .app_data(extract::path_config())
             .app_data(extract::payload_config())
+            // Outermost last: the request id covers everything inside it.
+            .wrap(from_fn(extract::refuse_nul_in_query))
             .wrap(from_fn(telemetry::request_id_middleware))
             .configure(|cfg| {
                 // Registered again here for serving; `api::openapi()` registered them once to

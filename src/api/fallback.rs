@@ -34,10 +34,9 @@ impl KnownRoutes {
             .iter()
             .filter(|(template, _)| {
                 template.len() == wanted.len()
-                    && template
-                        .iter()
-                        .zip(&wanted)
-                        .all(|(t, w)| t == w || (t.starts_with('{') && t.ends_with('}')))
+                    && template.iter().zip(&wanted).all(|(t, w)| {
+                        t == w || (t.starts_with('{') && t.ends_with('}') && !w.is_empty())
+                    })
             })
             .flat_map(|(_, methods)| methods.iter().cloned())
             .collect();
@@ -47,20 +46,21 @@ impl KnownRoutes {
     }
 }
 
+/// `/a/b/` keeps its empty last segment: it is not the route `/a/b`.
 fn segments(path: &str) -> Vec<String> {
-    path.trim_end_matches('/')
-        .split('/')
-        .map(str::to_string)
-        .collect()
+    path.split('/').map(str::to_string).collect()
 }
 
 pub async fn not_found_or_not_allowed(
     req: HttpRequest,
     routes: web::Data<KnownRoutes>,
 ) -> Result<HttpResponse, ApiError> {
+    let method = req.method().as_str();
     Err(match routes.allowed(req.path()) {
-        Some(allow) => ApiError::MethodNotAllowed { allow },
-        None => ApiError::NotFound,
+        // A route that allows this very method would have taken the request: whatever did
+        // not match, it is no 405.
+        Some(allow) if !allow.iter().any(|m| m == method) => ApiError::MethodNotAllowed { allow },
+        _ => ApiError::NotFound,
     })
 }
 
@@ -90,5 +90,11 @@ mod tests {
         );
         assert_eq!(routes.allowed("/api/v1/deviations/1/2"), None);
         assert_eq!(routes.allowed("/api/v1/nothing"), None);
+        assert_eq!(
+            routes.allowed("/api/v1/deviations/"),
+            None,
+            "an empty id names nothing"
+        );
+        assert_eq!(routes.allowed("/api/v1/deviations//"), None);
     }
 }

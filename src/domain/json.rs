@@ -10,12 +10,44 @@ use serde_json::Value;
 use crate::error::{ApiError, FieldError};
 
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(classify)?;
-    deserializer
-        .end()
+    let document: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
-    Ok(value)
+    refuse_nul_characters(&document, "")?;
+    from_value(document)
+}
+
+/// PostgreSQL text cannot hold U+0000, and no field of ours has a use for it: refuse it as
+/// the client's error, naming the field, before it could reach a query.
+fn refuse_nul_characters(value: &Value, path: &str) -> Result<(), ApiError> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => Err(ApiError::invalid(
+            if path.is_empty() { "body" } else { path },
+            "nul_character",
+            "must not contain U+0000",
+        )),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| refuse_nul_characters(item, &format!("{path}[{i}]"))),
+        Value::Object(members) => members.iter().try_for_each(|(key, item)| {
+            if key.contains('\0') {
+                return Err(ApiError::invalid(
+                    &join(key),
+                    "nul_character",
+                    "field names must not contain U+0000",
+                ));
+            }
+            refuse_nul_characters(item, &join(key))
+        }),
+        _ => Ok(()),
+    }
 }
 
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
@@ -112,6 +144,18 @@ mod tests {
         ));
         let r = from_slice::<Outer>(b"[]");
         assert!(matches!(r, Err(ApiError::BadRequest(_))), "{r:?}");
+    }
+
+    #[test]
+    fn nul_characters_are_422_naming_the_field() {
+        assert_eq!(
+            field_of(from_slice(br#"{"inner": {"count": 1, "x": "a\u0000b"}}"#)),
+            ("inner.x".into(), "nul_character".into())
+        );
+        assert_eq!(
+            field_of(from_slice(br#"{"inner": [{"a": "\u0000"}]}"#)),
+            ("inner[0].a".into(), "nul_character".into())
+        );
     }
 
     #[test]

@@ -247,12 +247,6 @@ async fn token_endpoint_speaks_rfc6749_errors() {
         wrong.header("www-authenticate").is_some(),
         "401 invalid_client needs WWW-Authenticate"
     );
-    assert_eq!(
-        wrong.body.as_object().unwrap().get("access_token"),
-        None,
-        "{}",
-        wrong.text
-    );
     let wrong_basic =
         basic_token_request(&app, &id, "not-the-secret", "grant_type=client_credentials").await;
     assert_oauth_error(&wrong_basic, 401, "invalid_client");
@@ -304,7 +298,7 @@ async fn token_endpoint_speaks_rfc6749_errors() {
     assert_oauth_error(&resp, 400, "invalid_request");
 
     // Another grant type.
-    for grant_type in ["password", "authorization_code", ""] {
+    for grant_type in ["password", "authorization_code", "refresh_token"] {
         let resp = app
             .form(
                 TOKEN_PATH,

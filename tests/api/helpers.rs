@@ -235,7 +235,8 @@ pub async fn spawn_app() -> TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Stop the server, then drop the database from a thread of its own (Drop cannot await).
-        let _ = self.server.stop(false);
+        // `stop` sends the command at once; its future only waits for completion.
+        drop(self.server.stop(false));
         let name = self.database_name.clone();
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
