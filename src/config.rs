@@ -60,6 +60,15 @@ pub struct Settings {
     )]
     pub signing_key_pem: Option<String>,
 
+    /// Requests per client per minute (0: no limit).
+    #[arg(
+        long,
+        env = "TRIALOPS_RATE_LIMIT_PER_MINUTE",
+        default_value_t = 1200,
+        global = true
+    )]
+    pub rate_limit_per_minute: u32,
+
     /// Size of the database connection pool.
     #[arg(
         long,
@@ -94,6 +103,7 @@ impl Settings {
             token_audience: "trialops-api".into(),
             token_ttl_seconds: 900,
             signing_key_pem: None,
+            rate_limit_per_minute: 1200,
             db_pool_size: 8,
             workers: Some(2),
             log_format: "text".into(),

@@ -12,6 +12,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, extract, fallback::KnownRoutes};
 use crate::auth::keys::KeySet;
+use crate::auth::rate_limit::rate_limit_headers;
 use crate::auth::tokens::TokenService;
 use crate::config::Settings;
 use crate::db::{self, Pool};
@@ -22,6 +23,8 @@ use crate::telemetry;
 pub struct AppState {
     pub db: Pool,
     pub tokens: TokenService,
+    /// Requests per client per minute; 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
 }
 
 /// Creates the database if needed, applies migrations, loads (or creates) the signing key.
@@ -41,7 +44,11 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<web::Data<AppState>>
         settings.token_audience.clone(),
         settings.token_ttl_seconds,
     );
-    Ok(web::Data::new(AppState { db: pool, tokens }))
+    Ok(web::Data::new(AppState {
+        db: pool,
+        tokens,
+        rate_limit_per_minute: settings.rate_limit_per_minute,
+    }))
 }
 
 /// Starts the HTTP server on `listener`. actix-web stops gracefully on SIGINT and SIGTERM:
@@ -61,6 +68,7 @@ pub fn run(
             .app_data(extract::path_config())
             .app_data(extract::payload_config())
             // Outermost last: the request id covers everything inside it.
+            .wrap(from_fn(rate_limit_headers))
             .wrap(from_fn(extract::refuse_nul_in_query))
             .wrap(from_fn(telemetry::request_id_middleware))
             .configure(|cfg| {

@@ -140,6 +140,11 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "Invalid field values; `errors` names each field",
     ),
     (
+        "429",
+        "TooManyRequests",
+        "The client's requests per minute are used up; retry after `Retry-After` seconds",
+    ),
+    (
         "503",
         "ServiceUnavailable",
         "Database unreachable; retry after `Retry-After` seconds",
@@ -147,7 +152,7 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
 ];
 
 fn problems_for(method: &str, has_id: bool) -> Vec<&'static str> {
-    let mut codes = vec!["400", "401", "403", "503"];
+    let mut codes = vec!["400", "401", "403", "429", "503"];
     if has_id {
         codes.push("404");
     }

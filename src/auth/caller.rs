@@ -3,6 +3,7 @@
 //! An extractor, so a handler that takes a `Caller` cannot run without a valid token, and a
 //! handler that writes cannot forget to say who did it.
 
+use actix_web::HttpMessage;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use futures_util::future::LocalBoxFuture;
@@ -10,6 +11,7 @@ use uuid::Uuid;
 
 use crate::audit::WriteContext;
 use crate::auth::policy::{self, Operation, Resource, Scope};
+use crate::auth::rate_limit::RateLimitStatus;
 use crate::db::{self, Conn};
 use crate::domain::enums::Role;
 use crate::error::ApiError;
@@ -72,16 +74,30 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer_token(req);
+        let request = req.clone();
         Box::pin(async move {
             let state = state
                 .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
             let claims = state.tokens.verify(&token?)?;
-            // Revocation takes effect at once, not when the client's last token expires.
+            // Revocation takes effect at once, not when the client's last token expires;
+            // the same round trip counts the request against the client's rate limit.
             let mut conn = state.db.get().await?;
-            let client = db::clients::find(&mut conn, claims.sub)
+            let admission = db::rate_limits::admit(&mut conn, claims.sub)
                 .await?
-                .filter(|client| client.revoked_at.is_none())
                 .ok_or_else(|| ApiError::Unauthorized("client unknown or revoked".into()))?;
+            if let Some(status) = RateLimitStatus::new(
+                state.rate_limit_per_minute,
+                admission.hits,
+                admission.reset_seconds,
+            ) {
+                request.extensions_mut().insert(status);
+                if status.exceeded(admission.hits) {
+                    return Err(ApiError::TooManyRequests {
+                        retry_after: status.reset_seconds,
+                    });
+                }
+            }
+            let client = admission;
             Ok(Caller {
                 client_id: claims.sub,
                 name: client.name,

@@ -5,6 +5,7 @@ pub mod caller;
 pub mod clients;
 pub mod keys;
 pub mod policy;
+pub mod rate_limit;
 pub mod secrets;
 pub mod tokens;
 

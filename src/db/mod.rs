@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod keys;
+pub mod rate_limits;
 pub mod schema;
 pub mod sites;
 pub mod studies;

@@ -127,3 +127,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     sites,
     audit_events
 );
+
+diesel::table! {
+    rate_limit_windows (client_id, window_start) {
+        client_id -> Uuid,
+        window_start -> Timestamptz,
+        hits -> Int4,
+    }
+}

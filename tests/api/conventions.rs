@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[actix_web::test]
 async fn unknown_routes_are_404_problems() {
@@ -171,7 +171,11 @@ async fn an_unreachable_database_is_503_with_retry_after_and_the_process_stays_u
         900,
     );
     let pool = trialops::db::pool("postgres://postgres@127.0.0.1:1/nowhere", 2).unwrap();
-    let state = actix_web::web::Data::new(trialops::startup::AppState { db: pool, tokens });
+    let state = actix_web::web::Data::new(trialops::startup::AppState {
+        db: pool,
+        tokens,
+        rate_limit_per_minute: 0,
+    });
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = trialops::startup::run(listener, state, Some(1)).unwrap();
@@ -209,4 +213,49 @@ async fn an_unreachable_database_is_503_with_retry_after_and_the_process_stays_u
     let health = app.send(app.http.get(format!("{base}/healthz"))).await;
     assert_eq!(health.status, 200, "the process stays up");
     handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn each_client_has_a_rate_limit_shared_through_the_database() {
+    let app = spawn_app_with(|settings| settings.rate_limit_per_minute = 5).await;
+    let other = app
+        .token_for(trialops::domain::enums::Role::Auditor, &[], &[], None)
+        .await;
+    // Stay clear of a window boundary, so all requests below count in one window.
+    let first = app.get("/api/v1/studies", &app.admin_token).await;
+    let reset: u64 = first.header("ratelimit-reset").unwrap().parse().unwrap();
+    if reset < 5 {
+        tokio::time::sleep(std::time::Duration::from_secs(reset + 1)).await;
+    }
+    let mut remaining = Vec::new();
+    let mut last = None;
+    for _ in 0..7 {
+        let resp = app.get("/api/v1/studies", &app.admin_token).await;
+        assert_eq!(resp.header("ratelimit-limit").as_deref(), Some("5"));
+        remaining.push(resp.header("ratelimit-remaining").unwrap());
+        last = Some(resp);
+    }
+    let last = last.unwrap();
+    last.problem(429);
+    let retry_after: u32 = last.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert_eq!(remaining.last().map(String::as_str), Some("0"));
+    assert!(
+        remaining
+            .windows(2)
+            .all(|w| w[0].parse::<u32>().unwrap() >= w[1].parse::<u32>().unwrap())
+    );
+    // Writes are refused too, and change nothing.
+    let before = app.fingerprint().await;
+    let body = json!({"protocol_number": "RL", "title": "T", "phase": "phase1", "currency": "EUR", "target_enrollment": 1});
+    app.post("/api/v1/studies", &app.admin_token, &body)
+        .await
+        .problem(429);
+    assert_eq!(app.fingerprint().await, before);
+    // Another client has its own budget; unauthenticated endpoints carry no limit headers.
+    let resp = app.get("/api/v1/studies", &other).await;
+    assert_eq!(resp.status, 200);
+    assert!(resp.header("ratelimit-remaining").is_some());
+    let health = app.send(app.http.get(app.url("/healthz"))).await;
+    assert!(health.header("ratelimit-limit").is_none());
 }

@@ -190,6 +190,11 @@ pub struct TestApp {
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A test app with some settings changed.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let template = template().await;
     let database_name = format!(
         "trialops_test_{}_{}",
@@ -208,6 +213,7 @@ pub async fn spawn_app() -> TestApp {
     let database_url = format!("{}/{database_name}", server_url());
     let mut settings = Settings::for_database(&database_url);
     settings.db_pool_size = 4;
+    configure(&mut settings);
     let state = startup::prepare(&settings).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -36,7 +36,7 @@ async fn every_operation_is_documented_with_its_errors() {
             );
             let responses = operation["responses"].as_object().unwrap();
             if path.starts_with("/api/v1/") {
-                for code in ["400", "401", "403", "503"] {
+                for code in ["400", "401", "403", "429", "503"] {
                     assert!(
                         responses.contains_key(code),
                         "{name} does not document {code}"
