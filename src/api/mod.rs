@@ -10,7 +10,9 @@ pub mod respond;
 pub mod sites;
 pub mod studies;
 
+use utoipa::openapi::header::Header;
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::security::{
     ClientCredentials, Flow, Http, HttpAuthScheme, OAuth2, Scopes, SecurityScheme,
 };
@@ -167,6 +169,42 @@ fn problems_for(method: &str, has_id: bool) -> Vec<&'static str> {
     codes
 }
 
+/// The headers `api::respond` sets: `ETag` on every single-record answer (reads, creates,
+/// updates), `Location` on creates. Documented here, by the same rule, for every resource.
+fn add_record_headers(openapi: &mut OpenApiDoc) {
+    let string = || Header::new(Object::with_type(Type::String));
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        if !path.starts_with("/api/v1/") {
+            continue;
+        }
+        let single_record = [
+            (item.get.as_mut(), "200", path.ends_with('}')),
+            (item.patch.as_mut(), "200", true),
+            (item.post.as_mut(), "201", true),
+        ];
+        for (operation, code, applies) in single_record {
+            let Some(operation) = operation else { continue };
+            let Some(RefOr::T(response)) = operation.responses.responses.get_mut(code) else {
+                continue;
+            };
+            if !applies || path.starts_with("/api/v1/clients") {
+                continue;
+            }
+            let mut etag = string();
+            etag.description =
+                Some("The record's version, quoted (`\"3\"`); send it back in `If-Match`".into());
+            response.headers.insert("ETag".into(), RefOr::T(etag));
+            if code == "201" {
+                let mut location = string();
+                location.description = Some("The new record's URL".into());
+                response
+                    .headers
+                    .insert("Location".into(), RefOr::T(location));
+            }
+        }
+    }
+}
+
 fn add_problem_responses(openapi: &mut OpenApiDoc) {
     let components = openapi.components.get_or_insert_with(Default::default);
     for (_, name, description) in PROBLEMS {
@@ -262,6 +300,7 @@ pub fn openapi() -> OpenApiDoc {
         .configure(routes)
         .split_for_parts();
     add_problem_responses(&mut api);
+    add_record_headers(&mut api);
     add_merge_patch_schemas(&mut api);
     api
 }

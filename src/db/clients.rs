@@ -33,6 +33,11 @@ pub struct ClientRow {
 
 /// An API client as lists and reads show it: never its secret or the secret's hash.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193f0e6-1111-7aaa-8bbb-123456789abc", "name": "Acme CRO sync", "role": "cro",
+    "studies": ["0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99"], "sites": [], "vendor": null,
+    "created_at": "2026-02-01T09:00:00Z", "updated_at": "2026-02-01T09:00:00Z", "revoked_at": null, "version": 1
+}))]
 pub struct ApiClient {
     /// The OAuth `client_id`.
     pub id: Uuid,

@@ -21,6 +21,15 @@ use crate::error::ApiError;
 /// A site, as stored and as answered.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
 #[diesel(table_name = sites)]
+#[schema(example = json!({
+    "id": "0193f0e5-0c2d-7a11-8f3e-6b5a4c3d2e1f", "external_id": null,
+    "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99", "site_number": "DE-001",
+    "name": "Charité Pneumology", "institution": "Charité – Universitätsmedizin Berlin",
+    "principal_investigator": "Dr. A. Example", "country": "DE", "status": "enrolling",
+    "irb_approved_on": "2026-02-10", "activated_on": "2026-03-02", "target_enrollment": 40,
+    "cro_vendor_id": null, "created_at": "2026-02-01T10:00:00Z", "updated_at": "2026-03-02T12:00:00Z",
+    "deleted_at": null, "version": 4
+}))]
 pub struct Site {
     pub id: Uuid,
     pub external_id: Option<String>,

@@ -20,6 +20,18 @@ use crate::error::ApiError;
 /// A study, as stored and as answered.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
 #[diesel(table_name = studies)]
+#[schema(example = json!({
+    "id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99", "external_id": "CRO-STUDY-17",
+    "protocol_number": "TOP-2026-001",
+    "title": "A Phase 3 Study of Examplumab in Adults with Moderate Asthma", "short_title": "EXAMPLE-3",
+    "phase": "phase3", "status": "recruiting", "therapeutic_area": "Respiratory", "indication": "Asthma",
+    "sponsor_name": "Example Pharma", "nct_id": "NCT01234567", "euct_number": "2026-500123-12-00",
+    "ind_number": "123456", "currency": "EUR", "target_enrollment": 480, "enrollment_buffer_pct": 10,
+    "planned_start_date": "2026-03-01", "planned_end_date": "2027-12-31",
+    "actual_start_date": "2026-03-15", "actual_end_date": null,
+    "risk_escalation_threshold": 45, "deviation_reporting_days": 7,
+    "created_at": "2026-02-01T09:30:00Z", "updated_at": "2026-03-15T08:00:00Z", "deleted_at": null, "version": 3
+}))]
 pub struct Study {
     pub id: Uuid,
     pub external_id: Option<String>,
