@@ -10,12 +10,13 @@ use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::sites::{Site, SiteFilter};
+use crate::db::write;
 use crate::domain::cursor::Page;
 use crate::domain::enums::SiteStatus;
 use crate::domain::patch::apply_merge_patch;
 use crate::domain::sites::SiteFields;
 use crate::domain::versioning::IfMatch;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 
 /// Filters of the site list.
@@ -91,14 +92,15 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     caller.require(Resource::Site, Operation::Create)?;
     let mut conn = state.db.get().await?;
-    let study_scope = caller.study_scope(&mut conn).await?;
-    let site = db::sites::create(
-        &mut conn,
-        &caller.write_context(reason.0),
-        &study_scope,
-        body.0,
-    )
-    .await?;
+    // A study outside the caller's scope is as absent as one that does not exist.
+    if !caller
+        .study_scope(&mut conn)
+        .await?
+        .contains(body.0.study_id)
+    {
+        return Err(ApiError::NotFound);
+    }
+    let site: Site = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
     Ok(respond::created(
         format!("/api/v1/sites/{}", site.id),
         &site,
@@ -151,9 +153,15 @@ pub async fn update(
     db::sites::find(&mut conn, id, &scope).await?;
     caller.require(Resource::Site, Operation::Update)?;
     let ctx = caller.write_context(reason.0);
-    let site = db::sites::update(&mut conn, &ctx, id, &scope, &if_match, |current| {
-        apply_merge_patch(&current.fields(), &patch.0)
-    })
+    let in_scope = |site: &Site| scope.contains(site.id, site.study_id);
+    let site = write::update(
+        &mut conn,
+        &ctx,
+        id,
+        in_scope,
+        &if_match,
+        |current: &Site| apply_merge_patch(&current.fields(), &patch.0),
+    )
     .await?;
     Ok(respond::tagged(&site, site.version))
 }
@@ -181,11 +189,12 @@ pub async fn delete(
     let mut conn = state.db.get().await?;
     db::sites::find(&mut conn, id, &scope).await?;
     caller.require(Resource::Site, Operation::Delete)?;
-    db::sites::soft_delete(
+    let in_scope = |site: &Site| scope.contains(site.id, site.study_id);
+    write::soft_delete(
         &mut conn,
         &caller.write_context(reason.0),
         id,
-        &scope,
+        in_scope,
         &if_match,
     )
     .await?;

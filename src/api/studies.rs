@@ -10,6 +10,7 @@ use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::studies::{Study, StudyFilter};
+use crate::db::write;
 use crate::domain::cursor::Page;
 use crate::domain::enums::{StudyPhase, StudyStatus};
 use crate::domain::patch::apply_merge_patch;
@@ -83,7 +84,7 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     caller.require(Resource::Study, Operation::Create)?;
     let mut conn = state.db.get().await?;
-    let study = db::studies::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
+    let study: Study = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
     Ok(respond::created(
         format!("/api/v1/studies/{}", study.id),
         &study,
@@ -138,9 +139,15 @@ pub async fn update(
     db::studies::find(&mut conn, id, &scope).await?;
     caller.require(Resource::Study, Operation::Update)?;
     let ctx = caller.write_context(reason.0);
-    let study = db::studies::update(&mut conn, &ctx, id, &scope, &if_match, |current| {
-        apply_merge_patch(&current.fields(), &patch.0)
-    })
+    let in_scope = |study: &Study| scope.contains(study.id);
+    let study = write::update(
+        &mut conn,
+        &ctx,
+        id,
+        in_scope,
+        &if_match,
+        |current: &Study| apply_merge_patch(&current.fields(), &patch.0),
+    )
     .await?;
     Ok(respond::tagged(&study, study.version))
 }
@@ -168,11 +175,12 @@ pub async fn delete(
     let scope = caller.study_scope(&mut conn).await?;
     db::studies::find(&mut conn, id, &scope).await?;
     caller.require(Resource::Study, Operation::Delete)?;
-    db::studies::soft_delete(
+    let in_scope = |study: &Study| scope.contains(study.id);
+    write::soft_delete(
         &mut conn,
         &caller.write_context(reason.0),
         id,
-        &scope,
+        in_scope,
         &if_match,
     )
     .await?;

@@ -7,6 +7,7 @@ pub mod rate_limits;
 pub mod schema;
 pub mod sites;
 pub mod studies;
+pub mod write;
 
 use std::time::Duration;
 

@@ -2,20 +2,18 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::audit::{self, Subject, WriteContext};
-use crate::auth::Scope;
 use crate::auth::caller::SiteScope;
 use crate::db::schema::{sites, vendors};
-use crate::db::{Conn, check_if_match, keyset_page, studies};
+use crate::db::write::Record;
+use crate::db::{Conn, keyset_page, studies};
 use crate::domain::cursor::{Page, PageRequest};
-use crate::domain::enums::{AuditAction, EntityType, SiteStatus};
+use crate::domain::enums::{EntityType, SiteStatus};
 use crate::domain::sites::SiteFields;
-use crate::domain::versioning::IfMatch;
 use crate::error::ApiError;
 
 /// A site, as stored and as answered.
@@ -68,15 +66,6 @@ impl Site {
             activated_on: self.activated_on,
             target_enrollment: self.target_enrollment,
             cro_vendor_id: self.cro_vendor_id,
-        }
-    }
-
-    fn subject(&self) -> Subject {
-        Subject {
-            entity_type: EntityType::Site,
-            entity_id: self.id,
-            study_id: Some(self.study_id),
-            version: Some(self.version),
         }
     }
 }
@@ -169,123 +158,85 @@ async fn check_vendor(conn: &mut Conn, vendor: Option<Uuid>) -> Result<(), ApiEr
     Ok(())
 }
 
-/// Creates a site in a live study within `study_scope` (404 otherwise).
-pub async fn create(
-    conn: &mut Conn,
-    ctx: &WriteContext,
-    study_scope: &Scope,
-    fields: SiteFields,
-) -> Result<Site, ApiError> {
-    conn.transaction::<_, ApiError, _>(async |conn| {
-        studies::lock_for_child(conn, fields.study_id, study_scope).await?;
-        check_vendor(conn, fields.cro_vendor_id).await?;
-        let site: Site = diesel::insert_into(sites::table)
-            .values((sites::id.eq(Uuid::now_v7()), &fields))
+impl Record for Site {
+    type Fields = SiteFields;
+    const ENTITY: EntityType = EntityType::Site;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn version(&self) -> i32 {
+        self.version
+    }
+    fn study_id(&self) -> Option<Uuid> {
+        Some(self.study_id)
+    }
+    fn fields(&self) -> SiteFields {
+        Site::fields(self)
+    }
+
+    async fn insert(conn: &mut Conn, id: Uuid, fields: &SiteFields) -> Result<Self, ApiError> {
+        Ok(diesel::insert_into(sites::table)
+            .values((sites::id.eq(id), fields))
             .get_result(conn)
-            .await?;
-        audit::record(
-            conn,
-            ctx,
-            AuditAction::Create,
-            site.subject(),
-            None,
-            Some(&site),
-        )
-        .await?;
-        Ok(site)
-    })
-    .await
-}
+            .await?)
+    }
 
-async fn lock(conn: &mut Conn, id: Uuid, scope: &SiteScope) -> Result<Site, ApiError> {
-    sites::table
-        .find(id)
-        .filter(sites::deleted_at.is_null())
-        .for_update()
-        .first::<Site>(conn)
-        .await
-        .optional()?
-        .filter(|site| scope.contains(site.id, site.study_id))
-        .ok_or(ApiError::NotFound)
-}
+    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
+        Ok(sites::table
+            .find(id)
+            .filter(sites::deleted_at.is_null())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?)
+    }
 
-/// Applies `change` under a row lock. A site stays in its study; a change that alters
-/// nothing answers the site as it is, with no new version and no audit event.
-pub async fn update(
-    conn: &mut Conn,
-    ctx: &WriteContext,
-    id: Uuid,
-    scope: &SiteScope,
-    if_match: &IfMatch,
-    change: impl FnOnce(&Site) -> Result<SiteFields, ApiError> + Send,
-) -> Result<Site, ApiError> {
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        let before = lock(conn, id, scope).await?;
-        check_if_match(if_match, before.version)?;
-        let fields = change(&before)?;
-        if fields.study_id != before.study_id {
-            return Err(ApiError::invalid(
-                "study_id",
-                "immutable",
-                "a site cannot move to another study",
-            ));
-        }
-        if fields == before.fields() {
-            return Ok(before);
-        }
-        if fields.cro_vendor_id != before.cro_vendor_id {
-            check_vendor(conn, fields.cro_vendor_id).await?;
-        }
-        let after: Site = diesel::update(sites::table.find(id))
+    async fn write(conn: &mut Conn, id: Uuid, fields: &SiteFields) -> Result<Self, ApiError> {
+        Ok(diesel::update(sites::table.find(id))
             .set((
-                &fields,
+                fields,
                 sites::version.eq(sites::version + 1),
                 sites::updated_at.eq(diesel::dsl::now),
             ))
             .get_result(conn)
-            .await?;
-        audit::record(
-            conn,
-            ctx,
-            AuditAction::Update,
-            after.subject(),
-            Some(&before),
-            Some(&after),
-        )
-        .await?;
-        Ok(after)
-    })
-    .await
-}
+            .await?)
+    }
 
-pub async fn soft_delete(
-    conn: &mut Conn,
-    ctx: &WriteContext,
-    id: Uuid,
-    scope: &SiteScope,
-    if_match: &IfMatch,
-) -> Result<(), ApiError> {
-    conn.transaction::<_, ApiError, _>(async |conn| {
-        let before = lock(conn, id, scope).await?;
-        check_if_match(if_match, before.version)?;
-        let after: Site = diesel::update(sites::table.find(id))
+    async fn mark_deleted(conn: &mut Conn, id: Uuid) -> Result<Self, ApiError> {
+        Ok(diesel::update(sites::table.find(id))
             .set((
                 sites::deleted_at.eq(diesel::dsl::now),
                 sites::version.eq(sites::version + 1),
                 sites::updated_at.eq(diesel::dsl::now),
             ))
             .get_result(conn)
-            .await?;
-        audit::record(
-            conn,
-            ctx,
-            AuditAction::Delete,
-            after.subject(),
-            Some(&before),
-            Some(&after),
-        )
-        .await?;
+            .await?)
+    }
+
+    /// A new site needs a live study (locked against deletion until the insert commits); a
+    /// site stays in its study; a CRO vendor must exist.
+    async fn check(
+        conn: &mut Conn,
+        before: Option<&Self>,
+        fields: &SiteFields,
+    ) -> Result<(), ApiError> {
+        match before {
+            None => {
+                studies::lock_for_child(conn, fields.study_id).await?;
+            }
+            Some(before) if before.study_id != fields.study_id => {
+                return Err(ApiError::invalid(
+                    "study_id",
+                    "immutable",
+                    "a site cannot move to another study",
+                ));
+            }
+            Some(_) => {}
+        }
+        if before.is_none_or(|b| b.cro_vendor_id != fields.cro_vendor_id) {
+            check_vendor(conn, fields.cro_vendor_id).await?;
+        }
         Ok(())
-    })
-    .await
+    }
 }

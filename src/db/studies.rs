@@ -2,19 +2,18 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::audit::{self, Subject, WriteContext};
 use crate::auth::Scope;
 use crate::db::schema::{sites, studies};
-use crate::db::{Conn, check_if_match, keyset_page};
+use crate::db::write::Record;
+use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
-use crate::domain::enums::{AuditAction, EntityType, StudyPhase, StudyStatus};
+use crate::domain::enums::{EntityType, StudyPhase, StudyStatus};
 use crate::domain::studies::StudyFields;
-use crate::domain::versioning::IfMatch;
 use crate::error::ApiError;
 
 /// A study, as stored and as answered.
@@ -90,15 +89,6 @@ impl Study {
             deviation_reporting_days: self.deviation_reporting_days,
         }
     }
-
-    fn subject(&self) -> Subject {
-        Subject {
-            entity_type: EntityType::Study,
-            entity_id: self.id,
-            study_id: Some(self.id),
-            version: Some(self.version),
-        }
-    }
 }
 
 /// Filters of `GET /studies` beyond the common list parameters.
@@ -154,97 +144,67 @@ pub async fn find(conn: &mut Conn, id: Uuid, scope: &Scope) -> Result<Study, Api
         .ok_or(ApiError::NotFound)
 }
 
-pub async fn create(
-    conn: &mut Conn,
-    ctx: &WriteContext,
-    fields: StudyFields,
-) -> Result<Study, ApiError> {
-    conn.transaction::<_, ApiError, _>(async |conn| {
-        let study: Study = diesel::insert_into(studies::table)
-            .values((studies::id.eq(Uuid::now_v7()), &fields))
+impl Record for Study {
+    type Fields = StudyFields;
+    const ENTITY: EntityType = EntityType::Study;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn version(&self) -> i32 {
+        self.version
+    }
+    fn study_id(&self) -> Option<Uuid> {
+        Some(self.id)
+    }
+    fn fields(&self) -> StudyFields {
+        Study::fields(self)
+    }
+
+    async fn insert(conn: &mut Conn, id: Uuid, fields: &StudyFields) -> Result<Self, ApiError> {
+        Ok(diesel::insert_into(studies::table)
+            .values((studies::id.eq(id), fields))
             .get_result(conn)
-            .await?;
-        audit::record(
-            conn,
-            ctx,
-            AuditAction::Create,
-            study.subject(),
-            None,
-            Some(&study),
-        )
-        .await?;
-        Ok(study)
-    })
-    .await
-}
+            .await?)
+    }
 
-/// Locks a live study for a write in this transaction, or 404.
-async fn lock(conn: &mut Conn, id: Uuid, scope: &Scope) -> Result<Study, ApiError> {
-    studies::table
-        .find(id)
-        .filter(studies::deleted_at.is_null())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?
-        .filter(|_| scope.contains(id))
-        .ok_or(ApiError::NotFound)
-}
+    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
+        Ok(studies::table
+            .find(id)
+            .filter(studies::deleted_at.is_null())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?)
+    }
 
-/// Applies `change` to the current fields of the study under a row lock. A change that
-/// alters nothing answers the study as it is: no new version, no audit event.
-pub async fn update(
-    conn: &mut Conn,
-    ctx: &WriteContext,
-    id: Uuid,
-    scope: &Scope,
-    if_match: &IfMatch,
-    change: impl FnOnce(&Study) -> Result<StudyFields, ApiError> + Send,
-) -> Result<Study, ApiError> {
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        let before = lock(conn, id, scope).await?;
-        check_if_match(if_match, before.version)?;
-        let fields = change(&before)?;
-        if fields == before.fields() {
-            return Ok(before);
-        }
-        let after: Study = diesel::update(studies::table.find(id))
+    async fn write(conn: &mut Conn, id: Uuid, fields: &StudyFields) -> Result<Self, ApiError> {
+        Ok(diesel::update(studies::table.find(id))
             .set((
-                &fields,
+                fields,
                 studies::version.eq(studies::version + 1),
                 studies::updated_at.eq(diesel::dsl::now),
             ))
             .get_result(conn)
-            .await?;
-        audit::record(
-            conn,
-            ctx,
-            AuditAction::Update,
-            after.subject(),
-            Some(&before),
-            Some(&after),
-        )
-        .await?;
-        Ok(after)
-    })
-    .await
-}
+            .await?)
+    }
 
-/// Soft-deletes a study that has no live sites (409 otherwise).
-pub async fn soft_delete(
-    conn: &mut Conn,
-    ctx: &WriteContext,
-    id: Uuid,
-    scope: &Scope,
-    if_match: &IfMatch,
-) -> Result<(), ApiError> {
-    conn.transaction::<_, ApiError, _>(async |conn| {
-        // The row lock also blocks a concurrent site insert (its key-share lock on the
-        // study), so no site can appear between this check and the delete.
-        let before = lock(conn, id, scope).await?;
-        check_if_match(if_match, before.version)?;
+    async fn mark_deleted(conn: &mut Conn, id: Uuid) -> Result<Self, ApiError> {
+        Ok(diesel::update(studies::table.find(id))
+            .set((
+                studies::deleted_at.eq(diesel::dsl::now),
+                studies::version.eq(studies::version + 1),
+                studies::updated_at.eq(diesel::dsl::now),
+            ))
+            .get_result(conn)
+            .await?)
+    }
+
+    /// A study with live sites stays. The delete holds the study's row lock, which blocks a
+    /// concurrent site insert (`lock_for_child`), so no site can appear meanwhile.
+    async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let live_sites: i64 = sites::table
-            .filter(sites::study_id.eq(id))
+            .filter(sites::study_id.eq(self.id))
             .filter(sites::deleted_at.is_null())
             .count()
             .get_result(conn)
@@ -254,30 +214,13 @@ pub async fn soft_delete(
                 "the study still has {live_sites} live site(s); delete them first"
             )));
         }
-        let after: Study = diesel::update(studies::table.find(id))
-            .set((
-                studies::deleted_at.eq(diesel::dsl::now),
-                studies::version.eq(studies::version + 1),
-                studies::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?;
-        audit::record(
-            conn,
-            ctx,
-            AuditAction::Delete,
-            after.subject(),
-            Some(&before),
-            Some(&after),
-        )
-        .await?;
         Ok(())
-    })
-    .await
+    }
 }
 
-/// Locks a live study in `scope` against deletion while a child row is written under it.
-pub async fn lock_for_child(conn: &mut Conn, id: Uuid, scope: &Scope) -> Result<Study, ApiError> {
+/// Locks a live study against deletion while a row is written under it (404 if there is
+/// no such live study).
+pub async fn lock_for_child(conn: &mut Conn, id: Uuid) -> Result<Study, ApiError> {
     studies::table
         .find(id)
         .filter(studies::deleted_at.is_null())
@@ -285,6 +228,5 @@ pub async fn lock_for_child(conn: &mut Conn, id: Uuid, scope: &Scope) -> Result<
         .first(conn)
         .await
         .optional()?
-        .filter(|_| scope.contains(id))
         .ok_or(ApiError::NotFound)
 }
