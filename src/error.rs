@@ -43,14 +43,6 @@ impl FieldError {
 
 /// RFC 9457 problem details, the body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "type": "/problems/validation-failed",
-    "title": "Validation failed",
-    "status": 422,
-    "detail": "1 field is invalid",
-    "request_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
-    "errors": [{"field": "target_enrollment", "code": "range", "message": "must be 0 or more"}]
-}))]
 pub struct Problem {
     /// A URI reference naming the kind of problem (`/problems/<slug>`); stable for clients
     /// to branch on.

@@ -174,12 +174,12 @@ impl FromRequest for ChangeReason {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Rows per page, 1..=1000 (default 50).
-    #[param(minimum = 1, maximum = 1000, example = 50)]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Only rows changed at or after this time (RFC 3339), for incremental sync.
-    #[param(example = "2026-03-01T09:30:00Z")]
+    /// Only rows changed at or after this time (RFC 3339, e.g. `2026-03-01T09:30:00Z`), for
+    /// incremental sync.
     pub updated_since: Option<DateTime<Utc>>,
     /// Include soft-deleted rows (they carry `deleted_at`).
     pub include_deleted: Option<bool>,

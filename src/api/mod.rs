@@ -106,52 +106,103 @@ impl Modify for SecuritySchemes {
 }
 
 /// The error answers shared by every `/api/v1` operation, documented once as reusable
-/// responses and attached by method, so the document says what the shared code does.
-const PROBLEMS: &[(&str, &str, &str)] = &[
+/// responses and attached by method, so the document says what the shared code does:
+/// (status, response name, problem type slug, title, when).
+const PROBLEMS: &[(&str, &str, &str, &str, &str)] = &[
     (
         "400",
         "BadRequest",
+        "bad-request",
+        "Bad request",
         "Malformed JSON, wrong type, or bad query parameter or cursor",
     ),
     (
         "401",
         "Unauthorized",
+        "unauthorized",
+        "Unauthorized",
         "No token, or an invalid, expired or revoked one",
     ),
-    ("403", "Forbidden", "The caller's role may not do this"),
+    (
+        "403",
+        "Forbidden",
+        "forbidden",
+        "Forbidden",
+        "The caller's role may not do this",
+    ),
     (
         "404",
         "NotFound",
+        "not-found",
+        "Not found",
         "No such object, or it is outside the caller's scope",
     ),
     (
         "409",
+        "Conflict",
+        "conflict",
         "Conflict",
         "Unique conflict, or a parent that still has live children",
     ),
     (
         "412",
         "PreconditionFailed",
+        "precondition-failed",
+        "Precondition failed",
         "If-Match does not name the current version",
     ),
-    ("413", "PayloadTooLarge", "Body over 1 MiB"),
-    ("415", "UnsupportedMediaType", "Body is not JSON"),
+    (
+        "413",
+        "PayloadTooLarge",
+        "payload-too-large",
+        "Payload too large",
+        "Body over 1 MiB",
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "unsupported-media-type",
+        "Unsupported media type",
+        "Body is not JSON",
+    ),
     (
         "422",
         "ValidationFailed",
+        "validation-failed",
+        "Validation failed",
         "Invalid field values; `errors` names each field",
     ),
     (
         "429",
         "TooManyRequests",
+        "rate-limited",
+        "Too many requests",
         "The client's requests per minute are used up; retry after `Retry-After` seconds",
     ),
     (
         "503",
         "ServiceUnavailable",
+        "service-unavailable",
+        "Service unavailable",
         "Database unreachable; retry after `Retry-After` seconds",
     ),
 ];
+
+/// An example body for one kind of problem.
+fn problem_example(status: &str, slug: &str, title: &str, detail: &str) -> serde_json::Value {
+    let mut example = serde_json::json!({
+        "type": format!("/problems/{slug}"),
+        "title": title,
+        "status": status.parse::<u16>().unwrap_or_default(),
+        "detail": detail,
+        "request_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+    });
+    if status == "422" {
+        example["detail"] = "1 field is invalid".into();
+        example["errors"] = serde_json::json!([{"field": "target_enrollment", "code": "range", "message": "must be 0 or more"}]);
+    }
+    example
+}
 
 fn problems_for(method: &str, has_id: bool) -> Vec<&'static str> {
     let mut codes = vec!["400", "401", "403", "429", "503"];
@@ -207,9 +258,10 @@ fn add_record_headers(openapi: &mut OpenApiDoc) {
 
 fn add_problem_responses(openapi: &mut OpenApiDoc) {
     let components = openapi.components.get_or_insert_with(Default::default);
-    for (_, name, description) in PROBLEMS {
+    for (status, name, slug, title, description) in PROBLEMS {
         let content = ContentBuilder::new()
             .schema(Some(Ref::from_schema_name("Problem")))
+            .example(Some(problem_example(status, slug, title, description)))
             .build();
         let response = ResponseBuilder::new()
             .description(*description)
@@ -234,7 +286,7 @@ fn add_problem_responses(openapi: &mut OpenApiDoc) {
         for (method, operation) in operations {
             let Some(operation) = operation else { continue };
             for code in problems_for(method, has_id) {
-                let Some((_, name, _)) = PROBLEMS.iter().find(|(c, _, _)| *c == code) else {
+                let Some((_, name, ..)) = PROBLEMS.iter().find(|(c, ..)| *c == code) else {
                     continue;
                 };
                 operation

@@ -57,8 +57,11 @@ pub struct OAuthErrorBody {
 pub enum OAuthError {
     #[error("invalid_request: {0}")]
     InvalidRequest(String),
+    /// `challenge`: answer with `WWW-Authenticate: Basic` (RFC 6749 §5.2: when the client
+    /// authenticated with Basic), except to browser scripts, where the challenge would make
+    /// the browser pop up its own sign-in prompt instead of letting Swagger UI show the error.
     #[error("invalid_client")]
-    InvalidClient,
+    InvalidClient { challenge: bool },
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
     #[error("server error: {0}")]
@@ -69,7 +72,7 @@ impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::InvalidRequest(_) | Self::UnsupportedGrantType => StatusCode::BAD_REQUEST,
-            Self::InvalidClient => StatusCode::UNAUTHORIZED,
+            Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             Self::Server(inner) => inner.status_code(),
         }
     }
@@ -77,7 +80,7 @@ impl ResponseError for OAuthError {
     fn error_response(&self) -> HttpResponse {
         let (error, description) = match self {
             Self::InvalidRequest(why) => ("invalid_request", why.clone()),
-            Self::InvalidClient => (
+            Self::InvalidClient { .. } => (
                 "invalid_client",
                 "unknown client, revoked client or wrong secret".to_string(),
             ),
@@ -90,7 +93,7 @@ impl ResponseError for OAuthError {
         };
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, "no-store"));
-        if matches!(self, Self::InvalidClient) {
+        if matches!(self, Self::InvalidClient { challenge: true }) {
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"trialops\""));
         }
         response.json(OAuthErrorBody {
@@ -157,6 +160,18 @@ pub async fn token(
             "send the request as application/x-www-form-urlencoded".into(),
         ));
     }
+    let used_basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
+    let from_script = req
+        .headers()
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"));
+    let invalid_client = || OAuthError::InvalidClient {
+        challenge: used_basic && !from_script,
+    };
     let form: TokenRequest = serde_urlencoded::from_bytes(&body)
         .map_err(|e| OAuthError::InvalidRequest(format!("malformed form: {e}")))?;
     match form.grant_type.as_deref() {
@@ -181,16 +196,16 @@ pub async fn token(
                 "send credentials either as Basic or in the form, not both".into(),
             ));
         }
-        (None, None) => return Err(OAuthError::InvalidClient),
+        (None, None) => return Err(invalid_client()),
     };
-    let client_id: Uuid = client_id.parse().map_err(|_| OAuthError::InvalidClient)?;
+    let client_id: Uuid = client_id.parse().map_err(|_| invalid_client())?;
 
     let mut conn = state.db.get().await.map_err(ApiError::from)?;
     let client = db::clients::find(&mut conn, client_id)
         .await
         .map_err(ApiError::from)?
         .filter(|client| client.revoked_at.is_none())
-        .ok_or(OAuthError::InvalidClient)?;
+        .ok_or_else(invalid_client)?;
     drop(conn);
     let stored_hash = client.secret_hash.clone();
     let secret_ok = web::block(move || secrets::verify_secret(&secret, &stored_hash))
@@ -200,7 +215,7 @@ pub async fn token(
         })?;
     if !secret_ok {
         tracing::warn!(client_id = %client_id, "token refused: wrong client secret");
-        return Err(OAuthError::InvalidClient);
+        return Err(invalid_client());
     }
     let issued = state.tokens.issue(
         client.id,

@@ -244,13 +244,31 @@ async fn token_endpoint_speaks_rfc6749_errors() {
         .await;
     assert_oauth_error(&wrong, 401, "invalid_client");
     assert!(
-        wrong.header("www-authenticate").is_some(),
-        "401 invalid_client needs WWW-Authenticate"
+        wrong.header("www-authenticate").is_none(),
+        "no Basic challenge to a client that did not use Basic"
     );
     let wrong_basic =
         basic_token_request(&app, &id, "not-the-secret", "grant_type=client_credentials").await;
     assert_oauth_error(&wrong_basic, 401, "invalid_client");
-    assert!(wrong_basic.header("www-authenticate").is_some());
+    assert_eq!(
+        wrong_basic.header("www-authenticate").as_deref(),
+        Some("Basic realm=\"trialops\""),
+        "RFC 6749 5.2: a client that used Basic gets the challenge"
+    );
+    // ...except a browser script (Swagger UI), where the challenge would open the
+    // browser's own sign-in prompt instead of letting the page show the error.
+    let from_script = app
+        .send(
+            app.http
+                .post(app.url(TOKEN_PATH))
+                .basic_auth(&id, Some("not-the-secret"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-requested-with", "XMLHttpRequest")
+                .body("grant_type=client_credentials"),
+        )
+        .await;
+    assert_oauth_error(&from_script, 401, "invalid_client");
+    assert!(from_script.header("www-authenticate").is_none());
 
     // The right secret of another client is still wrong.
     let (_, other_secret) = app.register(Role::Sponsor, vec![], vec![], None).await;
