@@ -7,7 +7,6 @@ use uuid::Uuid;
 
 use crate::api::extract::{Body, ChangeReason, ListParams};
 use crate::auth::clients::{NewClientRequest, register};
-use crate::auth::policy::may_read_clients;
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::clients::ApiClient;
@@ -27,17 +26,6 @@ pub struct CreatedClient {
     pub client_secret: String,
 }
 
-fn require_reader(caller: &Caller) -> Result<(), ApiError> {
-    if may_read_clients(caller.role) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "role {} may not read API clients",
-            caller.role
-        )))
-    }
-}
-
 /// List API clients
 ///
 /// `admin` and `auditor`. Revoked clients are listed with `include_deleted=true`.
@@ -53,7 +41,7 @@ pub async fn list(
     state: web::Data<AppState>,
     params: web::Query<ListParams>,
 ) -> ApiResult<HttpResponse> {
-    require_reader(&caller)?;
+    caller.require_read(Resource::Client)?;
     let page = params.page()?;
     let mut conn = state.db.get().await?;
     Ok(HttpResponse::Ok().json(db::clients::list(&mut conn, &page).await?))
@@ -104,7 +92,7 @@ pub async fn read(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    require_reader(&caller)?;
+    caller.require_read(Resource::Client)?;
     let mut conn = state.db.get().await?;
     let client = db::clients::find(&mut conn, id.into_inner())
         .await?

@@ -65,7 +65,7 @@ pub async fn list(
     let mut conn = state.db.get().await?;
     let sites = db::sites::list(
         &mut conn,
-        &caller.site_scope(),
+        &caller.row_scope(Resource::Site),
         &filter.into_inner().into(),
         &page,
     )
@@ -122,7 +122,12 @@ pub async fn read(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.get().await?;
-    let site = db::sites::find(&mut conn, id.into_inner(), &caller.site_scope()).await?;
+    let site = db::sites::find(
+        &mut conn,
+        id.into_inner(),
+        &caller.row_scope(Resource::Site),
+    )
+    .await?;
     Ok(respond::tagged(&site, site.version))
 }
 
@@ -148,12 +153,12 @@ pub async fn update(
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let scope = caller.site_scope();
+    let scope = caller.row_scope(Resource::Site);
     let mut conn = state.db.get().await?;
     db::sites::find(&mut conn, id, &scope).await?;
     caller.require(Resource::Site, Operation::Update)?;
     let ctx = caller.write_context(reason.0);
-    let in_scope = |site: &Site| scope.contains(site.id, site.study_id);
+    let in_scope = |site: &Site| scope.allows(site.keys());
     let site = write::update(
         &mut conn,
         &ctx,
@@ -185,11 +190,11 @@ pub async fn delete(
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let scope = caller.site_scope();
+    let scope = caller.row_scope(Resource::Site);
     let mut conn = state.db.get().await?;
     db::sites::find(&mut conn, id, &scope).await?;
     caller.require(Resource::Site, Operation::Delete)?;
-    let in_scope = |site: &Site| scope.contains(site.id, site.study_id);
+    let in_scope = |site: &Site| scope.allows(site.keys());
     write::soft_delete(
         &mut conn,
         &caller.write_context(reason.0),

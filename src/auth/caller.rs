@@ -10,7 +10,7 @@ use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
 use crate::audit::WriteContext;
-use crate::auth::policy::{self, Operation, Resource, Scope};
+use crate::auth::policy::{self, Operation, Reach, Resource, RowScope, Scope};
 use crate::auth::rate_limit::RateLimitStatus;
 use crate::db::{self, Conn};
 use crate::domain::enums::Role;
@@ -26,26 +26,6 @@ pub struct Caller {
     pub studies: Vec<Uuid>,
     pub sites: Vec<Uuid>,
     pub vendor: Option<Uuid>,
-}
-
-/// Which sites a caller may see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SiteScope {
-    All,
-    /// Every site of these studies (a `cro`).
-    InStudies(Vec<Uuid>),
-    /// Exactly these sites (a `site` client; empty for roles that see no sites).
-    Ids(Vec<Uuid>),
-}
-
-impl SiteScope {
-    pub fn contains(&self, site_id: Uuid, study_id: Uuid) -> bool {
-        match self {
-            SiteScope::All => true,
-            SiteScope::InStudies(studies) => studies.contains(&study_id),
-            SiteScope::Ids(ids) => ids.contains(&site_id),
-        }
-    }
 }
 
 fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
@@ -134,26 +114,42 @@ impl Caller {
         }
     }
 
-    /// The studies this caller may read.
+    /// The studies this caller may read. For `site` and `vendor` callers that takes a
+    /// query: the studies of their sites, or of the milestones and risks naming their vendor.
     pub async fn study_scope(&self, conn: &mut Conn) -> Result<Scope, ApiError> {
-        Ok(match self.role {
-            role if policy::reads_everything(role) => Scope::All,
-            Role::Cro => Scope::Only(self.studies.clone()),
-            // A site sees the study it belongs to (a summary view of it).
-            Role::Site => Scope::Only(db::sites::study_ids_of(conn, &self.sites).await?),
-            // Vendors see the studies of milestones and risks naming them; those arrive with
-            // the milestone and risk resources.
-            _ => Scope::Only(Vec::new()),
+        Ok(match policy::reach(self.role, Resource::Study) {
+            Reach::All => Scope::All,
+            Reach::ClaimedStudies => Scope::Only(self.studies.clone()),
+            Reach::OwnSites => Scope::Only(db::sites::study_ids_of(conn, &self.sites).await?),
+            Reach::OwnVendor => match self.vendor {
+                Some(vendor) => Scope::Only(db::studies::ids_naming_vendor(conn, vendor).await?),
+                None => Scope::Only(Vec::new()),
+            },
+            Reach::Nothing => Scope::Only(Vec::new()),
         })
     }
 
-    /// The sites this caller may read.
-    pub fn site_scope(&self) -> SiteScope {
-        match self.role {
-            role if policy::reads_everything(role) => SiteScope::All,
-            Role::Cro => SiteScope::InStudies(self.studies.clone()),
-            Role::Site => SiteScope::Ids(self.sites.clone()),
-            _ => SiteScope::Ids(Vec::new()),
+    /// The rows of `resource` (other than studies) this caller may read.
+    pub fn row_scope(&self, resource: Resource) -> RowScope {
+        match policy::reach(self.role, resource) {
+            Reach::All => RowScope::All,
+            Reach::ClaimedStudies => RowScope::Studies(self.studies.clone()),
+            Reach::OwnSites => RowScope::Sites(self.sites.clone()),
+            Reach::OwnVendor => self.vendor.map_or(RowScope::Nothing, RowScope::Vendor),
+            Reach::Nothing => RowScope::Nothing,
+        }
+    }
+
+    /// 403 unless the caller's role reads `resource` at all (for resources that are not
+    /// scoped to studies, such as API clients).
+    pub fn require_read(&self, resource: Resource) -> Result<(), ApiError> {
+        if policy::reach(self.role, resource) == Reach::Nothing {
+            Err(ApiError::Forbidden(format!(
+                "role {} may not read this",
+                self.role
+            )))
+        } else {
+            Ok(())
         }
     }
 }

@@ -1,49 +1,124 @@
-//! Who may do what (contract section 4), written down once.
+//! Who may do what (contract section 4), written down once, as data.
 //!
-//! Reads are governed by scope: which objects a caller can see at all (outside it: 404,
-//! so existence does not leak). Writes are governed by role: a caller who can see an
-//! object but whose role may not make this change gets a 403.
+//! Reads are governed by reach: which rows of a resource a role can see at all (outside it:
+//! 404, so existence does not leak). Writes are governed by role: a caller who can see a
+//! row but whose role may not make this change gets a 403. The integration tests generate
+//! their role x endpoint x scope matrix from `RULES`.
 
 use uuid::Uuid;
 
 use crate::domain::enums::Role;
 
-/// The resources the write rules talk about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Resource {
     Study,
     Site,
+    Vendor,
+    Milestone,
+    BudgetLine,
+    Expense,
+    Risk,
+    Deviation,
+    EnrollmentReport,
     Client,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl Resource {
+    pub const ALL: [Resource; 10] = [
+        Resource::Study,
+        Resource::Site,
+        Resource::Vendor,
+        Resource::Milestone,
+        Resource::BudgetLine,
+        Resource::Expense,
+        Resource::Risk,
+        Resource::Deviation,
+        Resource::EnrollmentReport,
+        Resource::Client,
+    ];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
     Create,
     Update,
     Delete,
 }
 
-/// The write table. A role missing from a row may not make that change at all; whether
-/// the object is within the caller's scope is checked separately, on the object itself.
+/// Which rows of a resource a role reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Every row.
+    All,
+    /// Rows of the studies in the caller's `studies` claim (for studies: those studies).
+    ClaimedStudies,
+    /// Rows of the sites in the caller's `sites` claim (for studies: the studies of those
+    /// sites; for sites: the sites themselves).
+    OwnSites,
+    /// Rows that name the caller's vendor (for vendors: its own record; for studies: the
+    /// studies of milestones and risks naming it).
+    OwnVendor,
+    /// No row.
+    Nothing,
+}
+
+/// One line of the rules: what `role` reads of `resource`, and which changes it may make
+/// to the rows it reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub resource: Resource,
+    pub role: Role,
+    pub reach: Reach,
+    pub writes: &'static [Operation],
+}
+
+const CUD: &[Operation] = &[Operation::Create, Operation::Update, Operation::Delete];
+/// Deviations are never deleted and enrollment weeks are upserted: create and update only.
+const CU: &[Operation] = &[Operation::Create, Operation::Update];
+const CD: &[Operation] = &[Operation::Create, Operation::Delete];
+const U: &[Operation] = &[Operation::Update];
+const NONE: &[Operation] = &[];
+
+macro_rules! rules {
+    ($($resource:ident: $($role:ident $reach:ident $writes:ident),+;)+) => {
+        &[$($(Rule { resource: Resource::$resource, role: Role::$role, reach: Reach::$reach, writes: $writes }),+),+]
+    };
+}
+
+/// Contract section 4, resource by resource. Notes on the choices the contract leaves open:
+/// creating and deleting a study is the sponsor's decision (a `cro` updates the studies it
+/// runs); vendors are reference data that a `cro` reads but does not write; a `vendor`
+/// updates only forecast and actual dates, status and notes of its milestones (the
+/// milestone module enforces the fields).
+#[rustfmt::skip]
+pub const RULES: &[Rule] = rules! {
+    Study:            Admin All CUD, Sponsor All CUD, Cro ClaimedStudies U,   Site OwnSites NONE, Vendor OwnVendor NONE, Auditor All NONE, Analyst All NONE;
+    Site:             Admin All CUD, Sponsor All CUD, Cro ClaimedStudies CUD, Site OwnSites NONE, Vendor Nothing NONE,  Auditor All NONE, Analyst All NONE;
+    Vendor:           Admin All CUD, Sponsor All CUD, Cro All NONE,           Site Nothing NONE,  Vendor OwnVendor NONE, Auditor All NONE, Analyst All NONE;
+    Milestone:        Admin All CUD, Sponsor All CUD, Cro ClaimedStudies CUD, Site Nothing NONE,  Vendor OwnVendor U,    Auditor All NONE, Analyst All NONE;
+    BudgetLine:       Admin All CUD, Sponsor All CUD, Cro ClaimedStudies CUD, Site Nothing NONE,  Vendor Nothing NONE,  Auditor All NONE, Analyst All NONE;
+    Expense:          Admin All CUD, Sponsor All CUD, Cro ClaimedStudies CUD, Site Nothing NONE,  Vendor Nothing NONE,  Auditor All NONE, Analyst All NONE;
+    Risk:             Admin All CUD, Sponsor All CUD, Cro ClaimedStudies CUD, Site Nothing NONE,  Vendor OwnVendor NONE, Auditor All NONE, Analyst All NONE;
+    Deviation:        Admin All CU,  Sponsor All CU,  Cro ClaimedStudies CU,  Site OwnSites CU,   Vendor Nothing NONE,  Auditor All NONE, Analyst All NONE;
+    EnrollmentReport: Admin All CU,  Sponsor All CU,  Cro ClaimedStudies CU,  Site OwnSites CU,   Vendor Nothing NONE,  Auditor All NONE, Analyst All NONE;
+    Client:           Admin All CD,  Sponsor Nothing NONE, Cro Nothing NONE,  Site Nothing NONE,  Vendor Nothing NONE,  Auditor All NONE, Analyst Nothing NONE;
+};
+
+pub fn rule(role: Role, resource: Resource) -> Option<&'static Rule> {
+    RULES
+        .iter()
+        .find(|rule| rule.role == role && rule.resource == resource)
+}
+
 pub fn may_write(role: Role, resource: Resource, operation: Operation) -> bool {
-    use Operation::{Create, Delete, Update};
-    use Role::{Admin, Cro, Sponsor};
-    match (resource, operation) {
-        // A CRO runs studies it is contracted for; creating or deleting a study is the
-        // sponsor's decision.
-        (Resource::Study, Create | Delete) => matches!(role, Admin | Sponsor),
-        (Resource::Study, Update) => matches!(role, Admin | Sponsor | Cro),
-        (Resource::Site, _) => matches!(role, Admin | Sponsor | Cro),
-        (Resource::Client, _) => role == Admin,
-    }
+    rule(role, resource).is_some_and(|rule| rule.writes.contains(&operation))
 }
 
-/// Which roles may read API clients (never their secrets).
-pub fn may_read_clients(role: Role) -> bool {
-    matches!(role, Role::Admin | Role::Auditor)
+pub fn reach(role: Role, resource: Resource) -> Reach {
+    rule(role, resource).map_or(Reach::Nothing, |rule| rule.reach)
 }
 
-/// A set of ids a caller may see, or all of them.
+/// A set of study ids a caller may see, or all of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     All,
@@ -59,44 +134,104 @@ impl Scope {
     }
 }
 
-/// Roles that read every study and everything under it.
-pub fn reads_everything(role: Role) -> bool {
-    matches!(
-        role,
-        Role::Admin | Role::Sponsor | Role::Auditor | Role::Analyst
-    )
+/// The rows of one resource a caller may see, as the ids its rows are matched on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowScope {
+    All,
+    /// Rows whose `study_id` is one of these.
+    Studies(Vec<Uuid>),
+    /// Rows whose `site_id` (a site's own `id`) is one of these.
+    Sites(Vec<Uuid>),
+    /// Rows whose `vendor_id` (a vendor's own `id`) is this one.
+    Vendor(Uuid),
+    Nothing,
+}
+
+/// The ids of a row that scope rules look at.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RowKeys {
+    pub study_id: Option<Uuid>,
+    pub site_id: Option<Uuid>,
+    pub vendor_id: Option<Uuid>,
+}
+
+impl RowScope {
+    pub fn allows(&self, row: RowKeys) -> bool {
+        let among = |ids: &[Uuid], id: Option<Uuid>| id.is_some_and(|id| ids.contains(&id));
+        match self {
+            RowScope::All => true,
+            RowScope::Studies(ids) => among(ids, row.study_id),
+            RowScope::Sites(ids) => among(ids, row.site_id),
+            RowScope::Vendor(vendor) => row.vendor_id == Some(*vendor),
+            RowScope::Nothing => false,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::VariantArray;
 
     #[test]
-    fn read_only_roles_write_nothing() {
-        for role in [Role::Auditor, Role::Analyst, Role::Site, Role::Vendor] {
-            for resource in [Resource::Study, Resource::Site, Resource::Client] {
-                for op in [Operation::Create, Operation::Update, Operation::Delete] {
-                    assert!(!may_write(role, resource, op), "{role} {resource:?} {op:?}");
-                }
+    fn every_role_has_one_rule_per_resource() {
+        for resource in Resource::ALL {
+            for role in Role::VARIANTS {
+                let count = RULES
+                    .iter()
+                    .filter(|r| r.resource == resource && r.role == *role)
+                    .count();
+                assert_eq!(count, 1, "{role} {resource:?}");
             }
         }
     }
 
     #[test]
-    fn only_admin_manages_clients() {
+    fn read_only_roles_write_nothing() {
+        for rule in RULES
+            .iter()
+            .filter(|r| matches!(r.role, Role::Auditor | Role::Analyst))
+        {
+            assert!(rule.writes.is_empty(), "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn a_role_writes_only_what_it_reads() {
+        for rule in RULES.iter().filter(|r| !r.writes.is_empty()) {
+            assert_ne!(rule.reach, Reach::Nothing, "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn only_admin_manages_clients_and_deviations_are_never_deleted() {
         assert!(may_write(Role::Admin, Resource::Client, Operation::Create));
         assert!(!may_write(
             Role::Sponsor,
             Resource::Client,
             Operation::Create
         ));
-        assert!(may_read_clients(Role::Auditor) && !may_read_clients(Role::Analyst));
+        assert_eq!(reach(Role::Analyst, Resource::Client), Reach::Nothing);
+        assert!(
+            RULES.iter().all(
+                |r| r.resource != Resource::Deviation || !r.writes.contains(&Operation::Delete)
+            )
+        );
     }
 
     #[test]
-    fn cro_updates_but_does_not_create_studies() {
-        assert!(may_write(Role::Cro, Resource::Study, Operation::Update));
-        assert!(!may_write(Role::Cro, Resource::Study, Operation::Create));
-        assert!(may_write(Role::Cro, Resource::Site, Operation::Create));
+    fn row_scope_matches_on_its_key() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let row = RowKeys {
+            study_id: Some(a),
+            site_id: Some(b),
+            vendor_id: None,
+        };
+        assert!(RowScope::All.allows(row));
+        assert!(RowScope::Studies(vec![a]).allows(row));
+        assert!(!RowScope::Studies(vec![b]).allows(row));
+        assert!(RowScope::Sites(vec![b]).allows(row));
+        assert!(!RowScope::Vendor(a).allows(row));
+        assert!(!RowScope::Nothing.allows(row));
     }
 }

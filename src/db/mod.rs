@@ -33,6 +33,12 @@ macro_rules! keyset_page {
         if !page.include_deleted {
             query = query.filter($table::$deleted_at.is_null());
         }
+        keyset_page!(query, $table, page)
+    }};
+    // Tables whose rows are never deleted (deviations, enrollment reports).
+    ($query:expr, $table:ident, $page:expr) => {{
+        let page: &$crate::domain::cursor::PageRequest = $page;
+        let mut query = $query;
         if let Some(since) = page.updated_since {
             query = query.filter($table::updated_at.ge(since));
         }

@@ -116,18 +116,6 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(sites -> studies (study_id));
-diesel::joinable!(sites -> vendors (cro_vendor_id));
-
-diesel::allow_tables_to_appear_in_same_query!(
-    api_clients,
-    signing_keys,
-    vendors,
-    studies,
-    sites,
-    audit_events
-);
-
 diesel::table! {
     rate_limit_windows (client_id, window_start) {
         client_id -> Uuid,
@@ -135,3 +123,154 @@ diesel::table! {
         hits -> Int4,
     }
 }
+
+diesel::table! {
+    milestones (id) {
+        id -> Uuid,
+        external_id -> Nullable<Varchar>,
+        study_id -> Uuid,
+        site_id -> Nullable<Uuid>,
+        vendor_id -> Nullable<Uuid>,
+        name -> Text,
+        kind -> Text,
+        baseline_date -> Nullable<Date>,
+        forecast_date -> Nullable<Date>,
+        actual_date -> Nullable<Date>,
+        status -> Text,
+        owner -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    budget_lines (id) {
+        id -> Uuid,
+        external_id -> Nullable<Varchar>,
+        study_id -> Uuid,
+        vendor_id -> Nullable<Uuid>,
+        category -> Text,
+        description -> Text,
+        planned_amount -> Numeric,
+        committed_amount -> Numeric,
+        currency -> Varchar,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    expenses (id) {
+        id -> Uuid,
+        external_id -> Nullable<Varchar>,
+        study_id -> Uuid,
+        budget_line_id -> Uuid,
+        amount -> Numeric,
+        currency -> Varchar,
+        incurred_on -> Date,
+        invoice_number -> Nullable<Varchar>,
+        description -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    risks (id) {
+        id -> Uuid,
+        external_id -> Nullable<Varchar>,
+        study_id -> Uuid,
+        site_id -> Nullable<Uuid>,
+        vendor_id -> Nullable<Uuid>,
+        title -> Text,
+        description -> Nullable<Text>,
+        category -> Text,
+        likelihood -> Int4,
+        impact -> Int4,
+        detectability -> Int4,
+        score -> Int4,
+        status -> Text,
+        owner -> Nullable<Text>,
+        mitigation_plan -> Nullable<Text>,
+        contingency_plan -> Nullable<Text>,
+        review_due_on -> Nullable<Date>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    deviations (id) {
+        id -> Uuid,
+        external_id -> Nullable<Varchar>,
+        study_id -> Uuid,
+        site_id -> Uuid,
+        participant_ref -> Nullable<Varchar>,
+        category -> Text,
+        description -> Text,
+        importance -> Text,
+        occurred_on -> Date,
+        detected_on -> Date,
+        reported_on -> Nullable<Date>,
+        irb_reported_on -> Nullable<Date>,
+        status -> Text,
+        root_cause -> Nullable<Text>,
+        corrective_action -> Nullable<Text>,
+        preventive_action -> Nullable<Text>,
+        capa_due_on -> Nullable<Date>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    enrollment_reports (id) {
+        id -> Uuid,
+        study_id -> Uuid,
+        site_id -> Uuid,
+        week_start -> Date,
+        screened -> Int4,
+        screen_failed -> Int4,
+        enrolled -> Int4,
+        discontinued -> Int4,
+        completed -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
+diesel::joinable!(sites -> studies (study_id));
+diesel::joinable!(sites -> vendors (cro_vendor_id));
+diesel::joinable!(milestones -> studies (study_id));
+diesel::joinable!(budget_lines -> studies (study_id));
+diesel::joinable!(expenses -> budget_lines (budget_line_id));
+diesel::joinable!(risks -> studies (study_id));
+diesel::joinable!(deviations -> sites (site_id));
+diesel::joinable!(enrollment_reports -> sites (site_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    api_clients,
+    signing_keys,
+    vendors,
+    studies,
+    sites,
+    audit_events,
+    rate_limit_windows,
+    milestones,
+    budget_lines,
+    expenses,
+    risks,
+    deviations,
+    enrollment_reports,
+);

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::caller::SiteScope;
+use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{sites, vendors};
 use crate::db::write::Record;
 use crate::db::{Conn, keyset_page, studies};
@@ -51,6 +51,14 @@ pub struct Site {
 }
 
 impl Site {
+    pub fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: Some(self.id),
+            vendor_id: None,
+        }
+    }
+
     /// The writable part, as a PATCH is merged into it.
     pub fn fields(&self) -> SiteFields {
         SiteFields {
@@ -80,18 +88,22 @@ pub struct SiteFilter {
     pub external_id: Option<String>,
 }
 
-fn visible(scope: &SiteScope) -> sites::BoxedQuery<'static, diesel::pg::Pg> {
+fn visible(scope: &RowScope) -> sites::BoxedQuery<'static, diesel::pg::Pg> {
     let query = sites::table.into_boxed();
     match scope {
-        SiteScope::All => query,
-        SiteScope::InStudies(studies) => query.filter(sites::study_id.eq_any(studies.clone())),
-        SiteScope::Ids(ids) => query.filter(sites::id.eq_any(ids.clone())),
+        RowScope::All => query,
+        RowScope::Studies(studies) => query.filter(sites::study_id.eq_any(studies.clone())),
+        RowScope::Sites(ids) => query.filter(sites::id.eq_any(ids.clone())),
+        // No site is scoped by vendor: such callers see none.
+        RowScope::Vendor(_) | RowScope::Nothing => {
+            query.filter(sites::id.eq_any(Vec::<Uuid>::new()))
+        }
     }
 }
 
 pub async fn list(
     conn: &mut Conn,
-    scope: &SiteScope,
+    scope: &RowScope,
     filter: &SiteFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<Site>> {
@@ -118,7 +130,7 @@ pub async fn list(
 }
 
 /// A live site within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &SiteScope) -> Result<Site, ApiError> {
+pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Site, ApiError> {
     visible(scope)
         .filter(sites::id.eq(id))
         .filter(sites::deleted_at.is_null())

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Scope;
-use crate::db::schema::{sites, studies};
+use crate::db::schema::{milestones, risks, sites, studies};
 use crate::db::write::Record;
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
@@ -216,6 +216,28 @@ impl Record for Study {
         }
         Ok(())
     }
+}
+
+/// The studies with a live milestone or risk naming `vendor`: what a vendor client sees.
+pub async fn ids_naming_vendor(conn: &mut Conn, vendor: Uuid) -> QueryResult<Vec<Uuid>> {
+    let mut ids: Vec<Uuid> = milestones::table
+        .filter(milestones::vendor_id.eq(vendor))
+        .filter(milestones::deleted_at.is_null())
+        .select(milestones::study_id)
+        .distinct()
+        .load(conn)
+        .await?;
+    let from_risks: Vec<Uuid> = risks::table
+        .filter(risks::vendor_id.eq(vendor))
+        .filter(risks::deleted_at.is_null())
+        .select(risks::study_id)
+        .distinct()
+        .load(conn)
+        .await?;
+    ids.extend(from_risks);
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
 }
 
 /// Locks a live study against deletion while a row is written under it (404 if there is

@@ -50,11 +50,19 @@ pub trait Record: Serialize + Send + Sync + Sized {
         fields: &Self::Fields,
     ) -> impl Future<Output = Result<Self, ApiError>> + Send;
 
-    /// Sets `deleted_at`, with `version + 1`.
+    /// Sets `deleted_at`, with `version + 1`. Resources whose rows are never deleted keep
+    /// this refusal (their routes offer no DELETE in the first place).
     fn mark_deleted(
         conn: &mut Conn,
         id: Uuid,
-    ) -> impl Future<Output = Result<Self, ApiError>> + Send;
+    ) -> impl Future<Output = Result<Self, ApiError>> + Send {
+        let _ = (conn, id);
+        async {
+            Err(ApiError::Conflict(
+                "records of this kind are never deleted".into(),
+            ))
+        }
+    }
 
     /// Rules that need the database (references to other rows, rows that may not change),
     /// checked inside the write's transaction. `before` is `None` on create.

@@ -81,6 +81,66 @@ text_enum! {
 }
 
 text_enum! {
+    /// What a vendor does for the trial.
+    VendorKind {
+        Cro, CentralLab, Imaging, Irt, Edc, Ecoa, Logistics, SpecialtyPharmacy, Technology, Consultant, Other
+    }
+}
+
+text_enum! {
+    /// Where a vendor stands with the sponsor.
+    VendorStatus { Onboarding, Qualified, Active, OnHold, Offboarded }
+}
+
+text_enum! {
+    /// The standard milestones of a trial, plus vendor deliverables.
+    MilestoneKind {
+        ProtocolFinal, RegulatorySubmission, RegulatoryApproval, IrbApproval, SiteActivation,
+        FirstPatientIn, LastPatientIn, LastPatientOut, DatabaseLock, ClinicalStudyReport,
+        VendorDeliverable, Other
+    }
+}
+
+text_enum! {
+    MilestoneStatus { Planned, InProgress, AtRisk, Completed, Missed, Cancelled }
+}
+
+text_enum! {
+    /// What a budget line pays for.
+    BudgetCategory {
+        SitePayments, CroServices, VendorServices, PassThrough, Lab, DrugSupply, Regulatory, Personnel, Other
+    }
+}
+
+text_enum! {
+    /// RACT risk areas.
+    RiskCategory {
+        PatientSafety, DataIntegrity, Recruitment, Regulatory, Vendor, Budget, Supply, Operational, Other
+    }
+}
+
+text_enum! {
+    RiskStatus { Open, Mitigating, Escalated, Accepted, Closed }
+}
+
+text_enum! {
+    /// Protocol deviation categories.
+    DeviationCategory {
+        InformedConsent, Eligibility, StudyProcedure, InvestigationalProduct, SafetyReporting,
+        VisitSchedule, DataManagement, Privacy, Other
+    }
+}
+
+text_enum! {
+    /// ICH E6(R3) importance of a protocol deviation.
+    DeviationImportance { Important, NotImportant }
+}
+
+text_enum! {
+    DeviationStatus { Open, UnderReview, CapaInProgress, Closed, Invalidated }
+}
+
+text_enum! {
     /// What an audit event records: the three plain writes, or a named transition.
     AuditAction { Create, Update, Delete, Revoke, Escalate }
 }
@@ -108,6 +168,16 @@ mod tests {
         serde_and_strum_agree::<SiteStatus>();
         serde_and_strum_agree::<EntityType>();
         serde_and_strum_agree::<AuditAction>();
+        serde_and_strum_agree::<VendorKind>();
+        serde_and_strum_agree::<VendorStatus>();
+        serde_and_strum_agree::<MilestoneKind>();
+        serde_and_strum_agree::<MilestoneStatus>();
+        serde_and_strum_agree::<BudgetCategory>();
+        serde_and_strum_agree::<RiskCategory>();
+        serde_and_strum_agree::<RiskStatus>();
+        serde_and_strum_agree::<DeviationCategory>();
+        serde_and_strum_agree::<DeviationImportance>();
+        serde_and_strum_agree::<DeviationStatus>();
     }
 
     #[test]

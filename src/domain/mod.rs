@@ -4,6 +4,7 @@
 pub mod cursor;
 pub mod enums;
 pub mod json;
+pub mod money;
 pub mod patch;
 pub mod sites;
 pub mod studies;
