@@ -2,6 +2,7 @@
 //! routes. Handlers live in one module per resource.
 
 pub mod clients;
+pub mod enrollment;
 pub mod extract;
 pub mod fallback;
 pub mod health;
@@ -45,7 +46,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(sites::create)
                 .service(sites::read)
                 .service(sites::update)
-                .service(sites::delete),
+                .service(sites::delete)
+                .service(enrollment::put_week)
+                .service(enrollment::list),
         );
 }
 
@@ -69,7 +72,8 @@ with the audit event; `X-Request-Id` is echoed on every answer.",
         (name = "auth", description = "Tokens and their verification keys"),
         (name = "clients", description = "API clients (admin)"),
         (name = "studies", description = "Clinical studies"),
-        (name = "sites", description = "Investigator sites"),
+                (name = "sites", description = "Investigator sites"),
+        (name = "enrollment", description = "Weekly enrollment per site"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(Problem, FieldError)),
@@ -213,6 +217,7 @@ fn problems_for(method: &str, has_id: bool) -> Vec<&'static str> {
         "post" => codes.extend(["404", "409", "413", "415", "422"]),
         "patch" => codes.extend(["409", "412", "413", "415", "422"]),
         "delete" => codes.extend(["409", "412"]),
+        "put" => codes.extend(["404", "409", "412", "413", "415", "422"]),
         _ => {}
     }
     codes.sort_unstable();
@@ -232,6 +237,7 @@ fn add_record_headers(openapi: &mut OpenApiDoc) {
             (item.get.as_mut(), "200", path.ends_with('}')),
             (item.patch.as_mut(), "200", true),
             (item.post.as_mut(), "201", true),
+            (item.put.as_mut(), "200", true),
         ];
         for (operation, code, applies) in single_record {
             let Some(operation) = operation else { continue };

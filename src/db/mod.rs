@@ -2,6 +2,7 @@
 //! resource.
 
 pub mod clients;
+pub mod enrollment;
 pub mod keys;
 pub mod rate_limits;
 pub mod schema;

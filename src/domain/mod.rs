@@ -2,6 +2,7 @@
 //! so all of it is unit-tested beside the code.
 
 pub mod cursor;
+pub mod enrollment;
 pub mod enums;
 pub mod json;
 pub mod money;

@@ -3,19 +3,27 @@
 
 /// A parsed `If-Match` header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IfMatch(Option<Vec<i32>>);
+pub enum IfMatch {
+    /// No header: no condition.
+    #[default]
+    Absent,
+    /// `*`: the record must exist, in any version.
+    Any,
+    /// The record's current version must be one of these.
+    Versions(Vec<i32>),
+}
 
 impl IfMatch {
-    /// No header, or `*`: any current version will do.
+    /// No header.
     pub fn any() -> Self {
-        Self(None)
+        Self::Absent
     }
 
     /// Parses `"3"`, `W/"3"`, `"3", "4"` or `*`. Entity tags this service never sends
     /// cannot match, so they are kept as "matches nothing" (412), not rejected as malformed.
     pub fn parse(header: &str) -> Self {
         if header.trim() == "*" {
-            return Self(None);
+            return Self::Any;
         }
         let versions = header
             .split(',')
@@ -25,13 +33,21 @@ impl IfMatch {
                 tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
             })
             .collect();
-        Self(Some(versions))
+        Self::Versions(versions)
     }
 
     pub fn matches(&self, current_version: i32) -> bool {
-        self.0
-            .as_ref()
-            .is_none_or(|versions| versions.contains(&current_version))
+        match self {
+            Self::Absent | Self::Any => true,
+            Self::Versions(versions) => versions.contains(&current_version),
+        }
+    }
+
+    /// For a record that does not exist yet (an upsert's first write): only a request
+    /// without `If-Match` passes; `*` or a version promise a record that is not there
+    /// (RFC 9110 13.1.1).
+    pub fn matches_absent(&self) -> bool {
+        *self == Self::Absent
     }
 }
 
@@ -59,6 +75,13 @@ mod tests {
         for header in ["3", "\"abc\"", "", "\"\""] {
             assert!(!IfMatch::parse(header).matches(3), "{header}");
         }
+    }
+
+    #[test]
+    fn only_no_header_matches_a_missing_record() {
+        assert!(IfMatch::any().matches_absent());
+        assert!(!IfMatch::parse("*").matches_absent());
+        assert!(!IfMatch::parse("\"1\"").matches_absent());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod clients;
 mod conventions;
+mod enrollment;
 mod garbage;
 mod openapi;
 mod pagination;

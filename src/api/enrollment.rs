@@ -1,0 +1,130 @@
+//! Weekly enrollment: `PUT /api/v1/sites/{site_id}/enrollment/{week_start}` and
+//! `GET /api/v1/enrollment`.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, put, web};
+use chrono::{NaiveDate, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::api::extract::{Body, ChangeReason, ListParams};
+use crate::auth::{Caller, Operation, Resource};
+use crate::db;
+use crate::db::enrollment::{EnrollmentFilter, EnrollmentReport, Upserted};
+use crate::domain::cursor::Page;
+use crate::domain::enrollment::{EnrollmentCounts, EnrollmentFields, parse_week_start};
+use crate::domain::versioning::{IfMatch, etag};
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+
+/// Report a site's week
+///
+/// Sets the counts of one site for one ISO week (`week_start` is that week's Monday, not in
+/// the future). Idempotent: the first PUT of a week creates its report (201), later ones
+/// replace its counts (200; unchanged counts keep the version and write no audit event).
+/// Counts are for that week only. `admin`, `sponsor`, `cro` within its studies, and a
+/// `site` client for its own sites. `If-Match` guards against overwriting a newer report.
+#[utoipa::path(
+    operation_id = "put_enrollment_report",
+    tag = "enrollment",
+    params(
+        ("site_id" = Uuid, Path, description = "Site id"),
+        ("week_start" = String, Path, description = "Monday of the ISO week, YYYY-MM-DD", example = "2026-11-23"),
+    ),
+    request_body = EnrollmentCounts,
+    responses(
+        (status = 201, description = "The week's first report", body = EnrollmentReport),
+        (status = 200, description = "The week's report, updated", body = EnrollmentReport),
+    ),
+)]
+#[put("/sites/{site_id}/enrollment/{week_start}")]
+pub async fn put_week(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, String)>,
+    if_match: IfMatch,
+    reason: ChangeReason,
+    body: Body<EnrollmentCounts>,
+) -> ApiResult<HttpResponse> {
+    let (site_id, week_start) = path.into_inner();
+    let mut conn = state.db.get().await?;
+    let site = db::sites::find(&mut conn, site_id, &caller.row_scope(Resource::Site)).await?;
+    if !caller
+        .row_scope(Resource::EnrollmentReport)
+        .allows(site.keys())
+    {
+        return Err(ApiError::NotFound);
+    }
+    caller.require(Resource::EnrollmentReport, Operation::Create)?;
+    let week_start = parse_week_start(&week_start, Utc::now().date_naive())?;
+    let fields = EnrollmentFields::new(site.study_id, site.id, week_start, &body.0);
+    let (report, upserted) = db::enrollment::upsert(
+        &mut conn,
+        &caller.write_context(reason.0),
+        fields,
+        &if_match,
+    )
+    .await?;
+    let mut response = match upserted {
+        Upserted::Created => HttpResponse::Created(),
+        Upserted::Updated => HttpResponse::Ok(),
+    };
+    Ok(response
+        .insert_header((header::ETAG, etag(report.version)))
+        .json(report))
+}
+
+/// Filters of the enrollment list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EnrollmentListFilter {
+    pub study_id: Option<Uuid>,
+    pub site_id: Option<Uuid>,
+    /// Weeks starting on or after this date.
+    pub from: Option<NaiveDate>,
+    /// Weeks starting on or before this date.
+    pub to: Option<NaiveDate>,
+}
+
+/// List weekly enrollment
+///
+/// The weekly reports the caller may read (a `cro`: of its studies; a `site` client: of its
+/// sites), each with its `study_id`, `site_id` and `week_start`, in the order they were
+/// first reported, one page at a time.
+#[utoipa::path(
+    operation_id = "list_enrollment_reports",
+    tag = "enrollment",
+    params(ListParams, EnrollmentListFilter),
+    responses((status = 200, description = "A page of weekly reports", body = Page<EnrollmentReport>)),
+)]
+#[get("/enrollment")]
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    params: web::Query<ListParams>,
+    filter: web::Query<EnrollmentListFilter>,
+) -> ApiResult<HttpResponse> {
+    let page = params.page()?;
+    let filter = filter.into_inner();
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && from > to
+    {
+        return Err(ApiError::BadRequest("from must not be after to".into()));
+    }
+    let filter = EnrollmentFilter {
+        study_id: filter.study_id,
+        site_id: filter.site_id,
+        from: filter.from,
+        to: filter.to,
+    };
+    let mut conn = state.db.get().await?;
+    let reports = db::enrollment::list(
+        &mut conn,
+        &caller.row_scope(Resource::EnrollmentReport),
+        &filter,
+        &page,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(reports))
+}
