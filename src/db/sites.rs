@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
-use crate::db::schema::{sites, vendors};
+use crate::db::schema::{deviations, enrollment_reports, milestones, risks, sites, vendors};
 use crate::db::write::Record;
 use crate::db::{Conn, keyset_page, studies};
 use crate::domain::cursor::{Page, PageRequest};
@@ -228,6 +228,52 @@ impl Record for Site {
 
     /// A new site needs a live study (locked against deletion until the insert commits); a
     /// site stays in its study; a CRO vendor must exist.
+    /// A site with live milestones, risks, deviations (which are never deleted) or
+    /// enrollment reports stays: deleting it would orphan regulated records.
+    async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
+        let milestones: i64 = milestones::table
+            .filter(milestones::site_id.eq(self.id))
+            .filter(milestones::deleted_at.is_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        let risks: i64 = risks::table
+            .filter(risks::site_id.eq(self.id))
+            .filter(risks::deleted_at.is_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        let deviations: i64 = deviations::table
+            .filter(deviations::site_id.eq(self.id))
+            .count()
+            .get_result(conn)
+            .await?;
+        let weeks: i64 = enrollment_reports::table
+            .filter(enrollment_reports::site_id.eq(self.id))
+            .count()
+            .get_result(conn)
+            .await?;
+        let children = [
+            (milestones, "milestone"),
+            (risks, "risk"),
+            (deviations, "deviation"),
+            (weeks, "enrollment report"),
+        ];
+        let named: Vec<String> = children
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}(s)"))
+            .collect();
+        if named.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Conflict(format!(
+                "the site still has {}",
+                named.join(", ")
+            )))
+        }
+    }
+
     async fn check(
         conn: &mut Conn,
         before: Option<&Self>,

@@ -352,3 +352,33 @@ async fn the_list_filters_by_study_site_and_weeks() {
         .await
         .problem(400);
 }
+
+#[actix_web::test]
+async fn a_site_with_enrollment_weeks_cannot_be_deleted() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await;
+    let site = app
+        .create_site(study["id"].as_str().unwrap(), json!({}))
+        .await;
+    let site_id = site["id"].as_str().unwrap();
+    put(
+        &app,
+        &app.admin_token,
+        site_id,
+        &monday(1),
+        &counts(1, 0, 1),
+    )
+    .await
+    .ok(201);
+    let before = app.fingerprint().await;
+    let resp = app
+        .delete(&format!("/api/v1/sites/{site_id}"), &app.admin_token)
+        .await;
+    assert!(
+        resp.problem(409)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("enrollment")
+    );
+    assert_eq!(app.fingerprint().await, before);
+}
