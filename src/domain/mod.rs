@@ -4,9 +4,11 @@
 pub mod cursor;
 pub mod enums;
 pub mod json;
+pub mod milestones;
 pub mod money;
 pub mod patch;
 pub mod sites;
 pub mod studies;
 pub mod validation;
+pub mod vendors;
 pub mod versioning;
