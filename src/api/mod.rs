@@ -5,10 +5,12 @@ pub mod clients;
 pub mod extract;
 pub mod fallback;
 pub mod health;
+pub mod milestones;
 pub mod oauth;
 pub mod respond;
 pub mod sites;
 pub mod studies;
+pub mod vendors;
 
 use utoipa::openapi::header::Header;
 use utoipa::openapi::response::ResponseBuilder;
@@ -45,7 +47,17 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(sites::create)
                 .service(sites::read)
                 .service(sites::update)
-                .service(sites::delete),
+                .service(sites::delete)
+                .service(vendors::list)
+                .service(vendors::create)
+                .service(vendors::read)
+                .service(vendors::update)
+                .service(vendors::delete)
+                .service(milestones::list)
+                .service(milestones::create)
+                .service(milestones::read)
+                .service(milestones::update)
+                .service(milestones::delete),
         );
 }
 
@@ -70,6 +82,8 @@ with the audit event; `X-Request-Id` is echoed on every answer.",
         (name = "clients", description = "API clients (admin)"),
         (name = "studies", description = "Clinical studies"),
         (name = "sites", description = "Investigator sites"),
+        (name = "vendors", description = "CROs, labs and other suppliers (reference data shared by every study)"),
+        (name = "milestones", description = "Study milestones and vendor deliverables, with slippage and overdue state"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(Problem, FieldError)),
