@@ -6,10 +6,12 @@ pub mod enrollment;
 pub mod extract;
 pub mod fallback;
 pub mod health;
+pub mod milestones;
 pub mod oauth;
 pub mod respond;
 pub mod sites;
 pub mod studies;
+pub mod vendors;
 
 use utoipa::openapi::header::Header;
 use utoipa::openapi::response::ResponseBuilder;
@@ -48,7 +50,17 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(sites::update)
                 .service(sites::delete)
                 .service(enrollment::put_week)
-                .service(enrollment::list),
+                .service(enrollment::list)
+                .service(vendors::list)
+                .service(vendors::create)
+                .service(vendors::read)
+                .service(vendors::update)
+                .service(vendors::delete)
+                .service(milestones::list)
+                .service(milestones::create)
+                .service(milestones::read)
+                .service(milestones::update)
+                .service(milestones::delete),
         );
 }
 
@@ -72,8 +84,10 @@ with the audit event; `X-Request-Id` is echoed on every answer.",
         (name = "auth", description = "Tokens and their verification keys"),
         (name = "clients", description = "API clients (admin)"),
         (name = "studies", description = "Clinical studies"),
-                (name = "sites", description = "Investigator sites"),
+        (name = "sites", description = "Investigator sites"),
         (name = "enrollment", description = "Weekly enrollment per site"),
+        (name = "vendors", description = "CROs, labs and other suppliers (reference data shared by every study)"),
+        (name = "milestones", description = "Study milestones and vendor deliverables, with slippage and overdue state"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(Problem, FieldError)),

@@ -4,10 +4,12 @@
 pub mod clients;
 pub mod enrollment;
 pub mod keys;
+pub mod milestones;
 pub mod rate_limits;
 pub mod schema;
 pub mod sites;
 pub mod studies;
+pub mod vendors;
 pub mod write;
 
 use std::time::Duration;

@@ -8,9 +8,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
-use crate::db::schema::{deviations, enrollment_reports, milestones, risks, sites, vendors};
+use crate::db::schema::{deviations, enrollment_reports, milestones, risks, sites};
 use crate::db::write::Record;
-use crate::db::{Conn, keyset_page, studies};
+use crate::db::{Conn, keyset_page, studies, vendors};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, SiteStatus};
 use crate::domain::sites::SiteFields;
@@ -151,23 +151,32 @@ pub async fn study_ids_of(conn: &mut Conn, site_ids: &[Uuid]) -> QueryResult<Vec
         .await
 }
 
-/// 422 unless `vendor` names a live vendor.
-async fn check_vendor(conn: &mut Conn, vendor: Option<Uuid>) -> Result<(), ApiError> {
-    let Some(vendor) = vendor else { return Ok(()) };
-    let found: i64 = vendors::table
-        .filter(vendors::id.eq(vendor))
-        .filter(vendors::deleted_at.is_null())
-        .count()
-        .get_result(conn)
-        .await?;
-    if found == 0 {
-        return Err(ApiError::invalid(
-            "cro_vendor_id",
+/// Call inside the transaction of a write that starts naming `site_id` under `study_id`
+/// (a milestone, say): 422 on `site_id` unless it is a live site of that study, and a
+/// `FOR SHARE` lock that keeps it so until the write commits (a site delete takes the row
+/// `FOR UPDATE` before it counts what names the site).
+pub async fn lock_for_reference(
+    conn: &mut Conn,
+    site_id: Uuid,
+    study_id: Uuid,
+) -> Result<(), ApiError> {
+    let study_of_site: Option<Uuid> = sites::table
+        .find(site_id)
+        .filter(sites::deleted_at.is_null())
+        .select(sites::study_id)
+        .for_share()
+        .first(conn)
+        .await
+        .optional()?;
+    if study_of_site == Some(study_id) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "site_id",
             "reference",
-            "names no vendor",
-        ));
+            "names no site of this study",
+        ))
     }
-    Ok(())
 }
 
 impl Record for Site {
@@ -226,10 +235,10 @@ impl Record for Site {
             .await?)
     }
 
-    /// A new site needs a live study (locked against deletion until the insert commits); a
-    /// site stays in its study; a CRO vendor must exist.
     /// A site with live milestones, risks, deviations (which are never deleted) or
-    /// enrollment reports stays: deleting it would orphan regulated records.
+    /// enrollment reports stays: deleting it would orphan regulated records. The delete holds
+    /// the site's row lock, which blocks a concurrent write naming it (`lock_for_reference`,
+    /// the enrollment upsert's share lock).
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let milestones: i64 = milestones::table
             .filter(milestones::site_id.eq(self.id))
@@ -274,6 +283,9 @@ impl Record for Site {
         }
     }
 
+    /// A new site needs a live study (locked against deletion until the insert commits); a
+    /// site stays in its study; a CRO vendor it starts naming must be live (and is locked
+    /// against deletion the same way).
     async fn check(
         conn: &mut Conn,
         before: Option<&Self>,
@@ -292,8 +304,10 @@ impl Record for Site {
             }
             Some(_) => {}
         }
-        if before.is_none_or(|b| b.cro_vendor_id != fields.cro_vendor_id) {
-            check_vendor(conn, fields.cro_vendor_id).await?;
+        if let Some(vendor) = fields.cro_vendor_id
+            && before.is_none_or(|b| b.cro_vendor_id != fields.cro_vendor_id)
+        {
+            vendors::lock_for_reference(conn, vendor, "cro_vendor_id").await?;
         }
         Ok(())
     }

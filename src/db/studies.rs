@@ -200,8 +200,9 @@ impl Record for Study {
             .await?)
     }
 
-    /// A study with live sites stays. The delete holds the study's row lock, which blocks a
-    /// concurrent site insert (`lock_for_child`), so no site can appear meanwhile.
+    /// A study with live sites or milestones stays. The delete holds the study's row lock,
+    /// which blocks a concurrent child insert (`lock_for_child`), so no child can appear
+    /// meanwhile.
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let live_sites: i64 = sites::table
             .filter(sites::study_id.eq(self.id))
@@ -209,12 +210,24 @@ impl Record for Study {
             .count()
             .get_result(conn)
             .await?;
-        if live_sites > 0 {
-            return Err(ApiError::Conflict(format!(
-                "the study still has {live_sites} live site(s); delete them first"
-            )));
+        let live_milestones: i64 = milestones::table
+            .filter(milestones::study_id.eq(self.id))
+            .filter(milestones::deleted_at.is_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        let children: Vec<String> = [(live_sites, "site(s)"), (live_milestones, "milestone(s)")]
+            .into_iter()
+            .filter(|(count, _)| *count > 0)
+            .map(|(count, what)| format!("{count} live {what}"))
+            .collect();
+        if children.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        Err(ApiError::Conflict(format!(
+            "the study still has {}; delete them first",
+            children.join(", ")
+        )))
     }
 }
 

@@ -412,6 +412,26 @@ impl TestApp {
             .clone()
     }
 
+    /// Creates a vendor (as admin) with `overrides` merged in.
+    pub async fn create_vendor(&self, overrides: Value) -> Value {
+        let mut body = json!({"name": "A vendor", "kind": "cro"});
+        json_patch::merge(&mut body, &overrides);
+        self.post("/api/v1/vendors", &self.admin_token, &body)
+            .await
+            .ok(201)
+            .clone()
+    }
+
+    /// Creates a milestone (as admin) in `study_id` with `overrides` merged in.
+    pub async fn create_milestone(&self, study_id: &str, overrides: Value) -> Value {
+        let mut body = json!({"study_id": study_id, "name": "A milestone", "kind": "other"});
+        json_patch::merge(&mut body, &overrides);
+        self.post("/api/v1/milestones", &self.admin_token, &body)
+            .await
+            .ok(201)
+            .clone()
+    }
+
     /// A fingerprint of every business table, to prove a refused request changed nothing.
     pub async fn fingerprint(&self) -> String {
         #[derive(QueryableByName)]
@@ -425,6 +445,8 @@ impl TestApp {
             (SELECT md5(coalesce(string_agg(s::text, ',' ORDER BY id), '')) FROM sites s),
             (SELECT md5(coalesce(string_agg(c::text, ',' ORDER BY id), '')) FROM api_clients c),
                         (SELECT md5(coalesce(string_agg(e::text, ',' ORDER BY id), '')) FROM enrollment_reports e),
+            (SELECT md5(coalesce(string_agg(v::text, ',' ORDER BY id), '')) FROM vendors v),
+            (SELECT md5(coalesce(string_agg(m::text, ',' ORDER BY id), '')) FROM milestones m),
             (SELECT count(*)::text FROM audit_events)) AS print";
         diesel::sql_query(sql)
             .get_result::<Print>(&mut conn)

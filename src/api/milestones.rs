@@ -1,0 +1,284 @@
+//! `/api/v1/milestones`: the trial's plan (protocol final to clinical study report) and
+//! vendor deliverables, with their slippage and overdue state.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
+use crate::api::respond;
+use crate::auth::{Caller, Operation, Resource};
+use crate::db;
+use crate::db::milestones::{Milestone, MilestoneFilter};
+use crate::db::write;
+use crate::domain::cursor::Page;
+use crate::domain::enums::{MilestoneKind, MilestoneStatus, Role};
+use crate::domain::milestones::{MilestoneFields, VENDOR_WRITABLE, refused_for_vendor};
+use crate::domain::patch::apply_merge_patch;
+use crate::domain::versioning::IfMatch;
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+
+/// A milestone as answered: the stored record plus two values derived from its dates on
+/// the day of the answer (UTC). The derived values are not stored: the audit trail and
+/// the change feed carry the stored record only, since the calendar changes them, not
+/// writes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MilestoneView {
+    #[serde(flatten)]
+    pub milestone: Milestone,
+    /// Days late against the baseline: `actual_date` (else `forecast_date`) minus
+    /// `baseline_date`. Negative when early, 0 when on time, `null` when either side is
+    /// missing.
+    #[schema(example = 9)]
+    pub slippage_days: Option<i64>,
+    /// `true` when the milestone has no `actual_date`, is neither `completed` nor
+    /// `cancelled`, and its due date (`forecast_date`, else `baseline_date`) is before
+    /// today (UTC). A milestone without either date is never overdue.
+    #[schema(example = false)]
+    pub overdue: bool,
+}
+
+impl MilestoneView {
+    fn new(milestone: Milestone, today: NaiveDate) -> Self {
+        let schedule = milestone.schedule(today);
+        Self {
+            milestone,
+            slippage_days: schedule.slippage_days,
+            overdue: schedule.overdue,
+        }
+    }
+}
+
+/// "Today" for the derived values: the UTC calendar day.
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// Filters of the milestone list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MilestoneListFilter {
+    pub study_id: Option<Uuid>,
+    pub site_id: Option<Uuid>,
+    pub vendor_id: Option<Uuid>,
+    pub kind: Option<MilestoneKind>,
+    pub status: Option<MilestoneStatus>,
+    /// `true`: only overdue milestones (as of today, UTC); `false`: only those that are not.
+    pub overdue: Option<bool>,
+    /// Exact partner-system id.
+    pub external_id: Option<String>,
+}
+
+impl From<MilestoneListFilter> for MilestoneFilter {
+    fn from(f: MilestoneListFilter) -> Self {
+        Self {
+            study_id: f.study_id,
+            site_id: f.site_id,
+            vendor_id: f.vendor_id,
+            kind: f.kind,
+            status: f.status,
+            overdue: f.overdue,
+            external_id: f.external_id,
+        }
+    }
+}
+
+/// List milestones
+///
+/// The milestones the caller may read (a `cro`: those of its studies; a `vendor` client:
+/// those naming its vendor; a `site` client: none), in creation order, one page at a time.
+#[utoipa::path(
+    operation_id = "list_milestones",
+    tag = "milestones",
+    params(ListParams, MilestoneListFilter),
+    responses((status = 200, description = "A page of milestones", body = Page<MilestoneView>)),
+)]
+#[get("/milestones")]
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    params: web::Query<ListParams>,
+    filter: web::Query<MilestoneListFilter>,
+) -> ApiResult<HttpResponse> {
+    let page = params.page()?;
+    let today = today();
+    let mut conn = state.db.get().await?;
+    let milestones = db::milestones::list(
+        &mut conn,
+        &caller.row_scope(Resource::Milestone),
+        &filter.into_inner().into(),
+        today,
+        &page,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(milestones.map(|m| MilestoneView::new(m, today))))
+}
+
+/// Create a milestone
+///
+/// `admin`, `sponsor`, and `cro` within its studies (a study outside the caller's scope
+/// answers 404). `site_id` must name a live site of the same study and `vendor_id` a live
+/// vendor (422 otherwise).
+#[utoipa::path(
+    operation_id = "create_milestone",
+    tag = "milestones",
+    request_body = MilestoneFields,
+    responses((status = 201, description = "Created; `Location` and `ETag` set", body = MilestoneView)),
+)]
+#[post("/milestones")]
+pub async fn create(
+    caller: Caller,
+    state: web::Data<AppState>,
+    reason: ChangeReason,
+    body: Body<MilestoneFields>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Resource::Milestone, Operation::Create)?;
+    let mut conn = state.db.get().await?;
+    // A study outside the caller's scope is as absent as one that does not exist.
+    if !caller
+        .study_scope(&mut conn)
+        .await?
+        .contains(body.0.study_id)
+    {
+        return Err(ApiError::NotFound);
+    }
+    let milestone: Milestone =
+        write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
+    let version = milestone.version;
+    Ok(respond::created(
+        format!("/api/v1/milestones/{}", milestone.id),
+        &MilestoneView::new(milestone, today()),
+        version,
+    ))
+}
+
+/// Read a milestone
+#[utoipa::path(
+    operation_id = "read_milestone",
+    tag = "milestones",
+    params(("id" = Uuid, Path, description = "Milestone id")),
+    responses((status = 200, description = "The milestone; `ETag` is its version", body = MilestoneView)),
+)]
+#[get("/milestones/{id}")]
+pub async fn read(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.db.get().await?;
+    let milestone = db::milestones::find(
+        &mut conn,
+        id.into_inner(),
+        &caller.row_scope(Resource::Milestone),
+    )
+    .await?;
+    let version = milestone.version;
+    Ok(respond::tagged(
+        &MilestoneView::new(milestone, today()),
+        version,
+    ))
+}
+
+/// Update a milestone
+///
+/// JSON Merge Patch (RFC 7396). `study_id` cannot change (422). Send `If-Match` with the
+/// `ETag` you read (412 on mismatch). A `vendor` client may change only `forecast_date`,
+/// `actual_date`, `status` and `notes` of the milestones naming its vendor: a patch that
+/// names any other field, even with its current value, is refused as a whole (403, the
+/// refused fields listed in `detail`).
+#[utoipa::path(
+    operation_id = "update_milestone",
+    tag = "milestones",
+    params(("id" = Uuid, Path, description = "Milestone id")),
+    request_body(content = MilestoneFields, content_type = "application/merge-patch+json",
+        description = "Any subset of the writable fields"),
+    responses((status = 200, description = "The updated milestone", body = MilestoneView)),
+)]
+#[patch("/milestones/{id}")]
+pub async fn update(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    reason: ChangeReason,
+    patch: MergePatch,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let scope = caller.row_scope(Resource::Milestone);
+    let mut conn = state.db.get().await?;
+    db::milestones::find(&mut conn, id, &scope).await?;
+    caller.require(Resource::Milestone, Operation::Update)?;
+    if caller.role == Role::Vendor {
+        refuse_fields_outside_a_vendors_reach(&patch.0)?;
+    }
+    let ctx = caller.write_context(reason.0);
+    let in_scope = |milestone: &Milestone| scope.allows(milestone.keys());
+    let milestone = write::update(
+        &mut conn,
+        &ctx,
+        id,
+        in_scope,
+        &if_match,
+        |current: &Milestone| apply_merge_patch(&current.fields(), &patch.0),
+    )
+    .await?;
+    let version = milestone.version;
+    Ok(respond::tagged(
+        &MilestoneView::new(milestone, today()),
+        version,
+    ))
+}
+
+/// 403 naming the fields of `patch` a `vendor` client may not change.
+fn refuse_fields_outside_a_vendors_reach(patch: &serde_json::Value) -> Result<(), ApiError> {
+    let Some(members) = patch.as_object() else {
+        return Ok(());
+    };
+    let refused = refused_for_vendor(members.keys());
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "a vendor client may change only {} of a milestone; refused: {}",
+        VENDOR_WRITABLE.join(", "),
+        refused.join(", ")
+    )))
+}
+
+/// Delete a milestone
+///
+/// A soft delete: the milestone leaves lists and reads but stays in the database and the
+/// audit trail.
+#[utoipa::path(
+    operation_id = "delete_milestone",
+    tag = "milestones",
+    params(("id" = Uuid, Path, description = "Milestone id")),
+    responses((status = 204, description = "Deleted")),
+)]
+#[delete("/milestones/{id}")]
+pub async fn delete(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    reason: ChangeReason,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let scope = caller.row_scope(Resource::Milestone);
+    let mut conn = state.db.get().await?;
+    db::milestones::find(&mut conn, id, &scope).await?;
+    caller.require(Resource::Milestone, Operation::Delete)?;
+    let in_scope = |milestone: &Milestone| scope.allows(milestone.keys());
+    write::soft_delete(
+        &mut conn,
+        &caller.write_context(reason.0),
+        id,
+        in_scope,
+        &if_match,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,256 @@
+//! Vendors: the row, every query on it, and the lock that keeps a vendor alive while a row
+//! starts naming it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::{RowKeys, RowScope};
+use crate::db::schema::{budget_lines, milestones, risks, sites, vendors};
+use crate::db::write::Record;
+use crate::db::{Conn, keyset_page};
+use crate::domain::cursor::{Page, PageRequest};
+use crate::domain::enums::{EntityType, VendorKind, VendorStatus};
+use crate::domain::vendors::VendorFields;
+use crate::error::ApiError;
+
+/// A vendor (CRO, central lab, IRT, ...), as stored and as answered. Vendors are reference
+/// data shared by every study.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = vendors)]
+#[schema(example = json!({
+    "id": "0193f0e6-1a2b-7c3d-8e4f-5a6b7c8d9e0f", "external_id": "SUP-00042",
+    "name": "Example Central Lab GmbH", "kind": "central_lab", "status": "qualified",
+    "country": "DE", "contact_email": "trials@lab.example", "qualified_on": "2026-01-15",
+    "created_at": "2026-01-10T08:00:00Z", "updated_at": "2026-01-15T16:20:00Z",
+    "deleted_at": null, "version": 2
+}))]
+pub struct Vendor {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    pub name: String,
+    pub kind: VendorKind,
+    pub status: VendorStatus,
+    pub country: Option<String>,
+    pub contact_email: Option<String>,
+    pub qualified_on: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set when the vendor was deleted (visible with `include_deleted=true` only).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Starts at 1, +1 on every change; the `ETag` of the vendor.
+    pub version: i32,
+}
+
+impl Vendor {
+    pub fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: None,
+            site_id: None,
+            vendor_id: Some(self.id),
+        }
+    }
+
+    /// The writable part, as a PATCH is merged into it.
+    pub fn fields(&self) -> VendorFields {
+        VendorFields {
+            external_id: self.external_id.clone(),
+            name: self.name.clone(),
+            kind: self.kind,
+            status: self.status,
+            country: self.country.clone(),
+            contact_email: self.contact_email.clone(),
+            qualified_on: self.qualified_on,
+        }
+    }
+}
+
+/// Filters of `GET /vendors` beyond the common list parameters.
+#[derive(Debug, Default, Clone)]
+pub struct VendorFilter {
+    pub kind: Option<VendorKind>,
+    pub status: Option<VendorStatus>,
+    pub country: Option<String>,
+    pub external_id: Option<String>,
+}
+
+fn visible(scope: &RowScope) -> vendors::BoxedQuery<'static, diesel::pg::Pg> {
+    let query = vendors::table.into_boxed();
+    match scope {
+        RowScope::All => query,
+        RowScope::Vendor(id) => query.filter(vendors::id.eq(*id)),
+        // Vendors belong to no study or site: callers scoped that way see none.
+        RowScope::Studies(_) | RowScope::Sites(_) | RowScope::Nothing => {
+            query.filter(vendors::id.eq_any(Vec::<Uuid>::new()))
+        }
+    }
+}
+
+pub async fn list(
+    conn: &mut Conn,
+    scope: &RowScope,
+    filter: &VendorFilter,
+    page: &PageRequest,
+) -> QueryResult<Page<Vendor>> {
+    let mut query = visible(scope);
+    if let Some(kind) = filter.kind {
+        query = query.filter(vendors::kind.eq(kind));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(vendors::status.eq(status));
+    }
+    if let Some(country) = &filter.country {
+        query = query.filter(vendors::country.eq(country.clone()));
+    }
+    if let Some(external_id) = &filter.external_id {
+        query = query.filter(vendors::external_id.eq(external_id.clone()));
+    }
+    let rows: Vec<Vendor> = keyset_page!(query, vendors, deleted_at, page)
+        .load(conn)
+        .await?;
+    Ok(Page::from_overfetch(rows, page.limit, |vendor| vendor.id))
+}
+
+/// A live vendor within `scope`, or 404.
+pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Vendor, ApiError> {
+    visible(scope)
+        .filter(vendors::id.eq(id))
+        .filter(vendors::deleted_at.is_null())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Call inside the transaction of a write that starts naming `vendor_id` (a new row, or a
+/// changed reference): 422 on `field` unless the vendor is live, and a `FOR SHARE` lock
+/// that holds it so until the write commits.
+///
+/// A vendor delete takes the row `FOR UPDATE` before it counts what names the vendor, so
+/// the two serialise: either the delete waits for this write and then counts it (409), or
+/// this lock waits for the delete, re-reads the row, finds it deleted and refuses (422).
+pub async fn lock_for_reference(
+    conn: &mut Conn,
+    vendor_id: Uuid,
+    field: &str,
+) -> Result<(), ApiError> {
+    let live: Option<Uuid> = vendors::table
+        .find(vendor_id)
+        .filter(vendors::deleted_at.is_null())
+        .select(vendors::id)
+        .for_share()
+        .first(conn)
+        .await
+        .optional()?;
+    match live {
+        Some(_) => Ok(()),
+        None => Err(ApiError::invalid(field, "reference", "names no vendor")),
+    }
+}
+
+impl Record for Vendor {
+    type Fields = VendorFields;
+    const ENTITY: EntityType = EntityType::Vendor;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn version(&self) -> i32 {
+        self.version
+    }
+    fn study_id(&self) -> Option<Uuid> {
+        None
+    }
+    fn fields(&self) -> VendorFields {
+        Vendor::fields(self)
+    }
+
+    async fn insert(conn: &mut Conn, id: Uuid, fields: &VendorFields) -> Result<Self, ApiError> {
+        Ok(diesel::insert_into(vendors::table)
+            .values((vendors::id.eq(id), fields))
+            .get_result(conn)
+            .await?)
+    }
+
+    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
+        Ok(vendors::table
+            .find(id)
+            .filter(vendors::deleted_at.is_null())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
+    async fn write(conn: &mut Conn, id: Uuid, fields: &VendorFields) -> Result<Self, ApiError> {
+        Ok(diesel::update(vendors::table.find(id))
+            .set((
+                fields,
+                vendors::version.eq(vendors::version + 1),
+                vendors::updated_at.eq(diesel::dsl::now),
+            ))
+            .get_result(conn)
+            .await?)
+    }
+
+    async fn mark_deleted(conn: &mut Conn, id: Uuid) -> Result<Self, ApiError> {
+        Ok(diesel::update(vendors::table.find(id))
+            .set((
+                vendors::deleted_at.eq(diesel::dsl::now),
+                vendors::version.eq(vendors::version + 1),
+                vendors::updated_at.eq(diesel::dsl::now),
+            ))
+            .get_result(conn)
+            .await?)
+    }
+
+    /// A vendor stays while live rows name it. The delete holds the vendor's row lock, and
+    /// every write that starts naming a vendor takes `lock_for_reference` first, so no such
+    /// row can appear between this count and the delete.
+    async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
+        let milestones: i64 = milestones::table
+            .filter(milestones::vendor_id.eq(self.id))
+            .filter(milestones::deleted_at.is_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        let budget_lines: i64 = budget_lines::table
+            .filter(budget_lines::vendor_id.eq(self.id))
+            .filter(budget_lines::deleted_at.is_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        let risks: i64 = risks::table
+            .filter(risks::vendor_id.eq(self.id))
+            .filter(risks::deleted_at.is_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        let sites: i64 = sites::table
+            .filter(sites::cro_vendor_id.eq(self.id))
+            .filter(sites::deleted_at.is_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        let named_by: Vec<String> = [
+            (milestones, "milestone(s)"),
+            (budget_lines, "budget line(s)"),
+            (risks, "risk(s)"),
+            (sites, "site(s) as their CRO"),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, what)| format!("{count} live {what}"))
+        .collect();
+        if named_by.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::Conflict(format!(
+            "the vendor is still named by {}; remove those references first",
+            named_by.join(", ")
+        )))
+    }
+}
