@@ -2,10 +2,12 @@
 //! so all of it is unit-tested beside the code.
 
 pub mod cursor;
+pub mod deviations;
 pub mod enums;
 pub mod json;
 pub mod money;
 pub mod patch;
+pub mod risks;
 pub mod sites;
 pub mod studies;
 pub mod validation;
