@@ -2,11 +2,13 @@
 //! routes. Handlers live in one module per resource.
 
 pub mod clients;
+pub mod deviations;
 pub mod extract;
 pub mod fallback;
 pub mod health;
 pub mod oauth;
 pub mod respond;
+pub mod risks;
 pub mod sites;
 pub mod studies;
 
@@ -45,7 +47,17 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(sites::create)
                 .service(sites::read)
                 .service(sites::update)
-                .service(sites::delete),
+                .service(sites::delete)
+                .service(risks::list)
+                .service(risks::create)
+                .service(risks::read)
+                .service(risks::update)
+                .service(risks::delete)
+                // No DELETE: deviations are never deleted (the fallback answers 405).
+                .service(deviations::list)
+                .service(deviations::create)
+                .service(deviations::read)
+                .service(deviations::update),
         );
 }
 
@@ -70,6 +82,8 @@ with the audit event; `X-Request-Id` is echoed on every answer.",
         (name = "clients", description = "API clients (admin)"),
         (name = "studies", description = "Clinical studies"),
         (name = "sites", description = "Investigator sites"),
+        (name = "risks", description = "The risk register: likelihood x impact x detectability, escalated at the study's threshold"),
+        (name = "deviations", description = "Protocol deviations: regulated records, never deleted (`invalidated` withdraws one)"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(Problem, FieldError)),
@@ -370,7 +384,12 @@ mod tests {
     fn patch_bodies_use_schemas_without_required_fields() {
         let api = super::openapi();
         let schemas = &api.components.as_ref().unwrap().schemas;
-        for name in ["StudyFieldsPatch", "SiteFieldsPatch"] {
+        for name in [
+            "StudyFieldsPatch",
+            "SiteFieldsPatch",
+            "RiskFieldsPatch",
+            "DeviationFieldsPatch",
+        ] {
             match schemas.get(name) {
                 Some(super::RefOr::T(super::Schema::Object(object))) => {
                     assert!(object.required.is_empty(), "{name}")

@@ -2,8 +2,10 @@
 //! resource.
 
 pub mod clients;
+pub mod deviations;
 pub mod keys;
 pub mod rate_limits;
+pub mod risks;
 pub mod schema;
 pub mod sites;
 pub mod studies;
