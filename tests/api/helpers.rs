@@ -424,6 +424,8 @@ impl TestApp {
             (SELECT md5(coalesce(string_agg(s::text, ',' ORDER BY id), '')) FROM studies s),
             (SELECT md5(coalesce(string_agg(s::text, ',' ORDER BY id), '')) FROM sites s),
             (SELECT md5(coalesce(string_agg(c::text, ',' ORDER BY id), '')) FROM api_clients c),
+            (SELECT md5(coalesce(string_agg(r::text, ',' ORDER BY id), '')) FROM risks r),
+            (SELECT md5(coalesce(string_agg(d::text, ',' ORDER BY id), '')) FROM deviations d),
             (SELECT count(*)::text FROM audit_events)) AS print";
         diesel::sql_query(sql)
             .get_result::<Print>(&mut conn)
