@@ -2,6 +2,7 @@
 //! routes. Handlers live in one module per resource.
 
 pub mod clients;
+pub mod deviations;
 pub mod enrollment;
 pub mod extract;
 pub mod fallback;
@@ -9,6 +10,7 @@ pub mod health;
 pub mod milestones;
 pub mod oauth;
 pub mod respond;
+pub mod risks;
 pub mod sites;
 pub mod studies;
 pub mod vendors;
@@ -60,7 +62,17 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(milestones::create)
                 .service(milestones::read)
                 .service(milestones::update)
-                .service(milestones::delete),
+                .service(milestones::delete)
+                .service(risks::list)
+                .service(risks::create)
+                .service(risks::read)
+                .service(risks::update)
+                .service(risks::delete)
+                // No DELETE: deviations are never deleted (the fallback answers 405).
+                .service(deviations::list)
+                .service(deviations::create)
+                .service(deviations::read)
+                .service(deviations::update),
         );
 }
 
@@ -88,6 +100,8 @@ with the audit event; `X-Request-Id` is echoed on every answer.",
         (name = "enrollment", description = "Weekly enrollment per site"),
         (name = "vendors", description = "CROs, labs and other suppliers (reference data shared by every study)"),
         (name = "milestones", description = "Study milestones and vendor deliverables, with slippage and overdue state"),
+        (name = "risks", description = "The risk register: likelihood x impact x detectability, escalated at the study's threshold"),
+        (name = "deviations", description = "Protocol deviations: regulated records, never deleted (`invalidated` withdraws one)"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(Problem, FieldError)),
@@ -390,7 +404,12 @@ mod tests {
     fn patch_bodies_use_schemas_without_required_fields() {
         let api = super::openapi();
         let schemas = &api.components.as_ref().unwrap().schemas;
-        for name in ["StudyFieldsPatch", "SiteFieldsPatch"] {
+        for name in [
+            "StudyFieldsPatch",
+            "SiteFieldsPatch",
+            "RiskFieldsPatch",
+            "DeviationFieldsPatch",
+        ] {
             match schemas.get(name) {
                 Some(super::RefOr::T(super::Schema::Object(object))) => {
                     assert!(object.required.is_empty(), "{name}")

@@ -2,10 +2,12 @@
 //! resource.
 
 pub mod clients;
+pub mod deviations;
 pub mod enrollment;
 pub mod keys;
 pub mod milestones;
 pub mod rate_limits;
+pub mod risks;
 pub mod schema;
 pub mod sites;
 pub mod studies;

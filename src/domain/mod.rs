@@ -2,12 +2,14 @@
 //! so all of it is unit-tested beside the code.
 
 pub mod cursor;
+pub mod deviations;
 pub mod enrollment;
 pub mod enums;
 pub mod json;
 pub mod milestones;
 pub mod money;
 pub mod patch;
+pub mod risks;
 pub mod sites;
 pub mod studies;
 pub mod validation;

@@ -447,6 +447,8 @@ impl TestApp {
                         (SELECT md5(coalesce(string_agg(e::text, ',' ORDER BY id), '')) FROM enrollment_reports e),
             (SELECT md5(coalesce(string_agg(v::text, ',' ORDER BY id), '')) FROM vendors v),
             (SELECT md5(coalesce(string_agg(m::text, ',' ORDER BY id), '')) FROM milestones m),
+            (SELECT md5(coalesce(string_agg(r::text, ',' ORDER BY id), '')) FROM risks r),
+            (SELECT md5(coalesce(string_agg(d::text, ',' ORDER BY id), '')) FROM deviations d),
             (SELECT count(*)::text FROM audit_events)) AS print";
         diesel::sql_query(sql)
             .get_result::<Print>(&mut conn)

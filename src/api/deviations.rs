@@ -1,0 +1,191 @@
+//! `/api/v1/deviations`: protocol deviations, regulated records that are never deleted.
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
+use crate::api::respond;
+use crate::auth::{Caller, Operation, Resource, RowKeys};
+use crate::db;
+use crate::db::deviations::{Deviation, DeviationFilter, DeviationRecord};
+use crate::domain::cursor::Page;
+use crate::domain::deviations::DeviationFields;
+use crate::domain::enums::{DeviationCategory, DeviationImportance, DeviationStatus};
+use crate::domain::patch::apply_merge_patch;
+use crate::domain::versioning::IfMatch;
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+
+/// Filters of the deviation list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeviationListFilter {
+    pub study_id: Option<Uuid>,
+    pub site_id: Option<Uuid>,
+    pub category: Option<DeviationCategory>,
+    pub importance: Option<DeviationImportance>,
+    pub status: Option<DeviationStatus>,
+    /// `true`: only deviations whose reporting is overdue today; `false`: only the others.
+    pub reporting_overdue: Option<bool>,
+    /// Exact partner-system id.
+    pub external_id: Option<String>,
+}
+
+impl From<DeviationListFilter> for DeviationFilter {
+    fn from(f: DeviationListFilter) -> Self {
+        Self {
+            study_id: f.study_id,
+            site_id: f.site_id,
+            category: f.category,
+            importance: f.importance,
+            status: f.status,
+            reporting_overdue: f.reporting_overdue,
+            external_id: f.external_id,
+        }
+    }
+}
+
+/// List protocol deviations
+///
+/// The deviations the caller may read (a `cro`: those of its studies; a `site` client:
+/// those of its sites), in creation order, one page at a time, each with
+/// `reporting_overdue` as of today (UTC). `include_deleted` has no effect: deviations are
+/// never deleted.
+#[utoipa::path(
+    operation_id = "list_deviations",
+    tag = "deviations",
+    params(ListParams, DeviationListFilter),
+    responses((status = 200, description = "A page of deviations", body = Page<Deviation>)),
+)]
+#[get("/deviations")]
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    params: web::Query<ListParams>,
+    filter: web::Query<DeviationListFilter>,
+) -> ApiResult<HttpResponse> {
+    let page = params.page()?;
+    let mut conn = state.db.get().await?;
+    let deviations = db::deviations::list(
+        &mut conn,
+        &caller.row_scope(Resource::Deviation),
+        &filter.into_inner().into(),
+        &page,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(deviations))
+}
+
+/// Report a protocol deviation
+///
+/// `admin`, `sponsor`, `cro` within its studies, and a `site` client for its own sites (a
+/// study or site outside the caller's scope answers 404, and nothing is written). The site
+/// must be a live site of the study (422 on `site_id`); dates must run
+/// `occurred_on` <= `detected_on` <= `reported_on`, and `irb_reported_on` not before
+/// `detected_on` (422 naming the later field).
+#[utoipa::path(
+    operation_id = "create_deviation",
+    tag = "deviations",
+    request_body = DeviationFields,
+    responses((status = 201, description = "Created; `Location` and `ETag` set", body = Deviation)),
+)]
+#[post("/deviations")]
+pub async fn create(
+    caller: Caller,
+    state: web::Data<AppState>,
+    reason: ChangeReason,
+    body: Body<DeviationFields>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Resource::Deviation, Operation::Create)?;
+    let mut conn = state.db.get().await?;
+    // The caller must be able to read what it reports: a study, or for a `site` client a
+    // site, outside its scope is as absent as one that does not exist.
+    let keys = RowKeys {
+        study_id: Some(body.0.study_id),
+        site_id: Some(body.0.site_id),
+        vendor_id: None,
+    };
+    let study_visible = caller
+        .study_scope(&mut conn)
+        .await?
+        .contains(body.0.study_id);
+    if !study_visible || !caller.row_scope(Resource::Deviation).allows(keys) {
+        return Err(ApiError::NotFound);
+    }
+    let deviation =
+        db::deviations::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
+    Ok(respond::created(
+        format!("/api/v1/deviations/{}", deviation.record.id),
+        &deviation,
+        deviation.record.version,
+    ))
+}
+
+/// Read a protocol deviation
+#[utoipa::path(
+    operation_id = "read_deviation",
+    tag = "deviations",
+    params(("id" = Uuid, Path, description = "Deviation id")),
+    responses((status = 200, description = "The deviation; `ETag` is its version", body = Deviation)),
+)]
+#[get("/deviations/{id}")]
+pub async fn read(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.db.get().await?;
+    let deviation = db::deviations::find(
+        &mut conn,
+        id.into_inner(),
+        &caller.row_scope(Resource::Deviation),
+    )
+    .await?;
+    Ok(respond::tagged(&deviation, deviation.record.version))
+}
+
+/// Update a protocol deviation
+///
+/// JSON Merge Patch (RFC 7396). `X-Change-Reason` is required (422 without it).
+/// `study_id` and `site_id` cannot change (422). A deviation is withdrawn by setting
+/// `status` to `invalidated`; it is never deleted (`DELETE` answers 405). Send `If-Match`
+/// with the `ETag` you read (412 on mismatch).
+#[utoipa::path(
+    operation_id = "update_deviation",
+    tag = "deviations",
+    params(
+        ("id" = Uuid, Path, description = "Deviation id"),
+        ("X-Change-Reason" = String, Header, description = "Why the deviation changes (required, up to 500 characters)"),
+    ),
+    request_body(content = DeviationFields, content_type = "application/merge-patch+json",
+        description = "Any subset of the writable fields"),
+    responses((status = 200, description = "The updated deviation", body = Deviation)),
+)]
+#[patch("/deviations/{id}")]
+pub async fn update(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    reason: ChangeReason,
+    patch: MergePatch,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let scope = caller.row_scope(Resource::Deviation);
+    let mut conn = state.db.get().await?;
+    db::deviations::find(&mut conn, id, &scope).await?;
+    caller.require(Resource::Deviation, Operation::Update)?;
+    let ctx = caller.write_context(Some(reason.required()?));
+    let deviation = db::deviations::update(
+        &mut conn,
+        &ctx,
+        id,
+        &scope,
+        &if_match,
+        |current: &DeviationRecord| apply_merge_patch(&current.fields(), &patch.0),
+    )
+    .await?;
+    Ok(respond::tagged(&deviation, deviation.record.version))
+}

@@ -1,0 +1,360 @@
+//! Protocol deviations: the row, and every query on it. Deviations are regulated records:
+//! never deleted (the table has no `deleted_at`, and a database rule turns `DELETE` into a
+//! no-op), withdrawn by the status `invalidated` instead.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::dsl::sql;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Date};
+use diesel_async::RunQueryDsl;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::audit::WriteContext;
+use crate::auth::{RowKeys, RowScope};
+use crate::db::schema::{deviations, sites, studies};
+use crate::db::write::{self, Record};
+use crate::db::{Conn, keyset_page};
+use crate::domain::cursor::{Page, PageRequest};
+use crate::domain::deviations::{DeviationFields, reporting_overdue};
+use crate::domain::enums::{DeviationCategory, DeviationImportance, DeviationStatus, EntityType};
+use crate::domain::versioning::IfMatch;
+use crate::error::ApiError;
+
+/// A protocol deviation as stored: what the audit trail and the change feed carry.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = deviations)]
+pub struct DeviationRecord {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    pub study_id: Uuid,
+    pub site_id: Uuid,
+    pub participant_ref: Option<String>,
+    pub category: DeviationCategory,
+    pub description: String,
+    pub importance: DeviationImportance,
+    pub occurred_on: NaiveDate,
+    pub detected_on: NaiveDate,
+    pub reported_on: Option<NaiveDate>,
+    pub irb_reported_on: Option<NaiveDate>,
+    pub status: DeviationStatus,
+    pub root_cause: Option<String>,
+    pub corrective_action: Option<String>,
+    pub preventive_action: Option<String>,
+    pub capa_due_on: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Starts at 1, +1 on every change; the `ETag` of the deviation.
+    pub version: i32,
+}
+
+/// A protocol deviation as answered: the stored record and whether its reporting is
+/// overdue today.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193f0e8-4b5c-7d6e-8f70-8a9b0c1d2e3f", "external_id": "EDC-PD-0193",
+    "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+    "site_id": "0193f0e5-0c2d-7a11-8f3e-6b5a4c3d2e1f", "participant_ref": "DE-001-0042",
+    "category": "informed_consent",
+    "description": "Visit 3 procedures done before the amended consent form was signed.",
+    "importance": "important", "occurred_on": "2026-03-02", "detected_on": "2026-03-04",
+    "reported_on": null, "irb_reported_on": null, "status": "under_review",
+    "root_cause": null, "corrective_action": null, "preventive_action": null,
+    "capa_due_on": null, "created_at": "2026-03-04T15:20:00Z",
+    "updated_at": "2026-03-05T09:00:00Z", "version": 2, "reporting_overdue": true
+}))]
+pub struct Deviation {
+    #[serde(flatten)]
+    pub record: DeviationRecord,
+    /// Important, and not reported within the study's `deviation_reporting_days` after
+    /// detection: reported later than that, or still unreported with the window (in UTC
+    /// dates) passed. Derived when answered; never stored or written.
+    pub reporting_overdue: bool,
+}
+
+impl Deviation {
+    fn new(record: DeviationRecord, reporting_days: i32, today: NaiveDate) -> Self {
+        let reporting_overdue = reporting_overdue(
+            record.importance,
+            record.detected_on,
+            record.reported_on,
+            reporting_days,
+            today,
+        );
+        Self {
+            record,
+            reporting_overdue,
+        }
+    }
+}
+
+impl DeviationRecord {
+    pub fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: Some(self.site_id),
+            vendor_id: None,
+        }
+    }
+
+    /// The writable part, as a PATCH is merged into it.
+    pub fn fields(&self) -> DeviationFields {
+        DeviationFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            site_id: self.site_id,
+            participant_ref: self.participant_ref.clone(),
+            category: self.category,
+            description: self.description.clone(),
+            importance: self.importance,
+            occurred_on: self.occurred_on,
+            detected_on: self.detected_on,
+            reported_on: self.reported_on,
+            irb_reported_on: self.irb_reported_on,
+            status: self.status,
+            root_cause: self.root_cause.clone(),
+            corrective_action: self.corrective_action.clone(),
+            preventive_action: self.preventive_action.clone(),
+            capa_due_on: self.capa_due_on,
+        }
+    }
+}
+
+/// Filters of `GET /deviations` beyond the common list parameters.
+#[derive(Debug, Default, Clone)]
+pub struct DeviationFilter {
+    pub study_id: Option<Uuid>,
+    pub site_id: Option<Uuid>,
+    pub category: Option<DeviationCategory>,
+    pub importance: Option<DeviationImportance>,
+    pub status: Option<DeviationStatus>,
+    pub reporting_overdue: Option<bool>,
+    pub external_id: Option<String>,
+}
+
+/// Deviations beside their study, whose `deviation_reporting_days` decides
+/// `reporting_overdue`: one query per page, however many studies it spans.
+type WithStudy = diesel::dsl::InnerJoinOn<
+    deviations::table,
+    studies::table,
+    diesel::dsl::Eq<deviations::study_id, studies::id>,
+>;
+type Visible = diesel::dsl::IntoBoxed<'static, WithStudy, Pg>;
+
+fn visible(scope: &RowScope) -> Visible {
+    let query = deviations::table
+        .inner_join(studies::table.on(deviations::study_id.eq(studies::id)))
+        .into_boxed();
+    match scope {
+        RowScope::All => query,
+        RowScope::Studies(ids) => query.filter(deviations::study_id.eq_any(ids.clone())),
+        RowScope::Sites(ids) => query.filter(deviations::site_id.eq_any(ids.clone())),
+        // No deviation names a vendor: such callers see none.
+        RowScope::Vendor(_) | RowScope::Nothing => {
+            query.filter(deviations::id.eq_any(Vec::<Uuid>::new()))
+        }
+    }
+}
+
+/// Today's date in UTC, the calendar `reporting_overdue` is judged in.
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+pub async fn list(
+    conn: &mut Conn,
+    scope: &RowScope,
+    filter: &DeviationFilter,
+    page: &PageRequest,
+) -> QueryResult<Page<Deviation>> {
+    let today = today();
+    let mut query = visible(scope);
+    if let Some(study_id) = filter.study_id {
+        query = query.filter(deviations::study_id.eq(study_id));
+    }
+    if let Some(site_id) = filter.site_id {
+        query = query.filter(deviations::site_id.eq(site_id));
+    }
+    if let Some(category) = filter.category {
+        query = query.filter(deviations::category.eq(category));
+    }
+    if let Some(importance) = filter.importance {
+        query = query.filter(deviations::importance.eq(importance));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(deviations::status.eq(status));
+    }
+    if let Some(external_id) = &filter.external_id {
+        query = query.filter(deviations::external_id.eq(external_id.clone()));
+    }
+    if let Some(wanted) = filter.reporting_overdue {
+        // `domain::deviations::reporting_overdue` in SQL, so the filter pages like every
+        // other; the list tests check that both agree on every row.
+        let overdue = sql::<Bool>(
+            "(deviations.importance = 'important' \
+             AND deviations.detected_on + studies.deviation_reporting_days \
+                 < coalesce(deviations.reported_on, ",
+        )
+        .bind::<Date, _>(today)
+        .sql("))");
+        query = if wanted {
+            query.filter(overdue)
+        } else {
+            query.filter(diesel::dsl::not(overdue))
+        };
+    }
+    let rows: Vec<(DeviationRecord, i32)> = keyset_page!(query, deviations, page)
+        .select((
+            DeviationRecord::as_select(),
+            studies::deviation_reporting_days,
+        ))
+        .load(conn)
+        .await?;
+    let page_of_rows = Page::from_overfetch(rows, page.limit, |(record, _)| record.id);
+    Ok(page_of_rows.map(|(record, days)| Deviation::new(record, days, today)))
+}
+
+/// A deviation within `scope`, or 404.
+pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Deviation, ApiError> {
+    let (record, days) = visible(scope)
+        .filter(deviations::id.eq(id))
+        .select((
+            DeviationRecord::as_select(),
+            studies::deviation_reporting_days,
+        ))
+        .first::<(DeviationRecord, i32)>(conn)
+        .await
+        .optional()?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Deviation::new(record, days, today()))
+}
+
+/// A written record as answered, with its study's reporting window.
+async fn answer(conn: &mut Conn, record: DeviationRecord) -> Result<Deviation, ApiError> {
+    let days: i32 = studies::table
+        .find(record.study_id)
+        .select(studies::deviation_reporting_days)
+        .first(conn)
+        .await?;
+    Ok(Deviation::new(record, days, today()))
+}
+
+pub async fn create(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    fields: DeviationFields,
+) -> Result<Deviation, ApiError> {
+    let record: DeviationRecord = write::create(conn, ctx, fields).await?;
+    answer(conn, record).await
+}
+
+pub async fn update(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    id: Uuid,
+    scope: &RowScope,
+    if_match: &IfMatch,
+    change: impl FnOnce(&DeviationRecord) -> Result<DeviationFields, ApiError> + Send,
+) -> Result<Deviation, ApiError> {
+    let in_scope = |record: &DeviationRecord| scope.allows(record.keys());
+    let record = write::update(conn, ctx, id, in_scope, if_match, change).await?;
+    answer(conn, record).await
+}
+
+impl Record for DeviationRecord {
+    type Fields = DeviationFields;
+    const ENTITY: EntityType = EntityType::Deviation;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn version(&self) -> i32 {
+        self.version
+    }
+    fn study_id(&self) -> Option<Uuid> {
+        Some(self.study_id)
+    }
+    fn fields(&self) -> DeviationFields {
+        DeviationRecord::fields(self)
+    }
+
+    async fn insert(conn: &mut Conn, id: Uuid, fields: &DeviationFields) -> Result<Self, ApiError> {
+        Ok(diesel::insert_into(deviations::table)
+            .values((deviations::id.eq(id), fields))
+            .returning(DeviationRecord::as_returning())
+            .get_result(conn)
+            .await?)
+    }
+
+    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
+        Ok(deviations::table
+            .find(id)
+            .select(DeviationRecord::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
+    async fn write(conn: &mut Conn, id: Uuid, fields: &DeviationFields) -> Result<Self, ApiError> {
+        Ok(diesel::update(deviations::table.find(id))
+            .set((
+                fields,
+                deviations::version.eq(deviations::version + 1),
+                deviations::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(DeviationRecord::as_returning())
+            .get_result(conn)
+            .await?)
+    }
+
+    // `mark_deleted` keeps the trait's refusal: there is no DELETE route (405), and the
+    // database ignores a DELETE that comes from anywhere else.
+
+    /// A new deviation needs a live study (locked until the insert commits) and a live
+    /// site of that study; neither can change afterwards.
+    async fn check(
+        conn: &mut Conn,
+        before: Option<&Self>,
+        fields: &DeviationFields,
+    ) -> Result<(), ApiError> {
+        match before {
+            None => {
+                crate::db::studies::lock_for_child(conn, fields.study_id).await?;
+                let found: i64 = sites::table
+                    .filter(sites::id.eq(fields.site_id))
+                    .filter(sites::study_id.eq(fields.study_id))
+                    .filter(sites::deleted_at.is_null())
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                if found == 0 {
+                    return Err(ApiError::invalid(
+                        "site_id",
+                        "reference",
+                        "names no site of this study",
+                    ));
+                }
+            }
+            Some(before) => {
+                if before.study_id != fields.study_id {
+                    return Err(ApiError::invalid(
+                        "study_id",
+                        "immutable",
+                        "a deviation cannot move to another study",
+                    ));
+                }
+                if before.site_id != fields.site_id {
+                    return Err(ApiError::invalid(
+                        "site_id",
+                        "immutable",
+                        "a deviation cannot move to another site",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

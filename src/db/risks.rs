@@ -1,0 +1,378 @@
+//! Risks: the row, every query on it, and escalation, which runs in the transaction of the
+//! write that makes a risk's score reach its study's threshold.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::audit::{self, WriteContext};
+use crate::auth::{RowKeys, RowScope};
+use crate::db::schema::{risks, sites, studies, vendors};
+use crate::db::write::{self, Record};
+use crate::db::{Conn, keyset_page};
+use crate::domain::cursor::{Page, PageRequest};
+use crate::domain::enums::{AuditAction, EntityType, RiskCategory, RiskStatus};
+use crate::domain::risks::{RiskFields, escalates, escalation_reason};
+use crate::domain::versioning::IfMatch;
+use crate::error::ApiError;
+
+/// A risk, as stored and as answered.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = risks)]
+#[schema(example = json!({
+    "id": "0193f0e7-2a3b-7c4d-8e5f-6a7b8c9d0e1f", "external_id": null,
+    "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99", "site_id": null,
+    "vendor_id": "0193f0e6-1d2e-7f30-8a41-5b6c7d8e9f00",
+    "title": "Central lab turnaround exceeds 72 h",
+    "description": "Sample results arrive late, delaying eligibility decisions.",
+    "category": "vendor", "likelihood": 3, "impact": 4, "detectability": 4, "score": 48,
+    "status": "escalated", "owner": "Clinical operations lead",
+    "mitigation_plan": "Weekly turnaround report; escalation call with the lab.",
+    "contingency_plan": null, "review_due_on": "2026-04-30",
+    "created_at": "2026-03-10T08:00:00Z", "updated_at": "2026-03-10T08:00:00Z",
+    "deleted_at": null, "version": 2
+}))]
+pub struct Risk {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    pub study_id: Uuid,
+    pub site_id: Option<Uuid>,
+    pub vendor_id: Option<Uuid>,
+    pub title: String,
+    pub description: Option<String>,
+    pub category: RiskCategory,
+    pub likelihood: i32,
+    pub impact: i32,
+    pub detectability: i32,
+    /// likelihood x impact x detectability (1..=125), computed by the database; read only.
+    pub score: i32,
+    pub status: RiskStatus,
+    pub owner: Option<String>,
+    pub mitigation_plan: Option<String>,
+    pub contingency_plan: Option<String>,
+    pub review_due_on: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set when the risk was deleted (visible with `include_deleted=true` only).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Starts at 1, +1 on every change (an automatic escalation is a change); the `ETag`.
+    pub version: i32,
+}
+
+impl Risk {
+    pub fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: self.site_id,
+            vendor_id: self.vendor_id,
+        }
+    }
+
+    /// The writable part, as a PATCH is merged into it.
+    pub fn fields(&self) -> RiskFields {
+        RiskFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            site_id: self.site_id,
+            vendor_id: self.vendor_id,
+            title: self.title.clone(),
+            description: self.description.clone(),
+            category: self.category,
+            likelihood: self.likelihood,
+            impact: self.impact,
+            detectability: self.detectability,
+            status: self.status,
+            owner: self.owner.clone(),
+            mitigation_plan: self.mitigation_plan.clone(),
+            contingency_plan: self.contingency_plan.clone(),
+            review_due_on: self.review_due_on,
+        }
+    }
+}
+
+/// Filters of `GET /risks` beyond the common list parameters.
+#[derive(Debug, Default, Clone)]
+pub struct RiskFilter {
+    pub study_id: Option<Uuid>,
+    pub site_id: Option<Uuid>,
+    pub vendor_id: Option<Uuid>,
+    pub category: Option<RiskCategory>,
+    pub status: Option<RiskStatus>,
+    pub min_score: Option<i32>,
+    pub external_id: Option<String>,
+}
+
+fn visible(scope: &RowScope) -> risks::BoxedQuery<'static, diesel::pg::Pg> {
+    let query = risks::table.into_boxed();
+    match scope {
+        RowScope::All => query,
+        RowScope::Studies(studies) => query.filter(risks::study_id.eq_any(studies.clone())),
+        RowScope::Sites(ids) => query.filter(risks::site_id.eq_any(ids.clone())),
+        RowScope::Vendor(vendor) => query.filter(risks::vendor_id.eq(*vendor)),
+        RowScope::Nothing => query.filter(risks::id.eq_any(Vec::<Uuid>::new())),
+    }
+}
+
+pub async fn list(
+    conn: &mut Conn,
+    scope: &RowScope,
+    filter: &RiskFilter,
+    page: &PageRequest,
+) -> QueryResult<Page<Risk>> {
+    let mut query = visible(scope);
+    if let Some(study_id) = filter.study_id {
+        query = query.filter(risks::study_id.eq(study_id));
+    }
+    if let Some(site_id) = filter.site_id {
+        query = query.filter(risks::site_id.eq(site_id));
+    }
+    if let Some(vendor_id) = filter.vendor_id {
+        query = query.filter(risks::vendor_id.eq(vendor_id));
+    }
+    if let Some(category) = filter.category {
+        query = query.filter(risks::category.eq(category));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(risks::status.eq(status));
+    }
+    if let Some(min_score) = filter.min_score {
+        query = query.filter(risks::score.ge(min_score));
+    }
+    if let Some(external_id) = &filter.external_id {
+        query = query.filter(risks::external_id.eq(external_id.clone()));
+    }
+    let rows: Vec<Risk> = keyset_page!(query, risks, deleted_at, page)
+        .load(conn)
+        .await?;
+    Ok(Page::from_overfetch(rows, page.limit, |risk| risk.id))
+}
+
+/// A live risk within `scope`, or 404.
+pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Risk, ApiError> {
+    visible(scope)
+        .filter(risks::id.eq(id))
+        .filter(risks::deleted_at.is_null())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Creates a risk, escalating it in the same transaction if its score is at or above the
+/// study's threshold.
+pub async fn create(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    fields: RiskFields,
+) -> Result<Risk, ApiError> {
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        let risk: Risk = write::create(conn, ctx, fields).await?;
+        escalate_if_reached(conn, ctx, None, risk).await
+    })
+    .await
+}
+
+/// `db::write::update` for a risk, escalating it in the same transaction if the update
+/// makes its score reach the study's threshold.
+pub async fn update(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    id: Uuid,
+    scope: &RowScope,
+    if_match: &IfMatch,
+    change: impl FnOnce(&Risk) -> Result<RiskFields, ApiError> + Send,
+) -> Result<Risk, ApiError> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        let mut score_before = None;
+        let risk: Risk = write::update(
+            conn,
+            ctx,
+            id,
+            |risk: &Risk| scope.allows(risk.keys()),
+            if_match,
+            |current: &Risk| {
+                score_before = Some(current.score);
+                change(current)
+            },
+        )
+        .await?;
+        match score_before {
+            // Only a rising score can reach the threshold.
+            Some(before) if before < risk.score => {
+                escalate_if_reached(conn, ctx, Some(before), risk).await
+            }
+            _ => Ok(risk),
+        }
+    })
+    .await
+}
+
+/// Sets `escalated` when `escalates` says so, as an audit event of its own (`escalate`)
+/// by the same actor, with the score and threshold as its reason.
+async fn escalate_if_reached(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    score_before: Option<i32>,
+    risk: Risk,
+) -> Result<Risk, ApiError> {
+    // Read in the write's transaction: the escalation and its reason agree with the score
+    // just written and the threshold that judged it.
+    let threshold: i32 = studies::table
+        .find(risk.study_id)
+        .select(studies::risk_escalation_threshold)
+        .first(conn)
+        .await?;
+    if !escalates(score_before, risk.score, risk.status, threshold) {
+        return Ok(risk);
+    }
+    let escalated: Risk = diesel::update(risks::table.find(risk.id))
+        .set((
+            risks::status.eq(RiskStatus::Escalated),
+            risks::version.eq(risks::version + 1),
+            risks::updated_at.eq(diesel::dsl::now),
+        ))
+        .get_result(conn)
+        .await?;
+    let ctx = WriteContext {
+        reason: Some(escalation_reason(risk.score, threshold)),
+        ..ctx.clone()
+    };
+    audit::record(
+        conn,
+        &ctx,
+        AuditAction::Escalate,
+        escalated.subject(),
+        Some(&risk),
+        Some(&escalated),
+    )
+    .await?;
+    Ok(escalated)
+}
+
+/// 422 unless `site` is a live site of `study`.
+async fn check_site(conn: &mut Conn, study: Uuid, site: Option<Uuid>) -> Result<(), ApiError> {
+    let Some(site) = site else { return Ok(()) };
+    let found: i64 = sites::table
+        .filter(sites::id.eq(site))
+        .filter(sites::study_id.eq(study))
+        .filter(sites::deleted_at.is_null())
+        .count()
+        .get_result(conn)
+        .await?;
+    if found == 0 {
+        return Err(ApiError::invalid(
+            "site_id",
+            "reference",
+            "names no site of this study",
+        ));
+    }
+    Ok(())
+}
+
+/// 422 unless `vendor` names a live vendor.
+async fn check_vendor(conn: &mut Conn, vendor: Option<Uuid>) -> Result<(), ApiError> {
+    let Some(vendor) = vendor else { return Ok(()) };
+    let found: i64 = vendors::table
+        .filter(vendors::id.eq(vendor))
+        .filter(vendors::deleted_at.is_null())
+        .count()
+        .get_result(conn)
+        .await?;
+    if found == 0 {
+        return Err(ApiError::invalid(
+            "vendor_id",
+            "reference",
+            "names no vendor",
+        ));
+    }
+    Ok(())
+}
+
+impl Record for Risk {
+    type Fields = RiskFields;
+    const ENTITY: EntityType = EntityType::Risk;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn version(&self) -> i32 {
+        self.version
+    }
+    fn study_id(&self) -> Option<Uuid> {
+        Some(self.study_id)
+    }
+    fn fields(&self) -> RiskFields {
+        Risk::fields(self)
+    }
+
+    async fn insert(conn: &mut Conn, id: Uuid, fields: &RiskFields) -> Result<Self, ApiError> {
+        Ok(diesel::insert_into(risks::table)
+            .values((risks::id.eq(id), fields))
+            .get_result(conn)
+            .await?)
+    }
+
+    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
+        Ok(risks::table
+            .find(id)
+            .filter(risks::deleted_at.is_null())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
+    async fn write(conn: &mut Conn, id: Uuid, fields: &RiskFields) -> Result<Self, ApiError> {
+        Ok(diesel::update(risks::table.find(id))
+            .set((
+                fields,
+                risks::version.eq(risks::version + 1),
+                risks::updated_at.eq(diesel::dsl::now),
+            ))
+            .get_result(conn)
+            .await?)
+    }
+
+    async fn mark_deleted(conn: &mut Conn, id: Uuid) -> Result<Self, ApiError> {
+        Ok(diesel::update(risks::table.find(id))
+            .set((
+                risks::deleted_at.eq(diesel::dsl::now),
+                risks::version.eq(risks::version + 1),
+                risks::updated_at.eq(diesel::dsl::now),
+            ))
+            .get_result(conn)
+            .await?)
+    }
+
+    /// A new risk needs a live study (locked against deletion until the insert commits); a
+    /// risk stays in its study; a site must belong to that study; a vendor must exist.
+    async fn check(
+        conn: &mut Conn,
+        before: Option<&Self>,
+        fields: &RiskFields,
+    ) -> Result<(), ApiError> {
+        match before {
+            None => {
+                crate::db::studies::lock_for_child(conn, fields.study_id).await?;
+            }
+            Some(before) if before.study_id != fields.study_id => {
+                return Err(ApiError::invalid(
+                    "study_id",
+                    "immutable",
+                    "a risk cannot move to another study",
+                ));
+            }
+            Some(_) => {}
+        }
+        if before.is_none_or(|b| b.site_id != fields.site_id) {
+            check_site(conn, fields.study_id, fields.site_id).await?;
+        }
+        if before.is_none_or(|b| b.vendor_id != fields.vendor_id) {
+            check_vendor(conn, fields.vendor_id).await?;
+        }
+        Ok(())
+    }
+}

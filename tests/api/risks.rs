@@ -1,0 +1,800 @@
+//! Risks: the register's CRUD, the derived score, escalation at the study's threshold, the
+//! required change reason, filters, and who may do what.
+
+use std::collections::BTreeSet;
+
+use diesel::sql_types::Text;
+use diesel_async::RunQueryDsl;
+use serde_json::{Value, json};
+use trialops::domain::enums::Role;
+use uuid::Uuid;
+
+use crate::helpers::{Resp, TestApp, spawn_app};
+
+/// A vendor row, straight into the database (vendors have their own API elsewhere).
+async fn insert_vendor(app: &TestApp, deleted: bool) -> String {
+    let id = Uuid::now_v7().to_string();
+    let deleted_at = if deleted { "now()" } else { "NULL" };
+    let mut conn = app.db().await;
+    diesel::sql_query(format!(
+        "INSERT INTO vendors (id, name, kind, deleted_at) VALUES ($1::uuid, 'Acme Labs', 'central_lab', {deleted_at})"
+    ))
+    .bind::<Text, _>(&id)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    id
+}
+
+fn risk_body(study_id: &str, overrides: Value) -> Value {
+    let mut body = json!({
+        "study_id": study_id,
+        "title": "Central lab turnaround exceeds 72 h",
+        "category": "vendor",
+        "likelihood": 2,
+        "impact": 2,
+        "detectability": 2
+    });
+    json_patch::merge(&mut body, &overrides);
+    body
+}
+
+async fn create_risk(app: &TestApp, study_id: &str, overrides: Value) -> Value {
+    app.post(
+        "/api/v1/risks",
+        &app.admin_token,
+        &risk_body(study_id, overrides),
+    )
+    .await
+    .ok(201)
+    .clone()
+}
+
+/// A merge patch with an `X-Change-Reason` (or none).
+async fn patch_with(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    body: &Value,
+    reason: Option<&str>,
+) -> Resp {
+    let mut request = app
+        .http
+        .patch(app.url(path))
+        .bearer_auth(token)
+        .header("content-type", "application/merge-patch+json")
+        .body(body.to_string());
+    if let Some(reason) = reason {
+        request = request.header("x-change-reason", reason);
+    }
+    app.send(request).await
+}
+
+fn id_of(value: &Value) -> String {
+    value["id"].as_str().expect("an id").to_string()
+}
+
+fn ids(page: &Value) -> BTreeSet<String> {
+    page["data"].as_array().unwrap().iter().map(id_of).collect()
+}
+
+fn actions(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect()
+}
+
+#[actix_web::test]
+async fn risk_lifecycle() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await;
+    let study_id = study["id"].as_str().unwrap();
+    let site = app.create_site(study_id, json!({})).await;
+    let vendor = insert_vendor(&app, false).await;
+    let created = app
+        .post(
+            "/api/v1/risks",
+            &app.admin_token,
+            &risk_body(
+                study_id,
+                json!({
+                    "site_id": site["id"], "vendor_id": vendor, "likelihood": 2, "impact": 3,
+                    "detectability": 4, "owner": "QA lead", "review_due_on": "2026-06-30"
+                }),
+            ),
+        )
+        .await;
+    let risk = created.ok(201).clone();
+    let path = format!("/api/v1/risks/{}", id_of(&risk));
+    assert_eq!(created.header("location").as_deref(), Some(path.as_str()));
+    assert_eq!(created.header("etag").as_deref(), Some("\"1\""));
+    assert_eq!(risk["score"], 24);
+    assert_eq!(risk["status"], "open");
+    assert_eq!(risk["version"], 1);
+    assert_eq!(risk["site_id"], site["id"]);
+    assert_eq!(risk["vendor_id"], vendor.as_str());
+
+    let read = app.get(&path, &app.admin_token).await;
+    assert_eq!(read.ok(200), &risk);
+    assert_eq!(read.header("etag").as_deref(), Some("\"1\""));
+
+    let patched = patch_with(
+        &app,
+        &path,
+        &app.admin_token,
+        &json!({"impact": 1, "mitigation_plan": "Second lab on standby", "site_id": null}),
+        Some("Quarterly risk review"),
+    )
+    .await;
+    let patched = patched.ok(200);
+    assert_eq!(patched["score"], 8, "the score follows its factors");
+    assert_eq!(patched["version"], 2);
+    assert!(patched["site_id"].is_null());
+    assert_eq!(patched["mitigation_plan"], "Second lab on standby");
+
+    // A patch that changes nothing writes nothing.
+    let same = patch_with(
+        &app,
+        &path,
+        &app.admin_token,
+        &json!({"impact": 1}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(same.ok(200)["version"], 2);
+
+    let events = app.audit_events(&id_of(&risk)).await;
+    assert_eq!(actions(&events), ["create", "update"]);
+    assert_eq!(events[0]["entity_type"], "risk");
+    assert_eq!(events[0]["study_id"], study_id);
+    assert_eq!(events[1]["reason"], "Quarterly risk review");
+    assert_eq!(events[1]["changes"]["impact"], json!({"old": 3, "new": 1}));
+    assert_eq!(events[1]["changes"]["score"], json!({"old": 24, "new": 8}));
+
+    app.delete(&path, &app.admin_token).await.ok(204);
+    app.get(&path, &app.admin_token).await.problem(404);
+    let listed = app
+        .get(
+            &format!("/api/v1/risks?study_id={study_id}&include_deleted=true"),
+            &app.admin_token,
+        )
+        .await;
+    assert!(listed.ok(200)["data"][0]["deleted_at"].is_string());
+    let live = app
+        .get(
+            &format!("/api/v1/risks?study_id={study_id}"),
+            &app.admin_token,
+        )
+        .await;
+    assert!(ids(live.ok(200)).is_empty());
+    assert_eq!(
+        actions(&app.audit_events(&id_of(&risk)).await),
+        ["create", "update", "delete"]
+    );
+}
+
+#[actix_web::test]
+async fn invalid_risks_are_refused() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await;
+    let other = app.create_study(json!({})).await;
+    let study_id = study["id"].as_str().unwrap();
+    let foreign_site = app
+        .create_site(other["id"].as_str().unwrap(), json!({}))
+        .await;
+    let deleted_vendor = insert_vendor(&app, true).await;
+    let ghost = Uuid::now_v7().to_string();
+    let before = app.fingerprint().await;
+    let cases = [
+        (json!({"likelihood": 0}), "likelihood", "range"),
+        (json!({"likelihood": 6}), "likelihood", "range"),
+        (json!({"impact": 6}), "impact", "range"),
+        (json!({"detectability": 0}), "detectability", "range"),
+        (json!({"likelihood": null}), "likelihood", "required"),
+        (json!({"score": 8}), "score", "unknown_field"),
+        (json!({"title": "  "}), "title", "blank"),
+        (json!({"title": null}), "title", "required"),
+        (json!({"category": "weather"}), "category", "enum"),
+        (json!({"status": "done"}), "status", "enum"),
+        (
+            json!({"site_id": foreign_site["id"]}),
+            "site_id",
+            "reference",
+        ),
+        (json!({"site_id": ghost}), "site_id", "reference"),
+        (json!({"vendor_id": ghost}), "vendor_id", "reference"),
+        (
+            json!({"vendor_id": deleted_vendor}),
+            "vendor_id",
+            "reference",
+        ),
+    ];
+    for (overrides, field, code) in cases {
+        let resp = app
+            .post(
+                "/api/v1/risks",
+                &app.admin_token,
+                &risk_body(study_id, overrides.clone()),
+            )
+            .await;
+        assert_eq!(
+            resp.invalid_fields(),
+            vec![field.to_string()],
+            "{overrides}: {}",
+            resp.text
+        );
+        assert_eq!(resp.body["errors"][0]["code"], code, "{overrides}");
+    }
+    // A study that does not exist is a 404.
+    app.post(
+        "/api/v1/risks",
+        &app.admin_token,
+        &risk_body(&ghost, json!({})),
+    )
+    .await
+    .problem(404);
+    assert_eq!(app.fingerprint().await, before, "nothing written");
+}
+
+#[actix_web::test]
+async fn a_patch_cannot_write_the_score_move_the_risk_or_break_a_rule() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await;
+    let other = app.create_study(json!({})).await;
+    let risk = create_risk(&app, study["id"].as_str().unwrap(), json!({})).await;
+    let path = format!("/api/v1/risks/{}", id_of(&risk));
+    let before = app.fingerprint().await;
+    let cases = [
+        (json!({"score": 125}), "score", "unknown_field"),
+        (json!({"likelihood": 6}), "likelihood", "range"),
+        (json!({"detectability": 0}), "detectability", "range"),
+        (json!({"impact": null}), "impact", "not_nullable"),
+        (json!({"study_id": other["id"]}), "study_id", "immutable"),
+        (
+            json!({"site_id": Uuid::now_v7().to_string()}),
+            "site_id",
+            "reference",
+        ),
+    ];
+    for (patch, field, code) in cases {
+        let resp = patch_with(&app, &path, &app.admin_token, &patch, Some("try")).await;
+        assert_eq!(
+            resp.invalid_fields(),
+            vec![field.to_string()],
+            "{patch}: {}",
+            resp.text
+        );
+        assert_eq!(resp.body["errors"][0]["code"], code, "{patch}");
+    }
+    assert_eq!(app.fingerprint().await, before, "nothing written");
+}
+
+#[actix_web::test]
+async fn patch_requires_a_change_reason() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await;
+    let risk = create_risk(&app, study["id"].as_str().unwrap(), json!({})).await;
+    let path = format!("/api/v1/risks/{}", id_of(&risk));
+    let before = app.fingerprint().await;
+    for reason in [None, Some("   ")] {
+        let resp = patch_with(
+            &app,
+            &path,
+            &app.admin_token,
+            &json!({"title": "Renamed"}),
+            reason,
+        )
+        .await;
+        assert_eq!(
+            resp.invalid_fields(),
+            vec!["X-Change-Reason".to_string()],
+            "{reason:?}"
+        );
+        assert_eq!(resp.body["errors"][0]["code"], "required");
+    }
+    assert_eq!(app.fingerprint().await, before, "nothing changed");
+    assert_eq!(
+        app.get(&path, &app.admin_token).await.body["title"],
+        risk["title"]
+    );
+    // Create and delete take a reason but do not demand one.
+    app.delete(&path, &app.admin_token).await.ok(204);
+}
+
+#[actix_web::test]
+async fn a_risk_created_at_the_threshold_is_escalated_as_its_own_audit_event() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await;
+    assert_eq!(study["risk_escalation_threshold"], 45);
+    let created = app
+        .send(
+            app.http
+                .post(app.url("/api/v1/risks"))
+                .bearer_auth(&app.admin_token)
+                .header("x-change-reason", "Initial assessment")
+                .json(&risk_body(
+                    study["id"].as_str().unwrap(),
+                    json!({"likelihood": 3, "impact": 5, "detectability": 3}),
+                )),
+        )
+        .await;
+    let risk = created.ok(201).clone();
+    assert_eq!(risk["score"], 45);
+    assert_eq!(risk["status"], "escalated");
+    assert_eq!(risk["version"], 2);
+    assert_eq!(created.header("etag").as_deref(), Some("\"2\""));
+
+    let events = app.audit_events(&id_of(&risk)).await;
+    assert_eq!(actions(&events), ["create", "escalate"]);
+    let (create, escalate) = (&events[0], &events[1]);
+    assert_eq!(create["reason"], "Initial assessment");
+    assert_eq!(create["changes"]["status"]["new"], "open");
+    assert_eq!(escalate["reason"], "score 45 reached threshold 45");
+    assert_eq!(
+        escalate["changes"],
+        json!({"status": {"old": "open", "new": "escalated"}})
+    );
+    assert_eq!(escalate["actor"], create["actor"], "the writer escalates");
+    assert_eq!(escalate["role"], "admin");
+    assert_eq!(escalate["entity_version"], 2);
+    assert_eq!(escalate["request_id"], create["request_id"]);
+    assert_eq!(escalate["data"]["status"], "escalated");
+    assert_eq!(
+        app.get(&format!("/api/v1/risks/{}", id_of(&risk)), &app.admin_token)
+            .await
+            .body,
+        risk
+    );
+}
+
+#[actix_web::test]
+async fn below_the_threshold_or_already_closed_a_new_risk_is_left_alone() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await;
+    let study_id = study["id"].as_str().unwrap();
+    // 40 < 45.
+    let below = create_risk(
+        &app,
+        study_id,
+        json!({"likelihood": 2, "impact": 4, "detectability": 5}),
+    )
+    .await;
+    assert_eq!(below["score"], 40);
+    assert_eq!(below["status"], "open");
+    assert_eq!(below["version"], 1);
+    assert_eq!(actions(&app.audit_events(&id_of(&below)).await), ["create"]);
+
+    for status in ["closed", "escalated"] {
+        let risk = create_risk(
+            &app,
+            study_id,
+            json!({"likelihood": 5, "impact": 5, "detectability": 5, "status": status}),
+        )
+        .await;
+        assert_eq!(risk["status"], status);
+        assert_eq!(risk["version"], 1);
+        assert_eq!(actions(&app.audit_events(&id_of(&risk)).await), ["create"]);
+    }
+}
+
+#[actix_web::test]
+async fn an_update_crossing_the_studys_threshold_escalates() {
+    let app = spawn_app().await;
+    let study = app
+        .create_study(json!({"risk_escalation_threshold": 20}))
+        .await;
+    let study_id = study["id"].as_str().unwrap();
+    let cro = app.token_for(Role::Cro, &[study_id], &[], None).await;
+    // 2 x 3 x 3 = 18 < 20.
+    let risk = create_risk(
+        &app,
+        study_id,
+        json!({"likelihood": 2, "impact": 3, "detectability": 3}),
+    )
+    .await;
+    assert_eq!(risk["status"], "open");
+    let path = format!("/api/v1/risks/{}", id_of(&risk));
+
+    let resp = patch_with(
+        &app,
+        &path,
+        &cro,
+        &json!({"likelihood": 3}),
+        Some("New data"),
+    )
+    .await;
+    let escalated = resp.ok(200);
+    assert_eq!(escalated["score"], 27);
+    assert_eq!(escalated["status"], "escalated");
+    assert_eq!(escalated["version"], 3, "update and escalation");
+    assert_eq!(resp.header("etag").as_deref(), Some("\"3\""));
+
+    let events = app.audit_events(&id_of(&risk)).await;
+    assert_eq!(actions(&events), ["create", "update", "escalate"]);
+    let (update, escalate) = (&events[1], &events[2]);
+    assert_eq!(update["reason"], "New data");
+    assert_eq!(escalate["reason"], "score 27 reached threshold 20");
+    assert_eq!(
+        escalate["changes"],
+        json!({"status": {"old": "open", "new": "escalated"}})
+    );
+    assert_eq!(escalate["actor"], update["actor"], "the cro escalated it");
+    assert_eq!(escalate["role"], "cro");
+    assert_ne!(escalate["actor"], events[0]["actor"]);
+}
+
+#[actix_web::test]
+async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
+    let app = spawn_app().await;
+    let study = app
+        .create_study(json!({"risk_escalation_threshold": 20}))
+        .await;
+    let study_id = study["id"].as_str().unwrap();
+    // Raised, but still below: 1x3x3 = 9 -> 2x3x3 = 18.
+    let risk = create_risk(
+        &app,
+        study_id,
+        json!({"likelihood": 1, "impact": 3, "detectability": 3}),
+    )
+    .await;
+    let path = format!("/api/v1/risks/{}", id_of(&risk));
+    let resp = patch_with(
+        &app,
+        &path,
+        &app.admin_token,
+        &json!({"likelihood": 2}),
+        Some("r"),
+    )
+    .await;
+    assert_eq!(resp.ok(200)["score"], 18);
+    assert_eq!(resp.body["status"], "open");
+    assert_eq!(
+        actions(&app.audit_events(&id_of(&risk)).await),
+        ["create", "update"]
+    );
+
+    // Crossing escalates (18 -> 27); a person then moves it to `mitigating`.
+    let resp = patch_with(
+        &app,
+        &path,
+        &app.admin_token,
+        &json!({"likelihood": 3}),
+        Some("r"),
+    )
+    .await;
+    assert_eq!(resp.ok(200)["status"], "escalated");
+    let resp = patch_with(
+        &app,
+        &path,
+        &app.admin_token,
+        &json!({"status": "mitigating"}),
+        Some("Mitigation agreed"),
+    )
+    .await;
+    assert_eq!(resp.ok(200)["status"], "mitigating");
+
+    // Still at or above the threshold, even raised further: the decision stands.
+    let resp = patch_with(
+        &app,
+        &path,
+        &app.admin_token,
+        &json!({"impact": 4}),
+        Some("r"),
+    )
+    .await;
+    assert_eq!(resp.ok(200)["score"], 36);
+    assert_eq!(resp.body["status"], "mitigating");
+    let events = app.audit_events(&id_of(&risk)).await;
+    assert_eq!(
+        actions(&events),
+        ["create", "update", "update", "escalate", "update", "update"]
+    );
+
+    // Below and back up: reaching the threshold again escalates again.
+    let resp = patch_with(
+        &app,
+        &path,
+        &app.admin_token,
+        &json!({"likelihood": 1}),
+        Some("r"),
+    )
+    .await;
+    assert_eq!(resp.ok(200)["score"], 12);
+    let resp = patch_with(
+        &app,
+        &path,
+        &app.admin_token,
+        &json!({"likelihood": 2}),
+        Some("r"),
+    )
+    .await;
+    assert_eq!(resp.ok(200)["score"], 24);
+    assert_eq!(resp.body["status"], "escalated");
+    let events = app.audit_events(&id_of(&risk)).await;
+    assert_eq!(events.last().unwrap()["action"], "escalate");
+    assert_eq!(
+        events.last().unwrap()["reason"],
+        "score 24 reached threshold 20"
+    );
+
+    // A closed risk stays closed whatever its score does.
+    let closed = create_risk(
+        &app,
+        study_id,
+        json!({"likelihood": 1, "impact": 1, "detectability": 1, "status": "closed"}),
+    )
+    .await;
+    let closed_path = format!("/api/v1/risks/{}", id_of(&closed));
+    let resp = patch_with(
+        &app,
+        &closed_path,
+        &app.admin_token,
+        &json!({"likelihood": 5, "impact": 5, "detectability": 5}),
+        Some("r"),
+    )
+    .await;
+    assert_eq!(resp.ok(200)["status"], "closed");
+    assert_eq!(
+        actions(&app.audit_events(&id_of(&closed)).await),
+        ["create", "update"]
+    );
+}
+
+#[actix_web::test]
+async fn risks_filter_by_study_site_vendor_category_status_and_score() {
+    let app = spawn_app().await;
+    let a = app.create_study(json!({})).await;
+    let b = app.create_study(json!({})).await;
+    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let site = app.create_site(a, json!({})).await;
+    let vendor = insert_vendor(&app, false).await;
+    let r1 = create_risk(
+        &app,
+        a,
+        json!({"site_id": site["id"], "category": "recruitment", "likelihood": 1}),
+    )
+    .await;
+    let r2 = create_risk(
+        &app,
+        a,
+        json!({"vendor_id": vendor, "category": "vendor", "likelihood": 4, "status": "mitigating"}),
+    )
+    .await;
+    let r3 = create_risk(
+        &app,
+        b,
+        json!({"category": "budget", "likelihood": 5, "impact": 5, "detectability": 2}),
+    )
+    .await;
+    let set = |risks: &[&Value]| -> BTreeSet<String> { risks.iter().map(|r| id_of(r)).collect() };
+    let vendor_query = format!("vendor_id={vendor}");
+    let site_query = format!("site_id={}", id_of(&site));
+    let cases: Vec<(String, BTreeSet<String>)> = vec![
+        (format!("study_id={a}"), set(&[&r1, &r2])),
+        (format!("study_id={b}"), set(&[&r3])),
+        (site_query, set(&[&r1])),
+        (vendor_query, set(&[&r2])),
+        ("category=budget".into(), set(&[&r3])),
+        ("status=mitigating".into(), set(&[&r2])),
+        ("status=escalated".into(), set(&[&r3])),
+        ("min_score=16".into(), set(&[&r2, &r3])),
+        ("min_score=50".into(), set(&[&r3])),
+        (format!("study_id={a}&min_score=16"), set(&[&r2])),
+    ];
+    for (query, expected) in cases {
+        let resp = app
+            .get(&format!("/api/v1/risks?{query}"), &app.admin_token)
+            .await;
+        assert_eq!(ids(resp.ok(200)), expected, "{query}");
+    }
+    app.get("/api/v1/risks?category=weather", &app.admin_token)
+        .await
+        .problem(400);
+    app.get("/api/v1/risks?min_score=high", &app.admin_token)
+        .await
+        .problem(400);
+}
+
+// ---------------------------------------------------------------------------------------
+// Who may do what, as a table: every role against every endpoint, on a risk inside and a
+// risk outside the caller's scope. The world: studies A and B; risk RA in A naming vendor
+// V, risk RB in B naming no vendor. The `cro` is scoped to A, the `vendor` client to V, the
+// `site` client to a site of A (and sees no risk at all).
+
+const L: u16 = 200;
+const H: u16 = 404;
+
+/// `[in scope, out of scope]` per endpoint; for create, the study named in the body.
+struct Line {
+    role: Role,
+    list: [u16; 2],
+    read: [u16; 2],
+    create: [u16; 2],
+    patch: [u16; 2],
+    delete: [u16; 2],
+}
+
+#[rustfmt::skip]
+const TABLE: &[Line] = &[
+    //                      list            read                create              patch               delete
+    Line { role: Role::Admin,   list: [L, L], read: [200, 200], create: [201, 201], patch: [200, 200], delete: [204, 204] },
+    Line { role: Role::Sponsor, list: [L, L], read: [200, 200], create: [201, 201], patch: [200, 200], delete: [204, 204] },
+    Line { role: Role::Cro,     list: [L, H], read: [200, 404], create: [201, 404], patch: [200, 404], delete: [204, 404] },
+    Line { role: Role::Site,    list: [H, H], read: [404, 404], create: [403, 403], patch: [404, 404], delete: [404, 404] },
+    Line { role: Role::Vendor,  list: [L, H], read: [200, 404], create: [403, 403], patch: [403, 404], delete: [403, 404] },
+    Line { role: Role::Auditor, list: [L, L], read: [200, 200], create: [403, 403], patch: [403, 403], delete: [403, 403] },
+    Line { role: Role::Analyst, list: [L, L], read: [200, 200], create: [403, 403], patch: [403, 403], delete: [403, 403] },
+];
+
+struct World {
+    app: TestApp,
+    tokens: Vec<(Role, String)>,
+    studies: [String; 2],
+    risks: [String; 2],
+    vendor: String,
+}
+
+impl World {
+    async fn new() -> Self {
+        let app = spawn_app().await;
+        let a = id_of(&app.create_study(json!({"title": "Study A"})).await);
+        let b = id_of(&app.create_study(json!({"title": "Study B"})).await);
+        let site_a = id_of(&app.create_site(&a, json!({})).await);
+        let vendor = insert_vendor(&app, false).await;
+        let ra = id_of(&create_risk(&app, &a, json!({"vendor_id": vendor})).await);
+        let rb = id_of(&create_risk(&app, &b, json!({})).await);
+        let mut tokens = vec![(Role::Admin, app.admin_token.clone())];
+        for line in &TABLE[1..] {
+            let token = match line.role {
+                Role::Cro => app.token_for(Role::Cro, &[&a], &[], None).await,
+                Role::Site => app.token_for(Role::Site, &[], &[&site_a], None).await,
+                Role::Vendor => app.token_for(Role::Vendor, &[], &[], Some(&vendor)).await,
+                role => app.token_for(role, &[], &[], None).await,
+            };
+            tokens.push((line.role, token));
+        }
+        Self {
+            app,
+            tokens,
+            studies: [a, b],
+            risks: [ra, rb],
+            vendor,
+        }
+    }
+
+    fn token(&self, role: Role) -> &str {
+        &self.tokens.iter().find(|(r, _)| *r == role).unwrap().1
+    }
+
+    /// A fresh risk shaped like RA (index 0) or RB (index 1), for deletes that succeed.
+    async fn fresh_risk(&self, index: usize) -> String {
+        let overrides = if index == 0 {
+            json!({"vendor_id": self.vendor})
+        } else {
+            json!({})
+        };
+        id_of(&create_risk(&self.app, &self.studies[index], overrides).await)
+    }
+}
+
+#[track_caller]
+fn expect(resp: &Resp, status: u16, what: &str) {
+    assert_eq!(
+        resp.status, status,
+        "{what}: expected {status}, got {}: {}",
+        resp.status, resp.text
+    );
+    if status >= 400 {
+        resp.problem(status);
+    }
+}
+
+#[actix_web::test]
+async fn risk_endpoints_follow_the_role_table() {
+    let world = World::new().await;
+    let app = &world.app;
+    let scopes = ["in scope", "out of scope"];
+
+    // Lists first, while RA and RB are the only risks.
+    for line in TABLE {
+        let resp = app.get("/api/v1/risks", world.token(line.role)).await;
+        expect(&resp, 200, &format!("{} lists", line.role));
+        let expected: BTreeSet<String> = (0..2)
+            .filter(|&i| line.list[i] == L)
+            .map(|i| world.risks[i].clone())
+            .collect();
+        assert_eq!(ids(&resp.body), expected, "{} lists", line.role);
+    }
+
+    for line in TABLE {
+        let token = world.token(line.role);
+        for (i, scope) in scopes.iter().enumerate() {
+            let what = |op: &str| format!("{} {op} {scope}", line.role);
+            let path = format!("/api/v1/risks/{}", world.risks[i]);
+
+            let resp = app.get(&path, token).await;
+            expect(&resp, line.read[i], &what("reads"));
+            if resp.status == 200 {
+                assert_eq!(resp.body["id"], world.risks[i].as_str());
+            }
+
+            let before = app.fingerprint().await;
+            let title = format!("patched by {}", line.role);
+            let resp = patch_with(app, &path, token, &json!({"title": title}), Some("table")).await;
+            expect(&resp, line.patch[i], &what("patches"));
+            let after = app.fingerprint().await;
+            if resp.status == 200 {
+                assert_eq!(resp.body["title"], title.as_str());
+                assert_ne!(before, after, "{}", what("patches"));
+            } else {
+                assert_eq!(
+                    before,
+                    after,
+                    "{}: a refused write changed data",
+                    what("patches")
+                );
+            }
+
+            let before = app.fingerprint().await;
+            let body = risk_body(
+                &world.studies[i],
+                json!({"title": format!("made by {}", line.role)}),
+            );
+            let resp = app.post("/api/v1/risks", token, &body).await;
+            expect(&resp, line.create[i], &what("creates"));
+            let after = app.fingerprint().await;
+            if resp.status == 201 {
+                assert_eq!(resp.body["study_id"], world.studies[i].as_str());
+                assert_ne!(before, after);
+            } else {
+                assert_eq!(
+                    before,
+                    after,
+                    "{}: a refused write changed data",
+                    what("creates")
+                );
+            }
+
+            let target = if line.delete[i] == 204 {
+                world.fresh_risk(i).await
+            } else {
+                world.risks[i].clone()
+            };
+            let path = format!("/api/v1/risks/{target}");
+            let before = app.fingerprint().await;
+            let resp = app.delete(&path, token).await;
+            expect(&resp, line.delete[i], &what("deletes"));
+            let after = app.fingerprint().await;
+            if resp.status == 204 {
+                app.get(&path, &app.admin_token).await.problem(404);
+            } else {
+                assert_eq!(
+                    before,
+                    after,
+                    "{}: a refused write changed data",
+                    what("deletes")
+                );
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_vendor_client_sees_the_studies_of_the_risks_naming_it() {
+    let world = World::new().await;
+    let app = &world.app;
+    let vendor = world.token(Role::Vendor);
+    let studies = app.get("/api/v1/studies", vendor).await;
+    let seen: BTreeSet<String> = ids(studies.ok(200));
+    assert_eq!(seen, BTreeSet::from([world.studies[0].clone()]));
+    // Once no live risk names the vendor, the study is out of its sight too.
+    app.delete(
+        &format!("/api/v1/risks/{}", world.risks[0]),
+        &app.admin_token,
+    )
+    .await
+    .ok(204);
+    assert!(ids(app.get("/api/v1/studies", vendor).await.ok(200)).is_empty());
+    assert!(ids(app.get("/api/v1/risks", vendor).await.ok(200)).is_empty());
+}
