@@ -1,7 +1,9 @@
 //! The HTTP edge: the route table, the OpenAPI document, and the fallback for unknown
 //! routes. Handlers live in one module per resource.
 
+pub mod budget_lines;
 pub mod clients;
+pub mod expenses;
 pub mod extract;
 pub mod fallback;
 pub mod health;
@@ -45,7 +47,17 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(sites::create)
                 .service(sites::read)
                 .service(sites::update)
-                .service(sites::delete),
+                .service(sites::delete)
+                .service(budget_lines::list)
+                .service(budget_lines::create)
+                .service(budget_lines::read)
+                .service(budget_lines::update)
+                .service(budget_lines::delete)
+                .service(expenses::list)
+                .service(expenses::create)
+                .service(expenses::read)
+                .service(expenses::update)
+                .service(expenses::delete),
         );
 }
 
@@ -70,6 +82,8 @@ with the audit event; `X-Request-Id` is echoed on every answer.",
         (name = "clients", description = "API clients (admin)"),
         (name = "studies", description = "Clinical studies"),
         (name = "sites", description = "Investigator sites"),
+        (name = "budget-lines", description = "Budget lines: planned, committed, actual and remaining amounts"),
+        (name = "expenses", description = "Expenses booked against budget lines"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(Problem, FieldError)),
@@ -370,7 +384,12 @@ mod tests {
     fn patch_bodies_use_schemas_without_required_fields() {
         let api = super::openapi();
         let schemas = &api.components.as_ref().unwrap().schemas;
-        for name in ["StudyFieldsPatch", "SiteFieldsPatch"] {
+        for name in [
+            "StudyFieldsPatch",
+            "SiteFieldsPatch",
+            "BudgetLineFieldsPatch",
+            "ExpenseFieldsPatch",
+        ] {
             match schemas.get(name) {
                 Some(super::RefOr::T(super::Schema::Object(object))) => {
                     assert!(object.required.is_empty(), "{name}")

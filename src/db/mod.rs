@@ -1,7 +1,9 @@
 //! The database: pool, creation, migrations, and one module of rows and queries per
 //! resource.
 
+pub mod budget_lines;
 pub mod clients;
+pub mod expenses;
 pub mod keys;
 pub mod rate_limits;
 pub mod schema;
