@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::auth::Scope;
 use crate::db::schema::{milestones, risks, sites, studies};
 use crate::db::write::Record;
-use crate::db::{Conn, keyset_page};
+use crate::db::{Conn, budget_lines, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, StudyPhase, StudyStatus};
 use crate::domain::studies::StudyFields;
@@ -200,8 +200,31 @@ impl Record for Study {
             .await?)
     }
 
-    /// A study with live sites stays. The delete holds the study's row lock, which blocks a
-    /// concurrent site insert (`lock_for_child`), so no site can appear meanwhile.
+    /// A study's budget is kept in its currency: the currency cannot change while the study
+    /// has live budget lines. The update holds the study's row lock, which blocks a
+    /// concurrent line insert (`lock_for_child`).
+    async fn check(
+        conn: &mut Conn,
+        before: Option<&Self>,
+        fields: &StudyFields,
+    ) -> Result<(), ApiError> {
+        if let Some(before) = before
+            && before.currency != fields.currency
+        {
+            let lines = budget_lines::count_live_in_study(conn, before.id).await?;
+            if lines > 0 {
+                return Err(ApiError::Conflict(format!(
+                    "the study has {lines} live budget line(s) in {}; its currency cannot change",
+                    before.currency
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A study with live sites or budget lines stays. The delete holds the study's row lock,
+    /// which blocks a concurrent child insert (`lock_for_child`), so none can appear
+    /// meanwhile.
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let live_sites: i64 = sites::table
             .filter(sites::study_id.eq(self.id))
@@ -212,6 +235,12 @@ impl Record for Study {
         if live_sites > 0 {
             return Err(ApiError::Conflict(format!(
                 "the study still has {live_sites} live site(s); delete them first"
+            )));
+        }
+        let live_lines = budget_lines::count_live_in_study(conn, self.id).await?;
+        if live_lines > 0 {
+            return Err(ApiError::Conflict(format!(
+                "the study still has {live_lines} live budget line(s); delete them first"
             )));
         }
         Ok(())
