@@ -1,9 +1,11 @@
 //! The HTTP edge: the route table, the OpenAPI document, and the fallback for unknown
 //! routes. Handlers live in one module per resource.
 
+pub mod budget_lines;
 pub mod clients;
 pub mod deviations;
 pub mod enrollment;
+pub mod expenses;
 pub mod extract;
 pub mod fallback;
 pub mod health;
@@ -72,7 +74,17 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(deviations::list)
                 .service(deviations::create)
                 .service(deviations::read)
-                .service(deviations::update),
+                .service(deviations::update)
+                .service(budget_lines::list)
+                .service(budget_lines::create)
+                .service(budget_lines::read)
+                .service(budget_lines::update)
+                .service(budget_lines::delete)
+                .service(expenses::list)
+                .service(expenses::create)
+                .service(expenses::read)
+                .service(expenses::update)
+                .service(expenses::delete),
         );
 }
 
@@ -102,6 +114,8 @@ with the audit event; `X-Request-Id` is echoed on every answer.",
         (name = "milestones", description = "Study milestones and vendor deliverables, with slippage and overdue state"),
         (name = "risks", description = "The risk register: likelihood x impact x detectability, escalated at the study's threshold"),
         (name = "deviations", description = "Protocol deviations: regulated records, never deleted (`invalidated` withdraws one)"),
+        (name = "budget-lines", description = "Budget lines: planned, committed, actual and remaining amounts"),
+        (name = "expenses", description = "Expenses booked against budget lines"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(Problem, FieldError)),
@@ -409,6 +423,8 @@ mod tests {
             "SiteFieldsPatch",
             "RiskFieldsPatch",
             "DeviationFieldsPatch",
+            "BudgetLineFieldsPatch",
+            "ExpenseFieldsPatch",
         ] {
             match schemas.get(name) {
                 Some(super::RefOr::T(super::Schema::Object(object))) => {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::audit::WriteContext;
 use crate::auth::{RowKeys, RowScope};
-use crate::db::schema::{deviations, sites, studies};
+use crate::db::schema::{deviations, studies};
 use crate::db::write::{self, Record};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
@@ -323,20 +323,8 @@ impl Record for DeviationRecord {
         match before {
             None => {
                 crate::db::studies::lock_for_child(conn, fields.study_id).await?;
-                let found: i64 = sites::table
-                    .filter(sites::id.eq(fields.site_id))
-                    .filter(sites::study_id.eq(fields.study_id))
-                    .filter(sites::deleted_at.is_null())
-                    .count()
-                    .get_result(conn)
-                    .await?;
-                if found == 0 {
-                    return Err(ApiError::invalid(
-                        "site_id",
-                        "reference",
-                        "names no site of this study",
-                    ));
-                }
+                // The site stays live until the deviation is in (a site delete counts them).
+                crate::db::sites::lock_for_reference(conn, fields.site_id, fields.study_id).await?;
             }
             Some(before) => {
                 if before.study_id != fields.study_id {

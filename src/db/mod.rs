@@ -1,9 +1,11 @@
 //! The database: pool, creation, migrations, and one module of rows and queries per
 //! resource.
 
+pub mod budget_lines;
 pub mod clients;
 pub mod deviations;
 pub mod enrollment;
+pub mod expenses;
 pub mod keys;
 pub mod milestones;
 pub mod rate_limits;

@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use crate::audit::{self, WriteContext};
 use crate::auth::{RowKeys, RowScope};
-use crate::db::schema::{risks, sites, studies, vendors};
+use crate::db::schema::{risks, studies};
 use crate::db::write::{self, Record};
-use crate::db::{Conn, keyset_page};
+use crate::db::{Conn, keyset_page, sites, vendors};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{AuditAction, EntityType, RiskCategory, RiskStatus};
 use crate::domain::risks::{RiskFields, escalates, escalation_reason};
@@ -252,45 +252,6 @@ async fn escalate_if_reached(
     Ok(escalated)
 }
 
-/// 422 unless `site` is a live site of `study`.
-async fn check_site(conn: &mut Conn, study: Uuid, site: Option<Uuid>) -> Result<(), ApiError> {
-    let Some(site) = site else { return Ok(()) };
-    let found: i64 = sites::table
-        .filter(sites::id.eq(site))
-        .filter(sites::study_id.eq(study))
-        .filter(sites::deleted_at.is_null())
-        .count()
-        .get_result(conn)
-        .await?;
-    if found == 0 {
-        return Err(ApiError::invalid(
-            "site_id",
-            "reference",
-            "names no site of this study",
-        ));
-    }
-    Ok(())
-}
-
-/// 422 unless `vendor` names a live vendor.
-async fn check_vendor(conn: &mut Conn, vendor: Option<Uuid>) -> Result<(), ApiError> {
-    let Some(vendor) = vendor else { return Ok(()) };
-    let found: i64 = vendors::table
-        .filter(vendors::id.eq(vendor))
-        .filter(vendors::deleted_at.is_null())
-        .count()
-        .get_result(conn)
-        .await?;
-    if found == 0 {
-        return Err(ApiError::invalid(
-            "vendor_id",
-            "reference",
-            "names no vendor",
-        ));
-    }
-    Ok(())
-}
-
 impl Record for Risk {
     type Fields = RiskFields;
     const ENTITY: EntityType = EntityType::Risk;
@@ -348,7 +309,8 @@ impl Record for Risk {
     }
 
     /// A new risk needs a live study (locked against deletion until the insert commits); a
-    /// risk stays in its study; a site must belong to that study; a vendor must exist.
+    /// risk stays in its study; a site must be a live site of that study, a vendor a live
+    /// vendor (both locked against deletion the same way).
     async fn check(
         conn: &mut Conn,
         before: Option<&Self>,
@@ -367,11 +329,16 @@ impl Record for Risk {
             }
             Some(_) => {}
         }
-        if before.is_none_or(|b| b.site_id != fields.site_id) {
-            check_site(conn, fields.study_id, fields.site_id).await?;
+        // A site or vendor the risk starts naming stays live until this write commits.
+        if let Some(site) = fields.site_id
+            && before.is_none_or(|b| b.site_id != fields.site_id)
+        {
+            sites::lock_for_reference(conn, site, fields.study_id).await?;
         }
-        if before.is_none_or(|b| b.vendor_id != fields.vendor_id) {
-            check_vendor(conn, fields.vendor_id).await?;
+        if let Some(vendor) = fields.vendor_id
+            && before.is_none_or(|b| b.vendor_id != fields.vendor_id)
+        {
+            vendors::lock_for_reference(conn, vendor, "vendor_id").await?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::auth::Scope;
 use crate::db::schema::{milestones, risks, sites, studies};
 use crate::db::write::Record;
-use crate::db::{Conn, keyset_page};
+use crate::db::{Conn, budget_lines, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, StudyPhase, StudyStatus};
 use crate::domain::studies::StudyFields;
@@ -200,9 +200,32 @@ impl Record for Study {
             .await?)
     }
 
-    /// A study with live sites or milestones stays. The delete holds the study's row lock,
-    /// which blocks a concurrent child insert (`lock_for_child`), so no child can appear
-    /// meanwhile.
+    /// A study's budget is kept in its currency: the currency cannot change while the study
+    /// has live budget lines. The update holds the study's row lock, which blocks a
+    /// concurrent line insert (`lock_for_child`).
+    async fn check(
+        conn: &mut Conn,
+        before: Option<&Self>,
+        fields: &StudyFields,
+    ) -> Result<(), ApiError> {
+        if let Some(before) = before
+            && before.currency != fields.currency
+        {
+            let lines = budget_lines::count_live_in_study(conn, before.id).await?;
+            if lines > 0 {
+                return Err(ApiError::Conflict(format!(
+                    "the study has {lines} live budget line(s) in {}; its currency cannot change",
+                    before.currency
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A study with live sites, milestones, budget lines or risks stays (deviations and
+    /// enrollment weeks hang off its sites, which keep them). The delete holds the study's
+    /// row lock, which blocks a concurrent child insert (`lock_for_child`), so none can
+    /// appear meanwhile.
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let live_sites: i64 = sites::table
             .filter(sites::study_id.eq(self.id))
@@ -216,11 +239,23 @@ impl Record for Study {
             .count()
             .get_result(conn)
             .await?;
-        let children: Vec<String> = [(live_sites, "site(s)"), (live_milestones, "milestone(s)")]
-            .into_iter()
-            .filter(|(count, _)| *count > 0)
-            .map(|(count, what)| format!("{count} live {what}"))
-            .collect();
+        let live_risks: i64 = risks::table
+            .filter(risks::study_id.eq(self.id))
+            .filter(risks::deleted_at.is_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        let live_lines = budget_lines::count_live_in_study(conn, self.id).await?;
+        let children: Vec<String> = [
+            (live_sites, "site(s)"),
+            (live_milestones, "milestone(s)"),
+            (live_lines, "budget line(s)"),
+            (live_risks, "risk(s)"),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, what)| format!("{count} live {what}"))
+        .collect();
         if children.is_empty() {
             return Ok(());
         }

@@ -1,10 +1,12 @@
 //! Pure domain code: enums, codes, validation rules, cursors and merge patch. No I/O here,
 //! so all of it is unit-tested beside the code.
 
+pub mod budget_lines;
 pub mod cursor;
 pub mod deviations;
 pub mod enrollment;
 pub mod enums;
+pub mod expenses;
 pub mod json;
 pub mod milestones;
 pub mod money;

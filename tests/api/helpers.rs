@@ -443,6 +443,8 @@ impl TestApp {
         let sql = "SELECT concat_ws('|',
             (SELECT md5(coalesce(string_agg(s::text, ',' ORDER BY id), '')) FROM studies s),
             (SELECT md5(coalesce(string_agg(s::text, ',' ORDER BY id), '')) FROM sites s),
+            (SELECT md5(coalesce(string_agg(b::text, ',' ORDER BY id), '')) FROM budget_lines b),
+            (SELECT md5(coalesce(string_agg(e::text, ',' ORDER BY id), '')) FROM expenses e),
             (SELECT md5(coalesce(string_agg(c::text, ',' ORDER BY id), '')) FROM api_clients c),
                         (SELECT md5(coalesce(string_agg(e::text, ',' ORDER BY id), '')) FROM enrollment_reports e),
             (SELECT md5(coalesce(string_agg(v::text, ',' ORDER BY id), '')) FROM vendors v),

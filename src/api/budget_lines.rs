@@ -1,0 +1,219 @@
+//! `/api/v1/budget-lines`: what a study plans to spend, line by line, and what it has
+//! spent against each line so far.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
+use crate::api::respond;
+use crate::auth::{Caller, Operation, Resource, RowKeys};
+use crate::db;
+use crate::db::budget_lines::{BudgetLine, BudgetLineFilter};
+use crate::db::write;
+use crate::domain::budget_lines::BudgetLineFields;
+use crate::domain::cursor::Page;
+use crate::domain::enums::BudgetCategory;
+use crate::domain::patch::apply_merge_patch;
+use crate::domain::versioning::IfMatch;
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+
+/// Filters of the budget line list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BudgetLineListFilter {
+    pub study_id: Option<Uuid>,
+    pub vendor_id: Option<Uuid>,
+    pub category: Option<BudgetCategory>,
+    /// Exact partner-system id.
+    pub external_id: Option<String>,
+}
+
+impl From<BudgetLineListFilter> for BudgetLineFilter {
+    fn from(f: BudgetLineListFilter) -> Self {
+        Self {
+            study_id: f.study_id,
+            vendor_id: f.vendor_id,
+            category: f.category,
+            external_id: f.external_id,
+        }
+    }
+}
+
+/// The merged patch, with `currency: null` read as "the study's", which the line already
+/// has: such a patch changes nothing.
+fn patched(current: &BudgetLine, patch: &serde_json::Value) -> ApiResult<BudgetLineFields> {
+    let mut fields = apply_merge_patch(&current.fields(), patch)?;
+    fields
+        .currency
+        .get_or_insert_with(|| current.currency.clone());
+    Ok(fields)
+}
+
+/// List budget lines
+///
+/// The budget lines the caller may read (a `cro`: those of its studies), in creation
+/// order, one page at a time. Each carries `actual_amount` (the sum of its live expenses)
+/// and `remaining_amount` (`planned_amount - actual_amount`, negative when overspent).
+#[utoipa::path(
+    operation_id = "list_budget_lines",
+    tag = "budget-lines",
+    params(ListParams, BudgetLineListFilter),
+    responses((status = 200, description = "A page of budget lines", body = Page<BudgetLine>)),
+)]
+#[get("/budget-lines")]
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    params: web::Query<ListParams>,
+    filter: web::Query<BudgetLineListFilter>,
+) -> ApiResult<HttpResponse> {
+    let page = params.page()?;
+    let mut conn = state.db.get().await?;
+    let lines = db::budget_lines::list(
+        &mut conn,
+        &caller.row_scope(Resource::BudgetLine),
+        &filter.into_inner().into(),
+        &page,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(lines))
+}
+
+/// Create a budget line
+///
+/// `admin`, `sponsor`, and `cro` within its studies (a study outside the caller's scope
+/// answers 404). Amounts are decimal strings with at most two places (`"250000.00"`); a
+/// JSON number is refused (422). `currency` may be left out: a line is always in its
+/// study's currency, and another one is refused (422). `vendor_id`, if set, must name a
+/// vendor (422).
+#[utoipa::path(
+    operation_id = "create_budget_line",
+    tag = "budget-lines",
+    request_body = BudgetLineFields,
+    responses((status = 201, description = "Created; `Location` and `ETag` set", body = BudgetLine)),
+)]
+#[post("/budget-lines")]
+pub async fn create(
+    caller: Caller,
+    state: web::Data<AppState>,
+    reason: ChangeReason,
+    body: Body<BudgetLineFields>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Resource::BudgetLine, Operation::Create)?;
+    // A study outside the caller's scope is as absent as one that does not exist.
+    let study = RowKeys {
+        study_id: Some(body.0.study_id),
+        ..RowKeys::default()
+    };
+    if !caller.row_scope(Resource::BudgetLine).allows(study) {
+        return Err(ApiError::NotFound);
+    }
+    let mut conn = state.db.get().await?;
+    let line: BudgetLine =
+        write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
+    Ok(respond::created(
+        format!("/api/v1/budget-lines/{}", line.id),
+        &line,
+        line.version,
+    ))
+}
+
+/// Read a budget line
+///
+/// With `actual_amount` and `remaining_amount` as of now.
+#[utoipa::path(
+    operation_id = "read_budget_line",
+    tag = "budget-lines",
+    params(("id" = Uuid, Path, description = "Budget line id")),
+    responses((status = 200, description = "The budget line; `ETag` is its version", body = BudgetLine)),
+)]
+#[get("/budget-lines/{id}")]
+pub async fn read(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.db.get().await?;
+    let line = db::budget_lines::find(
+        &mut conn,
+        id.into_inner(),
+        &caller.row_scope(Resource::BudgetLine),
+    )
+    .await?;
+    Ok(respond::tagged(&line, line.version))
+}
+
+/// Update a budget line
+///
+/// JSON Merge Patch (RFC 7396). `study_id` cannot change (422) and `currency` stays the
+/// study's (422 for another). Send `If-Match` with the `ETag` you read (412 on mismatch).
+/// The version counts changes to the line itself: expenses booked against it change
+/// `actual_amount` but not the version.
+#[utoipa::path(
+    operation_id = "update_budget_line",
+    tag = "budget-lines",
+    params(("id" = Uuid, Path, description = "Budget line id")),
+    request_body(content = BudgetLineFields, content_type = "application/merge-patch+json",
+        description = "Any subset of the writable fields"),
+    responses((status = 200, description = "The updated budget line", body = BudgetLine)),
+)]
+#[patch("/budget-lines/{id}")]
+pub async fn update(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    reason: ChangeReason,
+    patch: MergePatch,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let scope = caller.row_scope(Resource::BudgetLine);
+    let mut conn = state.db.get().await?;
+    db::budget_lines::find_row(&mut conn, id, &scope).await?;
+    caller.require(Resource::BudgetLine, Operation::Update)?;
+    let ctx = caller.write_context(reason.0);
+    let in_scope = |line: &BudgetLine| scope.allows(line.keys());
+    let line = write::update(&mut conn, &ctx, id, in_scope, &if_match, |current| {
+        patched(current, &patch.0)
+    })
+    .await?;
+    Ok(respond::tagged(&line, line.version))
+}
+
+/// Delete a budget line
+///
+/// A soft delete: the line leaves lists and reads but stays in the database and the audit
+/// trail. A line with live expenses cannot be deleted (409): delete or move them first.
+#[utoipa::path(
+    operation_id = "delete_budget_line",
+    tag = "budget-lines",
+    params(("id" = Uuid, Path, description = "Budget line id")),
+    responses((status = 204, description = "Deleted")),
+)]
+#[delete("/budget-lines/{id}")]
+pub async fn delete(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    reason: ChangeReason,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let scope = caller.row_scope(Resource::BudgetLine);
+    let mut conn = state.db.get().await?;
+    db::budget_lines::find_row(&mut conn, id, &scope).await?;
+    caller.require(Resource::BudgetLine, Operation::Delete)?;
+    let in_scope = |line: &BudgetLine| scope.allows(line.keys());
+    write::soft_delete::<BudgetLine>(
+        &mut conn,
+        &caller.write_context(reason.0),
+        id,
+        in_scope,
+        &if_match,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,231 @@
+//! `/api/v1/expenses`: money spent, each booked against a budget line.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
+use crate::api::respond;
+use crate::auth::{Caller, Operation, Resource};
+use crate::db;
+use crate::db::Conn;
+use crate::db::expenses::{Expense, ExpenseFilter};
+use crate::db::write;
+use crate::domain::cursor::Page;
+use crate::domain::expenses::ExpenseFields;
+use crate::domain::patch::apply_merge_patch;
+use crate::domain::versioning::IfMatch;
+use crate::error::ApiResult;
+use crate::startup::AppState;
+
+/// Filters of the expense list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExpenseListFilter {
+    pub study_id: Option<Uuid>,
+    pub budget_line_id: Option<Uuid>,
+    /// Exact partner-system id.
+    pub external_id: Option<String>,
+    /// Only expenses incurred on or after this day (`YYYY-MM-DD`).
+    pub incurred_from: Option<NaiveDate>,
+    /// Only expenses incurred on or before this day (`YYYY-MM-DD`).
+    pub incurred_to: Option<NaiveDate>,
+}
+
+impl From<ExpenseListFilter> for ExpenseFilter {
+    fn from(f: ExpenseListFilter) -> Self {
+        Self {
+            study_id: f.study_id,
+            budget_line_id: f.budget_line_id,
+            external_id: f.external_id,
+            incurred_from: f.incurred_from,
+            incurred_to: f.incurred_to,
+        }
+    }
+}
+
+/// 404 unless the budget line is live and the caller may see expenses of its study: a line
+/// outside the caller's scope is as absent as one that does not exist.
+async fn require_visible_line(conn: &mut Conn, caller: &Caller, line: Uuid) -> ApiResult<()> {
+    db::budget_lines::find_row(conn, line, &caller.row_scope(Resource::Expense)).await?;
+    Ok(())
+}
+
+/// The merged patch, with `currency: null` read as "the line's", which the expense already
+/// has: such a patch changes nothing.
+fn patched(current: &Expense, patch: &serde_json::Value) -> ApiResult<ExpenseFields> {
+    let mut fields = apply_merge_patch(&current.fields(), patch)?;
+    fields
+        .currency
+        .get_or_insert_with(|| current.currency.clone());
+    Ok(fields)
+}
+
+/// List expenses
+///
+/// The expenses the caller may read (a `cro`: those of its studies), in creation order, one
+/// page at a time. Each carries the `study_id` and `currency` of its budget line.
+#[utoipa::path(
+    operation_id = "list_expenses",
+    tag = "expenses",
+    params(ListParams, ExpenseListFilter),
+    responses((status = 200, description = "A page of expenses", body = Page<Expense>)),
+)]
+#[get("/expenses")]
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    params: web::Query<ListParams>,
+    filter: web::Query<ExpenseListFilter>,
+) -> ApiResult<HttpResponse> {
+    let page = params.page()?;
+    let mut conn = state.db.get().await?;
+    let expenses = db::expenses::list(
+        &mut conn,
+        &caller.row_scope(Resource::Expense),
+        &filter.into_inner().into(),
+        &page,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(expenses))
+}
+
+/// Create an expense
+///
+/// `admin`, `sponsor`, and `cro` within its studies. The budget line must exist and be
+/// visible to the caller (404 otherwise); the expense takes the line's `study_id` and
+/// `currency` (send no `study_id`; `currency` may be left out, and another than the line's
+/// is refused, 422). `amount` is a decimal string above zero with at most two places
+/// (`"12500.00"`); a JSON number is refused (422).
+#[utoipa::path(
+    operation_id = "create_expense",
+    tag = "expenses",
+    request_body = ExpenseFields,
+    responses((status = 201, description = "Created; `Location` and `ETag` set", body = Expense)),
+)]
+#[post("/expenses")]
+pub async fn create(
+    caller: Caller,
+    state: web::Data<AppState>,
+    reason: ChangeReason,
+    body: Body<ExpenseFields>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Resource::Expense, Operation::Create)?;
+    let mut conn = state.db.get().await?;
+    require_visible_line(&mut conn, &caller, body.0.budget_line_id).await?;
+    let expense: Expense =
+        write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
+    Ok(respond::created(
+        format!("/api/v1/expenses/{}", expense.id),
+        &expense,
+        expense.version,
+    ))
+}
+
+/// Read an expense
+#[utoipa::path(
+    operation_id = "read_expense",
+    tag = "expenses",
+    params(("id" = Uuid, Path, description = "Expense id")),
+    responses((status = 200, description = "The expense; `ETag` is its version", body = Expense)),
+)]
+#[get("/expenses/{id}")]
+pub async fn read(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.db.get().await?;
+    let expense = db::expenses::find(
+        &mut conn,
+        id.into_inner(),
+        &caller.row_scope(Resource::Expense),
+    )
+    .await?;
+    Ok(respond::tagged(&expense, expense.version))
+}
+
+/// Update an expense
+///
+/// JSON Merge Patch (RFC 7396). An expense may move to another budget line of the same
+/// study only (422 for a line of another study; 404 for a line the caller cannot see).
+/// Send `If-Match` with the `ETag` you read (412 on mismatch).
+#[utoipa::path(
+    operation_id = "update_expense",
+    tag = "expenses",
+    params(("id" = Uuid, Path, description = "Expense id")),
+    request_body(content = ExpenseFields, content_type = "application/merge-patch+json",
+        description = "Any subset of the writable fields"),
+    responses((status = 200, description = "The updated expense", body = Expense)),
+)]
+#[patch("/expenses/{id}")]
+pub async fn update(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    reason: ChangeReason,
+    patch: MergePatch,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let scope = caller.row_scope(Resource::Expense);
+    let mut conn = state.db.get().await?;
+    let current = db::expenses::find(&mut conn, id, &scope).await?;
+    // A line named in the patch is an object the caller touches: outside its scope, 404.
+    // (A value that is not a UUID is left to the merge, which refuses it with a 422.)
+    let named_line = patch
+        .0
+        .get("budget_line_id")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|line| line.parse::<Uuid>().ok());
+    if let Some(line) = named_line
+        && line != current.budget_line_id
+    {
+        require_visible_line(&mut conn, &caller, line).await?;
+    }
+    caller.require(Resource::Expense, Operation::Update)?;
+    let ctx = caller.write_context(reason.0);
+    let in_scope = |expense: &Expense| scope.allows(expense.keys());
+    let expense = write::update(&mut conn, &ctx, id, in_scope, &if_match, |current| {
+        patched(current, &patch.0)
+    })
+    .await?;
+    Ok(respond::tagged(&expense, expense.version))
+}
+
+/// Delete an expense
+///
+/// A soft delete: the expense leaves lists, reads and its line's `actual_amount`, but stays
+/// in the database and the audit trail.
+#[utoipa::path(
+    operation_id = "delete_expense",
+    tag = "expenses",
+    params(("id" = Uuid, Path, description = "Expense id")),
+    responses((status = 204, description = "Deleted")),
+)]
+#[delete("/expenses/{id}")]
+pub async fn delete(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    if_match: IfMatch,
+    reason: ChangeReason,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let scope = caller.row_scope(Resource::Expense);
+    let mut conn = state.db.get().await?;
+    db::expenses::find(&mut conn, id, &scope).await?;
+    caller.require(Resource::Expense, Operation::Delete)?;
+    let in_scope = |expense: &Expense| scope.allows(expense.keys());
+    write::soft_delete::<Expense>(
+        &mut conn,
+        &caller.write_context(reason.0),
+        id,
+        in_scope,
+        &if_match,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,230 @@
+//! Expenses: the row, and every query on it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::{RowKeys, RowScope};
+use crate::db::schema::expenses;
+use crate::db::write::Record;
+use crate::db::{Conn, budget_lines, keyset_page};
+use crate::domain::cursor::{Page, PageRequest};
+use crate::domain::enums::EntityType;
+use crate::domain::expenses::ExpenseFields;
+use crate::domain::money::Money;
+use crate::error::ApiError;
+
+/// An expense, as stored and as answered.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
+#[diesel(table_name = expenses)]
+#[schema(example = json!({
+    "id": "0193f0e8-3b4c-7d5e-8f60-7a8b9c0d1e2f", "external_id": "AP-INV-2026-0117",
+    "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99", "budget_line_id": "0193f0e7-2a3b-7c4d-9e5f-6a7b8c9d0e1f",
+    "amount": "12500.00", "currency": "EUR", "incurred_on": "2026-04-30",
+    "invoice_number": "INV-2026-0117", "description": "Monitoring visits, April",
+    "created_at": "2026-05-02T08:15:00Z", "updated_at": "2026-05-02T08:15:00Z", "deleted_at": null, "version": 1
+}))]
+pub struct Expense {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    /// The study of the expense's budget line.
+    pub study_id: Uuid,
+    pub budget_line_id: Uuid,
+    pub amount: Money,
+    /// ISO 4217 code: always the budget line's (and so the study's) currency.
+    pub currency: String,
+    pub incurred_on: NaiveDate,
+    pub invoice_number: Option<String>,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set when the expense was deleted (visible with `include_deleted=true` only).
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Starts at 1, +1 on every change; the `ETag` of the expense.
+    pub version: i32,
+}
+
+impl Expense {
+    pub fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: None,
+            vendor_id: None,
+        }
+    }
+
+    /// The writable part, as a PATCH is merged into it.
+    pub fn fields(&self) -> ExpenseFields {
+        ExpenseFields {
+            external_id: self.external_id.clone(),
+            budget_line_id: self.budget_line_id,
+            amount: self.amount,
+            currency: Some(self.currency.clone()),
+            incurred_on: self.incurred_on,
+            invoice_number: self.invoice_number.clone(),
+            description: self.description.clone(),
+        }
+    }
+}
+
+/// Filters of `GET /expenses` beyond the common list parameters.
+#[derive(Debug, Default, Clone)]
+pub struct ExpenseFilter {
+    pub study_id: Option<Uuid>,
+    pub budget_line_id: Option<Uuid>,
+    pub external_id: Option<String>,
+    pub incurred_from: Option<NaiveDate>,
+    pub incurred_to: Option<NaiveDate>,
+}
+
+fn visible(scope: &RowScope) -> expenses::BoxedQuery<'static, diesel::pg::Pg> {
+    let query = expenses::table.into_boxed();
+    match scope {
+        RowScope::All => query,
+        RowScope::Studies(studies) => query.filter(expenses::study_id.eq_any(studies.clone())),
+        // Expenses are scoped by study only: site and vendor callers see none.
+        RowScope::Sites(_) | RowScope::Vendor(_) | RowScope::Nothing => {
+            query.filter(expenses::id.eq_any(Vec::<Uuid>::new()))
+        }
+    }
+}
+
+pub async fn list(
+    conn: &mut Conn,
+    scope: &RowScope,
+    filter: &ExpenseFilter,
+    page: &PageRequest,
+) -> QueryResult<Page<Expense>> {
+    let mut query = visible(scope);
+    if let Some(study_id) = filter.study_id {
+        query = query.filter(expenses::study_id.eq(study_id));
+    }
+    if let Some(line) = filter.budget_line_id {
+        query = query.filter(expenses::budget_line_id.eq(line));
+    }
+    if let Some(external_id) = &filter.external_id {
+        query = query.filter(expenses::external_id.eq(external_id.clone()));
+    }
+    if let Some(from) = filter.incurred_from {
+        query = query.filter(expenses::incurred_on.ge(from));
+    }
+    if let Some(to) = filter.incurred_to {
+        query = query.filter(expenses::incurred_on.le(to));
+    }
+    let rows: Vec<Expense> = keyset_page!(query, expenses, deleted_at, page)
+        .load(conn)
+        .await?;
+    Ok(Page::from_overfetch(rows, page.limit, |expense| expense.id))
+}
+
+/// A live expense within `scope`, or 404.
+pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Expense, ApiError> {
+    visible(scope)
+        .filter(expenses::id.eq(id))
+        .filter(expenses::deleted_at.is_null())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(ApiError::NotFound)
+}
+
+impl Record for Expense {
+    type Fields = ExpenseFields;
+    const ENTITY: EntityType = EntityType::Expense;
+
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn version(&self) -> i32 {
+        self.version
+    }
+    fn study_id(&self) -> Option<Uuid> {
+        Some(self.study_id)
+    }
+    fn fields(&self) -> ExpenseFields {
+        Expense::fields(self)
+    }
+
+    /// `study_id` and `currency` are the line's (locked by `check`), never the client's.
+    async fn insert(conn: &mut Conn, id: Uuid, fields: &ExpenseFields) -> Result<Self, ApiError> {
+        let line = budget_lines::lock_for_child(conn, fields.budget_line_id).await?;
+        Ok(diesel::insert_into(expenses::table)
+            .values((
+                expenses::id.eq(id),
+                expenses::study_id.eq(line.study_id),
+                expenses::currency.eq(line.currency),
+                fields,
+            ))
+            .get_result(conn)
+            .await?)
+    }
+
+    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
+        Ok(expenses::table
+            .find(id)
+            .filter(expenses::deleted_at.is_null())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
+    /// `study_id` and `currency` are written from the (possibly new) line, exactly as on
+    /// insert; `check` has made sure the line is of the same study.
+    async fn write(conn: &mut Conn, id: Uuid, fields: &ExpenseFields) -> Result<Self, ApiError> {
+        let line = budget_lines::lock_for_child(conn, fields.budget_line_id).await?;
+        Ok(diesel::update(expenses::table.find(id))
+            .set((
+                fields,
+                expenses::study_id.eq(line.study_id),
+                expenses::currency.eq(line.currency),
+                expenses::version.eq(expenses::version + 1),
+                expenses::updated_at.eq(diesel::dsl::now),
+            ))
+            .get_result(conn)
+            .await?)
+    }
+
+    async fn mark_deleted(conn: &mut Conn, id: Uuid) -> Result<Self, ApiError> {
+        Ok(diesel::update(expenses::table.find(id))
+            .set((
+                expenses::deleted_at.eq(diesel::dsl::now),
+                expenses::version.eq(expenses::version + 1),
+                expenses::updated_at.eq(diesel::dsl::now),
+            ))
+            .get_result(conn)
+            .await?)
+    }
+
+    /// The line must be live (and is locked `FOR SHARE`, so it cannot be deleted before the
+    /// expense commits), of the expense's study, and in the currency the client sent, if any.
+    async fn check(
+        conn: &mut Conn,
+        before: Option<&Self>,
+        fields: &ExpenseFields,
+    ) -> Result<(), ApiError> {
+        let line = budget_lines::lock_for_child(conn, fields.budget_line_id).await?;
+        if let Some(before) = before
+            && line.study_id != before.study_id
+        {
+            return Err(ApiError::invalid(
+                "budget_line_id",
+                "other_study",
+                "an expense can only move to a budget line of its own study",
+            ));
+        }
+        if let Some(currency) = &fields.currency
+            && *currency != line.currency
+        {
+            return Err(ApiError::invalid(
+                "currency",
+                "mismatch",
+                format!("must be the budget line's currency, {}", line.currency),
+            ));
+        }
+        Ok(())
+    }
+}
