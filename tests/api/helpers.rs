@@ -446,7 +446,7 @@ impl TestApp {
             (SELECT md5(coalesce(string_agg(b::text, ',' ORDER BY id), '')) FROM budget_lines b),
             (SELECT md5(coalesce(string_agg(e::text, ',' ORDER BY id), '')) FROM expenses e),
             (SELECT md5(coalesce(string_agg(c::text, ',' ORDER BY id), '')) FROM api_clients c),
-                        (SELECT md5(coalesce(string_agg(e::text, ',' ORDER BY id), '')) FROM enrollment_reports e),
+            (SELECT md5(coalesce(string_agg(e::text, ',' ORDER BY id), '')) FROM enrollment_reports e),
             (SELECT md5(coalesce(string_agg(v::text, ',' ORDER BY id), '')) FROM vendors v),
             (SELECT md5(coalesce(string_agg(m::text, ',' ORDER BY id), '')) FROM milestones m),
             (SELECT md5(coalesce(string_agg(r::text, ',' ORDER BY id), '')) FROM risks r),

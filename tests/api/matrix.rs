@@ -17,8 +17,15 @@ use uuid::Uuid;
 
 use crate::helpers::{Resp, TestApp, spawn_app};
 
-const ROLES: [Role; 7] =
-    [Role::Admin, Role::Sponsor, Role::Cro, Role::Site, Role::Vendor, Role::Auditor, Role::Analyst];
+const ROLES: [Role; 7] = [
+    Role::Admin,
+    Role::Sponsor,
+    Role::Cro,
+    Role::Site,
+    Role::Vendor,
+    Role::Auditor,
+    Role::Analyst,
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Side {
@@ -69,7 +76,8 @@ fn visible(role: Role, resource: Resource, side: Side) -> bool {
 fn last_monday() -> String {
     use chrono::Datelike;
     let today = chrono::Utc::now().date_naive();
-    (today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday()) + 7)).to_string()
+    (today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday()) + 7))
+        .to_string()
 }
 
 async fn created(app: &TestApp, path: &str, body: Value) -> String {
@@ -99,9 +107,22 @@ fn expense_body(o: &Objects) -> Value {
 }
 
 async fn build_side(app: &TestApp, week: &str) -> Objects {
-    let mut o = Objects { vendor: created(app, "/api/v1/vendors", json!({"name": unique("V"), "kind": "central_lab"})).await, ..Default::default() };
+    let mut o = Objects {
+        vendor: created(
+            app,
+            "/api/v1/vendors",
+            json!({"name": unique("V"), "kind": "central_lab"}),
+        )
+        .await,
+        ..Default::default()
+    };
     o.study = created(app, "/api/v1/studies", json!({"protocol_number": unique("P"), "title": "T", "phase": "phase2", "currency": "EUR", "target_enrollment": 10})).await;
-    o.site = created(app, "/api/v1/sites", json!({"study_id": o.study, "site_number": unique("S"), "name": "Site", "country": "DE"})).await;
+    o.site = created(
+        app,
+        "/api/v1/sites",
+        json!({"study_id": o.study, "site_number": unique("S"), "name": "Site", "country": "DE"}),
+    )
+    .await;
     o.milestone = created(app, "/api/v1/milestones", milestone_body(&o)).await;
     o.budget_line = created(app, "/api/v1/budget-lines", json!({"study_id": o.study, "vendor_id": o.vendor, "category": "lab", "description": "Central lab", "planned_amount": "1000.00"})).await;
     o.expense = created(app, "/api/v1/expenses", expense_body(&o)).await;
@@ -228,12 +249,21 @@ fn may(role: Role, resource: Resource, operation: Operation) -> bool {
 }
 
 /// Asserts the status; a refused write must leave every table as it was.
-async fn check(app: &TestApp, what: &str, expected: u16, run: impl std::future::Future<Output = Resp>) {
+async fn check(
+    app: &TestApp,
+    what: &str,
+    expected: u16,
+    run: impl std::future::Future<Output = Resp>,
+) {
     let before = app.fingerprint().await;
     let resp = run.await;
     assert_eq!(resp.status, expected, "{what}: {}", resp.text);
     if expected >= 400 {
-        assert_eq!(app.fingerprint().await, before, "{what}: a refused request changed data");
+        assert_eq!(
+            app.fingerprint().await,
+            before,
+            "{what}: a refused request changed data"
+        );
     }
 }
 
@@ -255,15 +285,29 @@ async fn every_role_every_endpoint_in_and_out_of_scope() {
         };
         for endpoint in endpoints() {
             let resource = endpoint.resource;
-            let name = |op: &str, side: Option<Side>| format!("{role} {op} {} {side:?}", endpoint.collection);
+            let name = |op: &str, side: Option<Side>| {
+                format!("{role} {op} {} {side:?}", endpoint.collection)
+            };
 
             // List: exactly the visible objects of both sides.
-            let list = app.get(&format!("{}?limit=1000", endpoint.collection), &token).await;
+            let list = app
+                .get(&format!("{}?limit=1000", endpoint.collection), &token)
+                .await;
             assert_eq!(list.status, 200, "{}: {}", name("list", None), list.text);
-            let ids: Vec<&str> = list.body["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+            let ids: Vec<&str> = list.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap())
+                .collect();
             for side in SIDES {
                 let id = (endpoint.object)(world.side(side));
-                assert_eq!(ids.contains(&id.as_str()), visible(role, resource, side), "{}", name("list", Some(side)));
+                assert_eq!(
+                    ids.contains(&id.as_str()),
+                    visible(role, resource, side),
+                    "{}",
+                    name("list", Some(side))
+                );
             }
 
             for side in SIDES {
@@ -274,17 +318,32 @@ async fn every_role_every_endpoint_in_and_out_of_scope() {
 
                 // Read.
                 let expected = if seen { 200 } else { 404 };
-                check(&app, &name("read", Some(side)), expected, app.get(&path, &token)).await;
+                check(
+                    &app,
+                    &name("read", Some(side)),
+                    expected,
+                    app.get(&path, &token),
+                )
+                .await;
 
                 // Create, naming this side's parents.
                 if endpoint.scoped_create || side == Side::A {
-                    let expected = match (may(role, resource, Operation::Create), !endpoint.scoped_create || seen) {
+                    let expected = match (
+                        may(role, resource, Operation::Create),
+                        !endpoint.scoped_create || seen,
+                    ) {
                         (false, _) => 403,
                         (true, true) => 201,
                         (true, false) => 404,
                     };
                     let body = (endpoint.create)(objects);
-                    check(&app, &name("create", Some(side)), expected, app.post(endpoint.collection, &token, &body)).await;
+                    check(
+                        &app,
+                        &name("create", Some(side)),
+                        expected,
+                        app.post(endpoint.collection, &token, &body),
+                    )
+                    .await;
                 }
 
                 // Update.
@@ -310,20 +369,38 @@ async fn every_role_every_endpoint_in_and_out_of_scope() {
                     _ if !seen => (id.clone(), 404),
                     _ if !may(role, resource, Operation::Delete) => (id.clone(), 403),
                     Delete::HasChildren => (id.clone(), 409),
-                    Delete::Leaf => (created(&app, endpoint.collection, (endpoint.create)(objects)).await, 204),
+                    Delete::Leaf => (
+                        created(&app, endpoint.collection, (endpoint.create)(objects)).await,
+                        204,
+                    ),
                 };
                 let target = format!("{}/{target}", endpoint.collection);
-                check(&app, &name("delete", Some(side)), expected, app.delete(&target, &token)).await;
+                check(
+                    &app,
+                    &name("delete", Some(side)),
+                    expected,
+                    app.delete(&target, &token),
+                )
+                .await;
             }
         }
 
         // Enrollment: PUT a week (create, then update) and the list.
         let reports = app.get("/api/v1/enrollment?limit=1000", &token).await;
-        let ids: Vec<&str> = reports.body["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = reports.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
         for side in SIDES {
             let objects = world.side(side);
             let seen = visible(role, Resource::EnrollmentReport, side);
-            assert_eq!(ids.contains(&objects.week.as_str()), seen, "{role} enrollment list {side:?}");
+            assert_eq!(
+                ids.contains(&objects.week.as_str()),
+                seen,
+                "{role} enrollment list {side:?}"
+            );
             let may_write = may(role, Resource::EnrollmentReport, Operation::Update);
             let expected = match (seen, may_write) {
                 (false, _) => 404,
@@ -331,8 +408,17 @@ async fn every_role_every_endpoint_in_and_out_of_scope() {
                 (true, true) => 200,
             };
             let counts = json!({"screened": 3, "screen_failed": 1, "enrolled": 1, "discontinued": 0, "completed": 0});
-            let url = app.url(&format!("/api/v1/sites/{}/enrollment/{}", objects.site, world.week));
-            check(&app, &format!("{role} enrollment put {side:?}"), expected, app.send(app.http.put(&url).bearer_auth(&token).json(&counts))).await;
+            let url = app.url(&format!(
+                "/api/v1/sites/{}/enrollment/{}",
+                objects.site, world.week
+            ));
+            check(
+                &app,
+                &format!("{role} enrollment put {side:?}"),
+                expected,
+                app.send(app.http.put(&url).bearer_auth(&token).json(&counts)),
+            )
+            .await;
         }
     }
 }
