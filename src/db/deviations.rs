@@ -280,35 +280,7 @@ impl Record for DeviationRecord {
         DeviationRecord::fields(self)
     }
 
-    async fn insert(conn: &mut Conn, id: Uuid, fields: &DeviationFields) -> Result<Self, ApiError> {
-        Ok(diesel::insert_into(deviations::table)
-            .values((deviations::id.eq(id), fields))
-            .returning(DeviationRecord::as_returning())
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
-        Ok(deviations::table
-            .find(id)
-            .select(DeviationRecord::as_select())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?)
-    }
-
-    async fn write(conn: &mut Conn, id: Uuid, fields: &DeviationFields) -> Result<Self, ApiError> {
-        Ok(diesel::update(deviations::table.find(id))
-            .set((
-                fields,
-                deviations::version.eq(deviations::version + 1),
-                deviations::updated_at.eq(diesel::dsl::now),
-            ))
-            .returning(DeviationRecord::as_returning())
-            .get_result(conn)
-            .await?)
-    }
+    write::table_steps!(never_deleted deviations);
 
     // `mark_deleted` keeps the trait's refusal: there is no DELETE route (405), and the
     // database ignores a DELETE that comes from anywhere else.

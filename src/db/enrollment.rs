@@ -81,36 +81,7 @@ impl Record for EnrollmentReport {
         }
     }
 
-    async fn insert(
-        conn: &mut Conn,
-        id: Uuid,
-        fields: &EnrollmentFields,
-    ) -> Result<Self, ApiError> {
-        Ok(diesel::insert_into(enrollment_reports::table)
-            .values((enrollment_reports::id.eq(id), fields))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
-        Ok(enrollment_reports::table
-            .find(id)
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?)
-    }
-
-    async fn write(conn: &mut Conn, id: Uuid, fields: &EnrollmentFields) -> Result<Self, ApiError> {
-        Ok(diesel::update(enrollment_reports::table.find(id))
-            .set((
-                fields,
-                enrollment_reports::version.eq(enrollment_reports::version + 1),
-                enrollment_reports::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
+    write::table_steps!(never_deleted enrollment_reports);
 }
 
 /// Whether an upsert made a new report or changed (or kept) an existing one.

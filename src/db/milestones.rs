@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::milestones;
-use crate::db::write::Record;
+use crate::db::write::{self, Record};
 use crate::db::{Conn, keyset_page, sites, studies, vendors};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, MilestoneKind, MilestoneStatus};
@@ -198,44 +198,7 @@ impl Record for Milestone {
         Milestone::fields(self)
     }
 
-    async fn insert(conn: &mut Conn, id: Uuid, fields: &MilestoneFields) -> Result<Self, ApiError> {
-        Ok(diesel::insert_into(milestones::table)
-            .values((milestones::id.eq(id), fields))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
-        Ok(milestones::table
-            .find(id)
-            .filter(milestones::deleted_at.is_null())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?)
-    }
-
-    async fn write(conn: &mut Conn, id: Uuid, fields: &MilestoneFields) -> Result<Self, ApiError> {
-        Ok(diesel::update(milestones::table.find(id))
-            .set((
-                fields,
-                milestones::version.eq(milestones::version + 1),
-                milestones::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn mark_deleted(conn: &mut Conn, id: Uuid) -> Result<Self, ApiError> {
-        Ok(diesel::update(milestones::table.find(id))
-            .set((
-                milestones::deleted_at.eq(diesel::dsl::now),
-                milestones::version.eq(milestones::version + 1),
-                milestones::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
+    write::table_steps!(soft_delete milestones);
 
     /// A new milestone needs a live study (locked against deletion until the insert
     /// commits); a milestone stays in its study; a site it starts naming must be a live

@@ -269,44 +269,7 @@ impl Record for Risk {
         Risk::fields(self)
     }
 
-    async fn insert(conn: &mut Conn, id: Uuid, fields: &RiskFields) -> Result<Self, ApiError> {
-        Ok(diesel::insert_into(risks::table)
-            .values((risks::id.eq(id), fields))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
-        Ok(risks::table
-            .find(id)
-            .filter(risks::deleted_at.is_null())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?)
-    }
-
-    async fn write(conn: &mut Conn, id: Uuid, fields: &RiskFields) -> Result<Self, ApiError> {
-        Ok(diesel::update(risks::table.find(id))
-            .set((
-                fields,
-                risks::version.eq(risks::version + 1),
-                risks::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn mark_deleted(conn: &mut Conn, id: Uuid) -> Result<Self, ApiError> {
-        Ok(diesel::update(risks::table.find(id))
-            .set((
-                risks::deleted_at.eq(diesel::dsl::now),
-                risks::version.eq(risks::version + 1),
-                risks::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
+    write::table_steps!(soft_delete risks);
 
     /// A new risk needs a live study (locked against deletion until the insert commits); a
     /// risk stays in its study; a site must be a live site of that study, a vendor a live

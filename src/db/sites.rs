@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{deviations, enrollment_reports, milestones, risks, sites};
-use crate::db::write::Record;
+use crate::db::write::{self, Record};
 use crate::db::{Conn, keyset_page, studies, vendors};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, SiteStatus};
@@ -196,44 +196,7 @@ impl Record for Site {
         Site::fields(self)
     }
 
-    async fn insert(conn: &mut Conn, id: Uuid, fields: &SiteFields) -> Result<Self, ApiError> {
-        Ok(diesel::insert_into(sites::table)
-            .values((sites::id.eq(id), fields))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
-        Ok(sites::table
-            .find(id)
-            .filter(sites::deleted_at.is_null())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?)
-    }
-
-    async fn write(conn: &mut Conn, id: Uuid, fields: &SiteFields) -> Result<Self, ApiError> {
-        Ok(diesel::update(sites::table.find(id))
-            .set((
-                fields,
-                sites::version.eq(sites::version + 1),
-                sites::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn mark_deleted(conn: &mut Conn, id: Uuid) -> Result<Self, ApiError> {
-        Ok(diesel::update(sites::table.find(id))
-            .set((
-                sites::deleted_at.eq(diesel::dsl::now),
-                sites::version.eq(sites::version + 1),
-                sites::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
+    write::table_steps!(soft_delete sites);
 
     /// A site with live milestones, risks, deviations (which are never deleted) or
     /// enrollment reports stays: deleting it would orphan regulated records. The delete holds

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::Scope;
 use crate::db::schema::{milestones, risks, sites, studies};
-use crate::db::write::Record;
+use crate::db::write::{self, Record};
 use crate::db::{Conn, budget_lines, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, StudyPhase, StudyStatus};
@@ -161,44 +161,7 @@ impl Record for Study {
         Study::fields(self)
     }
 
-    async fn insert(conn: &mut Conn, id: Uuid, fields: &StudyFields) -> Result<Self, ApiError> {
-        Ok(diesel::insert_into(studies::table)
-            .values((studies::id.eq(id), fields))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
-        Ok(studies::table
-            .find(id)
-            .filter(studies::deleted_at.is_null())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?)
-    }
-
-    async fn write(conn: &mut Conn, id: Uuid, fields: &StudyFields) -> Result<Self, ApiError> {
-        Ok(diesel::update(studies::table.find(id))
-            .set((
-                fields,
-                studies::version.eq(studies::version + 1),
-                studies::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn mark_deleted(conn: &mut Conn, id: Uuid) -> Result<Self, ApiError> {
-        Ok(diesel::update(studies::table.find(id))
-            .set((
-                studies::deleted_at.eq(diesel::dsl::now),
-                studies::version.eq(studies::version + 1),
-                studies::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
+    write::table_steps!(soft_delete studies);
 
     /// A study's budget is kept in its currency: the currency cannot change while the study
     /// has live budget lines. The update holds the study's row lock, which blocks a

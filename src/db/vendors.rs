@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{budget_lines, milestones, risks, sites, vendors};
-use crate::db::write::Record;
+use crate::db::write::{self, Record};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, VendorKind, VendorStatus};
@@ -168,44 +168,7 @@ impl Record for Vendor {
         Vendor::fields(self)
     }
 
-    async fn insert(conn: &mut Conn, id: Uuid, fields: &VendorFields) -> Result<Self, ApiError> {
-        Ok(diesel::insert_into(vendors::table)
-            .values((vendors::id.eq(id), fields))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
-        Ok(vendors::table
-            .find(id)
-            .filter(vendors::deleted_at.is_null())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?)
-    }
-
-    async fn write(conn: &mut Conn, id: Uuid, fields: &VendorFields) -> Result<Self, ApiError> {
-        Ok(diesel::update(vendors::table.find(id))
-            .set((
-                fields,
-                vendors::version.eq(vendors::version + 1),
-                vendors::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn mark_deleted(conn: &mut Conn, id: Uuid) -> Result<Self, ApiError> {
-        Ok(diesel::update(vendors::table.find(id))
-            .set((
-                vendors::deleted_at.eq(diesel::dsl::now),
-                vendors::version.eq(vendors::version + 1),
-                vendors::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
+    write::table_steps!(soft_delete vendors);
 
     /// A vendor stays while live rows name it. The delete holds the vendor's row lock, and
     /// every write that starts naming a vendor takes `lock_for_reference` first, so no such

@@ -182,3 +182,52 @@ pub async fn soft_delete<R: Record>(
     })
     .await
 }
+
+/// The table-shaped steps of a `Record` (`insert`, `lock`, `write` and, for tables with soft
+/// delete, `mark_deleted`), the same for every resource whose stored fields are exactly its
+/// `Fields`. Used inside `impl Record for X { ... }`:
+/// `table_steps!(soft_delete studies);` or `table_steps!(never_deleted deviations);`.
+macro_rules! table_steps {
+    (soft_delete $table:ident) => {
+        $crate::db::write::table_steps!(@common $table, $table::deleted_at.is_null());
+
+        async fn mark_deleted(conn: &mut $crate::db::Conn, id: uuid::Uuid) -> Result<Self, $crate::error::ApiError> {
+            Ok(diesel::update($table::table.find(id))
+                .set((
+                    $table::deleted_at.eq(diesel::dsl::now),
+                    $table::version.eq($table::version + 1),
+                    $table::updated_at.eq(diesel::dsl::now),
+                ))
+                .get_result(conn)
+                .await?)
+        }
+    };
+    (never_deleted $table:ident) => {
+        $crate::db::write::table_steps!(@common $table, diesel::dsl::sql::<diesel::sql_types::Bool>("TRUE"));
+    };
+    (@common $table:ident, $live:expr) => {
+        async fn insert(
+            conn: &mut $crate::db::Conn,
+            id: uuid::Uuid,
+            fields: &<Self as $crate::db::write::Record>::Fields,
+        ) -> Result<Self, $crate::error::ApiError> {
+            Ok(diesel::insert_into($table::table).values(($table::id.eq(id), fields)).get_result(conn).await?)
+        }
+
+        async fn lock(conn: &mut $crate::db::Conn, id: uuid::Uuid) -> Result<Option<Self>, $crate::error::ApiError> {
+            Ok($table::table.find(id).filter($live).for_update().first(conn).await.optional()?)
+        }
+
+        async fn write(
+            conn: &mut $crate::db::Conn,
+            id: uuid::Uuid,
+            fields: &<Self as $crate::db::write::Record>::Fields,
+        ) -> Result<Self, $crate::error::ApiError> {
+            Ok(diesel::update($table::table.find(id))
+                .set((fields, $table::version.eq($table::version + 1), $table::updated_at.eq(diesel::dsl::now)))
+                .get_result(conn)
+                .await?)
+        }
+    };
+}
+pub(crate) use table_steps;
