@@ -248,6 +248,17 @@ impl From<DieselError> for ApiError {
                     "a value breaks a rule of this resource",
                 )
             }
+            // A value the validation let through but PostgreSQL cannot hold (a date or number
+            // beyond its range): still the client's input, never a 500.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().contains("out of range") =>
+            {
+                Self::invalid(
+                    "body",
+                    "range",
+                    "a value is outside the range this service stores",
+                )
+            }
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 Self::Unavailable(info.message().to_string())
             }

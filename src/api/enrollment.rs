@@ -14,6 +14,7 @@ use crate::db;
 use crate::db::enrollment::{EnrollmentFilter, EnrollmentReport, Upserted};
 use crate::domain::cursor::Page;
 use crate::domain::enrollment::{EnrollmentCounts, EnrollmentFields, parse_week_start};
+use crate::domain::validation;
 use crate::domain::versioning::{IfMatch, etag};
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
@@ -67,7 +68,18 @@ pub async fn put_week(
     )
     .await?;
     let mut response = match upserted {
-        Upserted::Created => HttpResponse::Created(),
+        Upserted::Created => {
+            let mut created = HttpResponse::Created();
+            // The week's report lives at the URL it was PUT to.
+            created.insert_header((
+                header::LOCATION,
+                format!(
+                    "/api/v1/sites/{}/enrollment/{}",
+                    report.site_id, report.week_start
+                ),
+            ));
+            created
+        }
         Upserted::Updated => HttpResponse::Ok(),
     };
     Ok(response
@@ -107,6 +119,8 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     let filter = filter.into_inner();
+    validation::date_param("from", filter.from)?;
+    validation::date_param("to", filter.to)?;
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && from > to
     {

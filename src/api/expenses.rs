@@ -16,6 +16,7 @@ use crate::db::write;
 use crate::domain::cursor::Page;
 use crate::domain::expenses::ExpenseFields;
 use crate::domain::patch::apply_merge_patch;
+use crate::domain::validation;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
 use crate::startup::AppState;
@@ -26,6 +27,8 @@ use crate::startup::AppState;
 pub struct ExpenseListFilter {
     pub study_id: Option<Uuid>,
     pub budget_line_id: Option<Uuid>,
+    /// ISO 4217 code: the currency of the expense's line (its study's).
+    pub currency: Option<String>,
     /// Exact partner-system id.
     pub external_id: Option<String>,
     /// Only expenses incurred on or after this day (`YYYY-MM-DD`).
@@ -39,6 +42,7 @@ impl From<ExpenseListFilter> for ExpenseFilter {
         Self {
             study_id: f.study_id,
             budget_line_id: f.budget_line_id,
+            currency: f.currency,
             external_id: f.external_id,
             incurred_from: f.incurred_from,
             incurred_to: f.incurred_to,
@@ -81,6 +85,8 @@ pub async fn list(
     filter: web::Query<ExpenseListFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
+    validation::date_param("incurred_from", filter.incurred_from)?;
+    validation::date_param("incurred_to", filter.incurred_to)?;
     let mut conn = state.db.get().await?;
     let expenses = db::expenses::list(
         &mut conn,

@@ -204,6 +204,9 @@ impl ListParams {
                 )
             })?),
         };
+        if let Some(since) = self.updated_since {
+            crate::domain::validation::date_param("updated_since", Some(since.date_naive()))?;
+        }
         Ok(PageRequest {
             limit,
             after,

@@ -75,6 +75,7 @@ impl Expense {
 pub struct ExpenseFilter {
     pub study_id: Option<Uuid>,
     pub budget_line_id: Option<Uuid>,
+    pub currency: Option<String>,
     pub external_id: Option<String>,
     pub incurred_from: Option<NaiveDate>,
     pub incurred_to: Option<NaiveDate>,
@@ -104,6 +105,9 @@ pub async fn list(
     }
     if let Some(line) = filter.budget_line_id {
         query = query.filter(expenses::budget_line_id.eq(line));
+    }
+    if let Some(currency) = &filter.currency {
+        query = query.filter(expenses::currency.eq(currency.clone()));
     }
     if let Some(external_id) = &filter.external_id {
         query = query.filter(expenses::external_id.eq(external_id.clone()));

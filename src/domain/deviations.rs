@@ -56,12 +56,16 @@ pub struct DeviationFields {
     /// ICH E6(R3): an important deviation may significantly affect the completeness,
     /// accuracy or reliability of key data, or a participant's rights, safety or well-being.
     pub importance: DeviationImportance,
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub occurred_on: NaiveDate,
     /// Not before `occurred_on`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub detected_on: NaiveDate,
     /// When it was reported to the sponsor; not before `detected_on`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub reported_on: Option<NaiveDate>,
     /// When it was reported to the IRB / ethics committee; not before `detected_on`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub irb_reported_on: Option<NaiveDate>,
     /// Defaults to `open`. A deviation is never deleted: `invalidated` withdraws it.
     #[serde(default = "default_status")]
@@ -73,6 +77,7 @@ pub struct DeviationFields {
     #[validate(length(max = 10_000))]
     pub preventive_action: Option<String>,
     /// When the corrective and preventive actions are due.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub capa_due_on: Option<NaiveDate>,
 }
 

@@ -94,6 +94,13 @@ pub fn parse_week_start(text: &str, today: NaiveDate) -> Result<NaiveDate, ApiEr
             "must be a Monday (the first day of an ISO week)",
         ));
     }
+    if !crate::domain::validation::date_in_range(&week_start) {
+        return Err(ApiError::invalid(
+            "week_start",
+            "range",
+            "must be between 1900-01-01 and 2999-12-31",
+        ));
+    }
     if week_start > today {
         return Err(ApiError::invalid(
             "week_start",

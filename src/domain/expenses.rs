@@ -58,6 +58,7 @@ pub struct ExpenseFields {
     #[diesel(skip_insertion, skip_update)]
     pub currency: Option<String>,
     /// The day the cost was incurred (service date, or invoice date where there is none).
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub incurred_on: NaiveDate,
     #[validate(length(min = 1, max = 100))]
     pub invoice_number: Option<String>,

@@ -49,10 +49,13 @@ pub struct MilestoneFields {
     pub name: String,
     pub kind: MilestoneKind,
     /// The date first planned, against which slippage is measured.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub baseline_date: Option<NaiveDate>,
     /// The date currently expected.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub forecast_date: Option<NaiveDate>,
     /// The date the milestone was reached.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub actual_date: Option<NaiveDate>,
     /// Defaults to `planned`.
     #[serde(default = "default_status")]

@@ -70,6 +70,7 @@ pub struct RiskFields {
     #[validate(length(max = 10_000))]
     pub contingency_plan: Option<String>,
     /// When the risk is next to be reviewed.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub review_due_on: Option<NaiveDate>,
 }
 

@@ -56,8 +56,10 @@ pub struct SiteFields {
     #[serde(default = "default_status")]
     pub status: SiteStatus,
     /// IRB / ethics committee approval date.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub irb_approved_on: Option<NaiveDate>,
     /// Site activation date (after the site initiation visit); not before `irb_approved_on`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub activated_on: Option<NaiveDate>,
     /// Participants this site is expected to enroll (0 or more).
     #[validate(range(min = 0, max = 1_000_000))]

@@ -90,11 +90,15 @@ pub struct StudyFields {
     #[serde(default)]
     #[validate(range(min = 0, max = 100))]
     pub enrollment_buffer_pct: i32,
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub planned_start_date: Option<NaiveDate>,
     /// Not before `planned_start_date`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub planned_end_date: Option<NaiveDate>,
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub actual_start_date: Option<NaiveDate>,
     /// Not before `actual_start_date`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub actual_end_date: Option<NaiveDate>,
     /// Risk score (1..=125) at which a risk escalates; default 45.
     #[serde(default = "default_threshold")]

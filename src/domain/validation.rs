@@ -85,6 +85,35 @@ pub fn euct_number(value: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// The calendar this service keeps: 1900-01-01 to 2999-12-31. Wide for any trial, and well
+/// inside what PostgreSQL stores (a year like -5000 parses, but the database refuses it).
+pub const FIRST_DATE: (i32, u32, u32) = (1900, 1, 1);
+pub const LAST_YEAR: i32 = 2999;
+
+pub fn date_in_range(date: &NaiveDate) -> bool {
+    use chrono::Datelike;
+    (FIRST_DATE.0..=LAST_YEAR).contains(&date.year())
+}
+
+/// A date field's range rule.
+pub fn calendar_date(date: &NaiveDate) -> Result<(), ValidationError> {
+    if date_in_range(date) {
+        Ok(())
+    } else {
+        Err(error("range", "must be between 1900-01-01 and 2999-12-31"))
+    }
+}
+
+/// A date query parameter's range rule (400, as for any bad query parameter).
+pub fn date_param(name: &str, date: Option<NaiveDate>) -> Result<(), crate::error::ApiError> {
+    match date {
+        Some(date) if !date_in_range(&date) => Err(crate::error::ApiError::BadRequest(format!(
+            "{name} must be between 1900-01-01 and 2999-12-31"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Text that is more than whitespace.
 pub fn not_blank(value: &str) -> Result<(), ValidationError> {
     if value.trim().is_empty() {
@@ -186,6 +215,18 @@ mod tests {
         ] {
             assert!(nct_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dates_stay_in_the_calendar_the_database_keeps() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert!(calendar_date(&d(1900, 1, 1)).is_ok());
+        assert!(calendar_date(&d(2999, 12, 31)).is_ok());
+        assert!(calendar_date(&d(1899, 12, 31)).is_err());
+        assert!(calendar_date(&d(-5000, 1, 1)).is_err());
+        assert!(calendar_date(&d(3000, 1, 1)).is_err());
+        assert!(date_param("from", Some(d(-5000, 1, 1))).is_err());
+        assert!(date_param("from", None).is_ok());
     }
 
     #[test]

@@ -48,5 +48,6 @@ pub struct VendorFields {
     #[schema(example = "trials@lab.example")]
     pub contact_email: Option<String>,
     /// When the vendor passed the sponsor's qualification (audit, questionnaire).
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
     pub qualified_on: Option<NaiveDate>,
 }

@@ -1266,3 +1266,30 @@ async fn a_cro_cannot_reach_into_another_study_through_a_reference() {
         .await;
     assert_eq!(inside.ok(201)["study_id"], world.studies[0].as_str());
 }
+
+#[actix_web::test]
+async fn expenses_filter_by_their_lines_currency() {
+    let app = spawn_app().await;
+    let mut expense_of = std::collections::BTreeMap::new();
+    for currency in ["EUR", "USD"] {
+        let study = app.create_study(json!({"currency": currency})).await;
+        let line = app
+            .post("/api/v1/budget-lines", &app.admin_token, &json!({"study_id": study["id"], "category": "lab", "description": "Lab", "planned_amount": "100.00"}))
+            .await;
+        let expense = app
+            .post("/api/v1/expenses", &app.admin_token, &json!({"budget_line_id": line.ok(201)["id"], "amount": "10.00", "incurred_on": "2026-01-05"}))
+            .await;
+        assert_eq!(expense.ok(201)["currency"], currency);
+        expense_of.insert(currency, expense.id());
+    }
+    let usd = app
+        .get("/api/v1/expenses?currency=USD", &app.admin_token)
+        .await;
+    let ids: Vec<&str> = usd.ok(200)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![expense_of["USD"].as_str()]);
+}

@@ -259,3 +259,61 @@ async fn each_client_has_a_rate_limit_shared_through_the_database() {
     let health = app.send(app.http.get(app.url("/healthz"))).await;
     assert!(health.header("ratelimit-limit").is_none());
 }
+
+#[actix_web::test]
+async fn dates_outside_the_stored_calendar_are_refused_not_500() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await;
+    let study_id = study["id"].as_str().unwrap();
+    let site = app.create_site(study_id, json!({})).await;
+    let site_id = site["id"].as_str().unwrap();
+    let before = app.fingerprint().await;
+    for date in [
+        "-5000-01-01",
+        "-4714-01-01",
+        "1899-12-31",
+        "+300000-01-01",
+        "3000-01-01",
+    ] {
+        let resp = app
+            .patch(
+                &format!("/api/v1/studies/{study_id}"),
+                &app.admin_token,
+                &json!({"planned_start_date": date}),
+            )
+            .await;
+        assert_eq!(resp.status, 422, "{date}: {}", resp.text);
+        let deviation = json!({"study_id": study_id, "site_id": site_id, "category": "other", "description": "d",
+            "importance": "not_important", "occurred_on": date, "detected_on": "2026-01-02"});
+        let resp = app
+            .post("/api/v1/deviations", &app.admin_token, &deviation)
+            .await;
+        assert_eq!(resp.status, 422, "{date}: {}", resp.text);
+    }
+    let resp = app
+        .patch(
+            &format!("/api/v1/studies/{study_id}"),
+            &app.admin_token,
+            &json!({"planned_start_date": "-5000-01-01"}),
+        )
+        .await;
+    assert_eq!(
+        resp.invalid_fields(),
+        vec!["planned_start_date".to_string()]
+    );
+    let week = app
+        .send(app.http.put(app.url(&format!("/api/v1/sites/{site_id}/enrollment/-5000-01-06"))).bearer_auth(&app.admin_token).json(
+            &json!({"screened": 1, "screen_failed": 0, "enrolled": 1, "discontinued": 0, "completed": 0}),
+        ))
+        .await;
+    assert_eq!(week.invalid_fields(), vec!["week_start".to_string()]);
+    for path in [
+        "/api/v1/enrollment?from=-5000-01-01",
+        "/api/v1/expenses?incurred_from=-5000-01-01",
+        "/api/v1/expenses?incurred_to=3000-01-01",
+        "/api/v1/studies?updated_since=-5000-01-01T00:00:00Z",
+    ] {
+        app.get(path, &app.admin_token).await.problem(400);
+    }
+    assert_eq!(app.fingerprint().await, before);
+}

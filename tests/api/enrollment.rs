@@ -382,3 +382,19 @@ async fn a_site_with_enrollment_weeks_cannot_be_deleted() {
     );
     assert_eq!(app.fingerprint().await, before);
 }
+
+#[actix_web::test]
+async fn a_new_week_answers_its_location() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await;
+    let site = app
+        .create_site(study["id"].as_str().unwrap(), json!({}))
+        .await;
+    let site_id = site["id"].as_str().unwrap();
+    let week = monday(1);
+    let created = put(&app, &app.admin_token, site_id, &week, &counts(1, 0, 1)).await;
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/api/v1/sites/{site_id}/enrollment/{week}"))
+    );
+}
