@@ -68,6 +68,7 @@ pub fn run(
             .app_data(extract::path_config())
             .app_data(extract::payload_config())
             // Outermost last: the request id covers everything inside it.
+            .wrap(from_fn(api::idempotency::idempotency))
             .wrap(from_fn(rate_limit_headers))
             .wrap(from_fn(extract::refuse_nul_in_query))
             .wrap(from_fn(telemetry::request_id_middleware))

@@ -9,6 +9,7 @@ pub mod expenses;
 pub mod extract;
 pub mod fallback;
 pub mod health;
+pub mod idempotency;
 pub mod milestones;
 pub mod oauth;
 pub mod respond;
@@ -304,6 +305,33 @@ fn add_record_headers(openapi: &mut OpenApiDoc) {
     }
 }
 
+/// Every POST honours `Idempotency-Key` (the `api::idempotency` middleware): documented
+/// here for all of them by the same rule.
+fn add_idempotency_key(openapi: &mut OpenApiDoc) {
+    use utoipa::openapi::Required;
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let Some(operation) = item.post.as_mut().filter(|_| path.starts_with("/api/v1/")) else {
+            continue;
+        };
+        let parameter = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Up to 255 characters, kept 24 h per client. The same key with the same request replays \
+                 the first answer (with `Idempotent-Replayed: true`); with another request it is a 422; \
+                 while the first is still running, a 409.",
+            ))
+            .schema(Some(Object::with_type(Type::String)))
+            .build();
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(parameter));
+    }
+}
+
 fn add_problem_responses(openapi: &mut OpenApiDoc) {
     let components = openapi.components.get_or_insert_with(Default::default);
     for (status, name, slug, title, description) in PROBLEMS {
@@ -401,6 +429,7 @@ pub fn openapi() -> OpenApiDoc {
         .split_for_parts();
     add_problem_responses(&mut api);
     add_record_headers(&mut api);
+    add_idempotency_key(&mut api);
     add_merge_patch_schemas(&mut api);
     api
 }

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod deviations;
 pub mod enrollment;
 pub mod expenses;
+pub mod idempotency;
 pub mod keys;
 pub mod milestones;
 pub mod rate_limits;

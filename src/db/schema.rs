@@ -273,4 +273,19 @@ diesel::allow_tables_to_appear_in_same_query!(
     risks,
     deviations,
     enrollment_reports,
+    idempotency_keys,
 );
+
+diesel::table! {
+    idempotency_keys (client_id, key) {
+        client_id -> Uuid,
+        key -> Varchar,
+        request_hash -> Text,
+        state -> Text,
+        response_status -> Nullable<Int4>,
+        response_type -> Nullable<Text>,
+        response_body -> Nullable<Bytea>,
+        response_location -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}

@@ -13,6 +13,7 @@ mod conventions;
 mod deviations;
 mod enrollment;
 mod garbage;
+mod idempotency;
 mod matrix;
 mod milestones;
 mod openapi;

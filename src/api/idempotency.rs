@@ -1,0 +1,180 @@
+//! `Idempotency-Key` on every POST (contract section 5), as middleware so no handler can
+//! forget it.
+//!
+//! The key is claimed in the database (per client, so it holds across instances) before the
+//! request runs. The same key with the same request replays the first answer, status and
+//! body, with `Idempotent-Replayed: true`; with another request it is a 422; while the first
+//! request is still running it is a 409, so two concurrent requests never create two
+//! records. Answers of 5xx free the key again, so a retry runs anew.
+
+use actix_web::body::{EitherBody, MessageBody, to_bytes_limited};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpResponse, ResponseError, web};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::api::extract::BODY_LIMIT;
+use crate::db;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub const REPLAYED: &str = "idempotent-replayed";
+const MAX_KEY_CHARS: usize = 255;
+/// Answers larger than this are not kept for replay (no POST answer of ours comes close).
+const MAX_STORED_ANSWER: usize = 4 * 1024 * 1024;
+
+/// The client a bearer token names, if it verifies; a request whose token does not verify is
+/// left alone, to be refused by the handler's `Caller` (401).
+fn client_of(req: &ServiceRequest, state: &AppState) -> Option<Uuid> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    state
+        .tokens
+        .verify(token.trim())
+        .ok()
+        .map(|claims| claims.sub)
+}
+
+fn fingerprint(req: &ServiceRequest, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    for part in [req.method().as_str(), req.path(), req.query_string()] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update(body);
+    hex::encode(hasher.finalize())
+}
+
+fn refuse<B>(req: ServiceRequest, error: ApiError) -> ServiceResponse<EitherBody<B>> {
+    req.into_response(error.error_response())
+        .map_into_right_body()
+}
+
+pub async fn idempotency<B: MessageBody + 'static>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let key = match req.headers().get(IDEMPOTENCY_KEY) {
+        Some(value) if req.method() == Method::POST => value.to_str().map(str::to_string),
+        _ => return Ok(next.call(req).await?.map_into_left_body()),
+    };
+    let key = match key {
+        Ok(key) if !key.trim().is_empty() && key.chars().count() <= MAX_KEY_CHARS => key,
+        _ => {
+            let error = ApiError::invalid(
+                "Idempotency-Key",
+                "length",
+                "must be 1 to 255 visible ASCII characters",
+            );
+            return Ok(refuse(req, error));
+        }
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let Some(client) = client_of(&req, &state) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+
+    // The body is read here to fingerprint the request, then handed on unchanged.
+    let (http_req, payload) = req.parts_mut();
+    let body = match web::Bytes::from_request(http_req, payload).await {
+        Ok(body) => body,
+        Err(_) => return Ok(refuse(req, ApiError::PayloadTooLarge { limit: BODY_LIMIT })),
+    };
+    let request_hash = fingerprint(&req, &body);
+    req.set_payload(Payload::from(body));
+
+    let claimed = async {
+        let mut conn = state.db.get().await?;
+        Ok::<_, ApiError>(db::idempotency::claim(&mut conn, client, &key, &request_hash).await?)
+    }
+    .await;
+    match claimed {
+        Err(error) => return Ok(refuse(req, error)),
+        Ok(Some(stored)) if stored.request_hash != request_hash => {
+            let error = ApiError::invalid(
+                "Idempotency-Key",
+                "reused",
+                "was used with a different request",
+            );
+            return Ok(refuse(req, error));
+        }
+        Ok(Some(stored)) if stored.state != "completed" => {
+            let error = ApiError::Conflict(
+                "a request with this Idempotency-Key is still running; retry shortly".into(),
+            );
+            return Ok(refuse(req, error));
+        }
+        Ok(Some(stored)) => {
+            let status = u16::try_from(stored.response_status.unwrap_or(200))
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::OK);
+            let mut replay = HttpResponse::build(status);
+            replay.insert_header((REPLAYED, "true"));
+            if let Some(content_type) = stored.response_type {
+                replay.insert_header((header::CONTENT_TYPE, content_type));
+            }
+            if let Some(location) = stored.response_location {
+                replay.insert_header((header::LOCATION, location));
+            }
+            let response = replay.body(stored.response_body.unwrap_or_default());
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+        Ok(None) => {}
+    }
+
+    // Ours: run the request, then keep its answer (or free the key after a 5xx).
+    let response = next.call(req).await?;
+    let (http_req, response) = response.into_parts();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let (head, body) = response.into_parts();
+    let body = match to_bytes_limited(body, MAX_STORED_ANSWER).await {
+        Ok(Ok(bytes)) => bytes,
+        _ => {
+            if let Ok(mut conn) = state.db.get().await {
+                let _ = db::idempotency::release(&mut conn, client, &key).await;
+            }
+            let error = ApiError::Internal(anyhow::anyhow!(
+                "answer too large to keep for Idempotency-Key"
+            ));
+            return Ok(ServiceResponse::new(http_req, error.error_response()).map_into_right_body());
+        }
+    };
+    let header_text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    if let Ok(mut conn) = state.db.get().await {
+        let kept = if status.is_server_error() {
+            db::idempotency::release(&mut conn, client, &key).await
+        } else {
+            db::idempotency::complete(
+                &mut conn,
+                client,
+                &key,
+                status.as_u16(),
+                header_text(header::CONTENT_TYPE),
+                header_text(header::LOCATION),
+                &body,
+            )
+            .await
+        };
+        if let Err(error) = kept {
+            tracing::warn!(error = %error, "could not keep the answer of an Idempotency-Key request");
+        }
+    }
+    let response = head.set_body(body).map_into_boxed_body();
+    Ok(ServiceResponse::new(http_req, response).map_into_right_body())
+}
