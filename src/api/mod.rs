@@ -1,6 +1,7 @@
 //! The HTTP edge: the route table, the OpenAPI document, and the fallback for unknown
 //! routes. Handlers live in one module per resource.
 
+pub mod audit_events;
 pub mod budget_lines;
 pub mod clients;
 pub mod deviations;
@@ -44,6 +45,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(clients::create)
                 .service(clients::read)
                 .service(clients::revoke)
+                .service(audit_events::verify)
+                .service(audit_events::list)
                 .service(studies::list)
                 .service(studies::create)
                 .service(studies::read)
@@ -117,9 +120,11 @@ with the audit event; `X-Request-Id` is echoed on every answer.",
         (name = "deviations", description = "Protocol deviations: regulated records, never deleted (`invalidated` withdraws one)"),
         (name = "budget-lines", description = "Budget lines: planned, committed, actual and remaining amounts"),
         (name = "expenses", description = "Expenses booked against budget lines"),
+        (name = "audit", description = "The append-only, hash-chained audit trail"),
         (name = "operations", description = "Health and readiness"),
     ),
-    components(schemas(Problem, FieldError)),
+    // EntityType is only named by a query parameter, which does not register its schema.
+    components(schemas(Problem, FieldError, crate::domain::enums::EntityType)),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("oauth2" = [])),
 )]

@@ -21,10 +21,11 @@ pub enum Resource {
     Deviation,
     EnrollmentReport,
     Client,
+    AuditEvent,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 10] = [
+    pub const ALL: [Resource; 11] = [
         Resource::Study,
         Resource::Site,
         Resource::Vendor,
@@ -35,6 +36,7 @@ impl Resource {
         Resource::Deviation,
         Resource::EnrollmentReport,
         Resource::Client,
+        Resource::AuditEvent,
     ];
 }
 
@@ -102,6 +104,7 @@ pub const RULES: &[Rule] = rules! {
     Deviation:        Admin All CU,  Sponsor All CU,  Cro ClaimedStudies CU,  Site OwnSites CU,   Vendor Nothing NONE,  Auditor All NONE, Analyst All NONE;
     EnrollmentReport: Admin All CU,  Sponsor All CU,  Cro ClaimedStudies CU,  Site OwnSites CU,   Vendor Nothing NONE,  Auditor All NONE, Analyst All NONE;
     Client:           Admin All CD,  Sponsor Nothing NONE, Cro Nothing NONE,  Site Nothing NONE,  Vendor Nothing NONE,  Auditor All NONE, Analyst Nothing NONE;
+    AuditEvent:       Admin All NONE, Sponsor All NONE, Cro Nothing NONE, Site Nothing NONE, Vendor Nothing NONE, Auditor All NONE, Analyst Nothing NONE;
 };
 
 pub fn rule(role: Role, resource: Resource) -> Option<&'static Rule> {

@@ -1,6 +1,7 @@
 //! The database: pool, creation, migrations, and one module of rows and queries per
 //! resource.
 
+pub mod audit_events;
 pub mod budget_lines;
 pub mod clients;
 pub mod deviations;

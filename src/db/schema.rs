@@ -111,8 +111,10 @@ diesel::table! {
         entity_version -> Nullable<Int4>,
         changes -> Jsonb,
         data -> Nullable<Jsonb>,
-        reason -> Nullable<Text>,
+                reason -> Nullable<Text>,
         request_id -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
     }
 }
 

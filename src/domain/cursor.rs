@@ -26,6 +26,23 @@ pub fn decode_cursor(cursor: &str) -> Option<Uuid> {
     text.strip_prefix(CURSOR_PREFIX)?.parse().ok()
 }
 
+/// Prefix of cursors over sequence numbers (the audit trail), distinct from id cursors so
+/// one can never be passed for the other.
+const SEQ_CURSOR_PREFIX: &str = "s1:";
+
+pub fn encode_seq_cursor(last_seq: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{SEQ_CURSOR_PREFIX}{last_seq}"))
+}
+
+pub fn decode_seq_cursor(cursor: &str) -> Option<i64> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.strip_prefix(SEQ_CURSOR_PREFIX)?
+        .parse()
+        .ok()
+        .filter(|seq: &i64| *seq >= 0)
+}
+
 /// What a list request asks for, common to every collection.
 #[derive(Debug, Clone)]
 pub struct PageRequest {
@@ -81,6 +98,14 @@ mod tests {
     fn cursor_round_trip() {
         let id = Uuid::now_v7();
         assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
+    }
+
+    #[test]
+    fn seq_cursors_round_trip_and_never_pass_for_id_cursors() {
+        assert_eq!(decode_seq_cursor(&encode_seq_cursor(42)), Some(42));
+        assert_eq!(decode_seq_cursor(&encode_cursor(Uuid::now_v7())), None);
+        assert_eq!(decode_cursor(&encode_seq_cursor(42)), None);
+        assert_eq!(decode_seq_cursor(&URL_SAFE_NO_PAD.encode("s1:-1")), None);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde_json::json;
 
+use trialops::domain::enums::Role;
+
 use crate::helpers::spawn_app;
 
 #[actix_web::test]
@@ -108,4 +110,191 @@ async fn the_database_refuses_update_delete_and_truncate_of_audit_events() {
         app.audit_events(study["id"].as_str().unwrap()).await,
         before
     );
+}
+
+async fn seqs_and_hashes(app: &crate::helpers::TestApp) -> Vec<(i64, String, String)> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/audit-events?limit=7&cursor={c}"),
+            None => "/api/v1/audit-events?limit=7".to_string(),
+        };
+        let page = app.get(&path, &app.admin_token).await;
+        for event in page.ok(200)["data"].as_array().unwrap() {
+            out.push((
+                event["seq"].as_i64().unwrap(),
+                event["prev_hash"].as_str().unwrap().to_string(),
+                event["hash"].as_str().unwrap().to_string(),
+            ));
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    out
+}
+
+#[actix_web::test]
+async fn the_audit_api_shows_who_did_what_and_why_to_the_roles_that_may_see_it() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({"title": "Before"})).await;
+    let id = study["id"].as_str().unwrap();
+    let patch = app
+        .http
+        .patch(app.url(&format!("/api/v1/studies/{id}")))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "application/merge-patch+json")
+        .header("x-change-reason", "Amendment 3")
+        .body(json!({"title": "After"}).to_string());
+    app.send(patch).await.ok(200);
+
+    let events = app
+        .get(
+            &format!("/api/v1/audit-events?entity_id={id}"),
+            &app.admin_token,
+        )
+        .await;
+    let events = events.ok(200)["data"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 2);
+    let update = &events[1];
+    assert_eq!(update["action"], "update");
+    assert_eq!(update["entity_type"], "study");
+    assert_eq!(update["study_id"], id);
+    assert_eq!(update["role"], "admin");
+    assert_eq!(update["reason"], "Amendment 3");
+    assert_eq!(
+        update["changes"],
+        json!({"title": {"old": "Before", "new": "After"}})
+    );
+    assert!(
+        update["request_id"].is_string()
+            && update["occurred_at"].is_string()
+            && update["actor_name"].is_string()
+    );
+    assert_eq!(update["prev_hash"], events[0]["hash"]);
+
+    let actor = update["actor"].as_str().unwrap();
+    let by_actor = app
+        .get(
+            &format!("/api/v1/audit-events?actor={actor}&entity_type=study"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(by_actor.ok(200)["data"].as_array().unwrap().len(), 2);
+    let by_study = app
+        .get(
+            &format!("/api/v1/audit-events?study_id={id}&since=2000-01-01T00:00:00Z"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(by_study.ok(200)["data"].as_array().unwrap().len(), 2);
+    app.get("/api/v1/audit-events?entity_type=planet", &app.admin_token)
+        .await
+        .problem(400);
+    app.get("/api/v1/audit-events?cursor=nope", &app.admin_token)
+        .await
+        .problem(400);
+
+    for role in [Role::Sponsor, Role::Auditor] {
+        let token = app.token_for(role, &[], &[], None).await;
+        app.get("/api/v1/audit-events", &token).await.ok(200);
+    }
+    for (role, studies) in [(Role::Cro, vec![id]), (Role::Analyst, vec![])] {
+        let token = app.token_for(role, &studies, &[], None).await;
+        app.get("/api/v1/audit-events", &token).await.problem(403);
+        app.get("/api/v1/audit-events/verify", &token)
+            .await
+            .problem(403);
+    }
+    let sponsor = app.token_for(Role::Sponsor, &[], &[], None).await;
+    app.get("/api/v1/audit-events/verify", &sponsor)
+        .await
+        .problem(403);
+}
+
+#[actix_web::test]
+async fn concurrent_writers_leave_a_gap_free_chain_in_commit_order() {
+    let app = spawn_app().await;
+    let writes = (0..12).map(|i| {
+        let app = &app;
+        async move {
+            let body = json!({"name": format!("Vendor {i}"), "kind": "other"});
+            app.post("/api/v1/vendors", &app.admin_token, &body)
+                .await
+                .status
+        }
+    });
+    let statuses = futures_util::future::join_all(writes).await;
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let chain = seqs_and_hashes(&app).await;
+    let seqs: Vec<i64> = chain.iter().map(|(seq, _, _)| *seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "gap-free, in order"
+    );
+    assert_eq!(chain[0].1, "0".repeat(64));
+    for pair in chain.windows(2) {
+        assert_eq!(pair[1].1, pair[0].2, "each event links to the one before");
+    }
+    let check = app
+        .get("/api/v1/audit-events/verify", &app.admin_token)
+        .await;
+    assert_eq!(
+        check.ok(200),
+        &json!({"valid": true, "events_checked": seqs.len(), "first_broken_seq": null})
+    );
+    let auditor = app.token_for(Role::Auditor, &[], &[], None).await;
+    app.get("/api/v1/audit-events/verify", &auditor)
+        .await
+        .ok(200);
+}
+
+#[actix_web::test]
+async fn an_event_edited_behind_the_services_back_is_named_by_the_verifier() {
+    let app = spawn_app().await;
+    for i in 0..4 {
+        app.create_study(json!({"title": format!("Study {i}")}))
+            .await;
+    }
+    let chain = seqs_and_hashes(&app).await;
+    let victim = chain[2].0;
+    // The database owner can switch the guard off; the chain still tells.
+    let mut conn = app.db().await;
+    conn.batch_execute(&format!(
+        "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only;
+         UPDATE audit_events SET reason = 'nothing to see' WHERE seq = {victim};
+         ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only;"
+    ))
+    .await
+    .unwrap();
+    let check = app
+        .get("/api/v1/audit-events/verify", &app.admin_token)
+        .await;
+    assert_eq!(check.ok(200)["valid"], false);
+    assert_eq!(check.body["first_broken_seq"], victim);
+}
+
+#[actix_web::test]
+async fn removing_the_newest_event_behind_the_services_back_is_seen_too() {
+    let app = spawn_app().await;
+    app.create_study(json!({})).await;
+    app.create_study(json!({})).await;
+    let chain = seqs_and_hashes(&app).await;
+    let last = chain.last().unwrap().0;
+    let mut conn = app.db().await;
+    conn.batch_execute(&format!(
+        "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only;
+         DELETE FROM audit_events WHERE seq = {last};
+         ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only;"
+    ))
+    .await
+    .unwrap();
+    let check = app
+        .get("/api/v1/audit-events/verify", &app.admin_token)
+        .await;
+    assert_eq!(check.ok(200)["valid"], false);
+    assert_eq!(check.body["first_broken_seq"], last);
 }

@@ -78,3 +78,27 @@ async fn swagger_ui_is_served_from_the_binary() {
     assert_eq!(init.status, 200);
     assert!(init.text.contains("/api-docs/openapi.json"));
 }
+
+#[test]
+fn every_reference_in_the_document_resolves() {
+    fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                    out.push(target.clone());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let doc: serde_json::Value = serde_json::from_str(COMMITTED).unwrap();
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(!found.is_empty());
+    for target in found {
+        let pointer = target.strip_prefix('#').expect("local reference");
+        assert!(doc.pointer(pointer).is_some(), "{target} points nowhere");
+    }
+}

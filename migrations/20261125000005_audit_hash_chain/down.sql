@@ -1,0 +1,12 @@
+DROP TRIGGER IF EXISTS audit_events_chain ON audit_events;
+DROP FUNCTION IF EXISTS audit_events_chain();
+DROP FUNCTION IF EXISTS audit_event_hash(audit_events, text);
+DROP TABLE IF EXISTS audit_chain;
+DROP INDEX IF EXISTS audit_events_actor_idx;
+DROP INDEX IF EXISTS audit_events_occurred_at_idx;
+CREATE SEQUENCE audit_events_seq_seq OWNED BY audit_events.seq;
+SELECT setval('audit_events_seq_seq', coalesce((SELECT max(seq) FROM audit_events), 0) + 1, false);
+ALTER TABLE audit_events ALTER COLUMN seq SET DEFAULT nextval('audit_events_seq_seq');
+ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only;
+ALTER TABLE audit_events DROP COLUMN prev_hash, DROP COLUMN hash;
+ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only;

@@ -1,0 +1,114 @@
+//! `/api/v1/audit-events`: the audit trail, and the check of its hash chain.
+
+use actix_web::{HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::auth::{Caller, Resource};
+use crate::db;
+use crate::db::audit_events::{AuditEvent, AuditFilter, ChainCheck};
+use crate::domain::cursor::{Page, decode_seq_cursor, encode_seq_cursor};
+use crate::domain::enums::{EntityType, Role};
+use crate::domain::validation;
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+
+/// Query of the audit trail.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Events per page, 1..=1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    pub entity_type: Option<EntityType>,
+    pub entity_id: Option<Uuid>,
+    pub study_id: Option<Uuid>,
+    /// The writer's client id (or `cli`).
+    pub actor: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// List audit events
+///
+/// The append-only audit trail, oldest first: who (client id, name, role), when, what
+/// (action, entity, each changed field's old and new value), why (`X-Change-Reason`), the
+/// request id, and the hash chain (`prev_hash`, `hash`). `admin`, `sponsor` and `auditor`.
+#[utoipa::path(
+    operation_id = "list_audit_events",
+    tag = "audit",
+    params(AuditQuery),
+    responses((status = 200, description = "A page of events", body = Page<AuditEvent>)),
+)]
+#[get("/audit-events")]
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<AuditQuery>,
+) -> ApiResult<HttpResponse> {
+    caller.require_read(Resource::AuditEvent)?;
+    let query = query.into_inner();
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    let after = match &query.cursor {
+        None => None,
+        Some(cursor) => Some(decode_seq_cursor(cursor).ok_or_else(|| {
+            ApiError::BadRequest(
+                "cursor is not one this service issued; start again without it".into(),
+            )
+        })?),
+    };
+    if let Some(since) = query.since {
+        validation::date_param("since", Some(since.date_naive()))?;
+    }
+    let filter = AuditFilter {
+        entity_type: query.entity_type.map(|t| t.to_string()),
+        entity_id: query.entity_id,
+        study_id: query.study_id,
+        actor: query.actor,
+        since: query.since,
+    };
+    let mut conn = state.db.get().await?;
+    let mut events = db::audit_events::list(&mut conn, &filter, after, limit).await?;
+    let next_cursor = if events.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+        events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        events.last().map(|event| encode_seq_cursor(event.seq))
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(Page {
+        data: events,
+        next_cursor,
+    }))
+}
+
+/// Verify the audit trail
+///
+/// Recomputes the hash of every event and checks each link to its predecessor, oldest
+/// first, and that the chain's head is the last event. An event edited or removed behind
+/// the service's back breaks the chain: `first_broken_seq` names where. `admin` and
+/// `auditor`.
+#[utoipa::path(
+    operation_id = "verify_audit_events",
+    tag = "audit",
+    responses((status = 200, description = "The result of the check", body = ChainCheck)),
+)]
+#[get("/audit-events/verify")]
+pub async fn verify(caller: Caller, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    if !matches!(caller.role, Role::Admin | Role::Auditor) {
+        return Err(ApiError::Forbidden(format!(
+            "role {} may not verify the audit trail",
+            caller.role
+        )));
+    }
+    let mut conn = state.db.get().await?;
+    Ok(HttpResponse::Ok().json(db::audit_events::verify(&mut conn).await?))
+}
