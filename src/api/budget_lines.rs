@@ -204,14 +204,14 @@ pub async fn delete(
     let id = id.into_inner();
     let scope = caller.row_scope(Resource::BudgetLine);
     let mut conn = state.db.get().await?;
-    db::budget_lines::find_row(&mut conn, id, &scope).await?;
-    caller.require(Resource::BudgetLine, Operation::Delete)?;
+    let permitted = caller.require(Resource::BudgetLine, Operation::Delete);
     let in_scope = |line: &BudgetLine| scope.allows(line.keys());
     write::soft_delete::<BudgetLine>(
         &mut conn,
         &caller.write_context(reason.0),
         id,
         in_scope,
+        permitted,
         &if_match,
     )
     .await?;

@@ -222,14 +222,14 @@ pub async fn delete(
     let id = id.into_inner();
     let scope = caller.row_scope(Resource::Expense);
     let mut conn = state.db.get().await?;
-    db::expenses::find(&mut conn, id, &scope).await?;
-    caller.require(Resource::Expense, Operation::Delete)?;
+    let permitted = caller.require(Resource::Expense, Operation::Delete);
     let in_scope = |expense: &Expense| scope.allows(expense.keys());
     write::soft_delete::<Expense>(
         &mut conn,
         &caller.write_context(reason.0),
         id,
         in_scope,
+        permitted,
         &if_match,
     )
     .await?;

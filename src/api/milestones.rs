@@ -269,14 +269,14 @@ pub async fn delete(
     let id = id.into_inner();
     let scope = caller.row_scope(Resource::Milestone);
     let mut conn = state.db.get().await?;
-    db::milestones::find(&mut conn, id, &scope).await?;
-    caller.require(Resource::Milestone, Operation::Delete)?;
+    let permitted = caller.require(Resource::Milestone, Operation::Delete);
     let in_scope = |milestone: &Milestone| scope.allows(milestone.keys());
     write::soft_delete(
         &mut conn,
         &caller.write_context(reason.0),
         id,
         in_scope,
+        permitted,
         &if_match,
     )
     .await?;

@@ -200,14 +200,14 @@ pub async fn delete(
     let id = id.into_inner();
     let scope = caller.row_scope(Resource::Risk);
     let mut conn = state.db.get().await?;
-    db::risks::find(&mut conn, id, &scope).await?;
-    caller.require(Resource::Risk, Operation::Delete)?;
+    let permitted = caller.require(Resource::Risk, Operation::Delete);
     let in_scope = |risk: &Risk| scope.allows(risk.keys());
     write::soft_delete(
         &mut conn,
         &caller.write_context(reason.0),
         id,
         in_scope,
+        permitted,
         &if_match,
     )
     .await?;

@@ -192,14 +192,14 @@ pub async fn delete(
     let id = id.into_inner();
     let scope = caller.row_scope(Resource::Site);
     let mut conn = state.db.get().await?;
-    db::sites::find(&mut conn, id, &scope).await?;
-    caller.require(Resource::Site, Operation::Delete)?;
+    let permitted = caller.require(Resource::Site, Operation::Delete);
     let in_scope = |site: &Site| scope.allows(site.keys());
     write::soft_delete(
         &mut conn,
         &caller.write_context(reason.0),
         id,
         in_scope,
+        permitted,
         &if_match,
     )
     .await?;

@@ -173,14 +173,14 @@ pub async fn delete(
     let id = id.into_inner();
     let mut conn = state.db.get().await?;
     let scope = caller.study_scope(&mut conn).await?;
-    db::studies::find(&mut conn, id, &scope).await?;
-    caller.require(Resource::Study, Operation::Delete)?;
+    let permitted = caller.require(Resource::Study, Operation::Delete);
     let in_scope = |study: &Study| scope.contains(study.id);
     write::soft_delete(
         &mut conn,
         &caller.write_context(reason.0),
         id,
         in_scope,
+        permitted,
         &if_match,
     )
     .await?;

@@ -182,14 +182,14 @@ pub async fn delete(
     let id = id.into_inner();
     let scope = caller.row_scope(Resource::Vendor);
     let mut conn = state.db.get().await?;
-    db::vendors::find(&mut conn, id, &scope).await?;
-    caller.require(Resource::Vendor, Operation::Delete)?;
+    let permitted = caller.require(Resource::Vendor, Operation::Delete);
     let in_scope = |vendor: &Vendor| scope.allows(vendor.keys());
     write::soft_delete(
         &mut conn,
         &caller.write_context(reason.0),
         id,
         in_scope,
+        permitted,
         &if_match,
     )
     .await?;

@@ -153,12 +153,15 @@ pub async fn update<R: Record>(
     .await
 }
 
-/// Soft-deletes a row the caller can see, unless `If-Match` or a live child says no.
+/// Soft-deletes a row the caller can see (404 otherwise) and may delete (`permitted`, the
+/// role check, answered only once the row is known to be visible: 403 never leaks
+/// existence), unless `If-Match` or a live child says no.
 pub async fn soft_delete<R: Record>(
     conn: &mut Conn,
     ctx: &WriteContext,
     id: Uuid,
     in_scope: impl Fn(&R) -> bool + Send,
+    permitted: Result<(), ApiError>,
     if_match: &IfMatch,
 ) -> Result<(), ApiError> {
     conn.transaction::<_, ApiError, _>(async move |conn| {
@@ -166,6 +169,7 @@ pub async fn soft_delete<R: Record>(
             .await?
             .filter(|row| in_scope(row))
             .ok_or(ApiError::NotFound)?;
+        permitted?;
         check_if_match(if_match, before.version())?;
         before.check_deletable(conn).await?;
         let after = R::mark_deleted(conn, id).await?;
