@@ -68,6 +68,8 @@ struct NewAuditEvent<'a> {
     data: Option<Value>,
     reason: Option<&'a str>,
     request_id: Option<&'a str>,
+    site_id: Option<Uuid>,
+    vendor_id: Option<Uuid>,
 }
 
 /// `{"field": {"old": .., "new": ..}}` for every field whose value differs.
@@ -91,6 +93,27 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value>
     changes
 }
 
+/// The site and vendor a change concerns, for the change feed's site- and vendor-scoped
+/// readers: a site or vendor record is its own; any other record names them in its
+/// `site_id` and `vendor_id` fields (after the change, or before it for a delete).
+fn scope_keys(subject: &Subject, record: Option<&Value>) -> (Option<Uuid>, Option<Uuid>) {
+    let named = |field: &str| {
+        record
+            .and_then(|r| r.get(field))
+            .and_then(Value::as_str)
+            .and_then(|id| id.parse().ok())
+    };
+    let site_id = match subject.entity_type {
+        EntityType::Site => Some(subject.entity_id),
+        _ => named("site_id"),
+    };
+    let vendor_id = match subject.entity_type {
+        EntityType::Vendor => Some(subject.entity_id),
+        _ => named("vendor_id"),
+    };
+    (site_id, vendor_id)
+}
+
 fn to_json<T: Serialize>(record: Option<&T>) -> Result<Option<Value>, ApiError> {
     record.map(serde_json::to_value).transpose().map_err(|e| {
         ApiError::Internal(anyhow::Error::new(e).context("serialising an audited record"))
@@ -112,6 +135,7 @@ pub async fn record<T: Serialize>(
     let before = to_json(before)?;
     let after = to_json(after)?;
     let changes = diff(before.as_ref(), after.as_ref());
+    let (site_id, vendor_id) = scope_keys(&subject, after.as_ref().or(before.as_ref()));
     let data = if action == AuditAction::Delete {
         None
     } else {
@@ -131,6 +155,8 @@ pub async fn record<T: Serialize>(
             data,
             reason: ctx.reason.as_deref(),
             request_id: ctx.request_id.as_deref(),
+            site_id,
+            vendor_id,
         })
         .execute(conn)
         .await?;

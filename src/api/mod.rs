@@ -3,6 +3,7 @@
 
 pub mod audit_events;
 pub mod budget_lines;
+pub mod changes;
 pub mod clients;
 pub mod deviations;
 pub mod enrollment;
@@ -47,6 +48,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(clients::revoke)
                 .service(audit_events::verify)
                 .service(audit_events::list)
+                .service(changes::list)
                 .service(studies::list)
                 .service(studies::create)
                 .service(studies::read)
@@ -121,6 +123,7 @@ with the audit event; `X-Request-Id` is echoed on every answer.",
         (name = "budget-lines", description = "Budget lines: planned, committed, actual and remaining amounts"),
         (name = "expenses", description = "Expenses booked against budget lines"),
         (name = "audit", description = "The append-only, hash-chained audit trail"),
+        (name = "sync", description = "The change feed and webhooks, for partner systems that keep their own copy"),
         (name = "operations", description = "Health and readiness"),
     ),
     // EntityType is only named by a query parameter, which does not register its schema.

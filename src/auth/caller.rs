@@ -12,8 +12,9 @@ use uuid::Uuid;
 use crate::audit::WriteContext;
 use crate::auth::policy::{self, Operation, Reach, Resource, RowScope, Scope};
 use crate::auth::rate_limit::RateLimitStatus;
+use crate::db::changes::FeedScope;
 use crate::db::{self, Conn};
-use crate::domain::enums::Role;
+use crate::domain::enums::{EntityType, Role};
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::telemetry;
@@ -127,6 +128,39 @@ impl Caller {
             },
             Reach::Nothing => Scope::Only(Vec::new()),
         })
+    }
+
+    /// Which changes of these entity types the change feed shows this caller: for each
+    /// type, the rows its reads reach (a type it may not read at all: none).
+    pub async fn feed_scope(
+        &self,
+        conn: &mut Conn,
+        types: &[EntityType],
+    ) -> Result<FeedScope, ApiError> {
+        let mut scope = FeedScope {
+            study_ids: self.studies.clone(),
+            site_ids: self.sites.clone(),
+            vendor_id: self.vendor,
+            ..FeedScope::default()
+        };
+        for &entity in types {
+            let name = entity.to_string();
+            if entity == EntityType::Study {
+                match self.study_scope(conn).await? {
+                    Scope::All => scope.all.push(name),
+                    Scope::Only(ids) => scope.studies_by_id = ids,
+                }
+                continue;
+            }
+            match self.row_scope(entity.into()) {
+                RowScope::All => scope.all.push(name),
+                RowScope::Studies(_) => scope.by_study.push(name),
+                RowScope::Sites(_) => scope.by_site.push(name),
+                RowScope::Vendor(_) => scope.by_vendor.push(name),
+                RowScope::Nothing => {}
+            }
+        }
+        Ok(scope)
     }
 
     /// The rows of `resource` (other than studies) this caller may read.

@@ -7,7 +7,7 @@
 
 use uuid::Uuid;
 
-use crate::domain::enums::Role;
+use crate::domain::enums::{EntityType, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Resource {
@@ -38,6 +38,23 @@ impl Resource {
         Resource::Client,
         Resource::AuditEvent,
     ];
+}
+
+impl From<EntityType> for Resource {
+    fn from(entity: EntityType) -> Self {
+        match entity {
+            EntityType::Study => Resource::Study,
+            EntityType::Site => Resource::Site,
+            EntityType::Vendor => Resource::Vendor,
+            EntityType::Milestone => Resource::Milestone,
+            EntityType::BudgetLine => Resource::BudgetLine,
+            EntityType::Expense => Resource::Expense,
+            EntityType::Risk => Resource::Risk,
+            EntityType::Deviation => Resource::Deviation,
+            EntityType::EnrollmentReport => Resource::EnrollmentReport,
+            EntityType::Client => Resource::Client,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -3,6 +3,7 @@
 
 pub mod audit_events;
 pub mod budget_lines;
+pub mod changes;
 pub mod clients;
 pub mod deviations;
 pub mod enrollment;

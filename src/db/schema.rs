@@ -111,10 +111,20 @@ diesel::table! {
         entity_version -> Nullable<Int4>,
         changes -> Jsonb,
         data -> Nullable<Jsonb>,
-                reason -> Nullable<Text>,
+        reason -> Nullable<Text>,
         request_id -> Nullable<Text>,
         prev_hash -> Text,
         hash -> Text,
+        site_id -> Nullable<Uuid>,
+        vendor_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    audit_chain (id) {
+        id -> Bool,
+        last_seq -> Int8,
+        last_hash -> Text,
     }
 }
 
@@ -267,6 +277,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     vendors,
     studies,
     sites,
+    audit_chain,
     audit_events,
     rate_limit_windows,
     milestones,
