@@ -90,6 +90,69 @@ pub struct Settings {
         global = true
     )]
     pub log_format: String,
+
+    /// Let webhooks call loopback, private and link-local addresses (development and
+    /// tests only: otherwise a webhook could reach services inside the network).
+    #[arg(
+        long,
+        env = "TRIALOPS_WEBHOOK_ALLOW_PRIVATE",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub webhook_allow_private: bool,
+
+    /// How often this instance looks for webhook work, in milliseconds (0: never; another
+    /// instance does the sending).
+    #[arg(
+        long,
+        env = "TRIALOPS_WEBHOOK_POLL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub webhook_poll_ms: u64,
+
+    /// Attempts per webhook delivery before it is marked `failed`.
+    #[arg(
+        long,
+        env = "TRIALOPS_WEBHOOK_MAX_ATTEMPTS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub webhook_max_attempts: i32,
+
+    /// Wait before the second attempt of a delivery, in milliseconds; it doubles with
+    /// each further attempt.
+    #[arg(
+        long,
+        env = "TRIALOPS_WEBHOOK_BACKOFF_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub webhook_backoff_ms: u64,
+}
+
+impl Settings {
+    /// What the webhook dispatcher and registration need to know.
+    pub fn webhooks(&self) -> WebhookSettings {
+        WebhookSettings {
+            allow_private: self.webhook_allow_private,
+            poll_interval: std::time::Duration::from_millis(self.webhook_poll_ms),
+            max_attempts: self.webhook_max_attempts.max(1),
+            backoff: std::time::Duration::from_millis(self.webhook_backoff_ms),
+        }
+    }
+}
+
+/// Webhook settings, kept in the application state.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookSettings {
+    pub allow_private: bool,
+    /// Zero: this instance sends nothing.
+    pub poll_interval: std::time::Duration,
+    pub max_attempts: i32,
+    /// Before the second attempt; doubled for each further one.
+    pub backoff: std::time::Duration,
 }
 
 impl Settings {
@@ -107,6 +170,10 @@ impl Settings {
             db_pool_size: 8,
             workers: Some(2),
             log_format: "text".into(),
+            webhook_allow_private: false,
+            webhook_poll_ms: 1000,
+            webhook_max_attempts: 8,
+            webhook_backoff_ms: 10_000,
         }
     }
 }

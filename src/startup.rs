@@ -14,7 +14,7 @@ use crate::api::{self, extract, fallback::KnownRoutes};
 use crate::auth::keys::KeySet;
 use crate::auth::rate_limit::rate_limit_headers;
 use crate::auth::tokens::TokenService;
-use crate::config::Settings;
+use crate::config::{Settings, WebhookSettings};
 use crate::db::{self, Pool};
 use crate::telemetry;
 
@@ -25,6 +25,7 @@ pub struct AppState {
     pub tokens: TokenService,
     /// Requests per client per minute; 0 turns the limit off.
     pub rate_limit_per_minute: u32,
+    pub webhooks: WebhookSettings,
 }
 
 /// Creates the database if needed, applies migrations, loads (or creates) the signing key.
@@ -48,6 +49,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<web::Data<AppState>>
         db: pool,
         tokens,
         rate_limit_per_minute: settings.rate_limit_per_minute,
+        webhooks: settings.webhooks(),
     }))
 }
 
@@ -58,6 +60,9 @@ pub fn run(
     state: web::Data<AppState>,
     workers: Option<usize>,
 ) -> anyhow::Result<Server> {
+    if !state.webhooks.poll_interval.is_zero() {
+        actix_web::rt::spawn(crate::webhooks::dispatcher::run(state.clone()));
+    }
     let openapi = api::openapi();
     let known_routes = web::Data::new(KnownRoutes::from_openapi(&openapi));
     let mut server = HttpServer::new(move || {

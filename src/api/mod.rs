@@ -19,6 +19,7 @@ pub mod risks;
 pub mod sites;
 pub mod studies;
 pub mod vendors;
+pub mod webhooks;
 
 use utoipa::openapi::header::Header;
 use utoipa::openapi::response::ResponseBuilder;
@@ -49,6 +50,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(audit_events::verify)
                 .service(audit_events::list)
                 .service(changes::list)
+                .service(webhooks::list)
+                .service(webhooks::create)
+                .service(webhooks::read)
+                .service(webhooks::delete)
+                .service(webhooks::deliveries)
                 .service(studies::list)
                 .service(studies::create)
                 .service(studies::read)

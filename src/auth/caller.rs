@@ -13,6 +13,7 @@ use crate::audit::WriteContext;
 use crate::auth::policy::{self, Operation, Reach, Resource, RowScope, Scope};
 use crate::auth::rate_limit::RateLimitStatus;
 use crate::db::changes::FeedScope;
+use crate::db::clients::ClientRow;
 use crate::db::{self, Conn};
 use crate::domain::enums::{EntityType, Role};
 use crate::error::ApiError;
@@ -92,6 +93,19 @@ impl FromRequest for Caller {
 }
 
 impl Caller {
+    /// A client acting without a request (the webhook dispatcher reads the feed with the
+    /// rights its subscription's owner has now).
+    pub fn from_client(client: &ClientRow) -> Self {
+        Caller {
+            client_id: client.id,
+            name: client.name.clone(),
+            role: client.role,
+            studies: client.studies.clone(),
+            sites: client.sites.clone(),
+            vendor: client.vendor_id,
+        }
+    }
+
     /// 403 unless the caller's role may make this kind of change.
     pub fn require(&self, resource: Resource, operation: Operation) -> Result<(), ApiError> {
         if policy::may_write(self.role, resource, operation) {

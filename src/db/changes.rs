@@ -153,10 +153,8 @@ fn visible(scope: &FeedScope) -> Condition {
     condition
 }
 
-/// Up to `limit` changes after `after` that `scope` lets the caller see, oldest first.
-///
-/// The page and the trail's head are read in one snapshot, so when the page is not full
-/// `next_after` can move to the head: every event up to it was visible and considered.
+/// Up to `limit` changes after `after` that `scope` lets the caller see, oldest first, in
+/// a read-only REPEATABLE READ transaction of its own (see [`read_page`]).
 pub async fn page(
     conn: &mut Conn,
     scope: &FeedScope,
@@ -167,33 +165,44 @@ pub async fn page(
     conn.build_transaction()
         .read_only()
         .repeatable_read()
-        .run(async move |conn| {
-            let rows: Vec<ChangeRow> = audit_events::table
-                .filter(audit_events::seq.gt(after))
-                .filter(visible(&scope))
-                .order(audit_events::seq.asc())
-                .limit(limit)
-                .select(ChangeRow::as_select())
-                .load(conn)
-                .await?;
-            let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit;
-            let next_after = match rows.last() {
-                Some(last) if full => last.seq,
-                _ => {
-                    let head: i64 = audit_chain::table
-                        .select(audit_chain::last_seq)
-                        .first(conn)
-                        .await
-                        .optional()?
-                        .unwrap_or(0);
-                    head.max(after)
-                        .max(rows.last().map_or(after, |last| last.seq))
-                }
-            };
-            Ok(ChangePage {
-                data: rows.into_iter().map(ChangeItem::from).collect(),
-                next_after,
-            })
-        })
+        .run(async move |conn| read_page(conn, &scope, after, limit).await)
         .await
+}
+
+/// [`page`] on a connection already in a REPEATABLE READ transaction.
+///
+/// The page and the trail's head are read in that one snapshot, so when the page is not
+/// full `next_after` can move to the head: every event up to it was visible and considered.
+pub async fn read_page(
+    conn: &mut Conn,
+    scope: &FeedScope,
+    after: i64,
+    limit: i64,
+) -> QueryResult<ChangePage> {
+    let rows: Vec<ChangeRow> = audit_events::table
+        .filter(audit_events::seq.gt(after))
+        .filter(visible(scope))
+        .order(audit_events::seq.asc())
+        .limit(limit)
+        .select(ChangeRow::as_select())
+        .load(conn)
+        .await?;
+    let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit;
+    let last = rows.last().map(|last| last.seq);
+    let next_after = match last {
+        Some(last) if full => last,
+        _ => {
+            let head: i64 = audit_chain::table
+                .select(audit_chain::last_seq)
+                .first(conn)
+                .await
+                .optional()?
+                .unwrap_or(0);
+            head.max(after).max(last.unwrap_or(after))
+        }
+    };
+    Ok(ChangePage {
+        data: rows.into_iter().map(ChangeItem::from).collect(),
+        next_after,
+    })
 }

@@ -17,6 +17,7 @@ pub mod schema;
 pub mod sites;
 pub mod studies;
 pub mod vendors;
+pub mod webhooks;
 pub mod write;
 
 use std::time::Duration;

@@ -175,6 +175,7 @@ async fn an_unreachable_database_is_503_with_retry_after_and_the_process_stays_u
         db: pool,
         tokens,
         rate_limit_per_minute: 0,
+        webhooks: trialops::config::Settings::for_database("").webhooks(),
     });
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

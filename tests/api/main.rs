@@ -24,3 +24,4 @@ mod scope;
 mod sites;
 mod studies;
 mod vendors;
+mod webhooks;
