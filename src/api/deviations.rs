@@ -7,9 +7,10 @@ use uuid::Uuid;
 
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource, RowKeys};
+use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::deviations::{Deviation, DeviationFilter, DeviationRecord};
+use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
 use crate::domain::deviations::DeviationFields;
 use crate::domain::enums::{DeviationCategory, DeviationImportance, DeviationStatus};
@@ -102,16 +103,11 @@ pub async fn create(
     let mut conn = state.db.get().await?;
     // The caller must be able to read what it reports: a study, or for a `site` client a
     // site, outside its scope is as absent as one that does not exist.
-    let keys = RowKeys {
-        study_id: Some(body.0.study_id),
-        site_id: Some(body.0.site_id),
-        vendor_id: None,
-    };
-    let study_visible = caller
-        .study_scope(&mut conn)
-        .await?
-        .contains(body.0.study_id);
-    if !study_visible || !caller.row_scope(Resource::Deviation).allows(keys) {
+    let scope = caller.create_scope(&mut conn, Resource::Deviation).await?;
+    if scope
+        .refused_reference(DeviationRecord::keys_of(&body.0))
+        .is_some()
+    {
         return Err(ApiError::NotFound);
     }
     let deviation =

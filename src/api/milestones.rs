@@ -12,7 +12,7 @@ use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::milestones::{Milestone, MilestoneFilter};
-use crate::db::write;
+use crate::db::write::{self, Upsert};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{MilestoneKind, MilestoneStatus, Role};
 use crate::domain::milestones::{MilestoneFields, VENDOR_WRITABLE, refused_for_vendor};
@@ -138,10 +138,10 @@ pub async fn create(
     caller.require(Resource::Milestone, Operation::Create)?;
     let mut conn = state.db.get().await?;
     // A study outside the caller's scope is as absent as one that does not exist.
-    if !caller
-        .study_scope(&mut conn)
-        .await?
-        .contains(body.0.study_id)
+    let scope = caller.create_scope(&mut conn, Resource::Milestone).await?;
+    if scope
+        .refused_reference(Milestone::keys_of(&body.0))
+        .is_some()
     {
         return Err(ApiError::NotFound);
     }

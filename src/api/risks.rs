@@ -10,7 +10,7 @@ use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::risks::{Risk, RiskFilter};
-use crate::db::write;
+use crate::db::write::{self, Upsert};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{RiskCategory, RiskStatus};
 use crate::domain::patch::apply_merge_patch;
@@ -100,14 +100,11 @@ pub async fn create(
     caller.require(Resource::Risk, Operation::Create)?;
     let mut conn = state.db.get().await?;
     // A study outside the caller's scope is as absent as one that does not exist.
-    if !caller
-        .study_scope(&mut conn)
-        .await?
-        .contains(body.0.study_id)
-    {
+    let scope = caller.create_scope(&mut conn, Resource::Risk).await?;
+    if scope.refused_reference(Risk::keys_of(&body.0)).is_some() {
         return Err(ApiError::NotFound);
     }
-    let risk = db::risks::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
+    let risk: Risk = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
     Ok(respond::created(
         format!("/api/v1/risks/{}", risk.id),
         &risk,
@@ -172,9 +169,15 @@ pub async fn update(
     db::risks::find(&mut conn, id, &scope).await?;
     caller.require(Resource::Risk, Operation::Update)?;
     let ctx = caller.write_context(Some(reason.required()?));
-    let risk = db::risks::update(&mut conn, &ctx, id, &scope, &if_match, |current: &Risk| {
-        apply_merge_patch(&current.fields(), &patch.0)
-    })
+    let in_scope = |risk: &Risk| scope.allows(risk.keys());
+    let risk = write::update(
+        &mut conn,
+        &ctx,
+        id,
+        in_scope,
+        &if_match,
+        |current: &Risk| apply_merge_patch(&current.fields(), &patch.0),
+    )
     .await?;
     Ok(respond::tagged(&risk, risk.version))
 }

@@ -10,7 +10,7 @@ use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::sites::{Site, SiteFilter};
-use crate::db::write;
+use crate::db::write::{self, Upsert};
 use crate::domain::cursor::Page;
 use crate::domain::enums::SiteStatus;
 use crate::domain::patch::apply_merge_patch;
@@ -93,11 +93,8 @@ pub async fn create(
     caller.require(Resource::Site, Operation::Create)?;
     let mut conn = state.db.get().await?;
     // A study outside the caller's scope is as absent as one that does not exist.
-    if !caller
-        .study_scope(&mut conn)
-        .await?
-        .contains(body.0.study_id)
-    {
+    let scope = caller.create_scope(&mut conn, Resource::Site).await?;
+    if scope.refused_reference(Site::keys_of(&body.0)).is_some() {
         return Err(ApiError::NotFound);
     }
     let site: Site = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
