@@ -2,6 +2,7 @@
 //! routes. Handlers live in one module per resource.
 
 pub mod audit_events;
+pub mod batch;
 pub mod budget_lines;
 pub mod clients;
 pub mod deviations;
@@ -52,6 +53,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(studies::read)
                 .service(studies::update)
                 .service(studies::delete)
+                .service(sites::batch_upsert)
                 .service(sites::list)
                 .service(sites::create)
                 .service(sites::read)
@@ -64,17 +66,20 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(vendors::read)
                 .service(vendors::update)
                 .service(vendors::delete)
+                .service(milestones::batch_upsert)
                 .service(milestones::list)
                 .service(milestones::create)
                 .service(milestones::read)
                 .service(milestones::update)
                 .service(milestones::delete)
+                .service(risks::batch_upsert)
                 .service(risks::list)
                 .service(risks::create)
                 .service(risks::read)
                 .service(risks::update)
                 .service(risks::delete)
                 // No DELETE: deviations are never deleted (the fallback answers 405).
+                .service(deviations::batch_upsert)
                 .service(deviations::list)
                 .service(deviations::create)
                 .service(deviations::read)
