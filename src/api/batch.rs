@@ -19,8 +19,8 @@ use crate::startup::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest<T> {
-    /// 1 to 1,000 items with distinct `external_id`s.
-    #[schema(min_items = 1, max_items = 1000)]
+    /// 1 to 1,000 items with distinct `external_id`s (the document's schema is refined by
+    /// `api::refine_batch_schemas`).
     pub items: Vec<T>,
 }
 
