@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::api::extract::ChangeReason;
 use crate::auth::{Caller, Operation, Resource};
-use crate::db::write::{self, Access, Upsert, Upserted};
+use crate::db::write::{self, Access, FieldLimits, Upsert, Upserted};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::startup::AppState;
 
@@ -60,7 +60,7 @@ pub async fn upsert<R: Upsert>(
     reason: ChangeReason,
     reason_required: bool,
     items: Vec<R::Fields>,
-    may_change: &(dyn Fn(&R, &R::Fields) -> Result<(), ApiError> + Sync),
+    may_change: &FieldLimits<'_, R>,
 ) -> ApiResult<HttpResponse> {
     if caller.require(resource, Operation::Update).is_err() {
         caller.require(resource, Operation::Create)?;

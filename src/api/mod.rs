@@ -461,7 +461,9 @@ fn refine_batch_schemas(openapi: &mut OpenApiDoc) {
                 "1 to 1,000 items, each a full create body with a distinct `external_id`",
             ))
             .build();
-        object.properties.insert("items".into(), RefOr::T(items.into()));
+        object
+            .properties
+            .insert("items".into(), RefOr::T(items.into()));
     }
 }
 

@@ -287,6 +287,10 @@ pub enum Upserted {
     Unchanged,
 }
 
+/// A check of an update's fields against the row it replaces (field limits beyond the role).
+pub type FieldLimits<'a, R> =
+    dyn Fn(&R, &<R as Record>::Fields) -> Result<(), ApiError> + Sync + 'a;
+
 /// The caller's rules for a batch, item by item the same as for its single writes.
 pub struct Access<'a, R: Upsert> {
     /// The role check of a `POST` (`Operation::Create`) or `PATCH` (`Operation::Update`):
@@ -298,7 +302,7 @@ pub struct Access<'a, R: Upsert> {
     pub row_scope: &'a RowScope,
     /// Limits beyond the role on what an update may change (a `vendor` client's four
     /// milestone fields): a 403.
-    pub may_change: &'a (dyn Fn(&R, &R::Fields) -> Result<(), ApiError> + Sync),
+    pub may_change: &'a FieldLimits<'a, R>,
 }
 
 /// Creates or updates every item, in request order, in one transaction: all or nothing.
