@@ -238,6 +238,14 @@ impl From<DieselError> for ApiError {
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::Conflict("a concurrent change got there first; retry".into())
             }
+            // Writers lock in a fixed order (see `db::write::lock_external_ids`), but should
+            // two transactions still wait on each other, PostgreSQL ends one: that client
+            // may simply retry, so it is a 409, not a 500.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().contains("deadlock detected") =>
+            {
+                Self::Conflict("a concurrent change got there first; retry".into())
+            }
             DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
                 // The service validates before writing, so this is a rule the validation
                 // missed: still the client's input, never a 500.

@@ -5,17 +5,19 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
+use crate::api::batch::{self, BatchAnswer, BatchRequest};
+use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource, RowKeys};
+use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::deviations::{Deviation, DeviationFilter, DeviationRecord};
+use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
 use crate::domain::deviations::DeviationFields;
 use crate::domain::enums::{DeviationCategory, DeviationImportance, DeviationStatus};
 use crate::domain::patch::apply_merge_patch;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::startup::AppState;
 
 /// Filters of the deviation list.
@@ -102,16 +104,11 @@ pub async fn create(
     let mut conn = state.db.get().await?;
     // The caller must be able to read what it reports: a study, or for a `site` client a
     // site, outside its scope is as absent as one that does not exist.
-    let keys = RowKeys {
-        study_id: Some(body.0.study_id),
-        site_id: Some(body.0.site_id),
-        vendor_id: None,
-    };
-    let study_visible = caller
-        .study_scope(&mut conn)
-        .await?
-        .contains(body.0.study_id);
-    if !study_visible || !caller.row_scope(Resource::Deviation).allows(keys) {
+    let scope = caller.create_scope(&mut conn, Resource::Deviation).await?;
+    if scope
+        .refused_reference(DeviationRecord::keys_of(&body.0))
+        .is_some()
+    {
         return Err(ApiError::NotFound);
     }
     let deviation =
@@ -188,4 +185,55 @@ pub async fn update(
     )
     .await?;
     Ok(respond::tagged(&deviation, deviation.record.version))
+}
+
+/// Create or update deviations in one batch
+///
+/// Up to 1,000 items keyed by `external_id`, written in one transaction: all or nothing. An
+/// item whose `external_id` names no live deviation creates one (as `POST`); one that names a
+/// live deviation replaces its writable fields (as a `PUT` would: a field left out takes its
+/// default, `null` or `open`). An item that would change nothing is `unchanged`: no new
+/// version, no audit event, no feed entry. Each item is validated and checked like a single
+/// write: a bad item makes the whole batch a 422 naming it (`items[3].importance`) and nothing
+/// is written. `X-Change-Reason` is kept with every item's audit event.
+///
+/// `X-Change-Reason` is required (422 without it), since any item may update a deviation.
+/// A deviation stays at its study and site (422); nothing is ever deleted.
+///
+/// `admin`, `sponsor`, `cro` within its studies, and a `site` client for its own sites; a
+/// study or site that does not exist or is outside the caller's scope is a 422 on the
+/// item's `study_id` or `site_id`.
+#[utoipa::path(
+    operation_id = "batch_upsert_deviations",
+    tag = "deviations",
+    params(("X-Change-Reason" = String, Header, description = "Why the deviations change (required, up to 500 characters)")),
+    request_body(content = BatchRequest<DeviationFields>, example = json!({"items": [
+        {"external_id": "EDC-PD-0193", "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+         "site_id": "0193f0e5-0c2d-7a11-8f3e-6b5a4c3d2e1f", "participant_ref": "DE-001-0042",
+         "category": "informed_consent", "importance": "important",
+         "description": "Visit 3 procedures done before the amended consent form was signed.",
+         "occurred_on": "2026-03-02", "detected_on": "2026-03-04", "reported_on": "2026-03-06"}
+    ]})),
+    responses(
+        (status = 200, description = "Each item's id and result, in request order", body = BatchAnswer),
+        (status = 413, description = "Body over 10 MiB", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/deviations/batch")]
+pub async fn batch_upsert(
+    caller: Caller,
+    state: web::Data<AppState>,
+    reason: ChangeReason,
+    body: Batch<DeviationFields>,
+) -> ApiResult<HttpResponse> {
+    batch::upsert::<DeviationRecord>(
+        &caller,
+        &state,
+        Resource::Deviation,
+        reason,
+        true,
+        body.0,
+        &batch::no_field_limits,
+    )
+    .await
 }

@@ -12,13 +12,58 @@ use serde_json::Value;
 use utoipa::IntoParams;
 use validator::Validate;
 
+use crate::api::batch::BatchRequest;
 use crate::domain::cursor::{PageRequest, decode_cursor};
 use crate::domain::json;
+use crate::domain::validation::field_errors;
 use crate::domain::versioning::IfMatch;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 
 /// Default body limit (contract: 1 MiB).
 pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Body limit of the batch endpoints (contract: 10 MiB).
+pub const BATCH_BODY_LIMIT: usize = 10 * 1024 * 1024;
+/// Items a batch takes at most.
+pub const BATCH_MAX_ITEMS: usize = 1000;
+
+/// The body limit of a request path: the batch endpoints (`/api/v1/<resource>/batch`) take
+/// 10 MiB, every other route 1 MiB. One rule for the body extractors and the
+/// `Idempotency-Key` middleware, which reads bodies before them.
+pub fn body_limit(path: &str) -> usize {
+    if path.starts_with("/api/v1/") && path.ends_with("/batch") {
+        BATCH_BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    }
+}
+
+/// Reads the request body (decoded as `Content-Encoding` says) up to the path's
+/// `body_limit`: 413 beyond it, refused by `Content-Length` before reading when it says so.
+pub fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<web::Bytes, ApiError>> {
+    let limit = body_limit(req.path());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    let stream = actix_web::dev::Decompress::from_headers(payload.take(), req.headers());
+    Box::pin(async move {
+        if declared.is_some_and(|length| length > limit) {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        let body = actix_web::body::BodyStream::new(stream);
+        match actix_web::body::to_bytes_limited(body, limit).await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(error)) => Err(ApiError::BadRequest(format!(
+                "could not read the request body: {error}"
+            ))),
+            Err(_) => Err(ApiError::PayloadTooLarge { limit }),
+        }
+    })
+}
 
 pub const CHANGE_REASON_HEADER: &str = "x-change-reason";
 const CHANGE_REASON_MAX_CHARS: usize = 500;
@@ -47,8 +92,7 @@ fn json_bytes(
     payload: &mut Payload,
 ) -> LocalBoxFuture<'static, Result<web::Bytes, ApiError>> {
     let media = media_type(req.headers());
-    let limit = BODY_LIMIT;
-    let bytes = web::Bytes::from_request(req, payload);
+    let bytes = read_body(req, payload);
     Box::pin(async move {
         match media.as_deref() {
             Some(media) if is_json(media) => {}
@@ -63,14 +107,7 @@ fn json_bytes(
                 ));
             }
         }
-        bytes.await.map_err(
-            |error| match error.as_error::<actix_web::error::PayloadError>() {
-                Some(actix_web::error::PayloadError::Overflow) => {
-                    ApiError::PayloadTooLarge { limit }
-                }
-                _ => ApiError::BadRequest(format!("could not read the request body: {error}")),
-            },
-        )
+        bytes.await
     })
 }
 
@@ -87,6 +124,49 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Body<T> {
             let value: T = json::from_slice(&bytes.await?)?;
             value.validate()?;
             Ok(Body(value))
+        })
+    }
+}
+
+/// A batch body, `{"items": [...]}`: 1 to 1,000 items, each parsed and validated exactly
+/// like the `POST` body `T`, with errors naming the item (`items[3].likelihood`; 400 for a
+/// wrong JSON type, 422 for a refused value).
+pub struct Batch<T>(pub Vec<T>);
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for Batch<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = json_bytes(req, payload);
+        Box::pin(async move {
+            let BatchRequest { items } = json::from_slice::<BatchRequest<T>>(&bytes.await?)?;
+            if !(1..=BATCH_MAX_ITEMS).contains(&items.len()) {
+                return Err(ApiError::invalid(
+                    "items",
+                    "length",
+                    format!(
+                        "must hold 1 to {BATCH_MAX_ITEMS} items, not {}",
+                        items.len()
+                    ),
+                ));
+            }
+            let errors: Vec<FieldError> = items
+                .iter()
+                .enumerate()
+                .filter_map(|(index, item)| item.validate().err().map(|e| (index, e)))
+                .flat_map(|(index, errors)| {
+                    field_errors(&errors).into_iter().map(move |mut error| {
+                        error.field = format!("items[{index}].{}", error.field);
+                        error
+                    })
+                })
+                .collect();
+            if errors.is_empty() {
+                Ok(Batch(items))
+            } else {
+                Err(ApiError::Validation(errors))
+            }
         })
     }
 }

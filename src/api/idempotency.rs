@@ -12,11 +12,11 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpResponse, ResponseError, web};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::api::extract::BODY_LIMIT;
+use crate::api::extract::read_body;
 use crate::db;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -85,9 +85,9 @@ pub async fn idempotency<B: MessageBody + 'static>(
 
     // The body is read here to fingerprint the request, then handed on unchanged.
     let (http_req, payload) = req.parts_mut();
-    let body = match web::Bytes::from_request(http_req, payload).await {
+    let body = match read_body(http_req, payload).await {
         Ok(body) => body,
-        Err(_) => return Ok(refuse(req, ApiError::PayloadTooLarge { limit: BODY_LIMIT })),
+        Err(error) => return Ok(refuse(req, error)),
     };
     let request_hash = fingerprint(&req, &body);
     req.set_payload(Payload::from(body));

@@ -7,18 +7,19 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
+use crate::api::batch::{self, BatchAnswer, BatchRequest};
+use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::milestones::{Milestone, MilestoneFilter};
-use crate::db::write;
+use crate::db::write::{self, Upsert};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{MilestoneKind, MilestoneStatus, Role};
 use crate::domain::milestones::{MilestoneFields, VENDOR_WRITABLE, refused_for_vendor};
 use crate::domain::patch::apply_merge_patch;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::startup::AppState;
 
 /// A milestone as answered: the stored record plus two values derived from its dates on
@@ -138,10 +139,10 @@ pub async fn create(
     caller.require(Resource::Milestone, Operation::Create)?;
     let mut conn = state.db.get().await?;
     // A study outside the caller's scope is as absent as one that does not exist.
-    if !caller
-        .study_scope(&mut conn)
-        .await?
-        .contains(body.0.study_id)
+    let scope = caller.create_scope(&mut conn, Resource::Milestone).await?;
+    if scope
+        .refused_reference(Milestone::keys_of(&body.0))
+        .is_some()
     {
         return Err(ApiError::NotFound);
     }
@@ -281,4 +282,79 @@ pub async fn delete(
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Create or update milestones in one batch
+///
+/// Up to 1,000 items keyed by `external_id`, written in one transaction: all or nothing. An
+/// item whose `external_id` names no live milestone creates one (as `POST`); one that names a
+/// live milestone replaces its writable fields (as a `PUT` would: a field left out takes its
+/// default, `null` or `planned`). An item that would change nothing is `unchanged`: no new
+/// version, no audit event, no feed entry. Each item is validated and checked like a single
+/// write: a bad item makes the whole batch a 422 naming it (`items[3].kind`) and nothing
+/// is written. `X-Change-Reason` is kept with every item's audit event.
+///
+/// A milestone stays in its study; `site_id` must name a live site of the study and
+/// `vendor_id` a live vendor (422 naming the item).
+///
+/// `admin`, `sponsor`, and `cro` within its studies. A `vendor` client may only update the
+/// milestones naming its vendor, and only their `forecast_date`, `actual_date`, `status` and
+/// `notes`: an item that would create a milestone, or change any other field, is a 403
+/// naming the item. A study that does not exist or is outside the caller's scope is a 422 on
+/// the item's `study_id`.
+#[utoipa::path(
+    operation_id = "batch_upsert_milestones",
+    tag = "milestones",
+    request_body(content = BatchRequest<MilestoneFields>, example = json!({"items": [
+        {"external_id": "CTMS-MS-0107", "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+         "name": "First patient in", "kind": "first_patient_in", "baseline_date": "2026-04-01",
+         "forecast_date": "2026-04-10", "status": "in_progress"},
+        {"external_id": "CTMS-MS-0108", "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+         "name": "Database lock", "kind": "database_lock", "baseline_date": "2027-10-01"}
+    ]})),
+    responses(
+        (status = 200, description = "Each item's id and result, in request order", body = BatchAnswer),
+        (status = 413, description = "Body over 10 MiB", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/milestones/batch")]
+pub async fn batch_upsert(
+    caller: Caller,
+    state: web::Data<AppState>,
+    reason: ChangeReason,
+    body: Batch<MilestoneFields>,
+) -> ApiResult<HttpResponse> {
+    batch::upsert::<Milestone>(
+        &caller,
+        &state,
+        Resource::Milestone,
+        reason,
+        false,
+        body.0,
+        &vendor_field_limits(&caller),
+    )
+    .await
+}
+
+/// A `vendor` client's limits on milestone updates through a batch: the fields an item
+/// changes must be among the four it may patch (`refuse_fields_outside_a_vendors_reach`, the
+/// PATCH rule, applied to the fields that differ).
+fn vendor_field_limits(
+    caller: &Caller,
+) -> impl Fn(&Milestone, &MilestoneFields) -> Result<(), ApiError> + Sync + '_ {
+    move |current, item| {
+        if caller.role != Role::Vendor {
+            return Ok(());
+        }
+        let before = serde_json::to_value(current.fields()).unwrap_or_default();
+        let after = serde_json::to_value(item).unwrap_or_default();
+        let changed: serde_json::Map<String, serde_json::Value> = after
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(name, value)| before.get(name.as_str()) != Some(*value))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        refuse_fields_outside_a_vendors_reach(&serde_json::Value::Object(changed))
+    }
 }

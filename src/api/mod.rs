@@ -2,6 +2,7 @@
 //! routes. Handlers live in one module per resource.
 
 pub mod audit_events;
+pub mod batch;
 pub mod budget_lines;
 pub mod changes;
 pub mod clients;
@@ -60,6 +61,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(studies::read)
                 .service(studies::update)
                 .service(studies::delete)
+                .service(sites::batch_upsert)
                 .service(sites::list)
                 .service(sites::create)
                 .service(sites::read)
@@ -72,17 +74,20 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(vendors::read)
                 .service(vendors::update)
                 .service(vendors::delete)
+                .service(milestones::batch_upsert)
                 .service(milestones::list)
                 .service(milestones::create)
                 .service(milestones::read)
                 .service(milestones::update)
                 .service(milestones::delete)
+                .service(risks::batch_upsert)
                 .service(risks::list)
                 .service(risks::create)
                 .service(risks::read)
                 .service(risks::update)
                 .service(risks::delete)
                 // No DELETE: deviations are never deleted (the fallback answers 405).
+                .service(deviations::batch_upsert)
                 .service(deviations::list)
                 .service(deviations::create)
                 .service(deviations::read)
@@ -434,6 +439,43 @@ fn add_merge_patch_schemas(openapi: &mut OpenApiDoc) {
     }
 }
 
+/// A batch item is the resource's create body with `external_id` required: each
+/// `BatchRequest_X` (whose items utoipa inlines) gets items of `X` plus that requirement.
+/// A batch answers 422 on an item's reference, never 404, so that response goes.
+fn refine_batch_schemas(openapi: &mut OpenApiDoc) {
+    use utoipa::openapi::schema::{AllOfBuilder, ArrayBuilder, ObjectBuilder};
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        if let Some(post) = item.post.as_mut().filter(|_| path.ends_with("/batch")) {
+            post.responses.responses.remove("404");
+        }
+    }
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    for (name, schema) in components.schemas.iter_mut() {
+        let Some(fields) = name.strip_prefix("BatchRequest_") else {
+            continue;
+        };
+        let RefOr::T(Schema::Object(object)) = schema else {
+            continue;
+        };
+        let item = AllOfBuilder::new()
+            .item(Ref::from_schema_name(fields))
+            .item(ObjectBuilder::new().required("external_id"));
+        let items = ArrayBuilder::new()
+            .items(item)
+            .min_items(Some(1))
+            .max_items(Some(extract::BATCH_MAX_ITEMS))
+            .description(Some(
+                "1 to 1,000 items, each a full create body with a distinct `external_id`",
+            ))
+            .build();
+        object
+            .properties
+            .insert("items".into(), RefOr::T(items.into()));
+    }
+}
+
 /// The OpenAPI document the server serves, built from the same route table.
 pub fn openapi() -> OpenApiDoc {
     let (_, mut api) = actix_web::App::new()
@@ -445,6 +487,7 @@ pub fn openapi() -> OpenApiDoc {
     add_record_headers(&mut api);
     add_idempotency_key(&mut api);
     add_merge_patch_schemas(&mut api);
+    refine_batch_schemas(&mut api);
     api
 }
 

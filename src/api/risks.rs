@@ -5,18 +5,19 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
+use crate::api::batch::{self, BatchAnswer, BatchRequest};
+use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::risks::{Risk, RiskFilter};
-use crate::db::write;
+use crate::db::write::{self, Upsert};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{RiskCategory, RiskStatus};
 use crate::domain::patch::apply_merge_patch;
 use crate::domain::risks::RiskFields;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::startup::AppState;
 
 /// Filters of the risk list.
@@ -100,14 +101,11 @@ pub async fn create(
     caller.require(Resource::Risk, Operation::Create)?;
     let mut conn = state.db.get().await?;
     // A study outside the caller's scope is as absent as one that does not exist.
-    if !caller
-        .study_scope(&mut conn)
-        .await?
-        .contains(body.0.study_id)
-    {
+    let scope = caller.create_scope(&mut conn, Resource::Risk).await?;
+    if scope.refused_reference(Risk::keys_of(&body.0)).is_some() {
         return Err(ApiError::NotFound);
     }
-    let risk = db::risks::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
+    let risk: Risk = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
     Ok(respond::created(
         format!("/api/v1/risks/{}", risk.id),
         &risk,
@@ -172,9 +170,15 @@ pub async fn update(
     db::risks::find(&mut conn, id, &scope).await?;
     caller.require(Resource::Risk, Operation::Update)?;
     let ctx = caller.write_context(Some(reason.required()?));
-    let risk = db::risks::update(&mut conn, &ctx, id, &scope, &if_match, |current: &Risk| {
-        apply_merge_patch(&current.fields(), &patch.0)
-    })
+    let in_scope = |risk: &Risk| scope.allows(risk.keys());
+    let risk = write::update(
+        &mut conn,
+        &ctx,
+        id,
+        in_scope,
+        &if_match,
+        |current: &Risk| apply_merge_patch(&current.fields(), &patch.0),
+    )
     .await?;
     Ok(respond::tagged(&risk, risk.version))
 }
@@ -212,4 +216,59 @@ pub async fn delete(
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Create or update risks in one batch
+///
+/// Up to 1,000 items keyed by `external_id`, written in one transaction: all or nothing. An
+/// item whose `external_id` names no live risk creates one (as `POST`); one that names a
+/// live risk replaces its writable fields (as a `PUT` would: a field left out takes its
+/// default, `null` or `open`). An item that would change nothing is `unchanged`: no new
+/// version, no audit event, no feed entry. Each item is validated and checked like a single
+/// write: a bad item makes the whole batch a 422 naming it (`items[3].likelihood`) and nothing
+/// is written. `X-Change-Reason` is kept with every item's audit event.
+///
+/// `X-Change-Reason` is required (422 without it), since any item may update a risk. `score`
+/// cannot be sent. Escalation works as for single writes: a new risk at or above the
+/// study's threshold, or an update that raises the score to it, becomes `escalated` as its
+/// own audit event. As the item is the whole risk, send `status` if it may have been
+/// escalated here: an item without it sets `open`.
+///
+/// `admin`, `sponsor`, and `cro` within its studies; a study that does not exist or is
+/// outside the caller's scope is a 422 on the item's `study_id`.
+#[utoipa::path(
+    operation_id = "batch_upsert_risks",
+    tag = "risks",
+    params(("X-Change-Reason" = String, Header, description = "Why the risks change (required, up to 500 characters)")),
+    request_body(content = BatchRequest<RiskFields>, example = json!({"items": [
+        {"external_id": "RBQM-R-0012", "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+         "title": "Central lab turnaround exceeds 72 h", "category": "vendor",
+         "likelihood": 3, "impact": 4, "detectability": 2, "status": "mitigating",
+         "owner": "Clinical operations lead"},
+        {"external_id": "RBQM-R-0013", "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+         "title": "Slow recruitment in Germany", "category": "recruitment",
+         "likelihood": 4, "impact": 4, "detectability": 3}
+    ]})),
+    responses(
+        (status = 200, description = "Each item's id and result, in request order", body = BatchAnswer),
+        (status = 413, description = "Body over 10 MiB", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/risks/batch")]
+pub async fn batch_upsert(
+    caller: Caller,
+    state: web::Data<AppState>,
+    reason: ChangeReason,
+    body: Batch<RiskFields>,
+) -> ApiResult<HttpResponse> {
+    batch::upsert::<Risk>(
+        &caller,
+        &state,
+        Resource::Risk,
+        reason,
+        true,
+        body.0,
+        &batch::no_field_limits,
+    )
+    .await
 }

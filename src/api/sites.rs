@@ -5,18 +5,19 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
+use crate::api::batch::{self, BatchAnswer, BatchRequest};
+use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::sites::{Site, SiteFilter};
-use crate::db::write;
+use crate::db::write::{self, Upsert};
 use crate::domain::cursor::Page;
 use crate::domain::enums::SiteStatus;
 use crate::domain::patch::apply_merge_patch;
 use crate::domain::sites::SiteFields;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::startup::AppState;
 
 /// Filters of the site list.
@@ -93,11 +94,8 @@ pub async fn create(
     caller.require(Resource::Site, Operation::Create)?;
     let mut conn = state.db.get().await?;
     // A study outside the caller's scope is as absent as one that does not exist.
-    if !caller
-        .study_scope(&mut conn)
-        .await?
-        .contains(body.0.study_id)
-    {
+    let scope = caller.create_scope(&mut conn, Resource::Site).await?;
+    if scope.refused_reference(Site::keys_of(&body.0)).is_some() {
         return Err(ApiError::NotFound);
     }
     let site: Site = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
@@ -204,4 +202,54 @@ pub async fn delete(
     )
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Create or update sites in one batch
+///
+/// Up to 1,000 items keyed by `external_id`, written in one transaction: all or nothing. An
+/// item whose `external_id` names no live site creates one (as `POST`); one that names a
+/// live site replaces its writable fields (as a `PUT` would: a field left out takes its
+/// default, `null` or `planned`). An item that would change nothing is `unchanged`: no new
+/// version, no audit event, no feed entry. Each item is validated and checked like a single
+/// write: a bad item makes the whole batch a 422 naming it (`items[3].country`) and nothing
+/// is written. `X-Change-Reason` is kept with every item's audit event.
+///
+/// A site stays in its study (`study_id` of an update: 422) and `site_number` is unique in
+/// its study (409 naming the item).
+///
+/// `admin`, `sponsor`, and `cro` within its studies; a study that does not exist or is
+/// outside the caller's scope is a 422 on the item's `study_id`, and a live site with the
+/// item's `external_id` that the caller cannot see is a 409 (as for a `POST`).
+#[utoipa::path(
+    operation_id = "batch_upsert_sites",
+    tag = "sites",
+    request_body(content = BatchRequest<SiteFields>, example = json!({"items": [
+        {"external_id": "CTMS-SITE-0001", "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+         "site_number": "DE-001", "name": "Charité Pneumology", "country": "DE", "status": "activated",
+         "irb_approved_on": "2026-02-10", "activated_on": "2026-03-02", "target_enrollment": 40},
+        {"external_id": "CTMS-SITE-0002", "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+         "site_number": "FR-001", "name": "Hôpital Cochin", "country": "FR", "status": "selected"}
+    ]})),
+    responses(
+        (status = 200, description = "Each item's id and result, in request order", body = BatchAnswer),
+        (status = 413, description = "Body over 10 MiB", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/sites/batch")]
+pub async fn batch_upsert(
+    caller: Caller,
+    state: web::Data<AppState>,
+    reason: ChangeReason,
+    body: Batch<SiteFields>,
+) -> ApiResult<HttpResponse> {
+    batch::upsert::<Site>(
+        &caller,
+        &state,
+        Resource::Site,
+        reason,
+        false,
+        body.0,
+        &batch::no_field_limits,
+    )
+    .await
 }

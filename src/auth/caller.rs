@@ -10,7 +10,7 @@ use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
 use crate::audit::WriteContext;
-use crate::auth::policy::{self, Operation, Reach, Resource, RowScope, Scope};
+use crate::auth::policy::{self, CreateScope, Operation, Reach, Resource, RowScope, Scope};
 use crate::auth::rate_limit::RateLimitStatus;
 use crate::db::changes::FeedScope;
 use crate::db::clients::ClientRow;
@@ -175,6 +175,19 @@ impl Caller {
             }
         }
         Ok(scope)
+    }
+
+    /// Where this caller may create rows of `resource` (the scope half of a create; the
+    /// role half is `require`).
+    pub async fn create_scope(
+        &self,
+        conn: &mut Conn,
+        resource: Resource,
+    ) -> Result<CreateScope, ApiError> {
+        Ok(CreateScope {
+            studies: self.study_scope(conn).await?,
+            rows: self.row_scope(resource),
+        })
     }
 
     /// The rows of `resource` (other than studies) this caller may read.

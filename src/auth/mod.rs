@@ -10,4 +10,4 @@ pub mod secrets;
 pub mod tokens;
 
 pub use caller::Caller;
-pub use policy::{Operation, Reach, Resource, RowKeys, RowScope, Scope};
+pub use policy::{CreateScope, Operation, Reach, Resource, RowKeys, RowScope, Scope};

@@ -188,6 +188,36 @@ impl RowScope {
     }
 }
 
+/// Where a caller may create rows of one resource: in the studies it reads, and (for a
+/// `site` client) at its own sites. The one check a `POST` and a batch item both take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateScope {
+    pub studies: Scope,
+    pub rows: RowScope,
+}
+
+impl CreateScope {
+    /// The reference of a new row the caller may not write under, if any: `study_id` for a
+    /// study it cannot see, `site_id` for a site outside a `site` client's claim. Outside
+    /// its scope a study or site is as absent as one that does not exist.
+    pub fn refused_reference(&self, keys: RowKeys) -> Option<&'static str> {
+        if !keys
+            .study_id
+            .is_some_and(|study| self.studies.contains(study))
+        {
+            Some("study_id")
+        } else if !self.rows.allows(keys) {
+            Some(if matches!(self.rows, RowScope::Sites(_)) {
+                "site_id"
+            } else {
+                "study_id"
+            })
+        } else {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +266,35 @@ mod tests {
             RULES.iter().all(
                 |r| r.resource != Resource::Deviation || !r.writes.contains(&Operation::Delete)
             )
+        );
+    }
+
+    #[test]
+    fn create_scope_names_the_refused_reference() {
+        let (study, other, site) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let keys = |study_id, site_id| RowKeys {
+            study_id: Some(study_id),
+            site_id,
+            vendor_id: None,
+        };
+        let cro = CreateScope {
+            studies: Scope::Only(vec![study]),
+            rows: RowScope::Studies(vec![study]),
+        };
+        assert_eq!(cro.refused_reference(keys(study, None)), None);
+        assert_eq!(cro.refused_reference(keys(other, None)), Some("study_id"));
+        let site_client = CreateScope {
+            studies: Scope::Only(vec![study]),
+            rows: RowScope::Sites(vec![site]),
+        };
+        assert_eq!(site_client.refused_reference(keys(study, Some(site))), None);
+        assert_eq!(
+            site_client.refused_reference(keys(study, Some(Uuid::now_v7()))),
+            Some("site_id")
+        );
+        assert_eq!(
+            site_client.refused_reference(keys(other, Some(site))),
+            Some("study_id")
         );
     }
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::audit::WriteContext;
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{deviations, studies};
-use crate::db::write::{self, Record};
+use crate::db::write::{self, Record, Upsert};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::deviations::{DeviationFields, reporting_overdue};
@@ -263,6 +263,20 @@ pub async fn update(
     answer(conn, record).await
 }
 
+impl Upsert for DeviationRecord {
+    fn row_keys(&self) -> RowKeys {
+        self.keys()
+    }
+    fn keys_of(fields: &DeviationFields) -> RowKeys {
+        RowKeys {
+            study_id: Some(fields.study_id),
+            site_id: Some(fields.site_id),
+            vendor_id: None,
+        }
+    }
+    write::external_id_lock!(never_deleted deviations);
+}
+
 impl Record for DeviationRecord {
     type Fields = DeviationFields;
     const ENTITY: EntityType = EntityType::Deviation;
@@ -281,6 +295,10 @@ impl Record for DeviationRecord {
     }
 
     write::table_steps!(never_deleted deviations);
+
+    fn external_id(fields: &DeviationFields) -> Option<&str> {
+        fields.external_id.as_deref()
+    }
 
     // `mark_deleted` keeps the trait's refusal: there is no DELETE route (405), and the
     // database ignores a DELETE that comes from anywhere else.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::milestones;
-use crate::db::write::{self, Record};
+use crate::db::write::{self, Record, Upsert};
 use crate::db::{Conn, keyset_page, sites, studies, vendors};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, MilestoneKind, MilestoneStatus};
@@ -181,6 +181,20 @@ pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Milesto
         .ok_or(ApiError::NotFound)
 }
 
+impl Upsert for Milestone {
+    fn row_keys(&self) -> RowKeys {
+        self.keys()
+    }
+    fn keys_of(fields: &MilestoneFields) -> RowKeys {
+        RowKeys {
+            study_id: Some(fields.study_id),
+            site_id: fields.site_id,
+            vendor_id: fields.vendor_id,
+        }
+    }
+    write::external_id_lock!(soft_delete milestones);
+}
+
 impl Record for Milestone {
     type Fields = MilestoneFields;
     const ENTITY: EntityType = EntityType::Milestone;
@@ -199,6 +213,10 @@ impl Record for Milestone {
     }
 
     write::table_steps!(soft_delete milestones);
+
+    fn external_id(fields: &MilestoneFields) -> Option<&str> {
+        fields.external_id.as_deref()
+    }
 
     /// A new milestone needs a live study (locked against deletion until the insert
     /// commits); a milestone stays in its study; a site it starts naming must be a live

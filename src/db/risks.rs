@@ -1,9 +1,9 @@
 //! Risks: the row, every query on it, and escalation, which runs in the transaction of the
-//! write that makes a risk's score reach its study's threshold.
+//! write that makes a risk's score reach its study's threshold (`Record::after_write`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -11,12 +11,11 @@ use uuid::Uuid;
 use crate::audit::{self, WriteContext};
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{risks, studies};
-use crate::db::write::{self, Record};
+use crate::db::write::{self, Record, Upsert};
 use crate::db::{Conn, keyset_page, sites, vendors};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{AuditAction, EntityType, RiskCategory, RiskStatus};
 use crate::domain::risks::{RiskFields, escalates, escalation_reason};
-use crate::domain::versioning::IfMatch;
 use crate::error::ApiError;
 
 /// A risk, as stored and as answered.
@@ -161,55 +160,6 @@ pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Risk, A
         .ok_or(ApiError::NotFound)
 }
 
-/// Creates a risk, escalating it in the same transaction if its score is at or above the
-/// study's threshold.
-pub async fn create(
-    conn: &mut Conn,
-    ctx: &WriteContext,
-    fields: RiskFields,
-) -> Result<Risk, ApiError> {
-    conn.transaction::<_, ApiError, _>(async |conn| {
-        let risk: Risk = write::create(conn, ctx, fields).await?;
-        escalate_if_reached(conn, ctx, None, risk).await
-    })
-    .await
-}
-
-/// `db::write::update` for a risk, escalating it in the same transaction if the update
-/// makes its score reach the study's threshold.
-pub async fn update(
-    conn: &mut Conn,
-    ctx: &WriteContext,
-    id: Uuid,
-    scope: &RowScope,
-    if_match: &IfMatch,
-    change: impl FnOnce(&Risk) -> Result<RiskFields, ApiError> + Send,
-) -> Result<Risk, ApiError> {
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        let mut score_before = None;
-        let risk: Risk = write::update(
-            conn,
-            ctx,
-            id,
-            |risk: &Risk| scope.allows(risk.keys()),
-            if_match,
-            |current: &Risk| {
-                score_before = Some(current.score);
-                change(current)
-            },
-        )
-        .await?;
-        match score_before {
-            // Only a rising score can reach the threshold.
-            Some(before) if before < risk.score => {
-                escalate_if_reached(conn, ctx, Some(before), risk).await
-            }
-            _ => Ok(risk),
-        }
-    })
-    .await
-}
-
 /// Sets `escalated` when `escalates` says so, as an audit event of its own (`escalate`)
 /// by the same actor, with the score and threshold as its reason.
 async fn escalate_if_reached(
@@ -254,6 +204,20 @@ async fn escalate_if_reached(
     Ok(escalated)
 }
 
+impl Upsert for Risk {
+    fn row_keys(&self) -> RowKeys {
+        self.keys()
+    }
+    fn keys_of(fields: &RiskFields) -> RowKeys {
+        RowKeys {
+            study_id: Some(fields.study_id),
+            site_id: fields.site_id,
+            vendor_id: fields.vendor_id,
+        }
+    }
+    write::external_id_lock!(soft_delete risks);
+}
+
 impl Record for Risk {
     type Fields = RiskFields;
     const ENTITY: EntityType = EntityType::Risk;
@@ -272,6 +236,24 @@ impl Record for Risk {
     }
 
     write::table_steps!(soft_delete risks);
+
+    /// A write that makes the score reach the study's threshold escalates the risk, in the
+    /// same transaction (only a rising score can reach it).
+    async fn after_write(
+        conn: &mut Conn,
+        ctx: &WriteContext,
+        before: Option<&Self>,
+        risk: Self,
+    ) -> Result<Self, ApiError> {
+        match before.map(|before| before.score) {
+            Some(before) if before >= risk.score => Ok(risk),
+            score_before => escalate_if_reached(conn, ctx, score_before, risk).await,
+        }
+    }
+
+    fn external_id(fields: &RiskFields) -> Option<&str> {
+        fields.external_id.as_deref()
+    }
 
     /// A new risk needs a live study (locked against deletion until the insert commits); a
     /// risk stays in its study; a site must be a live site of that study, a vendor a live

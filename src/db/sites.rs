@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{deviations, enrollment_reports, milestones, risks, sites};
-use crate::db::write::{self, Record};
+use crate::db::write::{self, Record, Upsert};
 use crate::db::{Conn, keyset_page, studies, vendors};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, SiteStatus};
@@ -179,6 +179,20 @@ pub async fn lock_for_reference(
     }
 }
 
+impl Upsert for Site {
+    fn row_keys(&self) -> RowKeys {
+        self.keys()
+    }
+    fn keys_of(fields: &SiteFields) -> RowKeys {
+        RowKeys {
+            study_id: Some(fields.study_id),
+            site_id: None,
+            vendor_id: None,
+        }
+    }
+    write::external_id_lock!(soft_delete sites);
+}
+
 impl Record for Site {
     type Fields = SiteFields;
     const ENTITY: EntityType = EntityType::Site;
@@ -197,6 +211,10 @@ impl Record for Site {
     }
 
     write::table_steps!(soft_delete sites);
+
+    fn external_id(fields: &SiteFields) -> Option<&str> {
+        fields.external_id.as_deref()
+    }
 
     /// A site with live milestones, risks, deviations (which are never deleted) or
     /// enrollment reports stays: deleting it would orphan regulated records. The delete holds

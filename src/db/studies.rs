@@ -263,3 +263,18 @@ pub async fn lock_for_child(conn: &mut Conn, id: Uuid) -> Result<Study, ApiError
         .optional()?
         .ok_or(ApiError::NotFound)
 }
+
+/// `lock_for_child` for many studies at once, in id order so that concurrent lockers agree
+/// on it (a batch takes them before its first write; see `write::upsert_batch`). Studies
+/// that are missing are skipped: the item naming one answers for it.
+pub async fn share_lock_all(conn: &mut Conn, ids: &[Uuid]) -> Result<(), ApiError> {
+    studies::table
+        .filter(studies::id.eq_any(ids))
+        .filter(studies::deleted_at.is_null())
+        .order(studies::id)
+        .select(studies::id)
+        .for_share()
+        .load::<Uuid>(conn)
+        .await?;
+    Ok(())
+}

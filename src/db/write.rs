@@ -12,6 +12,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::audit::{self, Subject, WriteContext};
+use crate::auth::{CreateScope, Operation, RowKeys, RowScope};
 use crate::db::{Conn, check_if_match};
 use crate::domain::enums::{AuditAction, EntityType};
 use crate::domain::versioning::IfMatch;
@@ -75,6 +76,26 @@ pub trait Record: Serialize + Send + Sync + Sized {
         async { Ok(()) }
     }
 
+    /// What follows a create or an update that changed the row, in the same transaction
+    /// (a risk's escalation). `before` is `None` on create.
+    fn after_write(
+        conn: &mut Conn,
+        ctx: &WriteContext,
+        before: Option<&Self>,
+        row: Self,
+    ) -> impl Future<Output = Result<Self, ApiError>> + Send {
+        let _ = (conn, ctx, before);
+        async { Ok(row) }
+    }
+
+    /// The partner system's id in the writable fields, for resources that have one: writes
+    /// naming it take `lock_external_ids` first, so a batch and a single create of the same
+    /// id wait for each other instead of deadlocking.
+    fn external_id(fields: &Self::Fields) -> Option<&str> {
+        let _ = fields;
+        None
+    }
+
     /// What keeps the row from being deleted (live children): a 409 naming it.
     fn check_deletable(
         &self,
@@ -100,20 +121,32 @@ pub async fn create<R: Record>(
     fields: R::Fields,
 ) -> Result<R, ApiError> {
     conn.transaction::<_, ApiError, _>(async |conn| {
-        R::check(conn, None, &fields).await?;
-        let row = R::insert(conn, Uuid::now_v7(), &fields).await?;
-        audit::record(
-            conn,
-            ctx,
-            AuditAction::Create,
-            row.subject(),
-            None,
-            Some(&row),
-        )
-        .await?;
-        Ok(row)
+        if let Some(external_id) = R::external_id(&fields) {
+            lock_external_ids(conn, R::ENTITY, &[external_id]).await?;
+        }
+        insert_steps(conn, ctx, fields).await
     })
     .await
+}
+
+/// The steps of a create, inside the caller's transaction.
+async fn insert_steps<R: Record>(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    fields: R::Fields,
+) -> Result<R, ApiError> {
+    R::check(conn, None, &fields).await?;
+    let row = R::insert(conn, Uuid::now_v7(), &fields).await?;
+    audit::record(
+        conn,
+        ctx,
+        AuditAction::Create,
+        row.subject(),
+        None,
+        Some(&row),
+    )
+    .await?;
+    R::after_write(conn, ctx, None, row).await
 }
 
 /// Locks the row, refuses it if `in_scope` says the caller cannot see it (404), checks
@@ -134,23 +167,36 @@ pub async fn update<R: Record>(
             .ok_or(ApiError::NotFound)?;
         check_if_match(if_match, before.version())?;
         let fields = change(&before)?;
-        if fields == before.fields() {
-            return Ok(before);
-        }
-        R::check(conn, Some(&before), &fields).await?;
-        let after = R::write(conn, id, &fields).await?;
-        audit::record(
-            conn,
-            ctx,
-            AuditAction::Update,
-            after.subject(),
-            Some(&before),
-            Some(&after),
-        )
-        .await?;
-        Ok(after)
+        Ok(update_steps(conn, ctx, before, fields).await?.0)
     })
     .await
+}
+
+/// The steps of an update of a locked row, inside the caller's transaction. Answers the row
+/// and whether it changed: fields equal to the row's write nothing (no new version, no
+/// audit event).
+async fn update_steps<R: Record>(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    before: R,
+    fields: R::Fields,
+) -> Result<(R, bool), ApiError> {
+    if fields == before.fields() {
+        return Ok((before, false));
+    }
+    R::check(conn, Some(&before), &fields).await?;
+    let after = R::write(conn, before.id(), &fields).await?;
+    audit::record(
+        conn,
+        ctx,
+        AuditAction::Update,
+        after.subject(),
+        Some(&before),
+        Some(&after),
+    )
+    .await?;
+    let after = R::after_write(conn, ctx, Some(&before), after).await?;
+    Ok((after, true))
 }
 
 /// Soft-deletes a row the caller can see (404 otherwise) and may delete (`permitted`, the
@@ -186,6 +232,218 @@ pub async fn soft_delete<R: Record>(
     })
     .await
 }
+
+/// Takes, in one statement and in a fixed order, the transaction-scoped advisory locks of
+/// these external ids of `entity`. Every create naming an external id of a batch-writable
+/// resource takes its lock first, so two batches (or a batch and a single create) with the
+/// same ids run one after the other: the second then finds the first one's rows and updates
+/// them, instead of both inserting (a unique violation) or deadlocking on each other's
+/// uncommitted rows and the audit chain. Ids are hashed into 1,024 buckets per resource, so a
+/// batch holds at most that many locks however large it is; two ids in one bucket only wait.
+pub async fn lock_external_ids(
+    conn: &mut Conn,
+    entity: EntityType,
+    external_ids: &[&str],
+) -> Result<(), ApiError> {
+    use diesel::sql_types::{Array, Text};
+    use diesel_async::RunQueryDsl;
+    let ids: Vec<&str> = external_ids.to_vec();
+    // Sorted keys in a subquery: every locker takes them in the same order.
+    diesel::sql_query(
+        "SELECT count(pg_advisory_xact_lock(hashtext($1), bucket)) FROM \
+         (SELECT DISTINCT hashtext(id) & 1023 AS bucket FROM unnest($2::text[]) AS id \
+          ORDER BY bucket) AS buckets",
+    )
+    .bind::<Text, _>(format!("trialops external_id {entity}"))
+    .bind::<Array<Text>, _>(ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A resource partner systems write in batches, keyed by `external_id`.
+pub trait Upsert: Record {
+    /// The ids scope rules look at, of a row.
+    fn row_keys(&self) -> RowKeys;
+    /// The same ids of a row about to be created from these fields.
+    fn keys_of(fields: &Self::Fields) -> RowKeys;
+    /// The live row with this external id, locked `FOR UPDATE` until the transaction ends.
+    fn lock_by_external_id(
+        conn: &mut Conn,
+        external_id: &str,
+    ) -> impl Future<Output = Result<Option<Self>, ApiError>> + Send;
+}
+
+/// What one batch item did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Upserted {
+    /// No live record had the item's `external_id`: one was created.
+    Created,
+    /// The live record with the item's `external_id` was replaced by the item.
+    Updated,
+    /// The live record already held exactly the item: nothing written, no new version, no
+    /// audit event.
+    Unchanged,
+}
+
+/// A check of an update's fields against the row it replaces (field limits beyond the role).
+pub type FieldLimits<'a, R> =
+    dyn Fn(&R, &<R as Record>::Fields) -> Result<(), ApiError> + Sync + 'a;
+
+/// The caller's rules for a batch, item by item the same as for its single writes.
+pub struct Access<'a, R: Upsert> {
+    /// The role check of a `POST` (`Operation::Create`) or `PATCH` (`Operation::Update`):
+    /// `Caller::require`, a 403.
+    pub permitted: &'a (dyn Fn(Operation) -> Result<(), ApiError> + Sync),
+    /// Where a `POST` may create.
+    pub create_scope: &'a CreateScope,
+    /// The rows a `PATCH` may touch.
+    pub row_scope: &'a RowScope,
+    /// Limits beyond the role on what an update may change (a `vendor` client's four
+    /// milestone fields): a 403.
+    pub may_change: &'a FieldLimits<'a, R>,
+}
+
+/// Creates or updates every item, in request order, in one transaction: all or nothing.
+/// Each item is written by the same steps as a single `POST` (no live row has its
+/// `external_id`) or `PATCH` (one does; the item replaces its writable fields), after the
+/// same role and scope checks. Items must carry distinct external ids (the handler checks).
+/// An error names the item it came from (`items[3].likelihood`, or `items[3]: ...`).
+pub async fn upsert_batch<R: Upsert>(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    items: Vec<R::Fields>,
+    access: &Access<'_, R>,
+) -> Result<Vec<(Uuid, Upserted)>, ApiError> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        let external_ids: Vec<&str> = items.iter().filter_map(R::external_id).collect();
+        lock_external_ids(conn, R::ENTITY, &external_ids).await?;
+        // The studies named, share-locked up front and in order (as each create would one
+        // by one): a concurrent study change then waits for the whole batch, rather than
+        // holding the study while the batch holds the audit chain (a deadlock).
+        let mut studies: Vec<Uuid> = items
+            .iter()
+            .filter_map(|fields| R::keys_of(fields).study_id)
+            .collect();
+        studies.sort_unstable();
+        studies.dedup();
+        crate::db::studies::share_lock_all(conn, &studies).await?;
+        let mut answers = Vec::with_capacity(items.len());
+        for (index, fields) in items.into_iter().enumerate() {
+            let answer = upsert_item(conn, ctx, fields, access)
+                .await
+                .map_err(|error| at_item(index, error))?;
+            answers.push(answer);
+        }
+        Ok(answers)
+    })
+    .await
+}
+
+async fn upsert_item<R: Upsert>(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    fields: R::Fields,
+    access: &Access<'_, R>,
+) -> Result<(Uuid, Upserted), ApiError> {
+    let external_id = R::external_id(&fields).ok_or_else(|| {
+        ApiError::invalid("external_id", "required", "is required in a batch item")
+    })?;
+    match R::lock_by_external_id(conn, external_id).await? {
+        None => {
+            (access.permitted)(Operation::Create)?;
+            if let Some(field) = access.create_scope.refused_reference(R::keys_of(&fields)) {
+                return Err(out_of_scope(field));
+            }
+            let row: R = insert_steps(conn, ctx, fields).await?;
+            Ok((row.id(), Upserted::Created))
+        }
+        Some(before) => {
+            // A single POST with this external id would meet the unique key: the same 409,
+            // whether or not the caller can see the record that holds it.
+            if !access.row_scope.allows(before.row_keys()) {
+                return Err(ApiError::Conflict(
+                    "a record of this type with this external_id already exists".into(),
+                ));
+            }
+            (access.permitted)(Operation::Update)?;
+            if fields != before.fields() {
+                (access.may_change)(&before, &fields)?;
+            }
+            let (row, changed) = update_steps(conn, ctx, before, fields).await?;
+            let outcome = if changed {
+                Upserted::Updated
+            } else {
+                Upserted::Unchanged
+            };
+            Ok((row.id(), outcome))
+        }
+    }
+}
+
+fn out_of_scope(field: &str) -> ApiError {
+    ApiError::invalid(
+        field,
+        "reference",
+        "names nothing you may write to (no such record, or outside your scope)",
+    )
+}
+
+/// An item's error, naming the item: field errors get the item's path (`items[3].title`),
+/// other refusals say which item in `detail`.
+fn at_item(index: usize, error: ApiError) -> ApiError {
+    let item = format!("items[{index}]");
+    match error {
+        ApiError::Validation(errors) => ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    e.field = if e.field == "body" {
+                        item.clone()
+                    } else {
+                        format!("{item}.{}", e.field)
+                    };
+                    e
+                })
+                .collect(),
+        ),
+        // The one record an item's writes look up by id and can miss is its study (a
+        // create's `studies::lock_for_child`; sites and vendors already answer 422): in a
+        // batch that is the item's bad reference, the same answer as a study out of scope.
+        ApiError::NotFound => at_item(index, out_of_scope("study_id")),
+        ApiError::Conflict(detail) => ApiError::Conflict(format!("{item}: {detail}")),
+        ApiError::Forbidden(detail) => ApiError::Forbidden(format!("{item}: {detail}")),
+        ApiError::BadRequest(detail) => ApiError::BadRequest(format!("{item}: {detail}")),
+        other => other,
+    }
+}
+
+/// The `lock_by_external_id` of an `Upsert` whose table has `external_id` and
+/// `deleted_at`, or (`never_deleted`) only `external_id`.
+macro_rules! external_id_lock {
+    (soft_delete $table:ident) => {
+        $crate::db::write::external_id_lock!(@lock $table, $table::deleted_at.is_null());
+    };
+    (never_deleted $table:ident) => {
+        $crate::db::write::external_id_lock!(@lock $table, diesel::dsl::sql::<diesel::sql_types::Bool>("TRUE"));
+    };
+    (@lock $table:ident, $live:expr) => {
+        async fn lock_by_external_id(
+            conn: &mut $crate::db::Conn,
+            external_id: &str,
+        ) -> Result<Option<Self>, $crate::error::ApiError> {
+            Ok($table::table
+                .filter($table::external_id.eq(external_id))
+                .filter($live)
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?)
+        }
+    };
+}
+pub(crate) use external_id_lock;
 
 /// The table-shaped steps of a `Record` (`insert`, `lock`, `write` and, for tables with soft
 /// delete, `mark_deleted`), the same for every resource whose stored fields are exactly its

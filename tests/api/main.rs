@@ -6,6 +6,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod batch;
 mod budgets;
 mod changes;
 mod cli;

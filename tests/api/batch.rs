@@ -1,0 +1,870 @@
+//! Batch upsert: created / updated / unchanged in one transaction, all or nothing, errors
+//! naming the item, the same role and scope rules as single writes, body limits, concurrent
+//! batches, and risk escalation.
+
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::RunQueryDsl;
+use serde_json::{Value, json};
+use trialops::domain::enums::Role;
+
+use crate::helpers::{Resp, TestApp, spawn_app};
+
+async fn batch(
+    app: &TestApp,
+    resource: &str,
+    token: &str,
+    body: &Value,
+    reason: Option<&str>,
+) -> Resp {
+    let mut request = app
+        .http
+        .post(app.url(&format!("/api/v1/{resource}/batch")))
+        .bearer_auth(token)
+        .json(body);
+    if let Some(reason) = reason {
+        request = request.header("x-change-reason", reason);
+    }
+    app.send(request).await
+}
+
+fn milestone(study: &str, external_id: &str, overrides: Value) -> Value {
+    let mut item = json!({
+        "external_id": external_id,
+        "study_id": study,
+        "name": format!("Milestone {external_id}"),
+        "kind": "other",
+        "baseline_date": "2026-06-01"
+    });
+    json_patch::merge(&mut item, &overrides);
+    item
+}
+
+fn risk(study: &str, external_id: &str, overrides: Value) -> Value {
+    let mut item = json!({
+        "external_id": external_id,
+        "study_id": study,
+        "title": format!("Risk {external_id}"),
+        "category": "recruitment",
+        "likelihood": 2,
+        "impact": 2,
+        "detectability": 2
+    });
+    json_patch::merge(&mut item, &overrides);
+    item
+}
+
+fn results(answer: &Value) -> Vec<(u64, String, String)> {
+    answer["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            (
+                item["index"].as_u64().unwrap(),
+                item["external_id"].as_str().unwrap().to_string(),
+                item["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn actions(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn count_external_id(app: &TestApp, table: &str, prefix: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut conn = app.db().await;
+    diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM {table} WHERE external_id LIKE $1 || '%' AND deleted_at IS NULL"
+    ))
+    .bind::<Text, _>(prefix)
+    .get_result::<Count>(&mut conn)
+    .await
+    .unwrap()
+    .n
+}
+
+#[actix_web::test]
+async fn one_batch_creates_updates_and_leaves_unchanged_items() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = batch(
+        &app,
+        "milestones",
+        &app.admin_token,
+        &json!({"items": [milestone(&study, "MS-A", json!({})), milestone(&study, "MS-B", json!({}))]}),
+        Some("initial sync"),
+    )
+    .await;
+    let first = first.ok(200).clone();
+    assert_eq!(
+        results(&first),
+        [
+            (0, "MS-A".into(), "created".into()),
+            (1, "MS-B".into(), "created".into())
+        ]
+    );
+    let id_a = first["items"][0]["id"].as_str().unwrap().to_string();
+    let id_b = first["items"][1]["id"].as_str().unwrap().to_string();
+
+    // A changes (and leaves `owner` out, which it had: a full replacement clears it), B is
+    // sent exactly as stored, C is new.
+    let before_b = app
+        .get(&format!("/api/v1/milestones/{id_b}"), &app.admin_token)
+        .await;
+    let second = batch(
+        &app,
+        "milestones",
+        &app.admin_token,
+        &json!({"items": [
+            milestone(&study, "MS-C", json!({"kind": "database_lock"})),
+            milestone(&study, "MS-A", json!({"forecast_date": "2026-06-20", "status": "at_risk"})),
+            milestone(&study, "MS-B", json!({})),
+        ]}),
+        Some("weekly sync"),
+    )
+    .await;
+    let second = second.ok(200).clone();
+    assert_eq!(
+        results(&second),
+        [
+            (0, "MS-C".into(), "created".into()),
+            (1, "MS-A".into(), "updated".into()),
+            (2, "MS-B".into(), "unchanged".into())
+        ]
+    );
+    assert_eq!(second["items"][1]["id"], id_a.as_str());
+    assert_eq!(second["items"][2]["id"], id_b.as_str());
+    let id_c = second["items"][0]["id"].as_str().unwrap().to_string();
+
+    let a = app
+        .get(&format!("/api/v1/milestones/{id_a}"), &app.admin_token)
+        .await;
+    let a = a.ok(200);
+    assert_eq!(a["version"], 2);
+    assert_eq!(a["forecast_date"], "2026-06-20");
+    assert_eq!(a["status"], "at_risk");
+    let b = app
+        .get(&format!("/api/v1/milestones/{id_b}"), &app.admin_token)
+        .await;
+    assert_eq!(
+        b.ok(200),
+        before_b.ok(200),
+        "unchanged: same version and row"
+    );
+    assert_eq!(b.body["version"], 1);
+
+    let events_a = app.audit_events(&id_a).await;
+    assert_eq!(actions(&events_a), ["create", "update"]);
+    assert_eq!(events_a[1]["reason"], "weekly sync");
+    assert_eq!(
+        events_a[1]["changes"]["forecast_date"],
+        json!({"old": null, "new": "2026-06-20"})
+    );
+    assert_eq!(events_a[1]["entity_version"], 2);
+    assert_eq!(
+        actions(&app.audit_events(&id_b).await),
+        ["create"],
+        "an unchanged item writes no audit event"
+    );
+    let events_c = app.audit_events(&id_c).await;
+    assert_eq!(actions(&events_c), ["create"]);
+    assert_eq!(events_c[0]["reason"], "weekly sync");
+    assert_eq!(events_c[0]["role"], "admin");
+
+    // The same batch again changes nothing at all.
+    let print = app.fingerprint().await;
+    let again = batch(
+        &app,
+        "milestones",
+        &app.admin_token,
+        &json!({"items": [
+            milestone(&study, "MS-C", json!({"kind": "database_lock"})),
+            milestone(&study, "MS-A", json!({"forecast_date": "2026-06-20", "status": "at_risk"})),
+            milestone(&study, "MS-B", json!({})),
+        ]}),
+        None,
+    )
+    .await;
+    assert!(
+        results(again.ok(200))
+            .iter()
+            .all(|(_, _, result)| result == "unchanged")
+    );
+    assert_eq!(app.fingerprint().await, print);
+}
+
+#[actix_web::test]
+async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other_study = app.create_study(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other_site = app.create_site(&other_study, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": [risk(&study, "R-1", json!({}))]}),
+        Some("sync"),
+    )
+    .await
+    .ok(200);
+    let print = app.fingerprint().await;
+    let good = |n: usize| risk(&study, &format!("R-{n}"), json!({}));
+
+    // A value the validator refuses, at index 3, after an update and two creates.
+    let mut items = vec![good(1), good(2), good(3)];
+    items[0]["likelihood"] = json!(3);
+    items.push(risk(&study, "R-4", json!({"likelihood": 9})));
+    items.push(good(5));
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": items}),
+        Some("sync"),
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["items[3].likelihood"]);
+    assert_eq!(resp.body["errors"][0]["code"], "range");
+    assert_eq!(app.fingerprint().await, print, "nothing written");
+
+    // Errors of several items are all named.
+    let items = json!([
+        good(1),
+        risk(&study, "R-2", json!({"title": "", "category": "weather"}))
+    ]);
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": items}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(
+        resp.invalid_fields(),
+        ["items[1].category"],
+        "serde stops first"
+    );
+    let items = json!([
+        risk(&study, "R-2", json!({"title": "  "})),
+        good(3),
+        risk(&study, "R-4", json!({"impact": 0}))
+    ]);
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": items}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["items[0].title", "items[2].impact"]);
+
+    // Shape errors name the item's path: a missing field, an unknown one (422) and a wrong
+    // JSON type (400).
+    let mut missing = good(2);
+    missing.as_object_mut().unwrap().remove("title");
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": [good(1), missing]}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["items[1].title"]);
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": [good(1), good(2), risk(&study, "R-3", json!({"score": 8}))]}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["items[2].score"]);
+    let resp = batch(&app, "risks", &app.admin_token, &json!({"items": [good(1), good(2), good(3), risk(&study, "R-4", json!({"likelihood": "high"}))]}), Some("x")).await;
+    resp.problem(400);
+    assert!(
+        resp.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("items[3].likelihood"),
+        "{}",
+        resp.text
+    );
+
+    // `external_id` is required in every item, and unique within the batch (the later
+    // index is named).
+    let mut anonymous = good(2);
+    anonymous["external_id"] = Value::Null;
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": [good(1), anonymous]}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["items[1].external_id"]);
+    assert_eq!(resp.body["errors"][0]["code"], "required");
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": [good(1), good(2), good(1)]}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["items[2].external_id"]);
+    assert_eq!(resp.body["errors"][0]["code"], "duplicate");
+
+    // A rule only the database can check, found after earlier items were written: the
+    // whole transaction is rolled back.
+    let items = json!([
+        good(1),
+        good(2),
+        risk(&study, "R-3", json!({"site_id": other_site}))
+    ]);
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": items}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["items[2].site_id"]);
+    // A study that does not exist, and an update that would move a risk to another study.
+    let items = json!([
+        good(2),
+        risk(&uuid::Uuid::now_v7().to_string(), "R-3", json!({}))
+    ]);
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": items}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["items[1].study_id"]);
+    let items = json!([good(2), risk(&other_study, "R-1", json!({}))]);
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": items}),
+        Some("x"),
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["items[1].study_id"]);
+    assert_eq!(resp.body["errors"][0]["code"], "immutable");
+    assert_eq!(app.fingerprint().await, print, "nothing written");
+}
+
+#[actix_web::test]
+async fn item_counts_and_body_limits() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let print = app.fingerprint().await;
+    let resp = batch(
+        &app,
+        "milestones",
+        &app.admin_token,
+        &json!({"items": []}),
+        None,
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["items"]);
+    let items: Vec<Value> = (0..1001)
+        .map(|n| milestone(&study, &format!("M-{n}"), json!({})))
+        .collect();
+    let resp = batch(
+        &app,
+        "milestones",
+        &app.admin_token,
+        &json!({"items": items}),
+        None,
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["items"]);
+    assert_eq!(resp.body["errors"][0]["code"], "length");
+    let resp = batch(
+        &app,
+        "milestones",
+        &app.admin_token,
+        &json!({"items": {}}),
+        None,
+    )
+    .await;
+    resp.problem(400);
+    let resp = batch(
+        &app,
+        "milestones",
+        &app.admin_token,
+        &json!({"things": []}),
+        None,
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["things"]);
+    assert_eq!(app.fingerprint().await, print);
+
+    // 1,000 items of ~3 KiB: over the 1 MiB of other routes, within the 10 MiB of batches,
+    // also through the Idempotency-Key middleware, which reads the body first.
+    let notes = "n".repeat(3000);
+    let items: Vec<Value> = (0..1000)
+        .map(|n| milestone(&study, &format!("BIG-{n:04}"), json!({"notes": notes})))
+        .collect();
+    let body = json!({"items": items});
+    assert!(body.to_string().len() > 2 * 1024 * 1024);
+    let resp = app
+        .send(
+            app.http
+                .post(app.url("/api/v1/milestones/batch"))
+                .bearer_auth(&app.admin_token)
+                .header("idempotency-key", "big-batch-1")
+                .json(&body),
+        )
+        .await;
+    let answer = resp.ok(200);
+    assert_eq!(answer["items"].as_array().unwrap().len(), 1000);
+    assert_eq!(answer["items"][999]["index"], 999);
+    assert_eq!(answer["items"][999]["external_id"], "BIG-0999");
+    assert_eq!(count_external_id(&app, "milestones", "BIG-").await, 1000);
+    let replay = app
+        .send(
+            app.http
+                .post(app.url("/api/v1/milestones/batch"))
+                .bearer_auth(&app.admin_token)
+                .header("idempotency-key", "big-batch-1")
+                .json(&body),
+        )
+        .await;
+    assert_eq!(
+        replay.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(replay.body, resp.body);
+
+    // A single POST still stops at 1 MiB; a batch at 10 MiB, with or without a key.
+    let big = milestone(&study, "ONE", json!({"notes": "n".repeat(1024 * 1024)}));
+    app.post("/api/v1/milestones", &app.admin_token, &big)
+        .await
+        .problem(413);
+    let huge = json!({"items": [milestone(&study, "HUGE", json!({"notes": "n".repeat(10 * 1024 * 1024)}))]});
+    batch(&app, "milestones", &app.admin_token, &huge, None)
+        .await
+        .problem(413);
+    let resp = app
+        .send(
+            app.http
+                .post(app.url("/api/v1/milestones/batch"))
+                .bearer_auth(&app.admin_token)
+                .header("idempotency-key", "huge")
+                .json(&huge),
+        )
+        .await;
+    resp.problem(413);
+    assert_eq!(count_external_id(&app, "milestones", "HUGE").await, 0);
+}
+
+#[actix_web::test]
+async fn roles_and_scope_apply_item_by_item() {
+    let app = spawn_app().await;
+    let mine = app.create_study(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let theirs = app.create_study(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let my_site = app.create_site(&mine, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let their_site = app.create_site(&theirs, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A site of theirs with a partner id, made by the sponsor.
+    batch(
+        &app,
+        "sites",
+        &app.admin_token,
+        &json!({"items": [{"external_id": "SITE-THEIRS", "study_id": theirs, "site_number": "X-1", "name": "Theirs", "country": "FR"}]}),
+        None,
+    )
+    .await
+    .ok(200);
+    let cro = app.token_for(Role::Cro, &[&mine], &[], None).await;
+    let print = app.fingerprint().await;
+
+    let site = |ext: &str, study: &str, number: &str| json!({"external_id": ext, "study_id": study, "site_number": number, "name": "A site", "country": "DE"});
+    // A study outside the claim: 422 on the item's study_id, like one that does not exist.
+    let resp = batch(
+        &app,
+        "sites",
+        &cro,
+        &json!({"items": [site("S-1", &mine, "DE-1"), site("S-2", &theirs, "DE-2")]}),
+        None,
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["items[1].study_id"]);
+    assert_eq!(resp.body["errors"][0]["code"], "reference");
+    // An external id held by a site the cro cannot see: the 409 a POST would get.
+    let resp = batch(
+        &app,
+        "sites",
+        &cro,
+        &json!({"items": [site("S-1", &mine, "DE-1"), site("SITE-THEIRS", &mine, "DE-2")]}),
+        None,
+    )
+    .await;
+    resp.problem(409);
+    assert!(
+        resp.body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("items[1]: "),
+        "{}",
+        resp.text
+    );
+    // Roles that may not write: 403 before anything.
+    for role in [Role::Analyst, Role::Auditor] {
+        let token = app.token_for(role, &[], &[], None).await;
+        batch(
+            &app,
+            "sites",
+            &token,
+            &json!({"items": [site("S-1", &mine, "DE-1")]}),
+            None,
+        )
+        .await
+        .problem(403);
+    }
+    // A site client writes deviations of its own sites only.
+    let site_client = app.token_for(Role::Site, &[], &[&my_site], None).await;
+    let deviation = |ext: &str, study: &str, site: &str| {
+        json!({"external_id": ext, "study_id": study, "site_id": site, "category": "eligibility",
+               "importance": "not_important", "description": "Lab value 2 % outside the range",
+               "occurred_on": "2026-03-01", "detected_on": "2026-03-02"})
+    };
+    let resp = batch(&app, "deviations", &site_client, &json!({"items": [deviation("D-1", &mine, &my_site), deviation("D-2", &theirs, &their_site)]}), Some("sync")).await;
+    assert_eq!(resp.invalid_fields(), ["items[1].study_id"]);
+    let other_site_of_mine = app.create_site(&mine, json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let print = {
+        assert_ne!(app.fingerprint().await, print);
+        app.fingerprint().await
+    };
+    let resp = batch(&app, "deviations", &site_client, &json!({"items": [deviation("D-1", &mine, &my_site), deviation("D-2", &mine, &other_site_of_mine)]}), Some("sync")).await;
+    assert_eq!(resp.invalid_fields(), ["items[1].site_id"]);
+    // A site client may not write sites at all.
+    batch(
+        &app,
+        "sites",
+        &site_client,
+        &json!({"items": [site("S-1", &mine, "DE-1")]}),
+        None,
+    )
+    .await
+    .problem(403);
+    assert_eq!(app.fingerprint().await, print, "nothing written");
+
+    // Within scope, both work.
+    let resp = batch(
+        &app,
+        "sites",
+        &cro,
+        &json!({"items": [site("S-1", &mine, "DE-1")]}),
+        None,
+    )
+    .await;
+    assert_eq!(results(resp.ok(200)), [(0, "S-1".into(), "created".into())]);
+    let resp = batch(
+        &app,
+        "deviations",
+        &site_client,
+        &json!({"items": [deviation("D-1", &mine, &my_site)]}),
+        Some("sync"),
+    )
+    .await;
+    let id = resp.ok(200)["items"][0]["id"].as_str().unwrap().to_string();
+    let events = app.audit_events(&id).await;
+    assert_eq!(events[0]["role"], "site");
+    // Deviations and risks need a change reason.
+    let print = app.fingerprint().await;
+    let resp = batch(
+        &app,
+        "deviations",
+        &site_client,
+        &json!({"items": [deviation("D-1", &mine, &my_site)]}),
+        None,
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["X-Change-Reason"]);
+    assert_eq!(app.fingerprint().await, print);
+}
+
+#[actix_web::test]
+async fn a_vendor_client_updates_only_its_four_milestone_fields() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vendor = app.create_vendor(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other_vendor = app.create_vendor(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ours = milestone(
+        &study,
+        "V-1",
+        json!({"vendor_id": vendor, "kind": "vendor_deliverable"}),
+    );
+    let not_ours = milestone(
+        &study,
+        "V-2",
+        json!({"vendor_id": other_vendor, "kind": "vendor_deliverable"}),
+    );
+    batch(
+        &app,
+        "milestones",
+        &app.admin_token,
+        &json!({"items": [ours, not_ours]}),
+        None,
+    )
+    .await
+    .ok(200);
+    let token = app.token_for(Role::Vendor, &[], &[], Some(&vendor)).await;
+    let print = app.fingerprint().await;
+
+    let mut moved = ours.clone();
+    moved["forecast_date"] = json!("2026-07-01");
+    moved["notes"] = json!("courier delayed");
+    let mut renamed = moved.clone();
+    renamed["name"] = json!("Something else");
+    let resp = batch(
+        &app,
+        "milestones",
+        &token,
+        &json!({"items": [renamed]}),
+        None,
+    )
+    .await;
+    resp.problem(403);
+    assert!(resp.body["detail"].as_str().unwrap().contains("items[0]"));
+    assert!(resp.body["detail"].as_str().unwrap().contains("name"));
+    let resp = batch(
+        &app,
+        "milestones",
+        &token,
+        &json!({"items": [moved, milestone(&study, "V-3", json!({"vendor_id": vendor}))]}),
+        None,
+    )
+    .await;
+    resp.problem(403);
+    assert!(
+        resp.body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("items[1]: ")
+    );
+    let resp = batch(
+        &app,
+        "milestones",
+        &token,
+        &json!({"items": [not_ours]}),
+        None,
+    )
+    .await;
+    resp.problem(409);
+    assert_eq!(app.fingerprint().await, print);
+
+    let resp = batch(&app, "milestones", &token, &json!({"items": [moved]}), None).await;
+    assert_eq!(results(resp.ok(200)), [(0, "V-1".into(), "updated".into())]);
+    let id = resp.body["items"][0]["id"].as_str().unwrap().to_string();
+    let row = app.get(&format!("/api/v1/milestones/{id}"), &token).await;
+    assert_eq!(row.ok(200)["forecast_date"], "2026-07-01");
+    assert_eq!(row.body["notes"], "courier delayed");
+    assert_eq!(actions(&app.audit_events(&id).await), ["create", "update"]);
+}
+
+#[actix_web::test]
+async fn concurrent_batches_with_the_same_external_ids_make_each_row_once() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for round in 0..3 {
+        let items: Vec<Value> = (0..100)
+            .map(|n| milestone(&study, &format!("C{round}-{n:03}"), json!({})))
+            .collect();
+        let mut reversed = items.clone();
+        reversed.reverse();
+        // The second batch changes every item, so whichever runs second updates them all.
+        for item in &mut reversed {
+            item["status"] = json!("in_progress");
+        }
+        let single = milestone(&study, &format!("C{round}-050"), json!({"name": "single"}));
+        let (first, second) = (json!({"items": items}), json!({"items": reversed}));
+        let (a, b, c) = tokio::join!(
+            batch(&app, "milestones", &app.admin_token, &first, None),
+            batch(&app, "milestones", &app.admin_token, &second, None),
+            app.post("/api/v1/milestones", &app.admin_token, &single),
+        );
+        a.ok(200);
+        b.ok(200);
+        assert!(
+            c.status == 201 || c.status == 409,
+            "{}: {}",
+            c.status,
+            c.text
+        );
+        assert_eq!(
+            count_external_id(&app, "milestones", &format!("C{round}-")).await,
+            100
+        );
+        let created = |resp: &Resp| {
+            results(&resp.body)
+                .iter()
+                .filter(|(_, _, result)| result == "created")
+                .count()
+        };
+        let single_created = usize::from(c.status == 201);
+        assert_eq!(created(&a) + created(&b) + single_created, 100);
+    }
+}
+
+#[actix_web::test]
+async fn risks_escalate_through_a_batch_as_through_single_writes() {
+    let app = spawn_app().await;
+    let study = app.create_study(json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let high = risk(
+        &study,
+        "E-1",
+        json!({"likelihood": 3, "impact": 4, "detectability": 4}),
+    );
+    let low = risk(&study, "E-2", json!({}));
+    let print = app.fingerprint().await;
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": [high, low]}),
+        None,
+    )
+    .await;
+    assert_eq!(resp.invalid_fields(), ["X-Change-Reason"]);
+    assert_eq!(app.fingerprint().await, print);
+
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": [high, low]}),
+        Some("RBQM sync"),
+    )
+    .await;
+    let answer = resp.ok(200).clone();
+    let high_id = answer["items"][0]["id"].as_str().unwrap().to_string();
+    let low_id = answer["items"][1]["id"].as_str().unwrap().to_string();
+    let row = app
+        .get(&format!("/api/v1/risks/{high_id}"), &app.admin_token)
+        .await;
+    assert_eq!(row.ok(200)["score"], 48);
+    assert_eq!(row.body["status"], "escalated");
+    assert_eq!(row.body["version"], 2);
+    let events = app.audit_events(&high_id).await;
+    assert_eq!(actions(&events), ["create", "escalate"]);
+    assert_eq!(events[0]["reason"], "RBQM sync");
+    assert_eq!(events[1]["reason"], "score 48 reached threshold 45");
+
+    // The escalated risk sent as it now is: unchanged. The low one raised to the
+    // threshold: updated, then escalated.
+    let mut high_now = high.clone();
+    high_now["status"] = json!("escalated");
+    let mut raised = low.clone();
+    raised["likelihood"] = json!(4);
+    raised["impact"] = json!(4);
+    raised["detectability"] = json!(3);
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": [high_now, raised]}),
+        Some("monitoring visit"),
+    )
+    .await;
+    assert_eq!(
+        results(resp.ok(200)),
+        [
+            (0, "E-1".into(), "unchanged".into()),
+            (1, "E-2".into(), "updated".into())
+        ]
+    );
+    let row = app
+        .get(&format!("/api/v1/risks/{low_id}"), &app.admin_token)
+        .await;
+    assert_eq!(row.ok(200)["status"], "escalated");
+    assert_eq!(row.body["version"], 3);
+    let events = app.audit_events(&low_id).await;
+    assert_eq!(actions(&events), ["create", "update", "escalate"]);
+    assert_eq!(events[1]["reason"], "monitoring visit");
+    assert_eq!(events[2]["reason"], "score 48 reached threshold 45");
+    assert_eq!(actions(&app.audit_events(&high_id).await).len(), 2);
+
+    // The item is the whole risk: sent without `status`, it is `open` again, and a score
+    // that stays at the threshold does not escalate it again (as with PATCH).
+    let resp = batch(
+        &app,
+        "risks",
+        &app.admin_token,
+        &json!({"items": [high]}),
+        Some("partner reset"),
+    )
+    .await;
+    assert_eq!(results(resp.ok(200)), [(0, "E-1".into(), "updated".into())]);
+    let row = app
+        .get(&format!("/api/v1/risks/{high_id}"), &app.admin_token)
+        .await;
+    assert_eq!(row.ok(200)["status"], "open");
+    assert_eq!(row.body["version"], 3);
+}
