@@ -1214,7 +1214,7 @@ async fn enrollment_curve(
     let plan = plan(conn, study).await?;
     let current = formula::week_monday(today);
     let first = [
-        weeks.iter().next().map(|w| w.week_start),
+        <[WeekRow]>::first(&weeks).map(|w| w.week_start),
         study.planned_start_date.map(formula::week_monday),
     ]
     .into_iter()
