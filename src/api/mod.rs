@@ -13,6 +13,7 @@ pub mod extract;
 pub mod fallback;
 pub mod health;
 pub mod idempotency;
+pub mod metrics;
 pub mod milestones;
 pub mod oauth;
 pub mod respond;
@@ -62,6 +63,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(studies::update)
                 .service(studies::delete)
                 .service(sites::batch_upsert)
+                .service(metrics::study)
+                .service(metrics::enrollment_curve)
+                .service(metrics::portfolio)
                 .service(sites::list)
                 .service(sites::create)
                 .service(sites::read)
@@ -133,6 +137,7 @@ with the audit event; `X-Request-Id` is echoed on every answer.",
         (name = "deviations", description = "Protocol deviations: regulated records, never deleted (`invalidated` withdraws one)"),
         (name = "budget-lines", description = "Budget lines: planned, committed, actual and remaining amounts"),
         (name = "expenses", description = "Expenses booked against budget lines"),
+        (name = "metrics", description = "Dashboards and BI: a study's figures, its enrollment curve, the portfolio (definitions in docs/metrics.md)"),
         (name = "audit", description = "The append-only, hash-chained audit trail"),
         (name = "sync", description = "The change feed and webhooks, for partner systems that keep their own copy"),
         (name = "operations", description = "Health and readiness"),

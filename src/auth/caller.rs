@@ -201,6 +201,18 @@ impl Caller {
         }
     }
 
+    /// 403 unless the caller's role reads the dashboard figures (`policy::reads_metrics`).
+    pub fn require_metrics(&self) -> Result<(), ApiError> {
+        if policy::reads_metrics(self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "role {} may not read study-wide metrics",
+                self.role
+            )))
+        }
+    }
+
     /// 403 unless the caller's role reads `resource` at all (for resources that are not
     /// scoped to studies, such as API clients).
     pub fn require_read(&self, resource: Resource) -> Result<(), ApiError> {

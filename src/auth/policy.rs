@@ -124,6 +124,29 @@ pub const RULES: &[Rule] = rules! {
     AuditEvent:       Admin All NONE, Sponsor All NONE, Cro Nothing NONE, Site Nothing NONE, Vendor Nothing NONE, Auditor All NONE, Analyst Nothing NONE;
 };
 
+/// The study data that the dashboard figures (study metrics, enrollment curve, portfolio)
+/// add up.
+pub const METRIC_SOURCES: [Resource; 7] = [
+    Resource::Site,
+    Resource::Milestone,
+    Resource::BudgetLine,
+    Resource::Expense,
+    Resource::Risk,
+    Resource::Deviation,
+    Resource::EnrollmentReport,
+];
+
+/// Whether `role` reads the dashboard figures of the studies it reads. Those figures sum
+/// every kind of a study's data, so a role reads them only if it reads all of that data
+/// for its studies (reach `All` or `ClaimedStudies` on each source). `site` and `vendor`
+/// clients, which read a slice of a study, do not: a study total would show them other
+/// sites' enrollment, the budget and the risk register.
+pub fn reads_metrics(role: Role) -> bool {
+    METRIC_SOURCES
+        .iter()
+        .all(|resource| matches!(reach(role, *resource), Reach::All | Reach::ClaimedStudies))
+}
+
 pub fn rule(role: Role, resource: Resource) -> Option<&'static Rule> {
     RULES
         .iter()
@@ -296,6 +319,21 @@ mod tests {
             site_client.refused_reference(keys(other, Some(site))),
             Some("study_id")
         );
+    }
+
+    #[test]
+    fn metrics_are_for_the_roles_that_read_whole_studies() {
+        for role in [
+            Role::Admin,
+            Role::Sponsor,
+            Role::Cro,
+            Role::Auditor,
+            Role::Analyst,
+        ] {
+            assert!(reads_metrics(role), "{role}");
+        }
+        assert!(!reads_metrics(Role::Site));
+        assert!(!reads_metrics(Role::Vendor));
     }
 
     #[test]

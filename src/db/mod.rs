@@ -10,6 +10,7 @@ pub mod enrollment;
 pub mod expenses;
 pub mod idempotency;
 pub mod keys;
+pub mod metrics;
 pub mod milestones;
 pub mod rate_limits;
 pub mod risks;

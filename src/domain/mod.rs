@@ -8,6 +8,7 @@ pub mod enrollment;
 pub mod enums;
 pub mod expenses;
 pub mod json;
+pub mod metrics;
 pub mod milestones;
 pub mod money;
 pub mod patch;

@@ -17,6 +17,7 @@ mod enrollment;
 mod garbage;
 mod idempotency;
 mod matrix;
+mod metrics;
 mod milestones;
 mod openapi;
 mod pagination;
