@@ -23,4 +23,5 @@ mod risks;
 mod scope;
 mod sites;
 mod studies;
+mod sync_example;
 mod vendors;
