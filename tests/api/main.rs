@@ -25,5 +25,6 @@ mod risks;
 mod scope;
 mod sites;
 mod studies;
+mod sync_example;
 mod vendors;
 mod webhooks;
