@@ -7,6 +7,7 @@ pub mod clients;
 pub mod deviations;
 pub mod enrollment;
 pub mod expenses;
+pub mod export;
 pub mod extract;
 pub mod fallback;
 pub mod health;

@@ -14,6 +14,7 @@ pub mod patch;
 pub mod risks;
 pub mod sites;
 pub mod studies;
+pub mod tabular;
 pub mod validation;
 pub mod vendors;
 pub mod versioning;
