@@ -20,7 +20,8 @@ use crate::startup::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// Events per page, 1..=1000 (default 50).
+    /// Events per page, 1..=1000 (default 50). For CSV (`Accept: text/csv`): the most
+    /// events the export sends; without it, every matching event.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.

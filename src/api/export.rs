@@ -22,10 +22,12 @@ use futures_util::stream::{self, Stream, StreamExt};
 use serde::Serialize;
 use tracing::Instrument;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{ArrayItems, ObjectBuilder, Type};
+use utoipa::openapi::{ContentBuilder, OpenApi, RefOr, Schema};
 
 use crate::db::{Conn, Pool};
 use crate::domain::cursor::{Page, Resume};
-use crate::domain::tabular::CsvEncoder;
+use crate::domain::tabular::{CsvEncoder, schema_columns};
 use crate::error::{ApiError, ApiResult};
 
 /// The media type of every CSV answer.
@@ -204,6 +206,86 @@ impl<R: Resume, F> Walk<R, F> {
             self.next = Some(request);
         }
         Ok(Some(page.data))
+    }
+}
+
+/// Operations that answer CSV although their JSON is not a `Page` (they pass their rows
+/// to [`csv_rows`] or [`csv_pages`]); list operations are found by their `Page_*` answer.
+pub const CSV_OPERATIONS: &[&str] = &[];
+
+/// Documents the `text/csv` answer of every operation that has one, in one place: each
+/// `GET` under `/api/v1` whose 200 answer is a `Page_*`, and those in [`CSV_OPERATIONS`].
+/// The example is the real header row, computed from the row schema as the server does.
+pub fn document_csv(openapi: &mut OpenApi) {
+    let schemas = openapi
+        .components
+        .as_ref()
+        .map(|components| components.schemas.clone())
+        .unwrap_or_default();
+    let lookup = |name: &str| schemas.get(name);
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let Some(operation) = item.get.as_mut().filter(|_| path.starts_with("/api/v1/")) else {
+            continue;
+        };
+        let named = operation
+            .operation_id
+            .as_deref()
+            .is_some_and(|id| CSV_OPERATIONS.contains(&id));
+        let Some(RefOr::T(ok)) = operation.responses.responses.get_mut("200") else {
+            continue;
+        };
+        let Some(RefOr::Ref(answer)) =
+            ok.content
+                .get("application/json")
+                .and_then(|content| match content {
+                    RefOr::T(content) => content.schema.clone(),
+                    RefOr::Ref(_) => None,
+                })
+        else {
+            continue;
+        };
+        let name = answer.ref_location.rsplit('/').next().unwrap_or_default();
+        let paged = name.starts_with("Page_");
+        if !paged && !named {
+            continue;
+        }
+        // The rows are the items of the answer's `data` array.
+        let rows = match lookup(name) {
+            Some(RefOr::T(Schema::Object(object))) => match object.properties.get("data") {
+                Some(RefOr::T(Schema::Array(array))) => match &array.items {
+                    ArrayItems::RefOrSchema(items) => Some(items.as_ref()),
+                    ArrayItems::False => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
+        let header = rows
+            .map(|rows| schema_columns(rows, &lookup).join(","))
+            .unwrap_or_default();
+        let description = if paged {
+            "With `Accept: text/csv`: the rows as CSV (RFC 4180, UTF-8, CRLF), a header row \
+first (also when there are no rows), one record per row in the JSON order of its fields; \
+`null` is an empty cell, an object or array is compact JSON text. The same filters and \
+scope as the JSON pages, starting after `cursor` if given. Without `limit`, the whole \
+filtered collection; with `limit`, at most that many rows. Streamed page by page, with no \
+`next_cursor`."
+        } else {
+            "With `Accept: text/csv`: the rows of `data` as CSV (RFC 4180, UTF-8, CRLF), a \
+header row first, `null` as an empty cell, an object or array as compact JSON text."
+        };
+        // OpenAPI 3.1 media types carry no description: it goes on the schema.
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+            .build();
+        let content = ContentBuilder::new()
+            .schema(Some(schema))
+            .example(Some(serde_json::Value::String(format!("{header}\r\n"))))
+            .build();
+        ok.content.insert("text/csv".to_string(), RefOr::T(content));
+        ok.description
+            .push_str("; with `Accept: text/csv`, the rows as CSV");
     }
 }
 

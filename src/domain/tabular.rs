@@ -16,19 +16,30 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, Schema};
 
-/// The JSON field names of `T`, in answer order, from its OpenAPI schema. `allOf` parts
-/// (what `#[serde(flatten)]` documents) contribute their fields in order.
+/// The JSON field names of `T`, in answer order, from its OpenAPI schema.
 pub fn columns<T: ToSchema>() -> Vec<String> {
     let mut named = Vec::new();
     T::schemas(&mut named);
+    let schema = T::schema();
+    schema_columns(&schema, &|name| {
+        named.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    })
+}
+
+/// The properties of an object schema in order; `allOf` parts (what `#[serde(flatten)]`
+/// documents) contribute theirs in order, and `lookup` resolves `$ref`s by schema name.
+pub fn schema_columns<'a>(
+    schema: &'a RefOr<Schema>,
+    lookup: &dyn Fn(&str) -> Option<&'a RefOr<Schema>>,
+) -> Vec<String> {
     let mut columns = Vec::new();
-    push_properties(&T::schema(), &named, &mut columns, 0);
+    push_properties(schema, lookup, &mut columns, 0);
     columns
 }
 
-fn push_properties(
-    schema: &RefOr<Schema>,
-    named: &[(String, RefOr<Schema>)],
+fn push_properties<'a>(
+    schema: &'a RefOr<Schema>,
+    lookup: &dyn Fn(&str) -> Option<&'a RefOr<Schema>>,
     columns: &mut Vec<String>,
     depth: usize,
 ) {
@@ -43,8 +54,8 @@ fn push_properties(
                 .rsplit('/')
                 .next()
                 .unwrap_or_default();
-            if let Some((_, schema)) = named.iter().find(|(n, _)| n == name) {
-                push_properties(schema, named, columns, depth + 1);
+            if let Some(schema) = lookup(name) {
+                push_properties(schema, lookup, columns, depth + 1);
             }
         }
         RefOr::T(Schema::Object(object)) => {
@@ -56,7 +67,7 @@ fn push_properties(
         }
         RefOr::T(Schema::AllOf(all)) => {
             for item in &all.items {
-                push_properties(item, named, columns, depth + 1);
+                push_properties(item, lookup, columns, depth + 1);
             }
         }
         _ => {}
