@@ -10,6 +10,7 @@ mod budgets;
 mod cli;
 mod clients;
 mod conventions;
+mod csv_export;
 mod deviations;
 mod enrollment;
 mod garbage;
