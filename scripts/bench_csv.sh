@@ -30,7 +30,8 @@ cleanup() {
     psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.2; done
+for _ in $(seq 1 300); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.2; done
+curl -sf "$BASE/readyz" >/dev/null || { echo "the server did not start:" >&2; cat /tmp/trialops_bench_csv.log >&2; exit 1; }
 
 CLIENT_ID=$(jq -r .client_id /tmp/trialops_bench_csv_admin.json)
 SECRET=$(jq -r .client_secret /tmp/trialops_bench_csv_admin.json)
