@@ -6,10 +6,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use crate::api::export::{self, Format};
 use crate::auth::{Caller, Resource};
 use crate::db;
 use crate::db::audit_events::{AuditEvent, AuditFilter, ChainCheck};
-use crate::domain::cursor::{Page, decode_seq_cursor, encode_seq_cursor};
+use crate::domain::cursor::{Page, SeqPageRequest, decode_seq_cursor, encode_seq_cursor};
 use crate::domain::enums::{EntityType, Role};
 use crate::domain::validation;
 use crate::error::{ApiError, ApiResult};
@@ -19,7 +20,8 @@ use crate::startup::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// Events per page, 1..=1000 (default 50).
+    /// Events per page, 1..=1000 (default 50). For CSV (`Accept: text/csv`): the most
+    /// events the export sends; without it, every matching event.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
@@ -48,6 +50,7 @@ pub struct AuditQuery {
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
+    format: Format,
     query: web::Query<AuditQuery>,
 ) -> ApiResult<HttpResponse> {
     caller.require_read(Resource::AuditEvent)?;
@@ -76,18 +79,28 @@ pub async fn list(
         actor: query.actor,
         since: query.since,
     };
-    let mut conn = state.db.get().await?;
-    let mut events = db::audit_events::list(&mut conn, &filter, after, limit).await?;
-    let next_cursor = if events.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
-        events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        events.last().map(|event| encode_seq_cursor(event.seq))
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(Page {
-        data: events,
-        next_cursor,
-    }))
+    let page = SeqPageRequest { limit, after };
+    export::list(
+        format,
+        &state.db,
+        query.limit,
+        page,
+        async move |conn, page| {
+            let mut events = db::audit_events::list(conn, &filter, page.after, page.limit).await?;
+            let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+            let next_cursor = if events.len() > limit {
+                events.truncate(limit);
+                events.last().map(|event| encode_seq_cursor(event.seq))
+            } else {
+                None
+            };
+            Ok(Page {
+                data: events,
+                next_cursor,
+            })
+        },
+    )
+    .await
 }
 
 /// Verify the audit trail

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource, RowKeys};
@@ -67,19 +68,21 @@ fn patched(current: &BudgetLine, patch: &serde_json::Value) -> ApiResult<BudgetL
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
+    format: Format,
     params: web::Query<ListParams>,
     filter: web::Query<BudgetLineListFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
-    let mut conn = state.db.get().await?;
-    let lines = db::budget_lines::list(
-        &mut conn,
-        &caller.row_scope(Resource::BudgetLine),
-        &filter.into_inner().into(),
-        &page,
+    let scope = caller.row_scope(Resource::BudgetLine);
+    let filter: BudgetLineFilter = filter.into_inner().into();
+    export::list(
+        format,
+        &state.db,
+        params.limit,
+        page,
+        async move |conn, page| Ok(db::budget_lines::list(conn, &scope, &filter, page).await?),
     )
-    .await?;
-    Ok(HttpResponse::Ok().json(lines))
+    .await
 }
 
 /// Create a budget line

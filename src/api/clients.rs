@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams};
 use crate::auth::clients::{NewClientRequest, register};
 use crate::auth::{Caller, Operation, Resource};
@@ -39,12 +40,15 @@ pub struct CreatedClient {
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
+    format: Format,
     params: web::Query<ListParams>,
 ) -> ApiResult<HttpResponse> {
     caller.require_read(Resource::Client)?;
     let page = params.page()?;
-    let mut conn = state.db.get().await?;
-    Ok(HttpResponse::Ok().json(db::clients::list(&mut conn, &page).await?))
+    export::list(format, &state.db, params.limit, page, async |conn, page| {
+        Ok(db::clients::list(conn, page).await?)
+    })
+    .await
 }
 
 /// Create an API client

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams};
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
@@ -114,6 +115,7 @@ pub struct EnrollmentListFilter {
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
+    format: Format,
     params: web::Query<ListParams>,
     filter: web::Query<EnrollmentListFilter>,
 ) -> ApiResult<HttpResponse> {
@@ -132,13 +134,13 @@ pub async fn list(
         from: filter.from,
         to: filter.to,
     };
-    let mut conn = state.db.get().await?;
-    let reports = db::enrollment::list(
-        &mut conn,
-        &caller.row_scope(Resource::EnrollmentReport),
-        &filter,
-        &page,
+    let scope = caller.row_scope(Resource::EnrollmentReport);
+    export::list(
+        format,
+        &state.db,
+        params.limit,
+        page,
+        async move |conn, page| Ok(db::enrollment::list(conn, &scope, &filter, page).await?),
     )
-    .await?;
-    Ok(HttpResponse::Ok().json(reports))
+    .await
 }

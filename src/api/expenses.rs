@@ -6,6 +6,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
@@ -81,21 +82,23 @@ fn patched(current: &Expense, patch: &serde_json::Value) -> ApiResult<ExpenseFie
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
+    format: Format,
     params: web::Query<ListParams>,
     filter: web::Query<ExpenseListFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     validation::date_param("incurred_from", filter.incurred_from)?;
     validation::date_param("incurred_to", filter.incurred_to)?;
-    let mut conn = state.db.get().await?;
-    let expenses = db::expenses::list(
-        &mut conn,
-        &caller.row_scope(Resource::Expense),
-        &filter.into_inner().into(),
-        &page,
+    let scope = caller.row_scope(Resource::Expense);
+    let filter: ExpenseFilter = filter.into_inner().into();
+    export::list(
+        format,
+        &state.db,
+        params.limit,
+        page,
+        async move |conn, page| Ok(db::expenses::list(conn, &scope, &filter, page).await?),
     )
-    .await?;
-    Ok(HttpResponse::Ok().json(expenses))
+    .await
 }
 
 /// Create an expense

@@ -253,7 +253,8 @@ impl FromRequest for ChangeReason {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Rows per page, 1..=1000 (default 50).
+    /// Rows per page, 1..=1000 (default 50). For CSV (`Accept: text/csv`): the most rows
+    /// the export sends; without it, every matching row.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.

@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::api::export::{self, Format};
 use crate::auth::Caller;
 use crate::db;
 use crate::db::metrics::{EnrollmentCurveWeek, PortfolioRow, StudyMetrics};
@@ -80,12 +81,16 @@ pub async fn enrollment_curve(
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
+    format: Format,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let mut conn = state.db.get().await?;
     check_study(&caller, &mut conn, id).await?;
     let data = db::metrics::read_enrollment_curve(&mut conn, id).await?;
-    Ok(HttpResponse::Ok().json(EnrollmentCurve { data }))
+    match format {
+        Format::Csv => export::csv_rows(data),
+        Format::Json => Ok(HttpResponse::Ok().json(EnrollmentCurve { data })),
+    }
 }
 
 /// The portfolio
@@ -98,10 +103,17 @@ pub async fn enrollment_curve(
     responses((status = 200, description = "One row per study", body = Portfolio)),
 )]
 #[get("/metrics/portfolio")]
-pub async fn portfolio(caller: Caller, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn portfolio(
+    caller: Caller,
+    state: web::Data<AppState>,
+    format: Format,
+) -> ApiResult<HttpResponse> {
     caller.require_metrics()?;
     let mut conn = state.db.get().await?;
     let scope = caller.study_scope(&mut conn).await?;
     let data = db::metrics::read_portfolio(&mut conn, scope).await?;
-    Ok(HttpResponse::Ok().json(Portfolio { data }))
+    match format {
+        Format::Csv => export::csv_rows(data),
+        Format::Json => Ok(HttpResponse::Ok().json(Portfolio { data })),
+    }
 }

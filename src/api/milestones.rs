@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
+use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
@@ -101,21 +102,26 @@ impl From<MilestoneListFilter> for MilestoneFilter {
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
+    format: Format,
     params: web::Query<ListParams>,
     filter: web::Query<MilestoneListFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
+    // One "today" for the whole answer, however many pages a CSV export reads.
     let today = today();
-    let mut conn = state.db.get().await?;
-    let milestones = db::milestones::list(
-        &mut conn,
-        &caller.row_scope(Resource::Milestone),
-        &filter.into_inner().into(),
-        today,
-        &page,
+    let scope = caller.row_scope(Resource::Milestone);
+    let filter: MilestoneFilter = filter.into_inner().into();
+    export::list(
+        format,
+        &state.db,
+        params.limit,
+        page,
+        async move |conn, page| {
+            let milestones = db::milestones::list(conn, &scope, &filter, today, page).await?;
+            Ok(milestones.map(|m| MilestoneView::new(m, today)))
+        },
     )
-    .await?;
-    Ok(HttpResponse::Ok().json(milestones.map(|m| MilestoneView::new(m, today))))
+    .await
 }
 
 /// Create a milestone

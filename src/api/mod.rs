@@ -9,6 +9,7 @@ pub mod clients;
 pub mod deviations;
 pub mod enrollment;
 pub mod expenses;
+pub mod export;
 pub mod extract;
 pub mod fallback;
 pub mod health;
@@ -122,7 +123,7 @@ to `/oauth/token` and send the token as `Authorization: Bearer <token>`.\n\n\
 **Conventions:** errors are RFC 9457 `application/problem+json`; lists use keyset cursors \
 (`limit`, `cursor`, `next_cursor`); `PATCH` is JSON Merge Patch; `GET` answers an `ETag` that \
 `PATCH`/`DELETE` accept in `If-Match`; `DELETE` is a soft delete; `X-Change-Reason` is kept \
-with the audit event; `X-Request-Id` is echoed on every answer.",
+with the audit event; lists answer CSV for BI tools when asked with `Accept: text/csv`; `X-Request-Id` is echoed on every answer.",
         license(name = "Apache-2.0"),
     ),
     tags(
@@ -493,6 +494,7 @@ pub fn openapi() -> OpenApiDoc {
     add_idempotency_key(&mut api);
     add_merge_patch_schemas(&mut api);
     refine_batch_schemas(&mut api);
+    export::document_csv(&mut api);
     api
 }
 

@@ -6,6 +6,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
+use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
@@ -63,19 +64,21 @@ impl From<RiskListFilter> for RiskFilter {
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
+    format: Format,
     params: web::Query<ListParams>,
     filter: web::Query<RiskListFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
-    let mut conn = state.db.get().await?;
-    let risks = db::risks::list(
-        &mut conn,
-        &caller.row_scope(Resource::Risk),
-        &filter.into_inner().into(),
-        &page,
+    let scope = caller.row_scope(Resource::Risk);
+    let filter: RiskFilter = filter.into_inner().into();
+    export::list(
+        format,
+        &state.db,
+        params.limit,
+        page,
+        async move |conn, page| Ok(db::risks::list(conn, &scope, &filter, page).await?),
     )
-    .await?;
-    Ok(HttpResponse::Ok().json(risks))
+    .await
 }
 
 /// Create a risk

@@ -6,6 +6,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
+use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
@@ -59,19 +60,21 @@ impl From<SiteListFilter> for SiteFilter {
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
+    format: Format,
     params: web::Query<ListParams>,
     filter: web::Query<SiteListFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
-    let mut conn = state.db.get().await?;
-    let sites = db::sites::list(
-        &mut conn,
-        &caller.row_scope(Resource::Site),
-        &filter.into_inner().into(),
-        &page,
+    let scope = caller.row_scope(Resource::Site);
+    let filter: SiteFilter = filter.into_inner().into();
+    export::list(
+        format,
+        &state.db,
+        params.limit,
+        page,
+        async move |conn, page| Ok(db::sites::list(conn, &scope, &filter, page).await?),
     )
-    .await?;
-    Ok(HttpResponse::Ok().json(sites))
+    .await
 }
 
 /// Create a site

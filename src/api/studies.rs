@@ -5,6 +5,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
@@ -56,14 +57,21 @@ impl From<StudyListFilter> for StudyFilter {
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
+    format: Format,
     params: web::Query<ListParams>,
     filter: web::Query<StudyListFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
-    let mut conn = state.db.get().await?;
-    let scope = caller.study_scope(&mut conn).await?;
-    let studies = db::studies::list(&mut conn, &scope, &filter.into_inner().into(), &page).await?;
-    Ok(HttpResponse::Ok().json(studies))
+    let scope = caller.study_scope(&mut *state.db.get().await?).await?;
+    let filter: StudyFilter = filter.into_inner().into();
+    export::list(
+        format,
+        &state.db,
+        params.limit,
+        page,
+        async move |conn, page| Ok(db::studies::list(conn, &scope, &filter, page).await?),
+    )
+    .await
 }
 
 /// Create a study

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
@@ -56,19 +57,21 @@ impl From<VendorListFilter> for VendorFilter {
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
+    format: Format,
     params: web::Query<ListParams>,
     filter: web::Query<VendorListFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
-    let mut conn = state.db.get().await?;
-    let vendors = db::vendors::list(
-        &mut conn,
-        &caller.row_scope(Resource::Vendor),
-        &filter.into_inner().into(),
-        &page,
+    let scope = caller.row_scope(Resource::Vendor);
+    let filter: VendorFilter = filter.into_inner().into();
+    export::list(
+        format,
+        &state.db,
+        params.limit,
+        page,
+        async move |conn, page| Ok(db::vendors::list(conn, &scope, &filter, page).await?),
     )
-    .await?;
-    Ok(HttpResponse::Ok().json(vendors))
+    .await
 }
 
 /// Create a vendor

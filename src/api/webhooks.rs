@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
+use crate::api::export::{self, Format};
 use crate::api::extract::Body;
 use crate::auth::secrets::generate_secret;
 use crate::auth::{Caller, Reach, policy};
@@ -126,15 +127,23 @@ pub async fn create(
     responses((status = 200, description = "The subscriptions (never a secret)", body = Page<Webhook>)),
 )]
 #[get("/webhooks")]
-pub async fn list(caller: Caller, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    format: Format,
+) -> ApiResult<HttpResponse> {
     require_subscriber(&caller)?;
     let owner = (caller.role != Role::Admin).then_some(caller.client_id);
     let mut conn = state.db.get().await?;
     let rows = db::webhooks::list(&mut conn, owner).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        data: rows.into_iter().map(Webhook::from).collect::<Vec<_>>(),
-        next_cursor: None,
-    }))
+    let data: Vec<Webhook> = rows.into_iter().map(Webhook::from).collect();
+    match format {
+        Format::Csv => export::csv_rows(data),
+        Format::Json => Ok(HttpResponse::Ok().json(Page {
+            data,
+            next_cursor: None,
+        })),
+    }
 }
 
 /// Read a webhook

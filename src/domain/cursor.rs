@@ -56,6 +56,44 @@ pub struct PageRequest {
     pub include_deleted: bool,
 }
 
+/// A list request that a CSV export walks page by page: it sets the page size and moves
+/// past the page just read using that page's `next_cursor`.
+pub trait Resume {
+    fn set_limit(&mut self, limit: i64);
+    /// Moves after the page whose `next_cursor` this is; `false` if it is not a cursor of
+    /// this kind.
+    fn resume(&mut self, next_cursor: &str) -> bool;
+}
+
+impl Resume for PageRequest {
+    fn set_limit(&mut self, limit: i64) {
+        self.limit = limit;
+    }
+
+    fn resume(&mut self, next_cursor: &str) -> bool {
+        self.after = decode_cursor(next_cursor);
+        self.after.is_some()
+    }
+}
+
+/// A page request over sequence numbers (the audit trail).
+#[derive(Debug, Clone)]
+pub struct SeqPageRequest {
+    pub limit: i64,
+    pub after: Option<i64>,
+}
+
+impl Resume for SeqPageRequest {
+    fn set_limit(&mut self, limit: i64) {
+        self.limit = limit;
+    }
+
+    fn resume(&mut self, next_cursor: &str) -> bool {
+        self.after = decode_seq_cursor(next_cursor);
+        self.after.is_some()
+    }
+}
+
 /// One page of a list answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
@@ -106,6 +144,28 @@ mod tests {
         assert_eq!(decode_seq_cursor(&encode_cursor(Uuid::now_v7())), None);
         assert_eq!(decode_cursor(&encode_seq_cursor(42)), None);
         assert_eq!(decode_seq_cursor(&URL_SAFE_NO_PAD.encode("s1:-1")), None);
+    }
+
+    #[test]
+    fn page_requests_resume_after_their_own_cursors_only() {
+        let id = Uuid::now_v7();
+        let mut ids = PageRequest {
+            limit: 50,
+            after: None,
+            updated_since: None,
+            include_deleted: false,
+        };
+        assert!(ids.resume(&encode_cursor(id)));
+        assert_eq!(ids.after, Some(id));
+        assert!(!ids.resume(&encode_seq_cursor(3)));
+
+        let mut seqs = SeqPageRequest {
+            limit: 50,
+            after: None,
+        };
+        assert!(seqs.resume(&encode_seq_cursor(3)));
+        assert_eq!(seqs.after, Some(3));
+        assert!(!seqs.resume(&encode_cursor(id)));
     }
 
     #[test]

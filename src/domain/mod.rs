@@ -15,6 +15,7 @@ pub mod patch;
 pub mod risks;
 pub mod sites;
 pub mod studies;
+pub mod tabular;
 pub mod validation;
 pub mod vendors;
 pub mod versioning;

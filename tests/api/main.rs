@@ -12,6 +12,7 @@ mod changes;
 mod cli;
 mod clients;
 mod conventions;
+mod csv_export;
 mod deviations;
 mod enrollment;
 mod garbage;
