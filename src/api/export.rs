@@ -211,7 +211,11 @@ impl<R: Resume, F> Walk<R, F> {
 
 /// Operations that answer CSV although their JSON is not a `Page` (they pass their rows
 /// to [`csv_rows`] or [`csv_pages`]); list operations are found by their `Page_*` answer.
-pub const CSV_OPERATIONS: &[&str] = &["read_enrollment_curve", "read_portfolio"];
+pub const CSV_OPERATIONS: &[&str] = &[
+    "read_enrollment_curve",
+    "read_portfolio",
+    "read_study_metrics",
+];
 
 /// Pages that stay JSON: a webhook's deliveries are a debugging view whose rows nest their
 /// attempts, read page by page by whoever runs the webhook, not a BI table.
@@ -268,10 +272,14 @@ pub fn document_csv(openapi: &mut OpenApi) {
             },
             _ => None,
         };
-        let header = rows
-            .map(|rows| schema_columns(rows, &lookup).join(","))
-            .unwrap_or_default();
-        let description = if paged {
+        let header = match rows {
+            Some(rows) => schema_columns(rows, &lookup).join(","),
+            // A nested answer without `data` (a study's metrics) is flattened to figures.
+            None => crate::domain::tabular::columns::<crate::domain::tabular::Figure>().join(","),
+        };
+        let description = if rows.is_none() {
+            "With `Accept: text/csv`: every figure of the answer as a row `figure,value` (RFC 4180, UTF-8, CRLF), sorted by path: `figure` is the JSON path (`enrollment.velocity_4w`, `risks.heat_map[2][3]`), `value` its value, `null` as an empty cell."
+        } else if paged {
             "With `Accept: text/csv`: the rows as CSV (RFC 4180, UTF-8, CRLF), a header row \
 first (also when there are no rows), one record per row in the JSON order of its fields; \
 `null` is an empty cell, an object or array is compact JSON text. The same filters and \

@@ -14,6 +14,7 @@ use crate::api::export::{self, Format};
 use crate::auth::Caller;
 use crate::db;
 use crate::db::metrics::{EnrollmentCurveWeek, PortfolioRow, StudyMetrics};
+use crate::domain::tabular;
 use crate::error::ApiResult;
 use crate::startup::AppState;
 
@@ -54,12 +55,20 @@ pub async fn study(
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
+    format: Format,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let mut conn = state.db.get().await?;
     check_study(&caller, &mut conn, id).await?;
     let metrics = db::metrics::read_study_metrics(&mut conn, id).await?;
-    Ok(HttpResponse::Ok().json(metrics))
+    match format {
+        // One nested answer as a two-column table (figure, value) for BI tools.
+        Format::Csv => {
+            let value = serde_json::to_value(&metrics).map_err(anyhow::Error::new)?;
+            export::csv_rows(tabular::figures(&value))
+        }
+        Format::Json => Ok(HttpResponse::Ok().json(metrics)),
+    }
 }
 
 /// A study's enrollment curve

@@ -83,6 +83,48 @@ pub fn cell(value: Option<&Value>) -> String {
     }
 }
 
+/// One figure of a nested answer (a study's metrics) as a row: its path and its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Figure {
+    /// The JSON path of the figure: object keys joined by `.`, array items as `[i]`
+    /// (`enrollment.velocity_4w`, `risks.heat_map[2][3]`).
+    pub figure: String,
+    /// Its value as a cell: text as is, a number or boolean as its JSON text, `null` empty.
+    pub value: String,
+}
+
+/// Every scalar of `value`, by object key in alphabetical order (serde_json's map order)
+/// and by array index, as (path, cell) rows: what a BI tool reads as
+/// a two-column table. An empty object or array is one row with its JSON text.
+pub fn figures(value: &Value) -> Vec<Figure> {
+    fn walk(path: String, value: &Value, out: &mut Vec<Figure>) {
+        match value {
+            Value::Object(fields) if !fields.is_empty() => {
+                for (key, field) in fields {
+                    let path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    walk(path, field, out);
+                }
+            }
+            Value::Array(items) if !items.is_empty() => {
+                for (index, item) in items.iter().enumerate() {
+                    walk(format!("{path}[{index}]"), item, out);
+                }
+            }
+            other => out.push(Figure {
+                figure: path,
+                value: cell(Some(other)),
+            }),
+        }
+    }
+    let mut out = Vec::new();
+    walk(String::new(), value, &mut out);
+    out
+}
+
 /// Writes the header row once, then rows, handing back the CSV text written so far so it
 /// can be sent while the next rows are fetched.
 pub struct CsvEncoder {
@@ -189,6 +231,32 @@ mod tests {
             "id,name,note,changes,ok\r\n\
              7,\"Müller, \"\"Hans\"\"\nline 2\",,\"{\"\"status\"\":{\"\"new\"\":\"\"b,c\"\",\"\"old\"\":\"\"a\"\"}}\",true\r\n"
         );
+    }
+
+    #[test]
+    fn nested_figures_flatten_to_paths() {
+        let value = json!({
+            "as_of": "2026-11-25T10:00:00Z",
+            "enrollment": {"target": 100, "velocity_4w": null, "on_track": true},
+            "risks": {"heat_map": [[0, 1], [2, 3]], "none": []}
+        });
+        let rows: Vec<(String, String)> = figures(&value)
+            .into_iter()
+            .map(|f| (f.figure, f.value))
+            .collect();
+        let expected = [
+            ("as_of", "2026-11-25T10:00:00Z"),
+            ("enrollment.on_track", "true"),
+            ("enrollment.target", "100"),
+            ("enrollment.velocity_4w", ""),
+            ("risks.heat_map[0][0]", "0"),
+            ("risks.heat_map[0][1]", "1"),
+            ("risks.heat_map[1][0]", "2"),
+            ("risks.heat_map[1][1]", "3"),
+            ("risks.none", "[]"),
+        ]
+        .map(|(f, v)| (f.to_string(), v.to_string()));
+        assert_eq!(rows, expected);
     }
 
     #[test]

@@ -581,4 +581,42 @@ async fn the_portfolio_and_the_enrollment_curve_answer_csv_too() {
     let curve = format!("/api/v1/studies/{study}/enrollment-curve");
     let rows = assert_csv_is_the_json_walk(&app, &curve, &app.admin_token).await;
     assert!(!rows.is_empty());
+
+    // A study's metrics: one `figure,value` row per figure, by its JSON path.
+    let path = format!("/api/v1/studies/{study}/metrics");
+    let json = app.get(&path, &app.admin_token).await.ok(200).clone();
+    let resp = get_as(&app, &path, &app.admin_token, CSV).await;
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    let (header, records) = parse(&resp.text);
+    assert_eq!(header, ["figure", "value"]);
+    assert!(records.len() > 30, "{}", resp.text);
+    for record in &records {
+        let (figure, cell) = (&record[0], &record[1]);
+        if figure == "as_of" {
+            continue;
+        }
+        // Follow the path through the JSON answer: `a.b[2][3]`.
+        let mut value = &json;
+        for part in figure.split('.') {
+            let (key, indexes) = part.split_once('[').unwrap_or((part, ""));
+            value = &value[key];
+            for index in indexes.split('[').filter(|i| !i.is_empty()) {
+                value = &value[index.trim_end_matches(']').parse::<usize>().unwrap()];
+            }
+        }
+        assert_cell(cell, Some(value), figure);
+    }
+    assert!(
+        records
+            .iter()
+            .any(|r| r[0] == "enrollment.target_enrollment" || r[0].starts_with("enrollment."))
+    );
+    get_as(
+        &app,
+        "/api/v1/studies/00000000-0000-0000-0000-000000000000/metrics",
+        &app.admin_token,
+        CSV,
+    )
+    .await
+    .problem(404);
 }
