@@ -438,3 +438,33 @@ async fn the_site_a_change_concerns_is_covered_by_the_hash_chain() {
     assert_eq!(check.ok(200)["valid"], false);
     assert!(check.body["first_broken_seq"].is_i64());
 }
+
+#[actix_web::test]
+async fn a_batch_item_that_changes_nothing_is_not_a_change() {
+    let app = spawn_app().await;
+    let study_id = id_of(&app.create_study(json!({})).await);
+    let batch = json!({"items": [
+        {"external_id": "CTMS-S-1", "study_id": study_id, "site_number": "101", "name": "Charité", "country": "DE"},
+        {"external_id": "CTMS-S-2", "study_id": study_id, "site_number": "102", "name": "AKH", "country": "AT"}
+    ]});
+    app.post("/api/v1/sites/batch", &app.admin_token, &batch)
+        .await
+        .ok(200);
+    let (_, head) = drain(&app, &app.admin_token, "", 1000).await;
+
+    // Once more, with one site renamed: one change in the feed, not two.
+    let mut again = batch.clone();
+    again["items"][1]["name"] = json!("AKH Wien");
+    let answer = app
+        .post("/api/v1/sites/batch", &app.admin_token, &again)
+        .await
+        .ok(200)
+        .clone();
+    assert_eq!(answer["items"][0]["result"], "unchanged");
+    assert_eq!(answer["items"][1]["result"], "updated");
+    let (items, _) = feed(&app, &app.admin_token, &format!("after={head}")).await;
+    assert_eq!(items.len(), 1, "{items:#?}");
+    assert_eq!(items[0]["entity_id"], answer["items"][1]["id"]);
+    assert_eq!(items[0]["version"], 2);
+    assert_eq!(items[0]["data"]["name"], "AKH Wien");
+}
