@@ -7,10 +7,11 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::api::export::{self, Format};
+use crate::api::extract;
 use crate::auth::{Caller, Resource};
 use crate::db;
 use crate::db::audit_events::{AuditEvent, AuditFilter, ChainCheck};
-use crate::domain::cursor::{Page, SeqPageRequest, decode_seq_cursor, encode_seq_cursor};
+use crate::domain::cursor::Page;
 use crate::domain::enums::{EntityType, Role};
 use crate::domain::validation;
 use crate::error::{ApiError, ApiResult};
@@ -55,20 +56,7 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     caller.require_read(Resource::AuditEvent)?;
     let query = query.into_inner();
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
-    }
-    let after = match &query.cursor {
-        None => None,
-        Some(cursor) => Some(decode_seq_cursor(cursor).ok_or_else(|| {
-            ApiError::BadRequest(
-                "cursor is not one this service issued; start again without it".into(),
-            )
-        })?),
-    };
+    let page = extract::seq_page(query.limit, query.cursor.as_deref())?;
     if let Some(since) = query.since {
         validation::date_param("since", Some(since.date_naive()))?;
     }
@@ -79,25 +67,16 @@ pub async fn list(
         actor: query.actor,
         since: query.since,
     };
-    let page = SeqPageRequest { limit, after };
     export::list(
         format,
         &state.db,
         query.limit,
         page,
         async move |conn, page| {
-            let mut events = db::audit_events::list(conn, &filter, page.after, page.limit).await?;
-            let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-            let next_cursor = if events.len() > limit {
-                events.truncate(limit);
-                events.last().map(|event| encode_seq_cursor(event.seq))
-            } else {
-                None
-            };
-            Ok(Page {
-                data: events,
-                next_cursor,
-            })
+            let events = db::audit_events::list(conn, &filter, page.after, page.limit).await?;
+            Ok(Page::from_seq_overfetch(events, page.limit, |event| {
+                event.seq
+            }))
         },
     )
     .await

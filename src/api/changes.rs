@@ -5,6 +5,7 @@ use serde::Deserialize;
 use strum::VariantArray;
 use utoipa::IntoParams;
 
+use crate::api::extract;
 use crate::auth::{Caller, Reach, policy};
 use crate::db;
 use crate::db::changes::ChangePage;
@@ -83,12 +84,7 @@ pub async fn list(
     if after < 0 {
         return Err(ApiError::BadRequest("after must be 0 or more".into()));
     }
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
-    }
+    let limit = extract::page_limit(query.limit, 100)?;
     let types = requested_types(&caller, query.entity_type.as_deref())?;
     let mut conn = state.db.get().await?;
     let scope = caller.feed_scope(&mut conn, &types).await?;

@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use validator::Validate;
 
 use crate::api::batch::BatchRequest;
-use crate::domain::cursor::{PageRequest, decode_cursor};
+use crate::domain::cursor::{PageRequest, SeqPageRequest, decode_cursor, decode_seq_cursor};
 use crate::domain::json;
 use crate::domain::validation::field_errors;
 use crate::domain::versioning::IfMatch;
@@ -269,22 +269,47 @@ pub struct ListParams {
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 1000;
 
-impl ListParams {
-    pub fn page(&self) -> Result<PageRequest, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::BadRequest(format!(
-                "limit must be between 1 and {MAX_LIMIT}"
-            )));
-        }
-        let after = match &self.cursor {
-            None => None,
-            Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
+/// `limit` of any list, 1..=[`MAX_LIMIT`], or `default` when absent (400 otherwise).
+pub fn page_limit(limit: Option<i64>, default: i64) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )))
+    }
+}
+
+/// A `cursor` decoded by `decode`, or a 400 that says to start again.
+fn decode_or_400<T>(
+    cursor: Option<&str>,
+    decode: fn(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    cursor
+        .map(|cursor| {
+            decode(cursor).ok_or_else(|| {
                 ApiError::BadRequest(
                     "cursor is not one this service issued; start again without it".into(),
                 )
-            })?),
-        };
+            })
+        })
+        .transpose()
+}
+
+/// The page asked for by `limit` and `cursor` of a list ordered by sequence number (the
+/// audit trail, a webhook's deliveries).
+pub fn seq_page(limit: Option<i64>, cursor: Option<&str>) -> Result<SeqPageRequest, ApiError> {
+    Ok(SeqPageRequest {
+        limit: page_limit(limit, DEFAULT_LIMIT)?,
+        after: decode_or_400(cursor, decode_seq_cursor)?,
+    })
+}
+
+impl ListParams {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        let limit = page_limit(self.limit, DEFAULT_LIMIT)?;
+        let after = decode_or_400(self.cursor.as_deref(), decode_cursor)?;
         if let Some(since) = self.updated_since {
             crate::domain::validation::date_param("updated_since", Some(since.date_naive()))?;
         }

@@ -7,12 +7,12 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::api::export::{self, Format};
-use crate::api::extract::Body;
+use crate::api::extract::{self, Body};
 use crate::auth::secrets::generate_secret;
 use crate::auth::{Caller, Reach, policy};
 use crate::db;
 use crate::db::webhooks::{Delivery, Webhook, WebhookRow};
-use crate::domain::cursor::{Page, decode_seq_cursor, encode_seq_cursor};
+use crate::domain::cursor::Page;
 use crate::domain::enums::{EntityType, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
@@ -214,32 +214,13 @@ pub async fn deliveries(
     id: web::Path<Uuid>,
     query: web::Query<DeliveryQuery>,
 ) -> ApiResult<HttpResponse> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
-    }
-    let after = match &query.cursor {
-        None => None,
-        Some(cursor) => Some(decode_seq_cursor(cursor).ok_or_else(|| {
-            ApiError::BadRequest(
-                "cursor is not one this service issued; start again without it".into(),
-            )
-        })?),
-    };
+    let page = extract::seq_page(query.limit, query.cursor.as_deref())?;
     let mut conn = state.db.get().await?;
     let row = visible_webhook(&caller, &mut conn, id.into_inner()).await?;
-    let mut deliveries = db::webhooks::deliveries(&mut conn, row.id, after, limit).await?;
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let next_cursor = if deliveries.len() > limit {
-        deliveries.truncate(limit);
-        deliveries.last().map(|d| encode_seq_cursor(d.seq))
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(Page {
-        data: deliveries,
-        next_cursor,
-    }))
+    let deliveries = db::webhooks::deliveries(&mut conn, row.id, page.after, page.limit).await?;
+    Ok(HttpResponse::Ok().json(Page::from_seq_overfetch(
+        deliveries,
+        page.limit,
+        |delivery| delivery.seq,
+    )))
 }

@@ -112,6 +112,16 @@ pub struct ChangePage {
 
 type Condition = Box<dyn BoxableExpression<audit_events::table, Pg, SqlType = Bool>>;
 
+/// The trail's last `seq` (0 before the first event): the feed's current end.
+pub async fn head(conn: &mut Conn) -> QueryResult<i64> {
+    Ok(audit_chain::table
+        .select(audit_chain::last_seq)
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or(0))
+}
+
 /// The SQL condition for "the caller may see this event". Nullable keys are compared with
 /// `assume_not_null`: a NULL key makes the comparison NULL, which a WHERE treats as false.
 fn visible(scope: &FeedScope) -> Condition {
@@ -191,15 +201,7 @@ pub async fn read_page(
     let last = rows.last().map(|last| last.seq);
     let next_after = match last {
         Some(last) if full => last,
-        _ => {
-            let head: i64 = audit_chain::table
-                .select(audit_chain::last_seq)
-                .first(conn)
-                .await
-                .optional()?
-                .unwrap_or(0);
-            head.max(after).max(last.unwrap_or(after))
-        }
+        _ => head(conn).await?.max(after).max(last.unwrap_or(after)),
     };
     Ok(ChangePage {
         data: rows.into_iter().map(ChangeItem::from).collect(),

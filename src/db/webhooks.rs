@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::db::Conn;
 use crate::db::changes::ChangeItem;
-use crate::db::schema::{audit_chain, webhook_attempts, webhook_deliveries, webhooks};
+use crate::db::schema::{webhook_attempts, webhook_deliveries, webhooks};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = webhooks)]
@@ -66,12 +66,7 @@ pub async fn create(
     entity_types: &[String],
     secret: &str,
 ) -> QueryResult<WebhookRow> {
-    let head: i64 = audit_chain::table
-        .select(audit_chain::last_seq)
-        .first(conn)
-        .await
-        .optional()?
-        .unwrap_or(0);
+    let head = crate::db::changes::head(conn).await?;
     diesel::insert_into(webhooks::table)
         .values((
             webhooks::id.eq(Uuid::now_v7()),

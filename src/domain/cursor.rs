@@ -106,11 +106,20 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Builds a page from a query that fetched `limit + 1` rows: the extra row, if there, only
     /// proves that another page exists.
-    pub fn from_overfetch(mut rows: Vec<T>, limit: i64, id_of: impl Fn(&T) -> Uuid) -> Self {
+    pub fn from_overfetch(rows: Vec<T>, limit: i64, id_of: impl Fn(&T) -> Uuid) -> Self {
+        Self::cut(rows, limit, |row| encode_cursor(id_of(row)))
+    }
+
+    /// [`Page::from_overfetch`] for rows ordered by a sequence number (`seq` cursors).
+    pub fn from_seq_overfetch(rows: Vec<T>, limit: i64, seq_of: impl Fn(&T) -> i64) -> Self {
+        Self::cut(rows, limit, |row| encode_seq_cursor(seq_of(row)))
+    }
+
+    fn cut(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> Self {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let next_cursor = if rows.len() > limit {
             rows.truncate(limit);
-            rows.last().map(|row| encode_cursor(id_of(row)))
+            rows.last().map(cursor_of)
         } else {
             None
         };
