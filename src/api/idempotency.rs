@@ -90,6 +90,11 @@ pub async fn idempotency<B: MessageBody + 'static>(
         Err(error) => return Ok(refuse(req, error)),
     };
     let request_hash = fingerprint(&req, &body);
+    // `read_body` decoded any `Content-Encoding`: what goes on is plain bytes, and the
+    // handler's extractor must not try to decode them again.
+    let headers = req.headers_mut();
+    headers.remove(header::CONTENT_ENCODING);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     req.set_payload(Payload::from(body));
 
     let claimed = async {

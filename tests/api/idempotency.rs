@@ -143,3 +143,35 @@ async fn bad_keys_are_refused() {
     .await
     .ok(201);
 }
+
+#[actix_web::test]
+async fn a_compressed_body_with_a_key_is_decoded_once() {
+    let app = spawn_app().await;
+    let body = json!({"name": "Gzip Lab", "kind": "central_lab"}).to_string();
+    // gzip from the system: the test binary has no compressor of its own.
+    let mut gzip = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip is installed");
+    std::io::Write::write_all(gzip.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
+    let compressed = gzip.wait_with_output().unwrap().stdout;
+    let send = || {
+        app.send(
+            app.http
+                .post(app.url("/api/v1/vendors"))
+                .bearer_auth(&app.admin_token)
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .header("idempotency-key", "gzip-1")
+                .body(compressed.clone()),
+        )
+    };
+    let first = send().await;
+    assert_eq!(first.ok(201)["name"], "Gzip Lab");
+    let again = send().await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(vendors(&app).await, 1);
+}
