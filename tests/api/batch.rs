@@ -96,10 +96,7 @@ async fn count_external_id(app: &TestApp, table: &str, prefix: &str) -> i64 {
 #[actix_web::test]
 async fn one_batch_creates_updates_and_leaves_unchanged_items() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let study = app.study_id(json!({})).await;
     let first = batch(
         &app,
         "milestones",
@@ -209,18 +206,9 @@ async fn one_batch_creates_updates_and_leaves_unchanged_items() {
 #[actix_web::test]
 async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let other_study = app.create_study(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let other_site = app.create_site(&other_study, json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let study = app.study_id(json!({})).await;
+    let other_study = app.study_id(json!({})).await;
+    let other_site = app.site_id(&other_study, json!({})).await;
     batch(
         &app,
         "risks",
@@ -388,10 +376,7 @@ async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
 #[actix_web::test]
 async fn item_counts_and_body_limits() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let study = app.study_id(json!({})).await;
     let print = app.fingerprint().await;
     let resp = batch(
         &app,
@@ -497,22 +482,10 @@ async fn item_counts_and_body_limits() {
 #[actix_web::test]
 async fn roles_and_scope_apply_item_by_item() {
     let app = spawn_app().await;
-    let mine = app.create_study(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let theirs = app.create_study(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let my_site = app.create_site(&mine, json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let their_site = app.create_site(&theirs, json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let mine = app.study_id(json!({})).await;
+    let theirs = app.study_id(json!({})).await;
+    let my_site = app.site_id(&mine, json!({})).await;
+    let their_site = app.site_id(&theirs, json!({})).await;
     // A site of theirs with a partner id, made by the sponsor.
     batch(
         &app,
@@ -578,10 +551,7 @@ async fn roles_and_scope_apply_item_by_item() {
     };
     let resp = batch(&app, "deviations", &site_client, &json!({"items": [deviation("D-1", &mine, &my_site), deviation("D-2", &theirs, &their_site)]}), Some("sync")).await;
     assert_eq!(resp.invalid_fields(), ["items[1].study_id"]);
-    let other_site_of_mine = app.create_site(&mine, json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let other_site_of_mine = app.site_id(&mine, json!({})).await;
     let print = {
         assert_ne!(app.fingerprint().await, print);
         app.fingerprint().await
@@ -638,10 +608,7 @@ async fn roles_and_scope_apply_item_by_item() {
 #[actix_web::test]
 async fn a_vendor_client_updates_only_its_four_milestone_fields() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let study = app.study_id(json!({})).await;
     let vendor = app.create_vendor(json!({})).await["id"]
         .as_str()
         .unwrap()
@@ -726,10 +693,7 @@ async fn a_vendor_client_updates_only_its_four_milestone_fields() {
 #[actix_web::test]
 async fn concurrent_batches_with_the_same_external_ids_make_each_row_once() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let study = app.study_id(json!({})).await;
     for round in 0..3 {
         let items: Vec<Value> = (0..100)
             .map(|n| milestone(&study, &format!("C{round}-{n:03}"), json!({})))
@@ -773,10 +737,7 @@ async fn concurrent_batches_with_the_same_external_ids_make_each_row_once() {
 #[actix_web::test]
 async fn risks_escalate_through_a_batch_as_through_single_writes() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let study = app.study_id(json!({})).await;
     let high = risk(
         &study,
         "E-1",

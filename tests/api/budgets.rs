@@ -8,14 +8,10 @@ use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 use uuid::Uuid;
 
-use crate::helpers::{Resp, TestApp, spawn_app};
+use crate::helpers::{Resp, TestApp, id_of, spawn_app};
 
 const LINES: &str = "/api/v1/budget-lines";
 const EXPENSES: &str = "/api/v1/expenses";
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().expect("an id").to_string()
-}
 
 fn line_body(study_id: &str, overrides: Value) -> Value {
     let mut body = json!({

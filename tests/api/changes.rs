@@ -12,11 +12,7 @@ use trialops::audit::{self, Subject, WriteContext};
 use trialops::domain::enums::{AuditAction, EntityType, Role};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().expect("an id").to_string()
-}
+use crate::helpers::{TestApp, id_of, spawn_app, spawn_app_with};
 
 /// One answer of the feed.
 async fn feed(app: &TestApp, token: &str, query: &str) -> (Vec<Value>, i64) {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 use uuid::Uuid;
 
-use crate::helpers::{Resp, TestApp, spawn_app};
+use crate::helpers::{Resp, TestApp, id_of, spawn_app};
 
 fn deviation_body(study_id: &str, site_id: &str, overrides: Value) -> Value {
     let mut body = json!({
@@ -57,10 +57,6 @@ async fn patch_with(
         request = request.header("x-change-reason", reason);
     }
     app.send(request).await
-}
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().expect("an id").to_string()
 }
 
 fn ids(page: &Value) -> BTreeSet<String> {

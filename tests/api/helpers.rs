@@ -177,6 +177,11 @@ impl Resp {
     }
 }
 
+/// The `id` of a record as answered.
+pub fn id_of(record: &Value) -> String {
+    record["id"].as_str().expect("an id").to_string()
+}
+
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
@@ -410,6 +415,16 @@ impl TestApp {
             .await
             .ok(201)
             .clone()
+    }
+
+    /// The id of a new study (as admin) with `overrides` merged in.
+    pub async fn study_id(&self, overrides: Value) -> String {
+        id_of(&self.create_study(overrides).await)
+    }
+
+    /// The id of a new site (as admin) of `study_id` with `overrides` merged in.
+    pub async fn site_id(&self, study_id: &str, overrides: Value) -> String {
+        id_of(&self.create_site(study_id, overrides).await)
     }
 
     /// Creates a vendor (as admin) with `overrides` merged in.

@@ -92,11 +92,8 @@ async fn build(app: &TestApp) -> World {
         .unwrap()
         .to_string();
     let c = app
-        .create_site(&study, json!({"site_number": "C", "status": "planned"}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .site_id(&study, json!({"site_number": "C", "status": "planned"}))
+        .await;
 
     // Enrollment (enrolled, screened, screen_failed). The velocity window is the four
     // weeks from monday-28 to monday-7; monday-35 is before it, this week is not complete.

@@ -7,11 +7,7 @@ use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 use uuid::Uuid;
 
-use crate::helpers::{Resp, TestApp, spawn_app};
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().unwrap().to_string()
-}
+use crate::helpers::{Resp, TestApp, id_of, spawn_app};
 
 fn ids(resp: &Resp) -> Vec<String> {
     resp.ok(200)["data"]

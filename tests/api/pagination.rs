@@ -14,11 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, spawn_app};
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().expect("an id").to_string()
-}
+use crate::helpers::{TestApp, id_of, spawn_app};
 
 fn ids(page: &Value) -> Vec<String> {
     page["data"]

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 use uuid::Uuid;
 
-use crate::helpers::{Resp, TestApp, spawn_app};
+use crate::helpers::{Resp, TestApp, id_of, spawn_app};
 
 /// A vendor row, straight into the database (vendors have their own API elsewhere).
 async fn insert_vendor(app: &TestApp, deleted: bool) -> String {
@@ -68,10 +68,6 @@ async fn patch_with(
         request = request.header("x-change-reason", reason);
     }
     app.send(request).await
-}
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().expect("an id").to_string()
 }
 
 fn ids(page: &Value) -> BTreeSet<String> {

@@ -13,11 +13,11 @@ use std::collections::BTreeSet;
 
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
-use serde_json::{Value, json};
+use serde_json::json;
 use trialops::domain::enums::Role;
 use uuid::Uuid;
 
-use crate::helpers::{Resp, TestApp, spawn_app};
+use crate::helpers::{Resp, TestApp, id_of, spawn_app};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -228,10 +228,6 @@ impl World {
             ),
         }
     }
-}
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().expect("an id").to_string()
 }
 
 /// There is no vendor API yet: a vendor row, straight into the database.

@@ -10,11 +10,7 @@ use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, spawn_app};
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().unwrap().to_string()
-}
+use crate::helpers::{TestApp, id_of, spawn_app};
 
 fn ids(resp: &crate::helpers::Resp) -> Vec<String> {
     resp.ok(200)["data"]
