@@ -8,7 +8,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 
-use crate::helpers::{Resp, TestApp, spawn_app};
+use crate::helpers::{Resp, TestApp, spawn_app, with_reason};
 
 async fn batch(
     app: &TestApp,
@@ -17,15 +17,12 @@ async fn batch(
     body: &Value,
     reason: Option<&str>,
 ) -> Resp {
-    let mut request = app
+    let request = app
         .http
         .post(app.url(&format!("/api/v1/{resource}/batch")))
         .bearer_auth(token)
         .json(body);
-    if let Some(reason) = reason {
-        request = request.header("x-change-reason", reason);
-    }
-    app.send(request).await
+    app.send(with_reason(request, reason)).await
 }
 
 fn milestone(study: &str, external_id: &str, overrides: Value) -> Value {

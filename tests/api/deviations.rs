@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 use uuid::Uuid;
 
-use crate::helpers::{Resp, TestApp, id_of, spawn_app};
+use crate::helpers::{TestApp, id_of, spawn_app};
 
 fn deviation_body(study_id: &str, site_id: &str, overrides: Value) -> Value {
     let mut body = json!({
@@ -37,26 +37,6 @@ async fn create_deviation(app: &TestApp, study_id: &str, site_id: &str, override
     .await
     .ok(201)
     .clone()
-}
-
-/// A merge patch with an `X-Change-Reason` (or none).
-async fn patch_with(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-    body: &Value,
-    reason: Option<&str>,
-) -> Resp {
-    let mut request = app
-        .http
-        .patch(app.url(path))
-        .bearer_auth(token)
-        .header("content-type", "application/merge-patch+json")
-        .body(body.to_string());
-    if let Some(reason) = reason {
-        request = request.header("x-change-reason", reason);
-    }
-    app.send(request).await
 }
 
 fn ids(page: &Value) -> BTreeSet<String> {
@@ -121,9 +101,7 @@ async fn deviation_lifecycle_from_report_to_withdrawal() {
     assert_eq!(read.ok(200), &deviation);
     assert_eq!(read.header("etag").as_deref(), Some("\"1\""));
 
-    let resp = patch_with(
-        &app,
-        &path,
+    let resp = app.patch_with(&path,
         &app.admin_token,
         &json!({"status": "under_review", "reported_on": "2026-03-03", "root_cause": "Holiday"}),
         Some("Reported to sponsor"),
@@ -133,14 +111,14 @@ async fn deviation_lifecycle_from_report_to_withdrawal() {
     assert_eq!(resp.body["reported_on"], "2026-03-03");
     assert_eq!(resp.header("etag").as_deref(), Some("\"2\""));
 
-    let resp = patch_with(
-        &app,
-        &path,
-        &app.admin_token,
-        &json!({"status": "invalidated"}),
-        Some("Duplicate of EDC-PD-0"),
-    )
-    .await;
+    let resp = app
+        .patch_with(
+            &path,
+            &app.admin_token,
+            &json!({"status": "invalidated"}),
+            Some("Duplicate of EDC-PD-0"),
+        )
+        .await;
     assert_eq!(resp.ok(200)["status"], "invalidated");
     // Withdrawn, still there.
     assert_eq!(
@@ -323,7 +301,9 @@ async fn a_patch_cannot_move_a_deviation_or_break_its_rules() {
         ),
     ];
     for (patch, field, code) in cases {
-        let resp = patch_with(&app, &path, &app.admin_token, &patch, Some("try")).await;
+        let resp = app
+            .patch_with(&path, &app.admin_token, &patch, Some("try"))
+            .await;
         assert_eq!(
             resp.invalid_fields(),
             vec![field.to_string()],
@@ -334,14 +314,14 @@ async fn a_patch_cannot_move_a_deviation_or_break_its_rules() {
     }
     assert_eq!(app.fingerprint().await, before, "nothing written");
     // `null` clears an optional field.
-    let resp = patch_with(
-        &app,
-        &path,
-        &app.admin_token,
-        &json!({"participant_ref": null}),
-        Some("r"),
-    )
-    .await;
+    let resp = app
+        .patch_with(
+            &path,
+            &app.admin_token,
+            &json!({"participant_ref": null}),
+            Some("r"),
+        )
+        .await;
     assert!(resp.ok(200)["participant_ref"].is_null());
 }
 
@@ -353,14 +333,14 @@ async fn patch_requires_a_change_reason() {
     let path = format!("/api/v1/deviations/{}", id_of(&deviation));
     let before = app.fingerprint().await;
     for reason in [None, Some(""), Some("  ")] {
-        let resp = patch_with(
-            &app,
-            &path,
-            &app.admin_token,
-            &json!({"status": "closed"}),
-            reason,
-        )
-        .await;
+        let resp = app
+            .patch_with(
+                &path,
+                &app.admin_token,
+                &json!({"status": "closed"}),
+                reason,
+            )
+            .await;
         assert_eq!(
             resp.invalid_fields(),
             vec!["X-Change-Reason".to_string()],
@@ -714,18 +694,6 @@ impl World {
     }
 }
 
-#[track_caller]
-fn expect(resp: &Resp, status: u16, what: &str) {
-    assert_eq!(
-        resp.status, status,
-        "{what}: expected {status}, got {}: {}",
-        resp.status, resp.text
-    );
-    if status >= 400 {
-        resp.problem(status);
-    }
-}
-
 #[actix_web::test]
 async fn deviation_endpoints_follow_the_role_table() {
     let world = World::new().await;
@@ -734,7 +702,7 @@ async fn deviation_endpoints_follow_the_role_table() {
 
     for line in TABLE {
         let resp = app.get("/api/v1/deviations", world.token(line.role)).await;
-        expect(&resp, 200, &format!("{} lists", line.role));
+        resp.expect(200, &format!("{} lists", line.role));
         let expected: BTreeSet<String> = (0..2)
             .filter(|&i| line.list[i] == L)
             .map(|i| world.deviations[i].clone())
@@ -749,22 +717,17 @@ async fn deviation_endpoints_follow_the_role_table() {
             let path = format!("/api/v1/deviations/{}", world.deviations[i]);
 
             let resp = app.get(&path, token).await;
-            expect(&resp, line.read[i], &what("reads"));
+            resp.expect(line.read[i], &what("reads"));
             if resp.status == 200 {
                 assert_eq!(resp.body["id"], world.deviations[i].as_str());
             }
 
             let before = app.fingerprint().await;
             let note = format!("analysed by {}", line.role);
-            let resp = patch_with(
-                app,
-                &path,
-                token,
-                &json!({"root_cause": note}),
-                Some("table"),
-            )
-            .await;
-            expect(&resp, line.patch[i], &what("patches"));
+            let resp = app
+                .patch_with(&path, token, &json!({"root_cause": note}), Some("table"))
+                .await;
+            resp.expect(line.patch[i], &what("patches"));
             let after = app.fingerprint().await;
             if resp.status == 200 {
                 assert_eq!(resp.body["root_cause"], note.as_str());
@@ -785,7 +748,7 @@ async fn deviation_endpoints_follow_the_role_table() {
                 json!({"description": format!("reported by {}", line.role)}),
             );
             let resp = app.post("/api/v1/deviations", token, &body).await;
-            expect(&resp, line.create[i], &what("creates"));
+            resp.expect(line.create[i], &what("creates"));
             let after = app.fingerprint().await;
             if resp.status == 201 {
                 assert_eq!(resp.body["site_id"], world.sites[i].as_str());
@@ -801,7 +764,7 @@ async fn deviation_endpoints_follow_the_role_table() {
 
             let before = app.fingerprint().await;
             let resp = app.delete(&path, token).await;
-            expect(&resp, 405, &what("deletes"));
+            resp.expect(405, &what("deletes"));
             assert_eq!(resp.header("allow").as_deref(), Some("GET, PATCH"));
             assert_eq!(before, app.fingerprint().await, "{}", what("deletes"));
         }

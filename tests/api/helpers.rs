@@ -120,6 +120,19 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// Asserts the status (and, for an error, a problem+json body), naming `what` failed.
+    #[track_caller]
+    pub fn expect(&self, status: u16, what: &str) {
+        assert_eq!(
+            self.status, status,
+            "{what}: expected {status}, got {}: {}",
+            self.status, self.text
+        );
+        if status >= 400 {
+            self.problem(status);
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
@@ -174,6 +187,17 @@ impl Resp {
 
     pub fn id(&self) -> String {
         self.body["id"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// `request` with an `X-Change-Reason`, if one is given.
+pub fn with_reason(
+    request: reqwest::RequestBuilder,
+    reason: Option<&str>,
+) -> reqwest::RequestBuilder {
+    match reason {
+        Some(reason) => request.header("x-change-reason", reason),
+        None => request,
     }
 }
 
@@ -361,14 +385,24 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Resp {
-        self.send(
-            self.http
-                .patch(self.url(path))
-                .bearer_auth(token)
-                .header("content-type", "application/merge-patch+json")
-                .body(body.to_string()),
-        )
-        .await
+        self.patch_with(path, token, body, None).await
+    }
+
+    /// A merge patch with an `X-Change-Reason` (or none).
+    pub async fn patch_with(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        reason: Option<&str>,
+    ) -> Resp {
+        let request = self
+            .http
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string());
+        self.send(with_reason(request, reason)).await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Resp {

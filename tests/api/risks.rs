@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 use uuid::Uuid;
 
-use crate::helpers::{Resp, TestApp, id_of, spawn_app};
+use crate::helpers::{TestApp, id_of, spawn_app};
 
 /// A vendor row, straight into the database (vendors have their own API elsewhere).
 async fn insert_vendor(app: &TestApp, deleted: bool) -> String {
@@ -48,26 +48,6 @@ async fn create_risk(app: &TestApp, study_id: &str, overrides: Value) -> Value {
     .await
     .ok(201)
     .clone()
-}
-
-/// A merge patch with an `X-Change-Reason` (or none).
-async fn patch_with(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-    body: &Value,
-    reason: Option<&str>,
-) -> Resp {
-    let mut request = app
-        .http
-        .patch(app.url(path))
-        .bearer_auth(token)
-        .header("content-type", "application/merge-patch+json")
-        .body(body.to_string());
-    if let Some(reason) = reason {
-        request = request.header("x-change-reason", reason);
-    }
-    app.send(request).await
 }
 
 fn ids(page: &Value) -> BTreeSet<String> {
@@ -115,14 +95,14 @@ async fn risk_lifecycle() {
     assert_eq!(read.ok(200), &risk);
     assert_eq!(read.header("etag").as_deref(), Some("\"1\""));
 
-    let patched = patch_with(
-        &app,
-        &path,
-        &app.admin_token,
-        &json!({"impact": 1, "mitigation_plan": "Second lab on standby", "site_id": null}),
-        Some("Quarterly risk review"),
-    )
-    .await;
+    let patched = app
+        .patch_with(
+            &path,
+            &app.admin_token,
+            &json!({"impact": 1, "mitigation_plan": "Second lab on standby", "site_id": null}),
+            Some("Quarterly risk review"),
+        )
+        .await;
     let patched = patched.ok(200);
     assert_eq!(patched["score"], 8, "the score follows its factors");
     assert_eq!(patched["version"], 2);
@@ -130,14 +110,9 @@ async fn risk_lifecycle() {
     assert_eq!(patched["mitigation_plan"], "Second lab on standby");
 
     // A patch that changes nothing writes nothing.
-    let same = patch_with(
-        &app,
-        &path,
-        &app.admin_token,
-        &json!({"impact": 1}),
-        Some("x"),
-    )
-    .await;
+    let same = app
+        .patch_with(&path, &app.admin_token, &json!({"impact": 1}), Some("x"))
+        .await;
     assert_eq!(same.ok(200)["version"], 2);
 
     let events = app.audit_events(&id_of(&risk)).await;
@@ -254,7 +229,9 @@ async fn a_patch_cannot_write_the_score_move_the_risk_or_break_a_rule() {
         ),
     ];
     for (patch, field, code) in cases {
-        let resp = patch_with(&app, &path, &app.admin_token, &patch, Some("try")).await;
+        let resp = app
+            .patch_with(&path, &app.admin_token, &patch, Some("try"))
+            .await;
         assert_eq!(
             resp.invalid_fields(),
             vec![field.to_string()],
@@ -274,14 +251,14 @@ async fn patch_requires_a_change_reason() {
     let path = format!("/api/v1/risks/{}", id_of(&risk));
     let before = app.fingerprint().await;
     for reason in [None, Some("   ")] {
-        let resp = patch_with(
-            &app,
-            &path,
-            &app.admin_token,
-            &json!({"title": "Renamed"}),
-            reason,
-        )
-        .await;
+        let resp = app
+            .patch_with(
+                &path,
+                &app.admin_token,
+                &json!({"title": "Renamed"}),
+                reason,
+            )
+            .await;
         assert_eq!(
             resp.invalid_fields(),
             vec!["X-Change-Reason".to_string()],
@@ -392,14 +369,9 @@ async fn an_update_crossing_the_studys_threshold_escalates() {
     assert_eq!(risk["status"], "open");
     let path = format!("/api/v1/risks/{}", id_of(&risk));
 
-    let resp = patch_with(
-        &app,
-        &path,
-        &cro,
-        &json!({"likelihood": 3}),
-        Some("New data"),
-    )
-    .await;
+    let resp = app
+        .patch_with(&path, &cro, &json!({"likelihood": 3}), Some("New data"))
+        .await;
     let escalated = resp.ok(200);
     assert_eq!(escalated["score"], 27);
     assert_eq!(escalated["status"], "escalated");
@@ -435,14 +407,14 @@ async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
     )
     .await;
     let path = format!("/api/v1/risks/{}", id_of(&risk));
-    let resp = patch_with(
-        &app,
-        &path,
-        &app.admin_token,
-        &json!({"likelihood": 2}),
-        Some("r"),
-    )
-    .await;
+    let resp = app
+        .patch_with(
+            &path,
+            &app.admin_token,
+            &json!({"likelihood": 2}),
+            Some("r"),
+        )
+        .await;
     assert_eq!(resp.ok(200)["score"], 18);
     assert_eq!(resp.body["status"], "open");
     assert_eq!(
@@ -451,34 +423,29 @@ async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
     );
 
     // Crossing escalates (18 -> 27); a person then moves it to `mitigating`.
-    let resp = patch_with(
-        &app,
-        &path,
-        &app.admin_token,
-        &json!({"likelihood": 3}),
-        Some("r"),
-    )
-    .await;
+    let resp = app
+        .patch_with(
+            &path,
+            &app.admin_token,
+            &json!({"likelihood": 3}),
+            Some("r"),
+        )
+        .await;
     assert_eq!(resp.ok(200)["status"], "escalated");
-    let resp = patch_with(
-        &app,
-        &path,
-        &app.admin_token,
-        &json!({"status": "mitigating"}),
-        Some("Mitigation agreed"),
-    )
-    .await;
+    let resp = app
+        .patch_with(
+            &path,
+            &app.admin_token,
+            &json!({"status": "mitigating"}),
+            Some("Mitigation agreed"),
+        )
+        .await;
     assert_eq!(resp.ok(200)["status"], "mitigating");
 
     // Still at or above the threshold, even raised further: the decision stands.
-    let resp = patch_with(
-        &app,
-        &path,
-        &app.admin_token,
-        &json!({"impact": 4}),
-        Some("r"),
-    )
-    .await;
+    let resp = app
+        .patch_with(&path, &app.admin_token, &json!({"impact": 4}), Some("r"))
+        .await;
     assert_eq!(resp.ok(200)["score"], 36);
     assert_eq!(resp.body["status"], "mitigating");
     let events = app.audit_events(&id_of(&risk)).await;
@@ -488,23 +455,23 @@ async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
     );
 
     // Below and back up: reaching the threshold again escalates again.
-    let resp = patch_with(
-        &app,
-        &path,
-        &app.admin_token,
-        &json!({"likelihood": 1}),
-        Some("r"),
-    )
-    .await;
+    let resp = app
+        .patch_with(
+            &path,
+            &app.admin_token,
+            &json!({"likelihood": 1}),
+            Some("r"),
+        )
+        .await;
     assert_eq!(resp.ok(200)["score"], 12);
-    let resp = patch_with(
-        &app,
-        &path,
-        &app.admin_token,
-        &json!({"likelihood": 2}),
-        Some("r"),
-    )
-    .await;
+    let resp = app
+        .patch_with(
+            &path,
+            &app.admin_token,
+            &json!({"likelihood": 2}),
+            Some("r"),
+        )
+        .await;
     assert_eq!(resp.ok(200)["score"], 24);
     assert_eq!(resp.body["status"], "escalated");
     let events = app.audit_events(&id_of(&risk)).await;
@@ -522,14 +489,14 @@ async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
     )
     .await;
     let closed_path = format!("/api/v1/risks/{}", id_of(&closed));
-    let resp = patch_with(
-        &app,
-        &closed_path,
-        &app.admin_token,
-        &json!({"likelihood": 5, "impact": 5, "detectability": 5}),
-        Some("r"),
-    )
-    .await;
+    let resp = app
+        .patch_with(
+            &closed_path,
+            &app.admin_token,
+            &json!({"likelihood": 5, "impact": 5, "detectability": 5}),
+            Some("r"),
+        )
+        .await;
     assert_eq!(resp.ok(200)["status"], "closed");
     assert_eq!(
         actions(&app.audit_events(&id_of(&closed)).await),
@@ -674,18 +641,6 @@ impl World {
     }
 }
 
-#[track_caller]
-fn expect(resp: &Resp, status: u16, what: &str) {
-    assert_eq!(
-        resp.status, status,
-        "{what}: expected {status}, got {}: {}",
-        resp.status, resp.text
-    );
-    if status >= 400 {
-        resp.problem(status);
-    }
-}
-
 #[actix_web::test]
 async fn risk_endpoints_follow_the_role_table() {
     let world = World::new().await;
@@ -695,7 +650,7 @@ async fn risk_endpoints_follow_the_role_table() {
     // Lists first, while RA and RB are the only risks.
     for line in TABLE {
         let resp = app.get("/api/v1/risks", world.token(line.role)).await;
-        expect(&resp, 200, &format!("{} lists", line.role));
+        resp.expect(200, &format!("{} lists", line.role));
         let expected: BTreeSet<String> = (0..2)
             .filter(|&i| line.list[i] == L)
             .map(|i| world.risks[i].clone())
@@ -710,15 +665,17 @@ async fn risk_endpoints_follow_the_role_table() {
             let path = format!("/api/v1/risks/{}", world.risks[i]);
 
             let resp = app.get(&path, token).await;
-            expect(&resp, line.read[i], &what("reads"));
+            resp.expect(line.read[i], &what("reads"));
             if resp.status == 200 {
                 assert_eq!(resp.body["id"], world.risks[i].as_str());
             }
 
             let before = app.fingerprint().await;
             let title = format!("patched by {}", line.role);
-            let resp = patch_with(app, &path, token, &json!({"title": title}), Some("table")).await;
-            expect(&resp, line.patch[i], &what("patches"));
+            let resp = app
+                .patch_with(&path, token, &json!({"title": title}), Some("table"))
+                .await;
+            resp.expect(line.patch[i], &what("patches"));
             let after = app.fingerprint().await;
             if resp.status == 200 {
                 assert_eq!(resp.body["title"], title.as_str());
@@ -738,7 +695,7 @@ async fn risk_endpoints_follow_the_role_table() {
                 json!({"title": format!("made by {}", line.role)}),
             );
             let resp = app.post("/api/v1/risks", token, &body).await;
-            expect(&resp, line.create[i], &what("creates"));
+            resp.expect(line.create[i], &what("creates"));
             let after = app.fingerprint().await;
             if resp.status == 201 {
                 assert_eq!(resp.body["study_id"], world.studies[i].as_str());
@@ -760,7 +717,7 @@ async fn risk_endpoints_follow_the_role_table() {
             let path = format!("/api/v1/risks/{target}");
             let before = app.fingerprint().await;
             let resp = app.delete(&path, token).await;
-            expect(&resp, line.delete[i], &what("deletes"));
+            resp.expect(line.delete[i], &what("deletes"));
             let after = app.fingerprint().await;
             if resp.status == 204 {
                 app.get(&path, &app.admin_token).await.problem(404);
