@@ -130,6 +130,40 @@ pub struct Settings {
         global = true
     )]
     pub webhook_backoff_ms: u64,
+
+    /// How often this instance seals committed audit events (gives them their change-feed
+    /// position and chain hash), in milliseconds; 0: never (another instance does, and
+    /// reads of the feed and the trail seal for themselves).
+    #[arg(
+        long,
+        env = "TRIALOPS_SEAL_INTERVAL_MS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub seal_interval_ms: u64,
+
+    /// How long an instance waits before listening again for client changes (revocations)
+    /// after losing its notification connection, in milliseconds. Until it listens again
+    /// it checks the database on every request.
+    #[arg(
+        long,
+        env = "TRIALOPS_LISTEN_RETRY_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub listen_retry_ms: u64,
+
+    /// An optional PostgreSQL streaming replica for the reads that tolerate a little lag
+    /// (study metrics, the portfolio, the enrollment curve); their `as_of` then tells the
+    /// replica's last replayed transaction time. Records, lists, the feed and the audit
+    /// trail always read the primary.
+    #[arg(
+        long,
+        env = "TRIALOPS_READ_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub read_database_url: Option<String>,
 }
 
 impl Settings {
@@ -174,6 +208,9 @@ impl Settings {
             webhook_poll_ms: 1000,
             webhook_max_attempts: 8,
             webhook_backoff_ms: 10_000,
+            seal_interval_ms: 20,
+            listen_retry_ms: 1000,
+            read_database_url: None,
         }
     }
 }

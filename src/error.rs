@@ -80,8 +80,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("validation failed: {0:?}")]
     Validation(Vec<FieldError>),
-    #[error("rate limit exceeded (retry after {retry_after} s)")]
-    TooManyRequests { retry_after: u32 },
+    /// `why` is the first half of the detail: which limit was hit.
+    #[error("rate limit exceeded: {why} (retry after {retry_after} s)")]
+    TooManyRequests { retry_after: u32, why: &'static str },
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -131,8 +132,8 @@ impl ApiError {
             }
             Self::Validation(errors) if errors.len() == 1 => "1 field is invalid".into(),
             Self::Validation(errors) => format!("{} fields are invalid", errors.len()),
-            Self::TooManyRequests { retry_after } => {
-                format!("this client's request limit is used up; retry in {retry_after} s")
+            Self::TooManyRequests { retry_after, why } => {
+                format!("{why}; retry in {retry_after} s")
             }
             Self::Unavailable(_) => "the database is unreachable; retry shortly".into(),
             Self::Internal(_) => {
@@ -200,7 +201,7 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "5"));
             }
-            Self::TooManyRequests { retry_after } => {
+            Self::TooManyRequests { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             _ => {}

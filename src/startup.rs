@@ -2,6 +2,7 @@
 //! integration tests both start the service through here.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -12,20 +13,31 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, extract, fallback::KnownRoutes};
 use crate::auth::keys::KeySet;
-use crate::auth::rate_limit::rate_limit_headers;
+use crate::auth::live_clients::LiveClients;
+use crate::auth::rate_limit::{RateLimiter, rate_limit_headers};
+use crate::auth::secret_guard::SecretGuard;
 use crate::auth::tokens::TokenService;
 use crate::config::{Settings, WebhookSettings};
 use crate::db::{self, Pool};
 use crate::telemetry;
 
 /// What every request may need. Nothing here is state another instance would need: the
-/// pool and the keys both come from PostgreSQL.
+/// pool and the keys come from PostgreSQL, and what is remembered in memory (verified
+/// tokens, live clients, a share of each client's rate limit, verified secrets) is a cache
+/// another instance builds for itself, kept true by PostgreSQL.
 pub struct AppState {
     pub db: Pool,
+    /// Where lag-tolerant reads go (metrics, the portfolio, the curve): the replica of
+    /// `TRIALOPS_READ_DATABASE_URL`, else the primary's pool.
+    pub read_db: Pool,
     pub tokens: TokenService,
-    /// Requests per client per minute; 0 turns the limit off.
-    pub rate_limit_per_minute: u32,
+    pub live_clients: Arc<LiveClients>,
+    pub rate_limiter: RateLimiter,
+    pub secret_guard: SecretGuard,
     pub webhooks: WebhookSettings,
+    database_url: String,
+    seal_interval: Duration,
+    listen_retry: Duration,
 }
 
 /// Creates the database if needed, applies migrations, loads (or creates) the signing key.
@@ -45,12 +57,29 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<web::Data<AppState>>
         settings.token_audience.clone(),
         settings.token_ttl_seconds,
     );
-    Ok(web::Data::new(AppState {
-        db: pool,
-        tokens,
-        rate_limit_per_minute: settings.rate_limit_per_minute,
-        webhooks: settings.webhooks(),
-    }))
+    Ok(web::Data::new(AppState::new(settings, pool, tokens)?))
+}
+
+impl AppState {
+    /// The state for `settings`, on a primary pool and signing keys already loaded.
+    pub fn new(settings: &Settings, db: Pool, tokens: TokenService) -> anyhow::Result<Self> {
+        let read_db = match &settings.read_database_url {
+            Some(url) => db::pool(url, settings.db_pool_size)?,
+            None => db.clone(),
+        };
+        Ok(Self {
+            db,
+            read_db,
+            tokens,
+            live_clients: Arc::new(LiveClients::default()),
+            rate_limiter: RateLimiter::new(settings.rate_limit_per_minute),
+            secret_guard: SecretGuard::default(),
+            webhooks: settings.webhooks(),
+            database_url: settings.database_url.clone(),
+            seal_interval: Duration::from_millis(settings.seal_interval_ms),
+            listen_retry: Duration::from_millis(settings.listen_retry_ms),
+        })
+    }
 }
 
 /// Starts the HTTP server on `listener`. actix-web stops gracefully on SIGINT and SIGTERM:
@@ -63,6 +92,18 @@ pub fn run(
     if !state.webhooks.poll_interval.is_zero() {
         actix_web::rt::spawn(crate::webhooks::dispatcher::run(state.clone()));
     }
+    if !state.seal_interval.is_zero() {
+        actix_web::rt::spawn(crate::audit::sealer::run(
+            state.db.clone(),
+            state.seal_interval,
+        ));
+    }
+    actix_web::rt::spawn(
+        state
+            .live_clients
+            .clone()
+            .listen(state.database_url.clone(), state.listen_retry),
+    );
     let openapi = api::openapi();
     let known_routes = web::Data::new(KnownRoutes::from_openapi(&openapi));
     let mut server = HttpServer::new(move || {

@@ -41,6 +41,9 @@ pub struct AuditQuery {
 /// The append-only audit trail, oldest first: who (client id, name, role), when, what
 /// (action, entity, each changed field's old and new value), why (`X-Change-Reason`), the
 /// request id, and the hash chain (`prev_hash`, `hash`). `admin`, `sponsor` and `auditor`.
+///
+/// An event gets its `seq` and hash when it is sealed, within milliseconds of its commit;
+/// this read seals every committed event first, so it lists them all.
 #[utoipa::path(
     operation_id = "list_audit_events",
     tag = "audit",
@@ -67,6 +70,8 @@ pub async fn list(
         actor: query.actor,
         since: query.since,
     };
+    // The trail lists sealed events; seal what is committed so the answer includes it.
+    db::seals::seal_committed(&mut *state.db.get().await?).await?;
     export::list(
         format,
         &state.db,
@@ -84,10 +89,10 @@ pub async fn list(
 
 /// Verify the audit trail
 ///
-/// Recomputes the hash of every event and checks each link to its predecessor, oldest
-/// first, and that the chain's head is the last event. An event edited or removed behind
-/// the service's back breaks the chain: `first_broken_seq` names where. `admin` and
-/// `auditor`.
+/// Seals every event committed so far, then recomputes the hash of every event and checks
+/// each link to its predecessor, oldest first, and that the chain's head is the last
+/// event. An event edited or removed behind the service's back breaks the chain:
+/// `first_broken_seq` names where. `admin` and `auditor`.
 #[utoipa::path(
     operation_id = "verify_audit_events",
     tag = "audit",
@@ -102,5 +107,6 @@ pub async fn verify(caller: Caller, state: web::Data<AppState>) -> ApiResult<Htt
         )));
     }
     let mut conn = state.db.get().await?;
+    db::seals::seal_committed(&mut conn).await?;
     Ok(HttpResponse::Ok().json(db::audit_events::verify(&mut conn).await?))
 }

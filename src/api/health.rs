@@ -25,7 +25,7 @@ pub async fn healthz() -> HttpResponse {
     tag = "operations",
     security(()),
     responses(
-        (status = 200, description = "Ready", body = Object, example = json!({"status": "ready", "migration": "00000000000000"})),
+        (status = 200, description = "Ready", body = Object, example = json!({"status": "ready", "migration": "20261201000002", "revocations": "notified"})),
         (status = 503, description = "Database unreachable or not migrated", body = crate::error::Problem),
     ),
 )]
@@ -41,5 +41,16 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
             "migrations not applied: have {applied:?}, need {expected:?}"
         )));
     }
-    Ok(HttpResponse::Ok().json(json!({"status": "ready", "migration": applied})))
+    // Whether revocations reach this instance by notification, or (while its notification
+    // connection is down) by a database check on every request.
+    let revocations = if state.live_clients.listening() {
+        "notified"
+    } else {
+        "checked on every request"
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "ready",
+        "migration": applied,
+        "revocations": revocations,
+    })))
 }

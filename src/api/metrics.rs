@@ -58,7 +58,7 @@ pub async fn study(
     format: Format,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let mut conn = state.db.get().await?;
+    let mut conn = state.read_db.get().await?;
     check_study(&caller, &mut conn, id).await?;
     let metrics = db::metrics::read_study_metrics(&mut conn, id).await?;
     match format {
@@ -93,7 +93,7 @@ pub async fn enrollment_curve(
     format: Format,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let mut conn = state.db.get().await?;
+    let mut conn = state.read_db.get().await?;
     check_study(&caller, &mut conn, id).await?;
     let data = db::metrics::read_enrollment_curve(&mut conn, id).await?;
     match format {
@@ -118,7 +118,7 @@ pub async fn portfolio(
     format: Format,
 ) -> ApiResult<HttpResponse> {
     caller.require_metrics()?;
-    let mut conn = state.db.get().await?;
+    let mut conn = state.read_db.get().await?;
     let scope = caller.study_scope(&mut conn).await?;
     let data = db::metrics::read_portfolio(&mut conn, scope).await?;
     match format {

@@ -249,7 +249,7 @@ const PROBLEMS: &[(&str, &str, &str, &str, &str)] = &[
         "TooManyRequests",
         "rate-limited",
         "Too many requests",
-        "The client's requests per minute are used up; retry after `Retry-After` seconds",
+        "The client's requests per minute are used up (or, at `/oauth/token`, too many wrong secrets from this address or for this client); retry after `Retry-After` seconds",
     ),
     (
         "503",

@@ -4,6 +4,9 @@
 //! Failures here use RFC 6749 §5.2 error bodies (`{"error": "invalid_client"}`), not
 //! problem+json: OAuth client libraries expect exactly that shape.
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, get, post, web};
 use base64::Engine;
@@ -12,13 +15,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::secrets;
 use crate::db;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
 /// The token request form (`application/x-www-form-urlencoded`). The client may send its
 /// credentials here or as HTTP Basic, not both.
+/// How long an address blocked for wrong secrets waits for its 429.
+const THROTTLED_ANSWER_DELAY: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// Must be `client_credentials`.
@@ -138,6 +143,7 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAut
         (status = 200, description = "A token", body = TokenResponse),
         (status = 400, description = "`invalid_request` or `unsupported_grant_type`", body = OAuthErrorBody),
         (status = 401, description = "`invalid_client`: unknown or revoked client, or wrong secret", body = OAuthErrorBody),
+        (status = 429, description = "Too many wrong secrets from this address, or too many checks for this client: retry after `Retry-After` seconds (a secret verified before still passes)", body = crate::error::Problem),
         (status = 503, description = "Database unreachable", body = crate::error::Problem),
     ),
 )]
@@ -198,24 +204,57 @@ pub async fn token(
         }
         (None, None) => return Err(invalid_client()),
     };
-    let client_id: Uuid = client_id.parse().map_err(|_| invalid_client())?;
-
-    let mut conn = state.db.get().await.map_err(ApiError::from)?;
-    let client = db::clients::find(&mut conn, client_id)
-        .await
-        .map_err(ApiError::from)?
-        .filter(|client| client.revoked_at.is_none())
-        .ok_or_else(invalid_client)?;
-    drop(conn);
-    let stored_hash = client.secret_hash.clone();
-    let secret_ok = web::block(move || secrets::verify_secret(&secret, &stored_hash))
-        .await
-        .map_err(|e| {
-            ApiError::Internal(anyhow::Error::new(e).context("secret check task failed"))
-        })?;
-    if !secret_ok {
-        tracing::warn!(client_id = %client_id, "token refused: wrong client secret");
+    // Every 429 here is answered after a pause: a flood that ignores `Retry-After` then
+    // costs a timer per request, not CPU.
+    let address = req
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| peer.ip());
+    let guard = &state.secret_guard;
+    let refused_at_the_door = |error: ApiError| async move {
+        tokio::time::sleep(THROTTLED_ANSWER_DELAY).await;
+        OAuthError::Server(error)
+    };
+    let client_id = client_id.parse::<Uuid>().ok();
+    let client = match client_id {
+        Some(id) => {
+            let mut conn = state.db.get().await.map_err(ApiError::from)?;
+            db::clients::find(&mut conn, id)
+                .await
+                .map_err(ApiError::from)?
+                .filter(|client| client.revoked_at.is_none())
+        }
+        None => None,
+    };
+    // The right secret, verified before, passes whatever strangers have sent.
+    let remembered = client
+        .as_ref()
+        .is_some_and(|c| guard.remembered(c.id, &secret, &c.secret_hash));
+    if !remembered && let Err(blocked) = guard.refuse_blocked_address(address) {
+        return Err(refused_at_the_door(blocked).await);
+    }
+    let Some(client) = client else {
+        guard.record_failure(address);
         return Err(invalid_client());
+    };
+    let client_id = client.id;
+    if !remembered {
+        let secret_ok = match guard
+            .verify(client_id, secret, client.secret_hash.clone())
+            .await
+        {
+            Ok(ok) => ok,
+            // Too many checks for this client: an unverified attempt the address pays for.
+            Err(throttled @ ApiError::TooManyRequests { .. }) => {
+                guard.record_failure(address);
+                return Err(refused_at_the_door(throttled).await);
+            }
+            Err(other) => return Err(other.into()),
+        };
+        if !secret_ok {
+            tracing::warn!(client_id = %client_id, %address, "token refused: wrong client secret");
+            guard.record_failure(address);
+            return Err(invalid_client());
+        }
     }
     let issued = state.tokens.issue(
         client.id,

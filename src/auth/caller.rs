@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::audit::WriteContext;
 use crate::auth::policy::{self, CreateScope, Operation, Reach, Resource, RowScope, Scope};
-use crate::auth::rate_limit::RateLimitStatus;
+use crate::auth::rate_limit::Admission;
 use crate::db::changes::FeedScope;
 use crate::db::clients::ClientRow;
 use crate::db::{self, Conn};
@@ -61,31 +61,32 @@ impl FromRequest for Caller {
             let state = state
                 .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
             let claims = state.tokens.verify(&token?)?;
-            // Revocation takes effect at once, not when the client's last token expires;
-            // the same round trip counts the request against the client's rate limit.
-            let mut conn = state.db.get().await?;
-            let admission = db::rate_limits::admit(&mut conn, claims.sub)
+            // Revocation takes effect at once, not when the client's last token expires
+            // (`LiveClients` hears of it from PostgreSQL).
+            let name = state
+                .live_clients
+                .name(&state.db, claims.sub)
                 .await?
                 .ok_or_else(|| ApiError::Unauthorized("client unknown or revoked".into()))?;
-            if let Some(status) = RateLimitStatus::new(
-                state.rate_limit_per_minute,
-                admission.hits,
-                admission.reset_seconds,
-            ) {
-                request.extensions_mut().insert(status);
-                if status.exceeded(admission.hits) {
+            match state.rate_limiter.admit(&state.db, claims.sub).await? {
+                None => {}
+                Some(Admission::Allowed(status)) => {
+                    request.extensions_mut().insert(status);
+                }
+                Some(Admission::Refused(status)) => {
+                    request.extensions_mut().insert(status);
                     return Err(ApiError::TooManyRequests {
                         retry_after: status.reset_seconds,
+                        why: "this client's request limit is used up",
                     });
                 }
             }
-            let client = admission;
             Ok(Caller {
                 client_id: claims.sub,
-                name: client.name,
+                name: name.to_string(),
                 role: claims.role,
-                studies: claims.studies,
-                sites: claims.sites,
+                studies: claims.studies.clone(),
+                sites: claims.sites.clone(),
                 vendor: claims.vendor,
             })
         })

@@ -4,8 +4,10 @@
 pub mod caller;
 pub mod clients;
 pub mod keys;
+pub mod live_clients;
 pub mod policy;
 pub mod rate_limit;
+pub mod secret_guard;
 pub mod secrets;
 pub mod tokens;
 

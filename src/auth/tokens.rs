@@ -3,6 +3,13 @@
 //! Verification pins the algorithm to EdDSA (an `alg: none` or HS256 token signed with the
 //! public key is refused before any signature check), finds the key by `kid`, and checks
 //! `exp`, `nbf`, `iss` and `aud`.
+//!
+//! A token that verified is remembered, keyed by the whole token, until its `exp` (a
+//! bounded cache): a client's next requests skip the signature check. A token that failed
+//! is never remembered.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, Header, Validation};
@@ -41,6 +48,25 @@ pub struct TokenService {
     issuer: String,
     audience: String,
     ttl_seconds: i64,
+    verified: moka::sync::Cache<Box<str>, Arc<Claims>>,
+}
+
+/// Verified tokens remembered at most (about 0.5 KiB each).
+const VERIFIED_CAPACITY: u64 = 10_000;
+
+/// Each remembered token is forgotten at its own `exp`.
+struct UntilExpiry;
+
+impl moka::Expiry<Box<str>, Arc<Claims>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _token: &Box<str>,
+        claims: &Arc<Claims>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        let left = claims.exp - Utc::now().timestamp();
+        Some(Duration::from_secs(u64::try_from(left).unwrap_or(0)))
+    }
 }
 
 /// What a client is told about the token it got.
@@ -66,6 +92,10 @@ impl TokenService {
             issuer,
             audience,
             ttl_seconds,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .expire_after(UntilExpiry)
+                .build(),
         }
     }
 
@@ -107,7 +137,21 @@ impl TokenService {
         })
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+    /// The claims of a valid token: remembered if it verified before and has not expired,
+    /// else checked in full (and remembered if it passes).
+    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, ApiError> {
+        if let Some(claims) = self.verified.get(token)
+            && claims.exp > Utc::now().timestamp()
+        {
+            return Ok(claims);
+        }
+        let claims = Arc::new(self.check(token)?);
+        self.verified.insert(token.into(), claims.clone());
+        Ok(claims)
+    }
+
+    /// The full check: header, algorithm, key, signature and claims.
+    fn check(&self, token: &str) -> Result<Claims, ApiError> {
         let invalid = |why: &str| ApiError::Unauthorized(why.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         if header.alg != Algorithm::EdDSA {

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::Conn;
-use crate::db::schema::audit_events;
+use crate::db::schema::{audit_events, audit_seals};
 
 /// One audit event: who did what to which record, when, why, with which old and new values.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, ToSchema)]
@@ -26,7 +26,9 @@ use crate::db::schema::audit_events;
     "hash": "7a39e5250f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4"
 }))]
 pub struct AuditEvent {
-    /// Position in the trail: gap-free and in commit order.
+    /// Position in the trail: gap-free, in the order events were sealed (committed events
+    /// are sealed within milliseconds; a read of the trail seals first).
+    #[diesel(select_expression = audit_seals::seq)]
     pub seq: i64,
     /// When the change was made (UTC, the writing transaction's start).
     pub occurred_at: DateTime<Utc>,
@@ -51,8 +53,10 @@ pub struct AuditEvent {
     pub reason: Option<String>,
     pub request_id: Option<String>,
     /// The hash of the event before this one (64 zeros for the first).
+    #[diesel(select_expression = audit_seals::prev_hash)]
     pub prev_hash: String,
-    /// SHA-256 over this event's fields and `prev_hash`.
+    /// SHA-256 over this event's position, fields and `prev_hash`.
+    #[diesel(select_expression = audit_seals::hash)]
     pub hash: String,
 }
 
@@ -66,25 +70,28 @@ pub struct AuditFilter {
     pub since: Option<DateTime<Utc>>,
 }
 
-/// A page of events after `after` (a `seq`), oldest first; one more than `limit` is fetched
-/// to tell whether another page exists.
+/// A page of sealed events after `after` (a `seq`), oldest first; one more than `limit` is
+/// fetched to tell whether another page exists. Call [`crate::db::seals::seal_committed`]
+/// first to include every event committed so far.
 pub async fn list(
     conn: &mut Conn,
     filter: &AuditFilter,
     after: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<AuditEvent>> {
-    let mut query = audit_events::table
+    let mut query = audit_seals::table
+        .inner_join(audit_events::table)
         .select(AuditEvent::as_select())
         .into_boxed();
+    // The seals' copies of the keys are indexed with the position.
     if let Some(entity_type) = &filter.entity_type {
-        query = query.filter(audit_events::entity_type.eq(entity_type.clone()));
+        query = query.filter(audit_seals::entity_type.eq(entity_type.clone()));
     }
     if let Some(entity_id) = filter.entity_id {
-        query = query.filter(audit_events::entity_id.eq(entity_id));
+        query = query.filter(audit_seals::entity_id.eq(entity_id));
     }
     if let Some(study_id) = filter.study_id {
-        query = query.filter(audit_events::study_id.eq(study_id));
+        query = query.filter(audit_seals::study_id.eq(study_id));
     }
     if let Some(actor) = &filter.actor {
         query = query.filter(audit_events::actor.eq(actor.clone()));
@@ -93,10 +100,10 @@ pub async fn list(
         query = query.filter(audit_events::occurred_at.ge(since));
     }
     if let Some(after) = after {
-        query = query.filter(audit_events::seq.gt(after));
+        query = query.filter(audit_seals::seq.gt(after));
     }
     query
-        .order(audit_events::seq.asc())
+        .order(audit_seals::seq.asc())
         .limit(limit + 1)
         .load(conn)
         .await
@@ -136,9 +143,11 @@ pub struct ChainCheck {
 /// loaded whole.
 const VERIFY_BATCH: i64 = 5_000;
 
-/// Recomputes every event's hash with the database's own function and checks each link to
-/// its predecessor, oldest first; stops at the first break. Each event's recomputed hash
-/// covers its stored fields, so an event edited behind the service's back is named here.
+/// Recomputes every sealed event's hash with the database's own function and checks each
+/// link to its predecessor, oldest first; stops at the first break. Each event's recomputed
+/// hash covers its stored fields and its position, so an event edited behind the service's
+/// back is named here, and so is a seal whose copies of the event's keys were edited (they
+/// decide who sees the change in the feed). Seal first to cover every committed event.
 pub async fn verify(conn: &mut Conn) -> QueryResult<ChainCheck> {
     let mut expected_prev = "0".repeat(64);
     let mut last_hash = expected_prev.clone();
@@ -146,8 +155,14 @@ pub async fn verify(conn: &mut Conn) -> QueryResult<ChainCheck> {
     let mut checked = 0_i64;
     loop {
         let links: Vec<Link> = diesel::sql_query(
-            "SELECT seq, prev_hash, hash, hash = audit_event_hash(a, prev_hash) AS hash_matches
-             FROM audit_events a WHERE seq > $1 ORDER BY seq LIMIT $2",
+            "SELECT s.seq, s.prev_hash, s.hash,
+                    s.hash = audit_event_hash(e, s.seq, s.prev_hash)
+                    AND s.entity_type = e.entity_type AND s.entity_id = e.entity_id
+                    AND s.study_id IS NOT DISTINCT FROM e.study_id
+                    AND s.site_id IS NOT DISTINCT FROM e.site_id
+                    AND s.vendor_id IS NOT DISTINCT FROM e.vendor_id AS hash_matches
+             FROM audit_seals s JOIN audit_events e ON e.id = s.event_id
+             WHERE s.seq > $1 ORDER BY s.seq LIMIT $2",
         )
         .bind::<BigInt, _>(after)
         .bind::<BigInt, _>(VERIFY_BATCH)

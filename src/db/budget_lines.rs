@@ -261,7 +261,7 @@ pub async fn lock_for_child(conn: &mut Conn, id: Uuid) -> Result<BudgetLineRow, 
     budget_lines::table
         .find(id)
         .filter(budget_lines::deleted_at.is_null())
-        .for_share()
+        .for_key_share()
         .first(conn)
         .await
         .optional()?

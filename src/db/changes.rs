@@ -1,11 +1,13 @@
 //! The change feed: the audit trail read as "what changed, in which order", for partner
 //! systems that keep their own copy.
 //!
-//! Every write appends its audit event in the write's transaction, and the trail's `seq` is
-//! assigned in commit order (`migrations/20261125000005_audit_hash_chain`): a reader that
-//! sees event N sees every event before it. So "events with `seq > after`" never skips an
-//! event that commits later: one that commits later gets a larger `seq`.
-//! `docs/sync.md` explains the design and what it costs.
+//! Every write appends its audit event in the write's transaction; the event's feed
+//! position (`seq`) is assigned when it is sealed, by sealing transactions that follow one
+//! another (`migrations/20261201000002_audit_sealing`): a reader that sees position N sees
+//! every position before it. So "positions after `after`" never skips an event that
+//! commits later: it is sealed later, at a larger position. The feed serves sealed events
+//! only; [`page`] seals what is committed first. `docs/sync.md` explains the design and
+//! what it costs.
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -18,7 +20,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::Conn;
-use crate::db::schema::{audit_chain, audit_events};
+use crate::db::schema::{audit_chain, audit_events, audit_seals};
 use crate::domain::enums::AuditAction;
 
 /// Which changes a reader may see, entity type by entity type.
@@ -71,6 +73,7 @@ pub struct ChangeItem {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = audit_events)]
 struct ChangeRow {
+    #[diesel(select_expression = audit_seals::seq)]
     seq: i64,
     entity_type: String,
     entity_id: Uuid,
@@ -110,7 +113,9 @@ pub struct ChangePage {
     pub next_after: i64,
 }
 
-type Condition = Box<dyn BoxableExpression<audit_events::table, Pg, SqlType = Bool>>;
+/// Sealed events: a seal joined to its event.
+type Sealed = diesel::helper_types::InnerJoinQuerySource<audit_seals::table, audit_events::table>;
+type Condition = Box<dyn BoxableExpression<Sealed, Pg, SqlType = Bool>>;
 
 /// The trail's last `seq` (0 before the first event): the feed's current end.
 pub async fn head(conn: &mut Conn) -> QueryResult<i64> {
@@ -122,25 +127,24 @@ pub async fn head(conn: &mut Conn) -> QueryResult<i64> {
         .unwrap_or(0))
 }
 
-/// The SQL condition for "the caller may see this event". Nullable keys are compared with
+/// The SQL condition for "the caller may see this event", on the seal's copies of the
+/// event's keys (indexed there). Nullable keys are compared with
 /// `assume_not_null`: a NULL key makes the comparison NULL, which a WHERE treats as false.
 fn visible(scope: &FeedScope) -> Condition {
-    let mut condition: Condition = Box::new(audit_events::entity_type.eq_any(scope.all.clone()));
+    let mut condition: Condition = Box::new(audit_seals::entity_type.eq_any(scope.all.clone()));
     if !scope.by_study.is_empty() {
         condition = Box::new(
-            condition.or(audit_events::entity_type
-                .eq_any(scope.by_study.clone())
-                .and(
-                    audit_events::study_id
-                        .assume_not_null()
-                        .eq_any(scope.study_ids.clone()),
-                )),
+            condition.or(audit_seals::entity_type.eq_any(scope.by_study.clone()).and(
+                audit_seals::study_id
+                    .assume_not_null()
+                    .eq_any(scope.study_ids.clone()),
+            )),
         );
     }
     if !scope.by_site.is_empty() {
         condition = Box::new(
-            condition.or(audit_events::entity_type.eq_any(scope.by_site.clone()).and(
-                audit_events::site_id
+            condition.or(audit_seals::entity_type.eq_any(scope.by_site.clone()).and(
+                audit_seals::site_id
                     .assume_not_null()
                     .eq_any(scope.site_ids.clone()),
             )),
@@ -148,29 +152,32 @@ fn visible(scope: &FeedScope) -> Condition {
     }
     if let (false, Some(vendor_id)) = (scope.by_vendor.is_empty(), scope.vendor_id) {
         condition = Box::new(
-            condition.or(audit_events::entity_type
+            condition.or(audit_seals::entity_type
                 .eq_any(scope.by_vendor.clone())
-                .and(audit_events::vendor_id.assume_not_null().eq(vendor_id))),
+                .and(audit_seals::vendor_id.assume_not_null().eq(vendor_id))),
         );
     }
     if !scope.studies_by_id.is_empty() {
         condition = Box::new(
-            condition.or(audit_events::entity_type
+            condition.or(audit_seals::entity_type
                 .eq("study")
-                .and(audit_events::entity_id.eq_any(scope.studies_by_id.clone()))),
+                .and(audit_seals::entity_id.eq_any(scope.studies_by_id.clone()))),
         );
     }
     condition
 }
 
 /// Up to `limit` changes after `after` that `scope` lets the caller see, oldest first, in
-/// a read-only REPEATABLE READ transaction of its own (see [`read_page`]).
+/// a read-only REPEATABLE READ transaction of its own (see [`read_page`]), after sealing
+/// every event committed before the call: a client sees its own writes in the feed as soon
+/// as they are answered.
 pub async fn page(
     conn: &mut Conn,
     scope: &FeedScope,
     after: i64,
     limit: i64,
 ) -> QueryResult<ChangePage> {
+    crate::db::seals::seal_committed(conn).await?;
     let scope = scope.clone();
     conn.build_transaction()
         .read_only()
@@ -189,10 +196,11 @@ pub async fn read_page(
     after: i64,
     limit: i64,
 ) -> QueryResult<ChangePage> {
-    let rows: Vec<ChangeRow> = audit_events::table
-        .filter(audit_events::seq.gt(after))
+    let rows: Vec<ChangeRow> = audit_seals::table
+        .inner_join(audit_events::table)
+        .filter(audit_seals::seq.gt(after))
         .filter(visible(scope))
-        .order(audit_events::seq.asc())
+        .order(audit_seals::seq.asc())
         .limit(limit)
         .select(ChangeRow::as_select())
         .load(conn)

@@ -96,6 +96,17 @@ pub async fn find(conn: &mut Conn, id: Uuid) -> QueryResult<Option<ClientRow>> {
         .optional()
 }
 
+/// The name of the client with this id, if it exists and is not revoked.
+pub async fn live_name(conn: &mut Conn, id: Uuid) -> QueryResult<Option<String>> {
+    api_clients::table
+        .find(id)
+        .filter(api_clients::revoked_at.is_null())
+        .select(api_clients::name)
+        .first(conn)
+        .await
+        .optional()
+}
+
 pub async fn count_active_admins(conn: &mut Conn) -> QueryResult<i64> {
     api_clients::table
         .filter(api_clients::role.eq(Role::Admin))

@@ -106,7 +106,7 @@ pub async fn upsert(
             .find(fields.site_id)
             .filter(sites::deleted_at.is_null())
             .select(sites::id)
-            .for_share()
+            .for_key_share()
             .first::<Uuid>(conn)
             .await
             .optional()?

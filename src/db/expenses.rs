@@ -203,7 +203,7 @@ impl Record for Expense {
             .await?)
     }
 
-    /// The line must be live (and is locked `FOR SHARE`, so it cannot be deleted before the
+    /// The line must be live (and is locked `FOR KEY SHARE`, so it cannot be deleted before the
     /// expense commits), of the expense's study, and in the currency the client sent, if any.
     async fn check(
         conn: &mut Conn,

@@ -28,12 +28,17 @@ use crate::error::ApiError;
 
 type SqlUuid = diesel::sql_types::Uuid;
 
-/// The transaction's timestamp: the `as_of` of an answer.
+/// The time of the data read: the `as_of` of an answer. On the primary that is the
+/// transaction's timestamp; on a streaming replica (`TRIALOPS_READ_DATABASE_URL`) it is the
+/// commit time of the last transaction the replica replayed, which is how old the data is.
 async fn now(conn: &mut Conn) -> Result<DateTime<Utc>, ApiError> {
-    Ok(diesel::sql_query("SELECT now() AS as_of")
-        .get_result::<AsOf>(conn)
-        .await?
-        .as_of)
+    Ok(diesel::sql_query(
+        "SELECT coalesce(CASE WHEN pg_is_in_recovery() THEN pg_last_xact_replay_timestamp() END,
+                         now()) AS as_of",
+    )
+    .get_result::<AsOf>(conn)
+    .await?
+    .as_of)
 }
 
 /// A study's dashboard, read in one REPEATABLE READ, READ ONLY transaction: every figure

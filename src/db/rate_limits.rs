@@ -1,49 +1,69 @@
-//! Request counting for the per-client rate limit, in PostgreSQL so that every instance
-//! counts against the same limit.
+//! The per-client rate limit's shared budget: each instance leases shares of a client's
+//! requests for the current one-minute window from PostgreSQL, so that all instances
+//! together never answer more than the limit (`auth::rate_limit`).
 
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Integer, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::db::Conn;
 
-/// A live client's request, counted in the current one-minute window.
+/// What a lease request got.
 #[derive(Debug, QueryableByName)]
-pub struct Admission {
-    #[diesel(sql_type = Text)]
-    pub name: String,
-    /// Requests in this window, this one included.
+pub struct Leased {
+    /// The budget leased out in this window to every instance, this request included
+    /// (it may pass the limit: the grant is what is left of the limit, see `granted`).
     #[diesel(sql_type = Integer)]
-    pub hits: i32,
-    /// Seconds until the window ends.
+    pub leased: i32,
+    /// Seconds until the window ends (by the database's clock, which every instance shares).
     #[diesel(sql_type = Integer)]
     pub reset_seconds: i32,
 }
 
-/// Counts a request of `client_id` if the client exists and is not revoked (`None`
-/// otherwise), in one round trip: the revocation check every request makes anyway, the
-/// count, and the removal of this client's finished windows.
-pub async fn admit(conn: &mut Conn, client_id: Uuid) -> QueryResult<Option<Admission>> {
+impl Leased {
+    /// How much of a request for `asked` was granted under `limit`: the increment is
+    /// atomic, so `leased - asked` is exactly what was leased before this request.
+    pub fn granted(&self, asked: u32, limit: u32) -> u32 {
+        let before = i64::from(self.leased) - i64::from(asked);
+        (i64::from(limit) - before).clamp(0, i64::from(asked)) as u32
+    }
+}
+
+/// Asks for `asked` more requests of `client_id`'s current window, in one round trip that
+/// also drops the client's finished windows.
+pub async fn lease(conn: &mut Conn, client_id: Uuid, asked: u32) -> QueryResult<Leased> {
     diesel::sql_query(
-        "WITH client AS (
-             SELECT name FROM api_clients WHERE id = $1 AND revoked_at IS NULL
-         ), purge AS (
+        "WITH purge AS (
              DELETE FROM rate_limit_windows
              WHERE client_id = $1 AND window_start < date_trunc('minute', now())
-         ), hit AS (
-             INSERT INTO rate_limit_windows AS w (client_id, window_start, hits)
-             SELECT $1, date_trunc('minute', now()), 1 FROM client
-             ON CONFLICT (client_id, window_start) DO UPDATE SET hits = w.hits + 1
-             RETURNING hits
          )
-         SELECT client.name, hit.hits,
-                ceil(extract(epoch FROM date_trunc('minute', now()) + interval '1 minute' - now()))::int
-                    AS reset_seconds
-         FROM client CROSS JOIN hit",
+         INSERT INTO rate_limit_windows AS w (client_id, window_start, leased)
+         VALUES ($1, date_trunc('minute', now()), $2)
+         ON CONFLICT (client_id, window_start) DO UPDATE SET leased = w.leased + $2
+         RETURNING leased,
+             ceil(extract(epoch FROM w.window_start + interval '1 minute' - now()))::int
+                 AS reset_seconds",
     )
     .bind::<SqlUuid, _>(client_id)
+    .bind::<Integer, _>(i32::try_from(asked).unwrap_or(i32::MAX))
     .get_result(conn)
     .await
-    .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_is_what_is_left_of_the_limit() {
+        let after = |leased| Leased {
+            leased,
+            reset_seconds: 30,
+        };
+        assert_eq!(after(15).granted(15, 300), 15, "first lease");
+        assert_eq!(after(300).granted(15, 300), 15, "the last full share");
+        assert_eq!(after(305).granted(15, 300), 10, "what was left");
+        assert_eq!(after(330).granted(15, 300), 0, "nothing left");
+    }
 }

@@ -174,7 +174,7 @@ async fn escalate_if_reached(
         .find(risk.study_id)
         .select(studies::risk_escalation_threshold)
         // A concurrent change of the threshold waits for this write (or this one for it).
-        .for_share()
+        .for_key_share()
         .first(conn)
         .await?;
     if !escalates(score_before, risk.score, risk.status, threshold) {

@@ -98,8 +98,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    audit_events (seq) {
-        seq -> Int8,
+    audit_events (id) {
+        id -> Int8,
         occurred_at -> Timestamptz,
         actor -> Text,
         actor_name -> Text,
@@ -113,8 +113,6 @@ diesel::table! {
         data -> Nullable<Jsonb>,
         reason -> Nullable<Text>,
         request_id -> Nullable<Text>,
-        prev_hash -> Text,
-        hash -> Text,
         site_id -> Nullable<Uuid>,
         vendor_id -> Nullable<Uuid>,
     }
@@ -129,10 +127,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_seals (seq) {
+        seq -> Int8,
+        event_id -> Int8,
+        prev_hash -> Text,
+        hash -> Text,
+        sealed_at -> Timestamptz,
+        entity_type -> Text,
+        entity_id -> Uuid,
+        study_id -> Nullable<Uuid>,
+        site_id -> Nullable<Uuid>,
+        vendor_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    audit_unsealed (event_id) {
+        event_id -> Int8,
+    }
+}
+
+diesel::table! {
     rate_limit_windows (client_id, window_start) {
         client_id -> Uuid,
         window_start -> Timestamptz,
-        hits -> Int4,
+        leased -> Int4,
     }
 }
 
@@ -270,6 +289,7 @@ diesel::joinable!(expenses -> budget_lines (budget_line_id));
 diesel::joinable!(risks -> studies (study_id));
 diesel::joinable!(deviations -> sites (site_id));
 diesel::joinable!(enrollment_reports -> sites (site_id));
+diesel::joinable!(audit_seals -> audit_events (event_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_clients,
@@ -279,6 +299,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sites,
     audit_chain,
     audit_events,
+    audit_seals,
+    audit_unsealed,
     rate_limit_windows,
     milestones,
     budget_lines,

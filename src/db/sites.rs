@@ -153,7 +153,7 @@ pub async fn study_ids_of(conn: &mut Conn, site_ids: &[Uuid]) -> QueryResult<Vec
 
 /// Call inside the transaction of a write that starts naming `site_id` under `study_id`
 /// (a milestone, say): 422 on `site_id` unless it is a live site of that study, and a
-/// `FOR SHARE` lock that keeps it so until the write commits (a site delete takes the row
+/// `FOR KEY SHARE` lock that keeps it so until the write commits (a site delete takes the row
 /// `FOR UPDATE` before it counts what names the site).
 pub async fn lock_for_reference(
     conn: &mut Conn,
@@ -164,7 +164,7 @@ pub async fn lock_for_reference(
         .find(site_id)
         .filter(sites::deleted_at.is_null())
         .select(sites::study_id)
-        .for_share()
+        .for_key_share()
         .first(conn)
         .await
         .optional()?;

@@ -253,11 +253,18 @@ pub async fn ids_naming_vendor(conn: &mut Conn, vendor: Uuid) -> QueryResult<Vec
 
 /// Locks a live study against deletion while a row is written under it (404 if there is
 /// no such live study).
+///
+/// `FOR KEY SHARE`, the weakest lock that conflicts with the `FOR UPDATE` every study
+/// update and delete takes first (`write::table_steps`): a delete waits for the child's
+/// commit and then sees the child (409), or the child waits for the delete and then finds
+/// no live study (404). It is also the lock the child's foreign key takes anyway, so
+/// concurrent writers under one study share one lock instead of stacking a `FOR SHARE`
+/// on it (each of which PostgreSQL records as a new multixact of every holder).
 pub async fn lock_for_child(conn: &mut Conn, id: Uuid) -> Result<Study, ApiError> {
     studies::table
         .find(id)
         .filter(studies::deleted_at.is_null())
-        .for_share()
+        .for_key_share()
         .first(conn)
         .await
         .optional()?
@@ -273,7 +280,7 @@ pub async fn share_lock_all(conn: &mut Conn, ids: &[Uuid]) -> Result<(), ApiErro
         .filter(studies::deleted_at.is_null())
         .order(studies::id)
         .select(studies::id)
-        .for_share()
+        .for_key_share()
         .load::<Uuid>(conn)
         .await?;
     Ok(())

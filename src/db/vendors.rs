@@ -141,7 +141,7 @@ pub async fn lock_for_reference(
         .find(vendor_id)
         .filter(vendors::deleted_at.is_null())
         .select(vendors::id)
-        .for_share()
+        .for_key_share()
         .first(conn)
         .await
         .optional()?;

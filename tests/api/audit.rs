@@ -98,7 +98,9 @@ async fn the_database_refuses_update_delete_and_truncate_of_audit_events() {
     for statement in [
         "UPDATE audit_events SET reason = 'tampered'",
         "DELETE FROM audit_events",
-        "TRUNCATE audit_events",
+        "UPDATE audit_seals SET hash = 'tampered'",
+        "DELETE FROM audit_seals",
+        "TRUNCATE audit_seals",
     ] {
         let error = conn.batch_execute(statement).await.expect_err(statement);
         assert!(
@@ -106,6 +108,16 @@ async fn the_database_refuses_update_delete_and_truncate_of_audit_events() {
             "{statement}: {error}"
         );
     }
+    // The seals refer to the events: truncating the trail is refused before its own
+    // trigger is reached.
+    let error = conn
+        .batch_execute("TRUNCATE audit_events")
+        .await
+        .expect_err("TRUNCATE audit_events");
+    assert!(
+        error.to_string().contains("foreign key"),
+        "TRUNCATE audit_events: {error}"
+    );
     assert_eq!(
         app.audit_events(study["id"].as_str().unwrap()).await,
         before
@@ -265,7 +277,8 @@ async fn an_event_edited_behind_the_services_back_is_named_by_the_verifier() {
     let mut conn = app.db().await;
     conn.batch_execute(&format!(
         "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only;
-         UPDATE audit_events SET reason = 'nothing to see' WHERE seq = {victim};
+         UPDATE audit_events SET reason = 'nothing to see'
+         WHERE id = (SELECT event_id FROM audit_seals WHERE seq = {victim});
          ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only;"
     ))
     .await
@@ -285,9 +298,13 @@ async fn removing_the_newest_event_behind_the_services_back_is_seen_too() {
     let chain = seqs_and_hashes(&app).await;
     let last = chain.last().unwrap().0;
     let mut conn = app.db().await;
+    // The seal refers to its event, so the owner has to remove both.
     conn.batch_execute(&format!(
         "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only;
-         DELETE FROM audit_events WHERE seq = {last};
+         ALTER TABLE audit_seals DISABLE TRIGGER audit_seals_append_only;
+         WITH seal AS (DELETE FROM audit_seals WHERE seq = {last} RETURNING event_id)
+         DELETE FROM audit_events WHERE id = (SELECT event_id FROM seal);
+         ALTER TABLE audit_seals ENABLE TRIGGER audit_seals_append_only;
          ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only;"
     ))
     .await

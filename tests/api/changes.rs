@@ -390,7 +390,8 @@ async fn a_poller_sees_every_change_exactly_once_while_writers_race() {
 
     let mut conn = app.db().await;
     let committed: Vec<Change> = diesel::sql_query(
-        "SELECT entity_id, entity_version::bigint AS version FROM audit_events WHERE seq > $1",
+        "SELECT entity_id, entity_version::bigint AS version FROM audit_events
+         WHERE id NOT IN (SELECT event_id FROM audit_seals WHERE seq <= $1)",
     )
     .bind::<BigInt, _>(start)
     .load(&mut conn)

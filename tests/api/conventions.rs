@@ -170,13 +170,13 @@ async fn an_unreachable_database_is_503_with_retry_after_and_the_process_stays_u
         "trialops-api".into(),
         900,
     );
-    let pool = trialops::db::pool("postgres://postgres@127.0.0.1:1/nowhere", 2).unwrap();
-    let state = actix_web::web::Data::new(trialops::startup::AppState {
-        db: pool,
-        tokens,
-        rate_limit_per_minute: 0,
-        webhooks: trialops::config::Settings::for_database("").webhooks(),
-    });
+    let nowhere = "postgres://postgres@127.0.0.1:1/nowhere";
+    let pool = trialops::db::pool(nowhere, 2).unwrap();
+    let mut settings = trialops::config::Settings::for_database(nowhere);
+    settings.rate_limit_per_minute = 0;
+    let state = actix_web::web::Data::new(
+        trialops::startup::AppState::new(&settings, pool, tokens).unwrap(),
+    );
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = trialops::startup::run(listener, state, Some(1)).unwrap();

@@ -214,6 +214,9 @@ pub struct TestApp {
     pub state: web::Data<AppState>,
     pub admin_token: String,
     server: actix_web::dev::ServerHandle,
+    /// False for a second instance on another app's database: dropping it stops only its
+    /// server.
+    owns_database: bool,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -261,6 +264,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         state,
         admin_token: String::new(),
         server: handle,
+        owns_database: true,
     };
     let (id, secret) = app.register(Role::Admin, vec![], vec![], None).await;
     app.admin_token = app.token(&id, &secret).await;
@@ -272,6 +276,9 @@ impl Drop for TestApp {
         // Stop the server, then drop the database from a thread of its own (Drop cannot await).
         // `stop` sends the command at once; its future only waits for completion.
         drop(self.server.stop(false));
+        if !self.owns_database {
+            return;
+        }
         let name = self.database_name.clone();
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
@@ -295,6 +302,30 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Another instance of the service on this app's database (as behind a load balancer),
+    /// with some settings changed; it shares nothing with this one but PostgreSQL.
+    pub async fn another_instance(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = Settings::for_database(&self.database_url);
+        settings.db_pool_size = 4;
+        configure(&mut settings);
+        let state = startup::prepare(&settings).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = startup::run(listener, state.clone(), Some(1)).unwrap();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            http: self.http.clone(),
+            database_url: self.database_url.clone(),
+            database_name: self.database_name.clone(),
+            state,
+            admin_token: self.admin_token.clone(),
+            server: handle,
+            owns_database: false,
+        }
+    }
+
     /// Registers a client the way the CLI does and returns its credentials.
     pub async fn register(
         &self,
@@ -523,7 +554,7 @@ impl TestApp {
             event: String,
         }
         let mut conn = self.db().await;
-        diesel::sql_query("SELECT row_to_json(a)::text AS event FROM audit_events a WHERE entity_id = $1::uuid ORDER BY seq")
+        diesel::sql_query("SELECT row_to_json(a)::text AS event FROM audit_events a WHERE entity_id = $1::uuid ORDER BY id")
             .bind::<Text, _>(entity_id)
             .load::<Row>(&mut conn)
             .await

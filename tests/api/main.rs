@@ -17,6 +17,7 @@ mod deviations;
 mod enrollment;
 mod garbage;
 mod idempotency;
+mod instances;
 mod matrix;
 mod metrics;
 mod milestones;

@@ -3,6 +3,11 @@
 //!
 //! Callers pass the record before and after the change as they serialise it to clients;
 //! the field-by-field difference is computed here, once, for every resource.
+//!
+//! An event gets its feed position and chain hash afterwards, when it is sealed
+//! (`sealer`, `db::seals`): writers never wait for one another here.
+
+pub mod sealer;
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
