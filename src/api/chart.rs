@@ -95,8 +95,7 @@ fn nice_step(max: f64, ticks: f64) -> f64 {
 pub fn render(chart: &Chart) -> String {
     let mut svg = String::with_capacity(32 * 1024);
     let days: Vec<NaiveDate> = chart.points.iter().map(|p| p.day).collect();
-    let (Some(first), Some(last)) = (days.iter().min().copied(), days.iter().max().copied())
-    else {
+    let (Some(first), Some(last)) = (days.iter().min().copied(), days.iter().max().copied()) else {
         return empty(chart);
     };
     let first = first.checked_sub_days(Days::new(7)).unwrap_or(first);
@@ -198,7 +197,13 @@ pub fn render(chart: &Chart) -> String {
     if !band.is_empty() {
         let mut path = String::new();
         for (i, (day, f)) in band.iter().enumerate() {
-            let _ = write!(path, "{}{:.1},{:.1}", if i == 0 { "M" } else { " L" }, x(*day), y(f.2));
+            let _ = write!(
+                path,
+                "{}{:.1},{:.1}",
+                if i == 0 { "M" } else { " L" },
+                x(*day),
+                y(f.2)
+            );
         }
         for (day, f) in band.iter().rev() {
             let _ = write!(path, " L{:.1},{:.1}", x(*day), y(f.0));
@@ -226,7 +231,11 @@ pub fn render(chart: &Chart) -> String {
             WIDTH - RIGHT
         );
     }
-    let line = |svg: &mut String, values: &[(NaiveDate, f64)], color: &str, dash: &str, width: f64| {
+    let line = |svg: &mut String,
+                values: &[(NaiveDate, f64)],
+                color: &str,
+                dash: &str,
+                width: f64| {
         if values.is_empty() {
             return;
         }
@@ -254,17 +263,48 @@ pub fn render(chart: &Chart) -> String {
         r##" stroke-dasharray="6 4""##,
         1.5,
     );
-    line(&mut svg, &series(&|p| p.forecast.map(|f| f.1)), MEDIAN, r##" stroke-dasharray="3 2""##, 2.0);
+    line(
+        &mut svg,
+        &series(&|p| p.forecast.map(|f| f.1)),
+        MEDIAN,
+        r##" stroke-dasharray="3 2""##,
+        2.0,
+    );
     line(&mut svg, &series(&|p| p.actual), ACTUAL, "", 2.5);
 
     // The legend, below the dated axis.
     let legend_y = HEIGHT - 30.0;
     let items: [(&str, String); 5] = [
-        ("Actual (cumulative)", format!(r##"<line x1="0" y1="0" x2="24" y2="0" stroke="{ACTUAL}" stroke-width="2.5"/>"##)),
-        ("Planned", format!(r##"<line x1="0" y1="0" x2="24" y2="0" stroke="{PLANNED}" stroke-width="1.5" stroke-dasharray="6 4"/>"##)),
-        ("Target", format!(r##"<line x1="0" y1="0" x2="24" y2="0" stroke="{TARGET}" stroke-width="1.5" stroke-dasharray="8 4"/>"##)),
-        ("Forecast median (P50)", format!(r##"<line x1="0" y1="0" x2="24" y2="0" stroke="{MEDIAN}" stroke-width="2" stroke-dasharray="3 2"/>"##)),
-        ("Forecast P10-P90", format!(r##"<rect x="0" y="-6" width="24" height="12" fill="{BAND}" fill-opacity="0.18"/>"##)),
+        (
+            "Actual (cumulative)",
+            format!(
+                r##"<line x1="0" y1="0" x2="24" y2="0" stroke="{ACTUAL}" stroke-width="2.5"/>"##
+            ),
+        ),
+        (
+            "Planned",
+            format!(
+                r##"<line x1="0" y1="0" x2="24" y2="0" stroke="{PLANNED}" stroke-width="1.5" stroke-dasharray="6 4"/>"##
+            ),
+        ),
+        (
+            "Target",
+            format!(
+                r##"<line x1="0" y1="0" x2="24" y2="0" stroke="{TARGET}" stroke-width="1.5" stroke-dasharray="8 4"/>"##
+            ),
+        ),
+        (
+            "Forecast median (P50)",
+            format!(
+                r##"<line x1="0" y1="0" x2="24" y2="0" stroke="{MEDIAN}" stroke-width="2" stroke-dasharray="3 2"/>"##
+            ),
+        ),
+        (
+            "Forecast P10-P90",
+            format!(
+                r##"<rect x="0" y="-6" width="24" height="12" fill="{BAND}" fill-opacity="0.18"/>"##
+            ),
+        ),
     ];
     let mut at = LEFT;
     for (label, swatch) in items {
@@ -309,7 +349,9 @@ mod tests {
     #[test]
     fn svg_when_asked_for_first() {
         assert!(accept("image/svg+xml"));
-        assert!(accept("image/avif,image/webp,image/svg+xml,image/*,*/*;q=0.8"));
+        assert!(accept(
+            "image/avif,image/webp,image/svg+xml,image/*,*/*;q=0.8"
+        ));
         assert!(!accept("application/json"));
         assert!(!accept("application/json, image/svg+xml;q=0.5"));
         assert!(!accept("image/svg+xml;q=0"));
@@ -347,7 +389,13 @@ mod tests {
         assert!(svg.len() < 200 * 1024, "{} bytes", svg.len());
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(svg.contains("P-1 &lt;Asthma&gt; &amp; co"));
-        for label in ["2026-01", "2027-01", "2028-07", "Forecast P10-P90", "Target"] {
+        for label in [
+            "2026-01",
+            "2027-01",
+            "2028-07",
+            "Forecast P10-P90",
+            "Target",
+        ] {
             assert!(svg.contains(label), "{label}");
         }
     }

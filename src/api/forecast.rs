@@ -20,6 +20,9 @@ use crate::domain::validation;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 
+/// A given prior: (alpha, beta).
+pub type Prior = (f64, f64);
+
 /// The forecast's parameters (also taken by the enrollment curve).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -40,7 +43,7 @@ pub struct ForecastParams {
 impl ForecastParams {
     /// The `as_of` (range-checked) and the given prior: 400 for one of the two alone, or
     /// for a value that is not a positive finite number.
-    pub fn checked(&self) -> Result<(Option<NaiveDate>, Option<(f64, f64)>), ApiError> {
+    pub fn checked(&self) -> Result<(Option<NaiveDate>, Option<Prior>), ApiError> {
         validation::date_param("as_of", self.as_of)?;
         let positive = |name: &str, value: f64| {
             if value.is_finite() && value > 0.0 {

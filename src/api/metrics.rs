@@ -195,7 +195,10 @@ fn chart_of(curve: &CurveAt) -> Chart {
             format!("{} ({short})", st.protocol_number)
         });
     let forecast_line = match &curve.forecast {
-        Some(f) => match (f.answer.completion_date.p50, f.answer.probability_by_planned_end) {
+        Some(f) => match (
+            f.answer.completion_date.p50,
+            f.answer.probability_by_planned_end,
+        ) {
             (Some(p50), Some(p)) => format!(
                 "; forecast P50 completion {p50}, P(target by planned end) = {:.0}%",
                 p * 100.0

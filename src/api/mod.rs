@@ -4,8 +4,8 @@
 pub mod audit_events;
 pub mod batch;
 pub mod budget_lines;
-pub mod chart;
 pub mod changes;
+pub mod chart;
 pub mod clients;
 pub mod deviations;
 pub mod enrollment;

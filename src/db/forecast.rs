@@ -134,8 +134,7 @@ pub async fn forecasts(
     let mut out = HashMap::new();
     for study in studies {
         let data = sites.remove(&study.id).unwrap_or_default();
-        let forecasted = match forecast::forecast(study.id, &study_data(study), data, as_of, None)
-        {
+        let forecasted = match forecast::forecast(study.id, &study_data(study), data, as_of, None) {
             Ok(f) => Some(f),
             Err(ApiError::Validation(_)) => None,
             Err(other) => return Err(other),

@@ -151,7 +151,8 @@ fn nb_tail(m: f64, v: f64, n: i64) -> f64 {
     if n <= 0 {
         return 1.0;
     }
-    if !(m > 0.0) {
+    // `m <= 0` or NaN alike: nothing to enroll.
+    if m.is_nan() || m <= 0.0 {
         return 0.0;
     }
     let v = v.max(m * 1e-12);
@@ -194,7 +195,8 @@ fn log_likelihood(samples: &[(i64, f64)], alpha: f64, beta: f64) -> f64 {
         .iter()
         .map(|&(k, t)| {
             let k = k as f64;
-            ln_gamma(alpha + k) - ln_gamma(alpha) + alpha * beta.ln() - (alpha + k) * (beta + t).ln()
+            ln_gamma(alpha + k) - ln_gamma(alpha) + alpha * beta.ln()
+                - (alpha + k) * (beta + t).ln()
         })
         .sum()
 }
@@ -633,11 +635,7 @@ pub fn forecast(
             hyper.beta + p.exposure,
         );
         if let Some((delay, _)) = p.future {
-            model.sites.push(SiteFuture {
-                shape,
-                rate,
-                delay,
-            });
+            model.sites.push(SiteFuture { shape, rate, delay });
         }
         site_answers.push(SiteForecast {
             site_id: p.site.site_id,
@@ -681,9 +679,7 @@ pub fn forecast(
             p90: rounded(p90),
         };
     }
-    let end_weeks = study
-        .planned_end
-        .map(|end| weeks_between(t0, end).max(0.0));
+    let end_weeks = study.planned_end.map(|end| weeks_between(t0, end).max(0.0));
     let probability_by_planned_end = end_weeks.map(|x| match status {
         ForecastStatus::TargetReached => 1.0,
         ForecastStatus::NoFutureEnrollment => 0.0,

@@ -11,9 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::deviations::reporting_overdue;
-use crate::domain::enums::{
-    DeviationImportance, DeviationStatus, MilestoneStatus, SiteStatus,
-};
+use crate::domain::enums::{DeviationImportance, DeviationStatus, MilestoneStatus, SiteStatus};
 use crate::domain::forecast::Participation;
 use crate::domain::milestones::SETTLED;
 use crate::domain::money::Money;
@@ -297,9 +295,7 @@ pub fn budget_overburn(
     // The thresholds as amounts, rounded to the cent for people; the comparison above is
     // exact.
     let limit = |pct: i64| {
-        Money::from(
-            (allowed(pct) / (Decimal::from(duration) * Decimal::ONE_HUNDRED)).round_dp(2),
-        )
+        Money::from((allowed(pct) / (Decimal::from(duration) * Decimal::ONE_HUNDRED)).round_dp(2))
     };
     let share = (Decimal::from(elapsed) / Decimal::from(duration)).round_dp(6);
     Some(Signal {
@@ -309,9 +305,7 @@ pub fn budget_overburn(
         subject_id: line.id,
         detail: format!(
             "budget line \"{}\" has spent {} {currency} of {} planned with {share} of the study's planned duration elapsed",
-            line.description,
-            line.actual,
-            line.planned
+            line.description, line.actual, line.planned
         ),
         figures: figures(json!({
             "currency": currency,
@@ -454,9 +448,12 @@ pub fn evaluate(facts: &StudyFacts, as_of: NaiveDate) -> Vec<Signal> {
     )
     .into_iter()
     .chain(facts.sites.iter().flat_map(|s| {
-        [site_not_enrolling(s, as_of), site_activation_overdue(s, as_of)]
-            .into_iter()
-            .flatten()
+        [
+            site_not_enrolling(s, as_of),
+            site_activation_overdue(s, as_of),
+        ]
+        .into_iter()
+        .flatten()
     }))
     .chain(
         facts

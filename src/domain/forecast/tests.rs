@@ -39,7 +39,14 @@ fn worked_example(planned_end: Option<&str>) -> Forecasted {
         planned_start: Some(d("2025-10-01")),
         planned_end: planned_end.map(d),
     };
-    forecast(Uuid::nil(), &study, sites, d("2026-03-02"), Some((2.0, 8.0))).unwrap()
+    forecast(
+        Uuid::nil(),
+        &study,
+        sites,
+        d("2026-03-02"),
+        Some((2.0, 8.0)),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -116,8 +123,19 @@ fn a_planned_activation_in_the_past_is_overdue_and_starts_now() {
         planned_start: None,
         planned_end: None,
     };
-    let f = forecast(Uuid::nil(), &study, vec![late], d("2026-03-04"), Some((2.0, 8.0))).unwrap();
-    assert_eq!(f.answer.as_of, d("2026-03-02"), "t0 is the Monday on or before");
+    let f = forecast(
+        Uuid::nil(),
+        &study,
+        vec![late],
+        d("2026-03-04"),
+        Some((2.0, 8.0)),
+    )
+    .unwrap();
+    assert_eq!(
+        f.answer.as_of,
+        d("2026-03-02"),
+        "t0 is the Monday on or before"
+    );
     assert_eq!(f.answer.sites[0].delay_weeks, Some(0.0));
     assert!(f.answer.sites[0].activation_overdue);
 }
@@ -175,9 +193,15 @@ fn a_closed_site_counts_to_the_end_of_its_last_week_and_has_no_future() {
         planned_start: None,
         planned_end: Some(d("2027-01-01")),
     };
-    let a = forecast(Uuid::nil(), &study, vec![closed], d("2026-03-02"), Some((1.0, 1.0)))
-        .unwrap()
-        .answer;
+    let a = forecast(
+        Uuid::nil(),
+        &study,
+        vec![closed],
+        d("2026-03-02"),
+        Some((1.0, 1.0)),
+    )
+    .unwrap()
+    .answer;
     assert_eq!(a.sites[0].exposure_weeks, 13.0);
     assert_eq!(a.sites[0].delay_weeks, None);
     assert_eq!(a.status, ForecastStatus::TargetReached);
@@ -282,7 +306,11 @@ fn simulate(model: &FutureModel, remaining: i64, runs: usize, seed: u64) -> Vec<
                 at = at.max(site.delay);
                 slope += lambdas[i];
             }
-            if slope > 0.0 { at + goal / slope } else { f64::INFINITY }
+            if slope > 0.0 {
+                at + goal / slope
+            } else {
+                f64::INFINITY
+            }
         })
         .collect()
 }
@@ -301,15 +329,27 @@ fn compare(model: &FutureModel, remaining: i64, end: f64) -> ([f64; 3], [f64; 3]
         model.completion_quantile(remaining, 0.9).unwrap(),
         model.prob_at_least(end, remaining),
     ];
-    (approx, [quantile(&times, 0.5), quantile(&times, 0.9), share])
+    (
+        approx,
+        [quantile(&times, 0.5), quantile(&times, 0.9), share],
+    )
 }
 
 #[track_caller]
 fn within_tolerance(approx: [f64; 3], simulated: [f64; 3]) {
     println!("approximation {approx:?}, simulation {simulated:?}");
-    assert!((approx[0] - simulated[0]).abs() <= 0.5, "P50 {approx:?} vs {simulated:?}");
-    assert!((approx[1] - simulated[1]).abs() <= 1.0, "P90 {approx:?} vs {simulated:?}");
-    assert!((approx[2] - simulated[2]).abs() <= 0.01, "P {approx:?} vs {simulated:?}");
+    assert!(
+        (approx[0] - simulated[0]).abs() <= 0.5,
+        "P50 {approx:?} vs {simulated:?}"
+    );
+    assert!(
+        (approx[1] - simulated[1]).abs() <= 1.0,
+        "P90 {approx:?} vs {simulated:?}"
+    );
+    assert!(
+        (approx[2] - simulated[2]).abs() <= 0.01,
+        "P {approx:?} vs {simulated:?}"
+    );
 }
 
 #[test]
@@ -322,16 +362,29 @@ fn monte_carlo_agrees_on_the_worked_example() {
 #[test]
 fn monte_carlo_agrees_when_the_rates_are_close() {
     let model = FutureModel {
-        sites: [(12.0, 20.0, 0.0), (9.0, 22.0, 0.0), (6.0, 18.0, 2.0), (15.0, 24.0, 0.0), (3.0, 19.0, 6.0)]
-            .iter()
-            .map(|&(shape, rate, delay)| SiteFuture { shape, rate, delay })
-            .collect(),
+        sites: [
+            (12.0, 20.0, 0.0),
+            (9.0, 22.0, 0.0),
+            (6.0, 18.0, 2.0),
+            (15.0, 24.0, 0.0),
+            (3.0, 19.0, 6.0),
+        ]
+        .iter()
+        .map(|&(shape, rate, delay)| SiteFuture { shape, rate, delay })
+        .collect(),
     };
     let (approx, simulated) = compare(&model, 80, 40.0);
     within_tolerance(approx, simulated);
     // Equal rates and no delays: the negative binomial is exact.
     let exact = FutureModel {
-        sites: vec![SiteFuture { shape: 8.0, rate: 20.0, delay: 0.0 }; 4],
+        sites: vec![
+            SiteFuture {
+                shape: 8.0,
+                rate: 20.0,
+                delay: 0.0
+            };
+            4
+        ],
     };
     let (approx, simulated) = compare(&exact, 50, 30.0);
     within_tolerance(approx, simulated);
@@ -343,8 +396,16 @@ fn monte_carlo_agrees_when_the_rates_are_close() {
 fn monte_carlo_measures_very_different_rates() {
     let model = FutureModel {
         sites: vec![
-            SiteFuture { shape: 200.0, rate: 400.0, delay: 0.0 },
-            SiteFuture { shape: 2.0, rate: 4.0, delay: 0.0 },
+            SiteFuture {
+                shape: 200.0,
+                rate: 400.0,
+                delay: 0.0,
+            },
+            SiteFuture {
+                shape: 2.0,
+                rate: 4.0,
+                delay: 0.0,
+            },
         ],
     };
     let (approx, simulated) = compare(&model, 40, 40.0);

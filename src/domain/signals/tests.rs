@@ -16,7 +16,12 @@ fn severity(signal: Option<Signal>) -> Option<Severity> {
     signal.map(|s| s.severity)
 }
 
-fn site(status: SiteStatus, activated: Option<NaiveDate>, planned: Option<NaiveDate>, enrolled: i64) -> SiteFacts {
+fn site(
+    status: SiteStatus,
+    activated: Option<NaiveDate>,
+    planned: Option<NaiveDate>,
+    enrolled: i64,
+) -> SiteFacts {
     SiteFacts {
         id: Uuid::nil(),
         site_number: "S1".into(),
@@ -36,7 +41,10 @@ fn completion_at_risk_below_the_threshold_and_below_half_of_it() {
     assert_eq!(at(0.799999), Some(Warning));
     assert_eq!(at(0.4), Some(Warning));
     assert_eq!(at(0.399999), Some(Critical));
-    assert_eq!(severity(completion_at_risk(Uuid::nil(), None, 0.8, None, None)), None);
+    assert_eq!(
+        severity(completion_at_risk(Uuid::nil(), None, 0.8, None, None)),
+        None
+    );
 }
 
 #[test]
@@ -84,9 +92,17 @@ fn milestone_slipping_by_forecast_and_by_a_passed_baseline() {
     };
     let at = |m: MilestoneFacts| severity(milestone_slipping(&m, d(AS_OF)));
     use MilestoneStatus::*;
-    assert_eq!(at(m(10, Some(24), Planned, None)), None, "14 days late: not more than 14");
+    assert_eq!(
+        at(m(10, Some(24), Planned, None)),
+        None,
+        "14 days late: not more than 14"
+    );
     assert_eq!(at(m(10, Some(25), Planned, None)), Some(Warning));
-    assert_eq!(at(m(0, None, InProgress, None)), None, "due today: not passed");
+    assert_eq!(
+        at(m(0, None, InProgress, None)),
+        None,
+        "due today: not passed"
+    );
     assert_eq!(at(m(-1, None, InProgress, None)), Some(Critical));
     assert_eq!(at(m(-1, Some(30), AtRisk, None)), Some(Critical));
     assert_eq!(at(m(-1, None, Completed, None)), None, "done");
@@ -113,8 +129,14 @@ fn budget_overburn_at_110_and_125_percent_of_the_time_share() {
     assert_eq!(at("625.00"), Some(Warning));
     assert_eq!(at("625.01"), Some(Critical));
     // Before the start nothing may be spent; after the end the share is 1.
-    assert_eq!(elapsed_days(Some(plus(10)), Some(plus(20)), d(AS_OF)), Some((0, 10)));
-    assert_eq!(elapsed_days(Some(plus(-30)), Some(plus(-20)), d(AS_OF)), Some((10, 10)));
+    assert_eq!(
+        elapsed_days(Some(plus(10)), Some(plus(20)), d(AS_OF)),
+        Some((0, 10))
+    );
+    assert_eq!(
+        elapsed_days(Some(plus(-30)), Some(plus(-20)), d(AS_OF)),
+        Some((10, 10))
+    );
     assert_eq!(elapsed_days(None, Some(plus(20)), d(AS_OF)), None);
 }
 
@@ -145,9 +167,17 @@ fn deviation_reporting_overdue_after_the_window() {
     let at = |d: DeviationFacts| severity(deviation_reporting_overdue(&d, 7, self::d(AS_OF)));
     use DeviationImportance::*;
     use DeviationStatus::*;
-    assert_eq!(at(dev(-7, None, Important, Open)), None, "the window's last day");
+    assert_eq!(
+        at(dev(-7, None, Important, Open)),
+        None,
+        "the window's last day"
+    );
     assert_eq!(at(dev(-8, None, Important, Open)), Some(Critical));
-    assert_eq!(at(dev(-30, Some(-23), Important, Closed)), None, "reported in time");
+    assert_eq!(
+        at(dev(-30, Some(-23), Important, Closed)),
+        None,
+        "reported in time"
+    );
     assert_eq!(at(dev(-30, Some(-22), Important, Closed)), Some(Critical));
     assert_eq!(at(dev(-30, None, NotImportant, Open)), None);
     assert_eq!(at(dev(-30, None, Important, Invalidated)), None);
