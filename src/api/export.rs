@@ -213,8 +213,10 @@ impl<R: Resume, F> Walk<R, F> {
 /// to [`csv_rows`] or [`csv_pages`]); list operations are found by their `Page_*` answer.
 pub const CSV_OPERATIONS: &[&str] = &[
     "read_enrollment_curve",
+    "read_enrollment_forecast",
     "read_portfolio",
     "read_study_metrics",
+    "read_study_signals",
 ];
 
 /// Pages that stay JSON: a webhook's deliveries are a debugging view whose rows nest their

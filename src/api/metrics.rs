@@ -5,15 +5,19 @@
 //! reads whole studies (`admin`, `sponsor`, `cro`, `auditor`, `analyst`). `site` and
 //! `vendor` clients get a 403: the figures sum data they may not read.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{Days, NaiveDate};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::api::chart::{self, Chart, Point};
 use crate::api::export::{self, Format};
+use crate::api::forecast::ForecastParams;
 use crate::auth::Caller;
 use crate::db;
-use crate::db::metrics::{EnrollmentCurveWeek, PortfolioRow, StudyMetrics};
+use crate::db::metrics::{CurveAt, EnrollmentCurveWeek, PortfolioRow, StudyMetrics};
+use crate::domain::forecast::Hyperparameters;
 use crate::domain::tabular;
 use crate::error::ApiResult;
 use crate::startup::AppState;
@@ -21,6 +25,11 @@ use crate::startup::AppState;
 /// The enrollment curve: one flat row per ISO week.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EnrollmentCurve {
+    /// The day of the curve (the `as_of` asked for, default today, UTC).
+    pub as_of: NaiveDate,
+    /// The prior behind the forecast columns; null when the study lacks the data for a
+    /// forecast (the columns are null then).
+    pub hyperparameters: Option<Hyperparameters>,
     pub data: Vec<EnrollmentCurveWeek>,
 }
 
@@ -31,7 +40,7 @@ pub struct Portfolio {
 }
 
 /// 404 unless the caller reads the study, then 403 unless its role reads metrics.
-async fn check_study(caller: &Caller, conn: &mut db::Conn, id: Uuid) -> ApiResult<()> {
+pub(crate) async fn check_study(caller: &Caller, conn: &mut db::Conn, id: Uuid) -> ApiResult<()> {
     let scope = caller.study_scope(conn).await?;
     db::studies::find(conn, id, &scope).await?;
     caller.require_metrics()
@@ -74,31 +83,140 @@ pub async fn study(
 /// A study's enrollment curve
 ///
 /// Weekly cumulative enrollment, actual against planned, one row per ISO week from the
-/// earlier of the first reported week and the planned start, to the later of the current
-/// week and the planned end. The plan is linear over the study's target from its planned
-/// start to its planned end, or, when any site has a `target_enrollment`, the sum of the
-/// sites' linear ramps from their activation to the planned end. Weeks after the current
-/// one carry only the plan.
+/// earlier of the first reported week and the planned start, to the later of the week of
+/// `as_of` (default today, UTC) and the planned end. The plan is linear over the study's
+/// target from its planned start to its planned end, or, when any site has a
+/// `target_enrollment`, the sum of the sites' linear ramps from their activation to the
+/// planned end. Weeks after the week of `as_of` carry only the plan. From t0 (the Monday
+/// of `as_of`) on, each week carries the enrollment forecast's P10/P50/P90 of cumulative
+/// enrollment by its end (`GET /studies/{id}/enrollment-forecast`, with the same
+/// `prior_alpha`/`prior_beta`). With `Accept: image/svg+xml`, the chart as an SVG to embed
+/// as it is: actual, plan, target, and the forecast median with its P10-P90 band (drawn
+/// on to the P90 completion when that is after the planned end, up to three more years).
 #[utoipa::path(
     operation_id = "read_enrollment_curve",
     tag = "metrics",
-    params(("id" = Uuid, Path, description = "Study id")),
-    responses((status = 200, description = "The weekly curve", body = EnrollmentCurve)),
+    params(("id" = Uuid, Path, description = "Study id"), ForecastParams),
+    responses((status = 200, description = "The weekly curve", content(
+        (EnrollmentCurve = "application/json"),
+        (String = "image/svg+xml", example = json!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"540\" ...><title>TOP-2026-001: enrollment</title>...</svg>")),
+    ))),
 )]
 #[get("/studies/{id}/enrollment-curve")]
 pub async fn enrollment_curve(
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
+    params: web::Query<ForecastParams>,
     format: Format,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
+    let (as_of, prior) = params.checked()?;
     let mut conn = state.read_db.get().await?;
     check_study(&caller, &mut conn, id).await?;
-    let data = db::metrics::read_enrollment_curve(&mut conn, id).await?;
+    let curve = db::metrics::read_enrollment_curve_at(&mut conn, id, as_of, prior).await?;
+    if chart::wants_svg(&req) {
+        return Ok(chart::respond(chart::render(&chart_of(&curve))));
+    }
+    let CurveAt {
+        as_of,
+        rows,
+        forecast,
+        ..
+    } = curve;
     match format {
-        Format::Csv => export::csv_rows(data),
-        Format::Json => Ok(HttpResponse::Ok().json(EnrollmentCurve { data })),
+        Format::Csv => export::csv_rows(rows),
+        Format::Json => Ok(HttpResponse::Ok().json(EnrollmentCurve {
+            as_of,
+            hyperparameters: forecast.map(|f| f.answer.hyperparameters),
+            data: rows,
+        })),
+    }
+}
+
+/// The most weeks the chart draws the forecast past the curve's last row.
+const CHART_EXTRA_WEEKS: u64 = 156;
+
+/// The chart of a curve: each row at its week's end; past the last row, the forecast
+/// alone up to its P90 completion (at most three more years), so the band ends where the
+/// target is likely reached.
+fn chart_of(curve: &CurveAt) -> Chart {
+    let st = &curve.study;
+    let mut points: Vec<Point> = curve
+        .rows
+        .iter()
+        .map(|row| Point {
+            day: row.week_start + Days::new(7),
+            actual: row.cumulative_enrolled.map(|v| v as f64),
+            planned: row.planned_cumulative,
+            forecast: match (row.forecast_p10, row.forecast_p50, row.forecast_p90) {
+                (Some(a), Some(b), Some(c)) => Some((a as f64, b as f64, c as f64)),
+                _ => None,
+            },
+        })
+        .collect();
+    let t0 = curve.forecast.as_ref().map(|f| f.t0);
+    if let Some(f) = &curve.forecast {
+        // The band starts at t0 from what was enrolled before it.
+        let start = f.answer.enrolled as f64;
+        points.push(Point {
+            day: f.t0,
+            actual: None,
+            planned: None,
+            forecast: Some((start, start, start)),
+        });
+        let until = f.answer.completion_date.p90;
+        let mut week = curve
+            .rows
+            .last()
+            .map_or(f.t0, |row| row.week_start + Days::new(7))
+            .max(f.t0);
+        for _ in 0..CHART_EXTRA_WEEKS {
+            if until.is_none_or(|end| week >= end) {
+                break;
+            }
+            if let [Some(a), Some(b), Some(c)] = db::metrics::forecast_columns(f, week) {
+                points.push(Point {
+                    day: week + Days::new(7),
+                    actual: None,
+                    planned: None,
+                    forecast: Some((a as f64, b as f64, c as f64)),
+                });
+            }
+            week = week + Days::new(7);
+        }
+        points.sort_by_key(|p| p.day);
+    }
+    let name = st
+        .short_title
+        .as_deref()
+        .map_or(st.protocol_number.clone(), |short| {
+            format!("{} ({short})", st.protocol_number)
+        });
+    let forecast_line = match &curve.forecast {
+        Some(f) => match (
+            f.answer.completion_date.p50,
+            f.answer.probability_by_planned_end,
+        ) {
+            (Some(p50), Some(p)) => format!(
+                "; forecast P50 completion {p50}, P(target by planned end) = {:.0}%",
+                p * 100.0
+            ),
+            (Some(p50), None) => format!("; forecast P50 completion {p50}"),
+            _ => String::new(),
+        },
+        None => String::new(),
+    };
+    Chart {
+        title: format!("{name}: enrollment"),
+        subtitle: format!(
+            "As of {}; target {}{forecast_line}",
+            curve.as_of, st.target_enrollment
+        ),
+        target: Some(f64::from(st.target_enrollment)),
+        t0,
+        points,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod audit_events;
 pub mod batch;
 pub mod budget_lines;
 pub mod changes;
+pub mod chart;
 pub mod clients;
 pub mod deviations;
 pub mod enrollment;
@@ -12,6 +13,7 @@ pub mod expenses;
 pub mod export;
 pub mod extract;
 pub mod fallback;
+pub mod forecast;
 pub mod health;
 pub mod idempotency;
 pub mod metrics;
@@ -67,6 +69,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(metrics::study)
                 .service(metrics::enrollment_curve)
                 .service(metrics::portfolio)
+                .service(forecast::enrollment_forecast)
+                .service(forecast::signals)
                 .service(sites::list)
                 .service(sites::create)
                 .service(sites::read)

@@ -24,6 +24,7 @@ use crate::db::studies::{self, Study};
 use crate::domain::enums::{DeviationCategory, StudyPhase, StudyStatus};
 use crate::domain::metrics::{self as formula, Plan, PlanBasis};
 use crate::domain::money::Money;
+use crate::domain::signals::SignalSummary;
 use crate::error::ApiError;
 
 type SqlUuid = diesel::sql_types::Uuid;
@@ -828,6 +829,15 @@ pub struct StudyMetrics {
     pub budget: BudgetMetrics,
     pub risks: RiskMetrics,
     pub deviations: DeviationMetrics,
+    /// The P50 completion date of the enrollment forecast at today, with a fitted or
+    /// planning prior (`GET /studies/{id}/enrollment-forecast`); null when it has none
+    /// (target reached, no future enrollment, beyond 520 weeks, or missing data).
+    pub forecast_p50_completion_date: Option<NaiveDate>,
+    /// The forecast's probability of reaching the target by the planned end; null without
+    /// a planned end or a forecast.
+    pub probability_by_planned_end: Option<f64>,
+    /// The study's signals today (`GET /studies/{id}/signals`), counted.
+    pub signals: SignalSummary,
 }
 
 /// One week of the enrollment curve. Flat (scalars only), for BI tools and CSV.
@@ -850,6 +860,14 @@ pub struct EnrollmentCurveWeek {
     pub screened: Option<i64>,
     /// Screen failures that week, all sites; null for weeks after the current one.
     pub screen_failed: Option<i64>,
+    /// On weeks with `week_start` >= t0 (the Monday of `as_of`): enrolled before t0 plus
+    /// the 10% quantile of the forecast's N(x), x = weeks from t0 to this week's end
+    /// (participants, not capped at the target). Null before t0 or without a forecast.
+    pub forecast_p10: Option<i64>,
+    /// The same with the median.
+    pub forecast_p50: Option<i64>,
+    /// The same with the 90% quantile.
+    pub forecast_p90: Option<i64>,
 }
 
 /// The headline figures of one study. Flat (scalars only), for BI tools and CSV; each
@@ -907,6 +925,12 @@ pub struct PortfolioRow {
     pub deviations_important: i64,
     /// `deviations.reporting_overdue`.
     pub deviations_reporting_overdue: i64,
+    /// `forecast_p50_completion_date` of the study's metrics.
+    pub forecast_p50_completion_date: Option<NaiveDate>,
+    /// `probability_by_planned_end` of the study's metrics.
+    pub probability_by_planned_end: Option<f64>,
+    /// `signals` of the study's metrics (an object; compact JSON text in CSV).
+    pub signals: SignalSummary,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1131,6 +1155,10 @@ async fn study_metrics(
     let heat_map = heat_map(conn, study.id).await?;
     let by_category = deviations_by_category(conn, study.id).await?;
     let by_site = deviations_by_site(conn, study.id).await?;
+    let leading = leading_indicators(conn, std::slice::from_ref(study), today)
+        .await?
+        .remove(&study.id)
+        .unwrap_or_default();
     Ok(StudyMetrics {
         study_id: study.id,
         as_of,
@@ -1141,6 +1169,9 @@ async fn study_metrics(
         budget: aggregates.budget(study, today)?,
         risks: aggregates.risks(heat_map),
         deviations: aggregates.deviations(by_category, by_site),
+        forecast_p50_completion_date: leading.forecast_p50_completion_date,
+        probability_by_planned_end: leading.probability_by_planned_end,
+        signals: SignalSummary::of(&leading.signals),
     })
 }
 
@@ -1154,6 +1185,7 @@ async fn portfolio(
     let today = as_of.date_naive();
     let ids: Vec<Uuid> = studies.iter().map(|s| s.id).collect();
     let all = Aggregates::load(conn, &ids, today).await?;
+    let mut leading = leading_indicators(conn, studies, today).await?;
     studies
         .iter()
         .map(|study| {
@@ -1161,6 +1193,7 @@ async fn portfolio(
             // The plan is not shown in the portfolio; skip its query.
             let enrollment = a.enrollment(study, None, today);
             let budget = a.budget(study, today)?;
+            let leading = leading.remove(&study.id).unwrap_or_default();
             Ok(PortfolioRow {
                 study_id: study.id,
                 protocol_number: study.protocol_number.clone(),
@@ -1192,6 +1225,9 @@ async fn portfolio(
                 deviations_open: a.deviations.open,
                 deviations_important: a.deviations.important,
                 deviations_reporting_overdue: a.deviations.reporting_overdue,
+                forecast_p50_completion_date: leading.forecast_p50_completion_date,
+                probability_by_planned_end: leading.probability_by_planned_end,
+                signals: SignalSummary::of(&leading.signals),
             })
         })
         .collect()
@@ -1261,6 +1297,9 @@ async fn enrollment_curve(
                 planned_cumulative,
                 screened: Some(screened),
                 screen_failed: Some(screen_failed),
+                forecast_p10: None,
+                forecast_p50: None,
+                forecast_p90: None,
             }
         } else {
             EnrollmentCurveWeek {
@@ -1271,6 +1310,9 @@ async fn enrollment_curve(
                 planned_cumulative,
                 screened: None,
                 screen_failed: None,
+                forecast_p10: None,
+                forecast_p50: None,
+                forecast_p90: None,
             }
         };
         rows.push(row);
@@ -1280,6 +1322,88 @@ async fn enrollment_curve(
         monday = next;
     }
     Ok(rows)
+}
+
+// ---------------------------------------------------------------------------------------
+// Leading indicators (issue 11): the forecast's headline and the signals, beside the
+// figures above, and the enrollment curve with its forecast columns.
+
+/// The forecast headline and signals of the given studies at `today` (`db::signals`).
+async fn leading_indicators(
+    conn: &mut Conn,
+    studies: &[Study],
+    today: NaiveDate,
+) -> Result<HashMap<Uuid, crate::db::signals::Leading>, ApiError> {
+    crate::db::signals::leading(conn, studies, today).await
+}
+
+/// The enrollment curve at `as_of` with the forecast's columns, and what the chart needs.
+#[derive(Debug, Clone)]
+pub struct CurveAt {
+    pub study: Study,
+    /// The `as_of` asked for (default today, UTC): the curve's "current" week is its week.
+    pub as_of: NaiveDate,
+    pub rows: Vec<EnrollmentCurveWeek>,
+    /// The forecast behind the forecast columns; `None` when it lacks data.
+    pub forecast: Option<crate::domain::forecast::Forecasted>,
+}
+
+/// A study's weekly curve as of `as_of` (default: today), with `forecast_p10/p50/p90`
+/// on the weeks from t0 on, in one snapshot. `prior` as for the forecast; without one the
+/// prior is fitted or planned, and a study lacking the data for either gets no forecast
+/// columns (the curve itself still answers).
+pub async fn read_enrollment_curve_at(
+    conn: &mut Conn,
+    id: Uuid,
+    as_of: Option<NaiveDate>,
+    prior: Option<(f64, f64)>,
+) -> Result<CurveAt, ApiError> {
+    conn.build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run(async move |conn| {
+            let as_of = match as_of {
+                Some(day) => day,
+                None => now(conn).await?.date_naive(),
+            };
+            let study = studies::find(conn, id, &Scope::All).await?;
+            let mut rows = enrollment_curve(conn, &study, as_of).await?;
+            let forecast = match crate::db::forecast::forecast_of(conn, &study, as_of, prior).await
+            {
+                Ok(f) => Some(f),
+                Err(ApiError::Validation(_)) => None,
+                Err(other) => return Err(other),
+            };
+            if let Some(f) = &forecast {
+                for row in &mut rows {
+                    let [p10, p50, p90] = forecast_columns(f, row.week_start);
+                    row.forecast_p10 = p10;
+                    row.forecast_p50 = p50;
+                    row.forecast_p90 = p90;
+                }
+            }
+            Ok(CurveAt {
+                study,
+                as_of,
+                rows,
+                forecast,
+            })
+        })
+        .await
+}
+
+/// The forecast columns of the week starting `week_start`: none before t0; else, with
+/// x = the weeks from t0 to the week's end, enrolled-so-far + the quantiles of N(x).
+pub fn forecast_columns(
+    f: &crate::domain::forecast::Forecasted,
+    week_start: NaiveDate,
+) -> [Option<i64>; 3] {
+    if week_start < f.t0 {
+        return [None; 3];
+    }
+    let x = ((week_start - f.t0).num_days() / 7 + 1) as f64;
+    crate::domain::forecast::QUANTILES
+        .map(|q| Some(f.answer.enrolled + f.model.count_quantile(x, q)))
 }
 
 /// The studies of `scope` that are live, in creation order: the portfolio's rows.

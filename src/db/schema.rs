@@ -72,6 +72,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
         version -> Int4,
+        forecast_confidence_threshold -> Float8,
     }
 }
 
@@ -94,6 +95,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
         version -> Int4,
+        planned_activation_on -> Nullable<Date>,
     }
 }
 

@@ -26,7 +26,7 @@ use crate::error::ApiError;
     "principal_investigator": "Dr. A. Example", "country": "DE", "status": "enrolling",
     "irb_approved_on": "2026-02-10", "activated_on": "2026-03-02", "target_enrollment": 40,
     "cro_vendor_id": null, "created_at": "2026-02-01T10:00:00Z", "updated_at": "2026-03-02T12:00:00Z",
-    "deleted_at": null, "version": 4
+    "deleted_at": null, "version": 4, "planned_activation_on": "2026-03-02"
 }))]
 pub struct Site {
     pub id: Uuid,
@@ -48,6 +48,9 @@ pub struct Site {
     pub deleted_at: Option<DateTime<Utc>>,
     /// Starts at 1, +1 on every change; the `ETag` of the site.
     pub version: i32,
+    /// When a site not yet active is planned to activate (the enrollment forecast starts
+    /// it then).
+    pub planned_activation_on: Option<NaiveDate>,
 }
 
 impl Site {
@@ -74,6 +77,7 @@ impl Site {
             activated_on: self.activated_on,
             target_enrollment: self.target_enrollment,
             cro_vendor_id: self.cro_vendor_id,
+            planned_activation_on: self.planned_activation_on,
         }
     }
 }

@@ -29,7 +29,8 @@ use crate::error::ApiError;
     "planned_start_date": "2026-03-01", "planned_end_date": "2027-12-31",
     "actual_start_date": "2026-03-15", "actual_end_date": null,
     "risk_escalation_threshold": 45, "deviation_reporting_days": 7,
-    "created_at": "2026-02-01T09:30:00Z", "updated_at": "2026-03-15T08:00:00Z", "deleted_at": null, "version": 3
+    "created_at": "2026-02-01T09:30:00Z", "updated_at": "2026-03-15T08:00:00Z", "deleted_at": null, "version": 3,
+    "forecast_confidence_threshold": 0.8
 }))]
 pub struct Study {
     pub id: Uuid,
@@ -60,6 +61,9 @@ pub struct Study {
     pub deleted_at: Option<DateTime<Utc>>,
     /// Starts at 1, +1 on every change; the `ETag` of the study.
     pub version: i32,
+    /// The probability of reaching the target by the planned end below which the study
+    /// signals `completion_at_risk` (0 < x < 1).
+    pub forecast_confidence_threshold: f64,
 }
 
 impl Study {
@@ -87,6 +91,7 @@ impl Study {
             actual_end_date: self.actual_end_date,
             risk_escalation_threshold: self.risk_escalation_threshold,
             deviation_reporting_days: self.deviation_reporting_days,
+            forecast_confidence_threshold: self.forecast_confidence_threshold,
         }
     }
 }

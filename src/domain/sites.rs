@@ -31,6 +31,7 @@ fn default_status() -> SiteStatus {
     "country": "DE",
     "status": "selected",
     "irb_approved_on": "2026-02-10",
+    "planned_activation_on": "2026-03-02",
     "target_enrollment": 40
 }))]
 pub struct SiteFields {
@@ -66,6 +67,10 @@ pub struct SiteFields {
     pub target_enrollment: Option<i32>,
     /// The CRO vendor managing this site, if any.
     pub cro_vendor_id: Option<Uuid>,
+    /// When the site is planned to activate. The enrollment forecast starts a site that is
+    /// not yet active (`planned`, `selected`) on this date, and leaves one without it out.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    pub planned_activation_on: Option<NaiveDate>,
 }
 
 fn site_dates_in_order(site: &SiteFields) -> Result<(), ValidationError> {

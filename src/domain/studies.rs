@@ -13,6 +13,7 @@ use crate::domain::validation::{self, currency_code, dates_in_order, not_blank};
 
 pub const DEFAULT_RISK_ESCALATION_THRESHOLD: i32 = 45;
 pub const DEFAULT_DEVIATION_REPORTING_DAYS: i32 = 7;
+pub const DEFAULT_FORECAST_CONFIDENCE_THRESHOLD: f64 = 0.8;
 
 fn default_status() -> StudyStatus {
     StudyStatus::Planning
@@ -22,6 +23,9 @@ fn default_threshold() -> i32 {
 }
 fn default_reporting_days() -> i32 {
     DEFAULT_DEVIATION_REPORTING_DAYS
+}
+fn default_confidence() -> f64 {
+    DEFAULT_FORECAST_CONFIDENCE_THRESHOLD
 }
 
 /// A study as a client writes it (POST body; PATCH bodies are merged into it).
@@ -108,6 +112,13 @@ pub struct StudyFields {
     #[serde(default = "default_reporting_days")]
     #[validate(range(min = 1, max = 365))]
     pub deviation_reporting_days: i32,
+    /// The probability of enrolling the target by the planned end that the study wants
+    /// (0 < x < 1, default 0.8): below it the study signals `completion_at_risk`
+    /// (critical below half of it).
+    #[serde(default = "default_confidence")]
+    #[validate(range(exclusive_min = 0.0, exclusive_max = 1.0))]
+    #[schema(example = 0.8)]
+    pub forecast_confidence_threshold: f64,
 }
 
 fn study_dates_in_order(study: &StudyFields) -> Result<(), ValidationError> {

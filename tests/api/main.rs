@@ -15,6 +15,7 @@ mod conventions;
 mod csv_export;
 mod deviations;
 mod enrollment;
+mod forecast;
 mod garbage;
 mod idempotency;
 mod instances;

@@ -1,0 +1,2 @@
+ALTER TABLE studies DROP COLUMN forecast_confidence_threshold;
+ALTER TABLE sites DROP COLUMN planned_activation_on;
