@@ -93,7 +93,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
-        version -> Int4,
+        version -> Int4,        city -> Nullable<Text>,
     }
 }
 
