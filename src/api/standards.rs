@@ -18,6 +18,7 @@ use crate::api::export::{CSV_CONTENT_TYPE, Format};
 use crate::api::extract::{ChangeReason, JsonDocument};
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
+use crate::db::sites::Site;
 use crate::domain::tabular::CsvEncoder;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::standards::import::ImportAnswer;
@@ -65,24 +66,22 @@ pub async fn read_fhir(
     let study = db::studies::find(&mut conn, id.into_inner(), &scope).await?;
     let sites =
         db::sites::live_in_study(&mut conn, study.id, &caller.row_scope(Resource::Site)).await?;
-    let enrolled = db::enrollment::enrolled_by_site(
-        &mut conn,
-        study.id,
-        &caller.row_scope(Resource::EnrollmentReport),
-    )
-    .await?;
+    let reports = caller.row_scope(Resource::EnrollmentReport);
+    let enrolled = db::enrollment::enrolled_by_site(&mut conn, study.id, &reports).await?;
     // Roles that read a study's metrics read all of its enrollment reports: the sum over
     // them is the study's total.
     let study_enrolled = caller
         .require_metrics()
         .ok()
         .map(|()| enrolled.iter().map(|(_, n)| n).sum());
-    let site_enrolled = |site: Uuid| {
-        enrolled
-            .iter()
-            .find(|(id, _)| *id == site)
-            .map(|(_, n)| *n)
-            .or_else(|| caller.require_metrics().ok().map(|()| 0))
+    // A site's count, for a caller who reads the site's reports (0 before the first one).
+    let site_enrolled = |site: &Site| {
+        reports.allows(site.keys()).then(|| {
+            enrolled
+                .iter()
+                .find(|(id, _)| *id == site.id)
+                .map_or(0, |(_, n)| *n)
+        })
     };
     let bundle = fhir::bundle(&fhir::BundleInput {
         study: &study,

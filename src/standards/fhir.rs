@@ -87,7 +87,7 @@ pub struct BundleInput<'a> {
     pub study: &'a Study,
     pub sites: &'a [Site],
     pub study_enrolled: Option<i64>,
-    pub site_enrolled: &'a dyn Fn(Uuid) -> Option<i64>,
+    pub site_enrolled: &'a dyn Fn(&Site) -> Option<i64>,
     pub timestamp: DateTime<Utc>,
 }
 
@@ -204,7 +204,7 @@ fn site_resources(input: &BundleInput<'_>, site: &Site) -> (Value, Value) {
     });
     if let Some(recruitment) = recruitment(
         site.target_enrollment.map(i64::from),
-        (input.site_enrolled)(site.id),
+        (input.site_enrolled)(site),
     ) {
         site_study["recruitment"] = recruitment;
     }

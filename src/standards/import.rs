@@ -247,6 +247,11 @@ async fn plan(
         None => StudyStep::Create(study_fields(None, mapped, currency)?),
         Some(study) => {
             let after = study_fields(Some(study.fields()), mapped, currency)?;
+            // The rules the write path checks (a currency cannot change under live budget
+            // lines), checked here too so a dry run answers what the import would.
+            if after != study.fields() {
+                Study::check(conn, Some(&study), &after).await?;
+            }
             StudyStep::Update {
                 before: Box::new(study),
                 after,

@@ -256,6 +256,14 @@ async fn a_study_is_a_valid_r5_bundle_with_the_mapped_codes() {
         assert_eq!(location["address"]["country"], site["country"]);
         assert_eq!(location["address"]["city"], site["city"]);
         assert_eq!(site_study["recruitment"]["targetNumber"], 10);
+        let enrolled = if *id == ids[0] {
+            5
+        } else if *id == ids[1] {
+            7
+        } else {
+            0
+        };
+        assert_eq!(site_study["recruitment"]["actualNumber"], enrolled);
     }
     // The export is stable: the same ids (Location's derived ones too) on every read.
     let again = fhir(&app, study_id, &app.admin_token).await;
