@@ -504,4 +504,25 @@ async fn an_existing_study_keeps_its_numbering_and_fields_the_record_does_not_se
             .count(),
         1
     );
+
+    // A currency change under live budget lines is the write path's 409, in a dry run too.
+    app.post("/api/v1/budget-lines", &app.admin_token, &json!({"study_id": study, "category": "lab", "description": "Lab", "planned_amount": "100.00"}))
+        .await
+        .ok(201);
+    let before = app.fingerprint().await;
+    import(
+        &app,
+        &app.admin_token,
+        "?currency=EUR&dry_run=true",
+        &fixture(),
+        None,
+    )
+    .await
+    .problem(409);
+    import(&app, &app.admin_token, "?currency=EUR", &fixture(), None)
+        .await
+        .problem(409);
+    assert_eq!(app.fingerprint().await, before);
+    let same = import(&app, &app.admin_token, "?currency=CHF", &fixture(), None).await;
+    assert_eq!(same.ok(200)["study"]["action"], "unchanged");
 }
