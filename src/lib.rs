@@ -4,7 +4,8 @@
 //! Layout: `api` is the HTTP edge (one module per resource, `api::routes` the route table),
 //! `db` holds the rows and queries (one module per resource), `auth` the tokens and the
 //! `Caller` extractor, `domain` pure types and rules, `audit` the trail every write goes
-//! through, `startup` assembles the app for `main` and for the tests.
+//! through, `standards` the FHIR, CDISC and ClinicalTrials.gov mappings, `startup`
+//! assembles the app for `main` and for the tests.
 
 pub mod api;
 pub mod audit;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod standards;
 pub mod startup;
 pub mod telemetry;
 pub mod webhooks;

@@ -25,13 +25,19 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub const BATCH_BODY_LIMIT: usize = 10 * 1024 * 1024;
 /// Items a batch takes at most.
 pub const BATCH_MAX_ITEMS: usize = 1000;
+/// Body limit of the ClinicalTrials.gov import (contract: 5 MiB; a record with thousands
+/// of locations stays well below it).
+pub const IMPORT_BODY_LIMIT: usize = 5 * 1024 * 1024;
+pub const CTGOV_IMPORT_PATH: &str = "/api/v1/studies/import/ctgov";
 
 /// The body limit of a request path: the batch endpoints (`/api/v1/<resource>/batch`) take
-/// 10 MiB, every other route 1 MiB. One rule for the body extractors and the
-/// `Idempotency-Key` middleware, which reads bodies before them.
+/// 10 MiB, the ClinicalTrials.gov import 5 MiB, every other route 1 MiB. One rule for the
+/// body extractors and the `Idempotency-Key` middleware, which reads bodies before them.
 pub fn body_limit(path: &str) -> usize {
     if path.starts_with("/api/v1/") && path.ends_with("/batch") {
         BATCH_BODY_LIMIT
+    } else if path == CTGOV_IMPORT_PATH {
+        IMPORT_BODY_LIMIT
     } else {
         BODY_LIMIT
     }
@@ -168,6 +174,20 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Batch<T> {
                 Err(ApiError::Validation(errors))
             }
         })
+    }
+}
+
+/// A JSON document read as it is (a ClinicalTrials.gov record): malformed JSON is a 400,
+/// a string holding U+0000 a 422; its shape is the handler's to judge.
+pub struct JsonDocument(pub Value);
+
+impl FromRequest for JsonDocument {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = json_bytes(req, payload);
+        Box::pin(async move { Ok(JsonDocument(json::from_slice::<Value>(&bytes.await?)?)) })
     }
 }
 

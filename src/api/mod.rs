@@ -22,6 +22,7 @@ pub mod oauth;
 pub mod respond;
 pub mod risks;
 pub mod sites;
+pub mod standards;
 pub mod studies;
 pub mod vendors;
 pub mod webhooks;
@@ -60,6 +61,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(webhooks::read)
                 .service(webhooks::delete)
                 .service(webhooks::deliveries)
+                .service(standards::import_ctgov)
                 .service(studies::list)
                 .service(studies::create)
                 .service(studies::read)
@@ -71,6 +73,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(metrics::portfolio)
                 .service(forecast::enrollment_forecast)
                 .service(forecast::signals)
+                .service(standards::read_fhir)
+                .service(standards::read_sdtm_dv)
                 .service(sites::list)
                 .service(sites::create)
                 .service(sites::read)
@@ -142,6 +146,7 @@ with the audit event; lists answer CSV for BI tools when asked with `Accept: tex
         (name = "deviations", description = "Protocol deviations: regulated records, never deleted (`invalidated` withdraws one)"),
         (name = "budget-lines", description = "Budget lines: planned, committed, actual and remaining amounts"),
         (name = "expenses", description = "Expenses booked against budget lines"),
+        (name = "standards", description = "Exchange standards: a study as HL7 FHIR R5, its deviations as CDISC SDTM DV (Dataset-JSON 1.1), the import of a ClinicalTrials.gov record (mappings in docs/standards.md)"),
         (name = "metrics", description = "Dashboards and BI: a study's figures, its enrollment curve, the portfolio (definitions in docs/metrics.md)"),
         (name = "audit", description = "The append-only, hash-chained audit trail"),
         (name = "sync", description = "The change feed and webhooks, for partner systems that keep their own copy"),
@@ -319,10 +324,14 @@ fn add_record_headers(openapi: &mut OpenApiDoc) {
             if !applies || path.starts_with("/api/v1/clients") {
                 continue;
             }
-            let mut etag = string();
-            etag.description =
-                Some("The record's version, quoted (`\"3\"`); send it back in `If-Match`".into());
-            response.headers.insert("ETag".into(), RefOr::T(etag));
+            // The import answers what it did, not a record: no `ETag`.
+            if path != extract::CTGOV_IMPORT_PATH {
+                let mut etag = string();
+                etag.description = Some(
+                    "The record's version, quoted (`\"3\"`); send it back in `If-Match`".into(),
+                );
+                response.headers.insert("ETag".into(), RefOr::T(etag));
+            }
             if code == "201" {
                 let mut location = string();
                 location.description = Some("The new record's URL".into());

@@ -336,3 +336,47 @@ impl Record for DeviationRecord {
         Ok(())
     }
 }
+
+/// A deviation as the SDTM DV export reads it: with the number of its site, which the
+/// subject id is made of.
+#[derive(Debug, Clone, Queryable)]
+pub struct DvSource {
+    pub id: Uuid,
+    pub external_id: Option<String>,
+    pub site_number: String,
+    pub participant_ref: Option<String>,
+    pub description: String,
+    pub category: DeviationCategory,
+    pub importance: DeviationImportance,
+    pub occurred_on: NaiveDate,
+    pub status: DeviationStatus,
+}
+
+/// Every deviation of a study within `scope`, invalidated ones and those without a
+/// participant included (the export counts them). Both the deviation and its site must
+/// belong to the study, so no other study's deviation can ever show.
+pub async fn dv_sources(
+    conn: &mut Conn,
+    study_id: Uuid,
+    scope: &RowScope,
+) -> QueryResult<Vec<DvSource>> {
+    use crate::db::schema::sites;
+    visible(scope)
+        .inner_join(sites::table.on(sites::id.eq(deviations::site_id)))
+        .filter(deviations::study_id.eq(study_id))
+        .filter(sites::study_id.eq(study_id))
+        .select((
+            deviations::id,
+            deviations::external_id,
+            sites::site_number,
+            deviations::participant_ref,
+            deviations::description,
+            deviations::category,
+            deviations::importance,
+            deviations::occurred_on,
+            deviations::status,
+        ))
+        .order(deviations::id.asc())
+        .load(conn)
+        .await
+}

@@ -198,3 +198,36 @@ pub async fn list(
         .await?;
     Ok(Page::from_overfetch(rows, page.limit, |row| row.id))
 }
+
+/// Participants enrolled to date per site of a study (the sum of its weekly reports), for
+/// the sites within `scope`.
+pub async fn enrolled_by_site(
+    conn: &mut Conn,
+    study_id: Uuid,
+    scope: &RowScope,
+) -> QueryResult<Vec<(Uuid, i64)>> {
+    use diesel::dsl::sum;
+    let mut query = enrollment_reports::table
+        .filter(enrollment_reports::study_id.eq(study_id))
+        .group_by(enrollment_reports::site_id)
+        .select((
+            enrollment_reports::site_id,
+            sum(enrollment_reports::enrolled),
+        ))
+        .into_boxed();
+    match scope {
+        RowScope::All => {}
+        RowScope::Studies(ids) => {
+            query = query.filter(enrollment_reports::study_id.eq_any(ids.clone()));
+        }
+        RowScope::Sites(ids) => {
+            query = query.filter(enrollment_reports::site_id.eq_any(ids.clone()));
+        }
+        RowScope::Vendor(_) | RowScope::Nothing => return Ok(Vec::new()),
+    }
+    let rows: Vec<(Uuid, Option<i64>)> = query.load(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(site, enrolled)| (site, enrolled.unwrap_or(0)))
+        .collect())
+}

@@ -96,6 +96,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamptz>,
         version -> Int4,
         planned_activation_on -> Nullable<Date>,
+        city -> Nullable<Text>,
     }
 }
 

@@ -26,7 +26,7 @@ use crate::error::ApiError;
     "principal_investigator": "Dr. A. Example", "country": "DE", "status": "enrolling",
     "irb_approved_on": "2026-02-10", "activated_on": "2026-03-02", "target_enrollment": 40,
     "cro_vendor_id": null, "created_at": "2026-02-01T10:00:00Z", "updated_at": "2026-03-02T12:00:00Z",
-    "deleted_at": null, "version": 4, "planned_activation_on": "2026-03-02"
+    "deleted_at": null, "version": 4, "planned_activation_on": "2026-03-02", "city": "Berlin"
 }))]
 pub struct Site {
     pub id: Uuid,
@@ -51,6 +51,8 @@ pub struct Site {
     /// When a site not yet active is planned to activate (the enrollment forecast starts
     /// it then).
     pub planned_activation_on: Option<NaiveDate>,
+    /// The city the site is in, when known.
+    pub city: Option<String>,
 }
 
 impl Site {
@@ -78,6 +80,7 @@ impl Site {
             target_enrollment: self.target_enrollment,
             cro_vendor_id: self.cro_vendor_id,
             planned_activation_on: self.planned_activation_on,
+            city: self.city.clone(),
         }
     }
 }
@@ -296,4 +299,46 @@ impl Record for Site {
         }
         Ok(())
     }
+}
+
+/// The live sites of a study within `scope`, by site number: what the FHIR export shows.
+pub async fn live_in_study(
+    conn: &mut Conn,
+    study_id: Uuid,
+    scope: &RowScope,
+) -> QueryResult<Vec<Site>> {
+    visible(scope)
+        .filter(sites::study_id.eq(study_id))
+        .filter(sites::deleted_at.is_null())
+        .order((sites::site_number.asc(), sites::id.asc()))
+        .load(conn)
+        .await
+}
+
+/// The live sites of a study in creation order, locked `FOR UPDATE` until the transaction
+/// ends when `lock` is set (an import computes their new fields from what it read).
+pub async fn live_in_study_for_import(
+    conn: &mut Conn,
+    study_id: Uuid,
+    lock: bool,
+) -> QueryResult<Vec<Site>> {
+    let query = sites::table
+        .filter(sites::study_id.eq(study_id))
+        .filter(sites::deleted_at.is_null())
+        .order(sites::id.asc());
+    if lock {
+        query.for_update().load(conn).await
+    } else {
+        query.load(conn).await
+    }
+}
+
+/// Every site number a study has used, deleted sites included (new numbers never repeat
+/// an old one).
+pub async fn numbers_in_study(conn: &mut Conn, study_id: Uuid) -> QueryResult<Vec<String>> {
+    sites::table
+        .filter(sites::study_id.eq(study_id))
+        .select(sites::site_number)
+        .load(conn)
+        .await
 }

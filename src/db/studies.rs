@@ -290,3 +290,27 @@ pub async fn share_lock_all(conn: &mut Conn, ids: &[Uuid]) -> Result<(), ApiErro
         .await?;
     Ok(())
 }
+
+/// The live studies registered under a ClinicalTrials.gov id (an import expects at most
+/// one).
+pub async fn live_with_nct_id(conn: &mut Conn, nct_id: &str) -> QueryResult<Vec<Study>> {
+    studies::table
+        .filter(studies::nct_id.eq(nct_id))
+        .filter(studies::deleted_at.is_null())
+        .order(studies::id.asc())
+        .load(conn)
+        .await
+}
+
+/// The live study with this protocol number, if any.
+pub async fn live_with_protocol_number(
+    conn: &mut Conn,
+    protocol_number: &str,
+) -> QueryResult<Option<Study>> {
+    studies::table
+        .filter(studies::protocol_number.eq(protocol_number))
+        .filter(studies::deleted_at.is_null())
+        .first(conn)
+        .await
+        .optional()
+}

@@ -58,7 +58,9 @@ impl From<WebhookRow> for Webhook {
 }
 
 /// Registers a subscription that starts at the feed's current head: it receives the
-/// changes committed after it (earlier ones are in the pull feed).
+/// changes committed after it (earlier ones are in the pull feed). Everything committed
+/// before is sealed first, so that no earlier change gets a position after the start.
+/// Not to be called inside a transaction (sealing commits on its own).
 pub async fn create(
     conn: &mut Conn,
     owner_id: Uuid,
@@ -66,6 +68,7 @@ pub async fn create(
     entity_types: &[String],
     secret: &str,
 ) -> QueryResult<WebhookRow> {
+    crate::db::seals::seal_committed(conn).await?;
     let head = crate::db::changes::head(conn).await?;
     diesel::insert_into(webhooks::table)
         .values((

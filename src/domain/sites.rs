@@ -29,6 +29,7 @@ fn default_status() -> SiteStatus {
     "institution": "Charité – Universitätsmedizin Berlin",
     "principal_investigator": "Dr. A. Example",
     "country": "DE",
+    "city": "Berlin",
     "status": "selected",
     "irb_approved_on": "2026-02-10",
     "planned_activation_on": "2026-03-02",
@@ -53,6 +54,10 @@ pub struct SiteFields {
     #[validate(custom(function = "validation::country_code"))]
     #[schema(example = "DE")]
     pub country: String,
+    /// The city the site is in (up to 200 chars), when known: the FHIR export's
+    /// `Location.address.city`.
+    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    pub city: Option<String>,
     /// Defaults to `planned`.
     #[serde(default = "default_status")]
     pub status: SiteStatus,

@@ -127,6 +127,7 @@ const SITE_FIELDS: &[&str] = &[
     "institution",
     "principal_investigator",
     "country",
+    "city",
     "status",
     "irb_approved_on",
     "activated_on",

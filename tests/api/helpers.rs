@@ -564,3 +564,46 @@ impl TestApp {
             .collect()
     }
 }
+
+/// A fixture of `../shared/fixtures` (outside data, used as it is: see its README).
+pub fn fixture_path(relative: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(relative)
+}
+
+/// Runs a Python validator: `script` gets the paths of `documents` (each written to a
+/// temporary file) and then of `files` as arguments. Answers whether it exited 0, and its
+/// output. The packages it imports are installed by `.ci/run`.
+pub fn run_python(
+    script: &str,
+    documents: &[&Value],
+    files: &[&std::path::Path],
+) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("trialops-validate-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut args: Vec<String> = Vec::new();
+    for (i, document) in documents.iter().enumerate() {
+        let path = dir.join(format!("document-{i}.json"));
+        std::fs::write(&path, serde_json::to_vec(document).unwrap()).unwrap();
+        args.push(path.to_string_lossy().into_owned());
+    }
+    args.extend(files.iter().map(|f| f.to_string_lossy().into_owned()));
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(&args)
+        .output()
+        .expect("python3 must be installed to run the standards validators");
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !text.contains("ModuleNotFoundError"),
+        "a validator package is missing (`.ci/run` installs them: pip install 'fhir.resources>=8,<9' jsonschema): {text}"
+    );
+    (output.status.success(), text)
+}

@@ -158,3 +158,74 @@ async fn a_site_may_name_a_live_cro_vendor() {
         .await;
     assert_eq!(listed.ok(200)["data"].as_array().unwrap().len(), 1);
 }
+
+#[actix_web::test]
+async fn city_is_optional_and_goes_everywhere_a_site_goes() {
+    let app = spawn_app().await;
+    let study = app.study_id(json!({})).await;
+    let site = app
+        .create_site(&study, json!({"city": "Xi\u{2019}an"}))
+        .await;
+    assert_eq!(site["city"], "Xi\u{2019}an");
+    let path = format!("/api/v1/sites/{}", site["id"].as_str().unwrap());
+    assert!(app.create_site(&study, json!({})).await["city"].is_null());
+
+    let cleared = app
+        .patch(&path, &app.admin_token, &json!({"city": null}))
+        .await;
+    assert!(cleared.ok(200)["city"].is_null());
+    app.patch(&path, &app.admin_token, &json!({"city": "Lyon"}))
+        .await
+        .ok(200);
+    for bad in [json!(""), json!("  "), json!("x".repeat(201)), json!(7)] {
+        let resp = app
+            .patch(&path, &app.admin_token, &json!({"city": bad}))
+            .await;
+        assert!(matches!(resp.status, 400 | 422), "{bad}: {}", resp.text);
+        resp.problem(resp.status);
+    }
+    let batch = app
+        .post(
+            "/api/v1/sites/batch",
+            &app.admin_token,
+            &json!({"items": [{"external_id": "S-CITY", "study_id": study, "site_number": "B-1", "name": "B", "country": "FR", "city": "Paris"}]}),
+        )
+        .await;
+    let batched = batch.ok(200)["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        app.get(&format!("/api/v1/sites/{batched}"), &app.admin_token)
+            .await
+            .ok(200)["city"],
+        "Paris"
+    );
+
+    // The change feed carries it, and the CSV has its column.
+    let feed = app
+        .get(
+            "/api/v1/changes?entity_type=site&limit=100",
+            &app.admin_token,
+        )
+        .await;
+    let last = feed.ok(200)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|c| c["entity_id"] == site["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(last["data"]["city"], "Lyon");
+    let csv = app
+        .send(
+            app.http
+                .get(app.url(&format!("/api/v1/sites?study_id={study}")))
+                .bearer_auth(&app.admin_token)
+                .header("accept", "text/csv"),
+        )
+        .await;
+    let header = csv.text.lines().next().unwrap();
+    assert!(header.split(',').any(|c| c == "city"), "{header}");
+    assert!(csv.text.contains("Lyon"));
+}
