@@ -99,7 +99,7 @@ awk -v b="$t_big" -v s="$t_small" \
 
 # 4. RSS under the read load, then with 8,000 open connections.
 study=$big
-wrk -t2 -c32 -d15s -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/studies/$study" >/tmp/scale_wrk32.txt &
+wrk -t2 -c32 -d15s --latency -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/studies/$study" >/tmp/scale_wrk32.txt &
 WRK=$!
 sleep 2
 peak=$(sample_rss 12)

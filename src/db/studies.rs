@@ -140,12 +140,20 @@ pub async fn list(
 
 /// A live study within `scope`, or 404.
 pub async fn find(conn: &mut Conn, id: Uuid, scope: &Scope) -> Result<Study, ApiError> {
-    visible(scope)
-        .filter(studies::id.eq(id))
+    // A static query, not `visible(scope)`'s boxed one: diesel keeps a static query as a
+    // prepared statement per connection, so PostgreSQL parses and plans it once, not on
+    // every read. The scope is then checked on the row.
+    let study: Option<Study> = studies::table
+        .find(id)
         .filter(studies::deleted_at.is_null())
         .first(conn)
         .await
-        .optional()?
+        .optional()?;
+    study
+        .filter(|study| match scope {
+            Scope::All => true,
+            Scope::Only(ids) => ids.contains(&study.id),
+        })
         .ok_or(ApiError::NotFound)
 }
 
