@@ -18,6 +18,7 @@ REPLICA_DIR=/tmp/trialops_replica_$$
 REPLICA_PORT=5433
 PORT=18189
 DB="trialops_replica_demo_$$"
+SLOT="trialops_replica_demo_$$"
 HBA_LINE="host replication postgres 127.0.0.1/32 trust # trialops replica_demo $$"
 
 teardown() {
@@ -26,11 +27,13 @@ teardown() {
         su postgres -c "$BIN/pg_ctl -D $REPLICA_DIR -m fast stop" >/dev/null 2>&1 || true
     fi
     rm -rf "$REPLICA_DIR"
+    psql -q -h 127.0.0.1 -U postgres -c \
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$SLOT'" >/dev/null || true
     if grep -q "trialops replica_demo $$" "$HBA"; then
         sed -i "/trialops replica_demo $$/d" "$HBA"
         psql -q -h 127.0.0.1 -U postgres -c 'SELECT pg_reload_conf()' >/dev/null
     fi
-    echo "torn down: replica stopped, $REPLICA_DIR removed, pg_hba line removed"
+    echo "torn down: replica stopped, $REPLICA_DIR and the replication slot removed, pg_hba line removed"
 }
 trap teardown EXIT
 
@@ -41,16 +44,22 @@ DATABASE_URL="$PRIMARY_URL" ./target/release/trialops migrate >/dev/null 2>&1
 echo "== a streaming replica of the local server"
 echo "$HBA_LINE" >>"$HBA"
 psql -q -h 127.0.0.1 -U postgres -c 'SELECT pg_reload_conf()' >/dev/null
-su postgres -c "$BIN/pg_basebackup -h 127.0.0.1 -p 5432 -U postgres -D $REPLICA_DIR -R -X stream -c fast"
+# A replication slot keeps the primary from recycling WAL the replica has not received.
+su postgres -c "$BIN/pg_basebackup -h 127.0.0.1 -p 5432 -U postgres -D $REPLICA_DIR -R -X stream -c fast -C -S $SLOT"
 # Debian keeps the server's configuration in /etc, so the copy needs its own.
 cat >"$REPLICA_DIR/postgresql.conf" <<EOF
 port = $REPLICA_PORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '/tmp'
 hot_standby = on
+hba_file = '$HBA'
+ident_file = '/etc/postgresql/$VERSION/main/pg_ident.conf'
 EOF
 chown postgres:postgres "$REPLICA_DIR/postgresql.conf"
-su postgres -c "$BIN/pg_ctl -D $REPLICA_DIR -l $REPLICA_DIR/replica.log -w start" >/dev/null
+su postgres -c "$BIN/pg_ctl -D $REPLICA_DIR -l $REPLICA_DIR/replica.log -w start" >/dev/null || {
+    cat "$REPLICA_DIR/replica.log" >&2
+    exit 1
+}
 REPLICA_URL="postgres://postgres@127.0.0.1:$REPLICA_PORT/$DB"
 psql -h 127.0.0.1 -p "$REPLICA_PORT" -U postgres -Atc \
     "SELECT 'replica in recovery: ' || pg_is_in_recovery()"
@@ -65,7 +74,7 @@ STUDY=$(curl -sf "${auth[@]}" -H 'content-type: application/json' \
     "$BASE/api/v1/studies" | jq -r .id)
 sleep 1
 replayed() { psql -h 127.0.0.1 -p "$REPLICA_PORT" -U postgres -Atc "SELECT pg_last_xact_replay_timestamp()"; }
-echo "metrics as_of:           $(curl -sf "${auth[@]}" "$BASE/api/v1/studies/$STUDY/metrics" | jq -r .as_of)"
+echo "metrics as_of:           $(curl -s "${auth[@]}" "$BASE/api/v1/studies/$STUDY/metrics" | jq -r '.as_of // .')"
 echo "replica last replayed:   $(replayed)"
 
 echo "== replay paused on the replica; a write on the primary"
