@@ -187,6 +187,13 @@ impl KeySet {
             row.private_der = None;
             row.private_enc = None;
             keys::publish_public(conn, &row).await?;
+            // Keys the database held before verify what they signed, then retire (and
+            // lose their private halves): the database ends up holding none.
+            let tokens_until = Utc::now()
+                + chrono::Duration::from_std(source.overlap).unwrap_or(chrono::Duration::MAX);
+            keys::supersede_all_but(conn, &row.kid, tokens_until)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
         } else {
             let now = Utc::now();
             let fresh = SigningKey::generate(&mut rand::rngs::OsRng);

@@ -218,6 +218,62 @@ pub struct Superseded {
     pub tokens_until: DateTime<Utc>,
 }
 
+/// Gives every database signer other than `kid` its last day: once the key comes from
+/// the environment, earlier database keys verify their outstanding tokens, then retire
+/// (their private halves erased). Answers the kids superseded.
+pub async fn supersede_all_but(
+    conn: &mut Conn,
+    kid: &str,
+    tokens_until: DateTime<Utc>,
+) -> Result<Vec<String>, ApiError> {
+    let kid = kid.to_string();
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        lock(conn).await?;
+        let current: Vec<SigningKeyRow> = signers()
+            .filter(signing_keys::tokens_until.is_null())
+            .filter(signing_keys::kid.ne(&kid))
+            .select(SigningKeyRow::as_select())
+            .load(conn)
+            .await?;
+        let ctx =
+            WriteContext::command_line("the signing key now comes from TRIALOPS_SIGNING_KEY_PEM");
+        supersede(conn, &ctx, &current, tokens_until).await?;
+        Ok(current.into_iter().map(|row| row.kid).collect())
+    })
+    .await
+}
+
+async fn supersede(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    rows: &[SigningKeyRow],
+    tokens_until: DateTime<Utc>,
+) -> Result<Vec<Superseded>, ApiError> {
+    let mut superseded = Vec::new();
+    for row in rows {
+        diesel::update(signing_keys::table.find(&row.kid))
+            .set(signing_keys::tokens_until.eq(tokens_until))
+            .execute(conn)
+            .await?;
+        let mut after = row.clone();
+        after.tokens_until = Some(tokens_until);
+        record(
+            conn,
+            ctx,
+            AuditAction::Supersede,
+            &row.public_raw,
+            Some(row.into()),
+            Some((&after).into()),
+        )
+        .await?;
+        superseded.push(Superseded {
+            kid: row.kid.clone(),
+            tokens_until,
+        });
+    }
+    Ok(superseded)
+}
+
 /// Publishes `new` as the key that signs from `signing_from`, and gives every current
 /// signer its last day: `tokens_until`, after the last token it can still sign expires.
 pub async fn rotate(
@@ -247,28 +303,7 @@ pub async fn rotate(
             Some((&new).into()),
         )
         .await?;
-        let mut superseded = Vec::new();
-        for row in current {
-            diesel::update(signing_keys::table.find(&row.kid))
-                .set(signing_keys::tokens_until.eq(tokens_until))
-                .execute(conn)
-                .await?;
-            let mut after = row.clone();
-            after.tokens_until = Some(tokens_until);
-            record(
-                conn,
-                &ctx,
-                AuditAction::Supersede,
-                &row.public_raw,
-                Some((&row).into()),
-                Some((&after).into()),
-            )
-            .await?;
-            superseded.push(Superseded {
-                kid: row.kid,
-                tokens_until,
-            });
-        }
+        let superseded = supersede(conn, &ctx, &current, tokens_until).await?;
         Ok(Rotation {
             kid: new.kid.clone(),
             signing_from: new.signing_from.unwrap_or_else(Utc::now),

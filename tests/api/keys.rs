@@ -273,15 +273,43 @@ async fn a_key_from_the_environment_leaves_no_private_key_in_the_database_and_is
         .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
         .unwrap()
         .to_string();
-    let app = spawn_app_with(|s| s.signing_key_pem = Some(pem.clone())).await;
-    let rows = key_rows(&app).await;
-    assert!(rows.iter().all(|r| !r.plain && !r.sealed), "{rows:?}");
-    assert_eq!(readyz(&app).await["signing_keys"], "from the environment");
-    assert_eq!(jwks_kids(&app).await, [header_kid(&app.admin_token)]);
-
-    let refused = app
-        .post("/api/v1/keys/rotate", &app.admin_token, &json!({}))
+    // A database that held a key before the environment gives one.
+    let db_keyed = spawn_app_with(short_lived).await;
+    let app = db_keyed
+        .another_instance(|s| {
+            short_lived(s);
+            s.signing_key_pem = Some(pem.clone());
+        })
         .await;
+    let (id, secret) = app.register(Role::Admin, vec![], vec![], None).await;
+    let token = app.token(&id, &secret).await;
+    let env_kid = header_kid(&token);
+    assert_eq!(readyz(&app).await["signing_keys"], "from the environment");
+    // The earlier key verifies what it signed, then retires and loses its private half.
+    within(Duration::from_secs(6), "the database key retires", || {
+        let db_keyed = &db_keyed;
+        async move {
+            key_rows(db_keyed)
+                .await
+                .iter()
+                .all(|r| !r.plain && !r.sealed)
+        }
+    })
+    .await;
+    let rows = key_rows(&app).await;
+    assert!(rows.iter().any(|r| r.kid == env_kid), "{rows:?}");
+    let token = app.token(&id, &secret).await;
+    within(
+        Duration::from_secs(1),
+        "the JWKS holds the environment's key only",
+        || {
+            let (app, env_kid) = (&app, &env_kid);
+            async move { jwks_kids(app).await == [env_kid.clone()] }
+        },
+    )
+    .await;
+
+    let refused = app.post("/api/v1/keys/rotate", &token, &json!({})).await;
     let problem = refused.problem(409);
     assert!(
         problem["detail"]
