@@ -1,13 +1,21 @@
 //! `/api/v1/keys`: rotation of the token signing key.
 
 use actix_web::{HttpResponse, post, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use validator::Validate;
 
-use crate::api::extract::ChangeReason;
+use crate::api::extract::{Body, ChangeReason};
 use crate::auth::{Caller, keys, live_keys};
 use crate::db::keys::Rotation;
 use crate::domain::enums::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
+
+/// A rotation takes no options: send `{}` (the reason goes in `X-Change-Reason`).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {}
 
 /// Rotate the signing key
 ///
@@ -20,6 +28,7 @@ use crate::startup::AppState;
 #[utoipa::path(
     operation_id = "rotate_signing_key",
     tag = "auth",
+    request_body = RotateRequest,
     responses(
         (status = 200, description = "The new key and the keys it supersedes", body = Rotation),
         (status = 409, description = "The signing key comes from the environment", body = crate::error::Problem),
@@ -30,6 +39,7 @@ pub async fn rotate(
     caller: Caller,
     state: web::Data<AppState>,
     reason: ChangeReason,
+    _body: Body<RotateRequest>,
 ) -> ApiResult<HttpResponse> {
     if caller.role != Role::Admin {
         return Err(ApiError::Forbidden(format!(

@@ -142,7 +142,9 @@ fn signers() -> signing_keys::BoxedQuery<'static, diesel::pg::Pg> {
 }
 
 /// Creates a key with `make_key` if none can sign. Two instances starting together take
-/// the same advisory lock, so only one creates a key and both use it.
+/// the same advisory lock, so only one creates a key and both use it. The first start's
+/// key is not an audit event (it is part of setting up, like the migrations); every key a
+/// rotation creates is.
 pub async fn ensure_signer(
     conn: &mut Conn,
     make_key: impl FnOnce() -> anyhow::Result<NewSigningKey> + Send + 'static,
@@ -158,17 +160,6 @@ pub async fn ensure_signer(
             .values(&row)
             .execute(conn)
             .await?;
-        let ctx = WriteContext::command_line("no signing key existed: created one");
-        record(
-            conn,
-            &ctx,
-            AuditAction::Create,
-            &row.public_raw,
-            None,
-            Some((&row).into()),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::info!(kid = %row.kid, "created a new token signing key");
         Ok(())
     })

@@ -74,6 +74,8 @@ fn trialops(database_url: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, S
         .args(args)
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "error")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .env_remove("TRIALOPS_KEY_ENCRYPTION_KEY")
         .env_remove("TRIALOPS_SIGNING_KEY_PEM");
     for (name, value) in env {
@@ -157,7 +159,7 @@ async fn with_an_encryption_key_a_database_reader_holds_no_usable_signing_key() 
     settings.key_encryption_key = Some(wrong.clone());
     let error = match trialops::startup::prepare(&settings).await {
         Ok(_) => panic!("a wrong encryption key started"),
-        Err(error) => format!("{error:?}"),
+        Err(error) => format!("{error:#}"),
     };
     assert!(
         error.contains("TRIALOPS_KEY_ENCRYPTION_KEY") && !error.contains('\n'),
@@ -472,12 +474,8 @@ async fn rotation_publishes_first_switches_every_instance_and_retires_the_old_ke
         })
         .collect();
     let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
-    assert_eq!(
-        names,
-        ["create", "create", "supersede", "retire"],
-        "{actions:?}"
-    );
-    assert_eq!(actions[1].1, new_kid);
+    assert_eq!(names, ["create", "supersede", "retire"], "{actions:?}");
+    assert_eq!(actions[0].1, new_kid);
 }
 
 #[actix_web::test]
