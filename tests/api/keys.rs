@@ -355,8 +355,13 @@ where
 
 #[actix_web::test]
 async fn rotation_publishes_first_switches_every_instance_and_retires_the_old_key() {
-    let app = spawn_app_with(short_lived).await;
-    let other = app.another_instance(short_lived).await;
+    // Long enough that the steps below fit in the overlap on a loaded machine.
+    let settings = |s: &mut Settings| {
+        short_lived(s);
+        s.token_ttl_seconds = 5;
+    };
+    let app = spawn_app_with(settings).await;
+    let other = app.another_instance(settings).await;
     let (admin_id, admin_secret) = app.register(Role::Admin, vec![], vec![], None).await;
     let old_kid = app.state.tokens.keys().signer().kid.clone();
     let before = app.token(&admin_id, &admin_secret).await;
@@ -421,9 +426,9 @@ async fn rotation_publishes_first_switches_every_instance_and_retires_the_old_ke
         "both listed during the overlap"
     );
 
-    // Once its last token has expired (2 s) plus the skew (1 s), the old key retires by
+    // Once its last token has expired (5 s) plus the skew (1 s), the old key retires by
     // itself: its tokens are 401 everywhere and it leaves the JWKS.
-    within(Duration::from_secs(6), "the old key retires", || {
+    within(Duration::from_secs(9), "the old key retires", || {
         let app = &app;
         let old_kid = &old_kid;
         async move {
