@@ -60,6 +60,37 @@ pub struct Settings {
     )]
     pub signing_key_pem: Option<String>,
 
+    /// 32 random bytes, base64: the key that seals the signing keys (and other secrets)
+    /// kept in the database. Without it they are stored in plain form, and a database
+    /// reader can sign tokens.
+    #[arg(
+        long,
+        env = "TRIALOPS_KEY_ENCRYPTION_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub key_encryption_key: Option<String>,
+
+    /// After a rotation, how long the new key is published before it signs, in
+    /// milliseconds: every instance learns of it first.
+    #[arg(
+        long,
+        env = "TRIALOPS_KEY_ACTIVATION_MS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub key_activation_ms: u64,
+
+    /// The allowance for clock skew, in seconds, added to the token lifetime before a
+    /// superseded signing key retires (stops verifying tokens).
+    #[arg(
+        long,
+        env = "TRIALOPS_KEY_SKEW_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub key_skew_seconds: i64,
+
     /// Requests per client per minute (0: no limit).
     #[arg(
         long,
@@ -174,12 +205,13 @@ impl Settings {
             poll_interval: std::time::Duration::from_millis(self.webhook_poll_ms),
             max_attempts: self.webhook_max_attempts.max(1),
             backoff: std::time::Duration::from_millis(self.webhook_backoff_ms),
+            secrets: None,
         }
     }
 }
 
 /// Webhook settings, kept in the application state.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WebhookSettings {
     pub allow_private: bool,
     /// Zero: this instance sends nothing.
@@ -187,6 +219,8 @@ pub struct WebhookSettings {
     pub max_attempts: i32,
     /// Before the second attempt; doubled for each further one.
     pub backoff: std::time::Duration,
+    /// What opens the subscriptions' sealed secrets (`TRIALOPS_KEY_ENCRYPTION_KEY`).
+    pub secrets: Option<crate::auth::encryption::KeyEncryptionKey>,
 }
 
 impl Settings {
@@ -200,6 +234,9 @@ impl Settings {
             token_audience: "trialops-api".into(),
             token_ttl_seconds: 900,
             signing_key_pem: None,
+            key_encryption_key: None,
+            key_activation_ms: 500,
+            key_skew_seconds: 60,
             rate_limit_per_minute: 1200,
             db_pool_size: 8,
             workers: Some(2),

@@ -1,4 +1,5 @@
-//! The `trialops` binary: `serve`, `migrate`, `clients create|list|revoke`, `openapi`.
+//! The `trialops` binary: `serve`, `migrate`, `clients create|list|revoke`,
+//! `keys encrypt|rewrap|rotate|new-encryption-key`, `openapi`.
 
 use std::net::TcpListener;
 
@@ -9,6 +10,7 @@ use uuid::Uuid;
 
 use trialops::audit::WriteContext;
 use trialops::auth::clients::{NewClientRequest, register};
+use trialops::auth::encryption::{self, KeyEncryptionKey};
 use trialops::config::Settings;
 use trialops::db;
 use trialops::domain::cursor::PageRequest;
@@ -38,8 +40,28 @@ enum Command {
     /// Manage API clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage the token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Seal every signing key stored in plain form under TRIALOPS_KEY_ENCRYPTION_KEY.
+    Encrypt,
+    /// Move every sealed signing key from TRIALOPS_KEY_ENCRYPTION_KEY to
+    /// TRIALOPS_NEW_KEY_ENCRYPTION_KEY (then make the new one TRIALOPS_KEY_ENCRYPTION_KEY).
+    Rewrap {
+        #[arg(long, env = "TRIALOPS_NEW_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+        new_key: String,
+    },
+    /// Publish a new signing key; every instance signs with it a moment later, and the
+    /// current keys retire once their last token has expired.
+    Rotate,
+    /// Print a new random encryption key (32 bytes, base64) for TRIALOPS_KEY_ENCRYPTION_KEY.
+    NewEncryptionKey,
 }
 
 #[derive(Subcommand)]
@@ -95,7 +117,48 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve => serve(cli.settings).await,
         Command::Clients(command) => clients(cli.settings, command).await,
+        Command::Keys(command) => keys(cli.settings, command).await,
     }
+}
+
+async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
+    if let KeysCommand::NewEncryptionKey = command {
+        println!("{}", KeyEncryptionKey::generate_base64());
+        return Ok(());
+    }
+    let state = startup::prepare(&settings).await?;
+    let mut conn = state.db.get().await.context("connecting to the database")?;
+    let current = || {
+        state.tokens.source.encryption.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} is not set: there is no key to encrypt with",
+                encryption::VARIABLE
+            )
+        })
+    };
+    match command {
+        KeysCommand::Encrypt => {
+            let sealed = trialops::auth::keys::encrypt_plain(&mut conn, &current()?).await?;
+            eprintln!("{sealed} secret(s) encrypted (signing keys, webhook secrets, kept answers)");
+        }
+        KeysCommand::Rewrap { new_key } => {
+            let new = KeyEncryptionKey::from_base64(&new_key, encryption::NEW_VARIABLE)?;
+            let moved = trialops::auth::keys::rewrap(&mut conn, &current()?, &new).await?;
+            eprintln!(
+                "{moved} secret(s) now sealed under the new key: set {} to it",
+                encryption::VARIABLE
+            );
+        }
+        KeysCommand::Rotate => {
+            let ctx = WriteContext::command_line("rotated with trialops keys rotate");
+            let rotation = trialops::auth::keys::rotate(&mut conn, &ctx, &state.tokens.source)
+                .await
+                .map_err(describe)?;
+            println!("{}", serde_json::to_string(&rotation)?);
+        }
+        KeysCommand::NewEncryptionKey => {}
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

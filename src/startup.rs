@@ -12,7 +12,7 @@ use anyhow::Context;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, extract, fallback::KnownRoutes};
-use crate::auth::keys::KeySet;
+use crate::auth::keys::{KeySet, KeySource, KeyStorage};
 use crate::auth::live_clients::LiveClients;
 use crate::auth::rate_limit::{RateLimiter, rate_limit_headers};
 use crate::auth::secret_guard::SecretGuard;
@@ -49,15 +49,36 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<web::Data<AppState>>
     }
     let pool = db::pool(&settings.database_url, settings.db_pool_size)?;
     let mut conn = pool.get().await.context("connecting to the database")?;
-    let keys = KeySet::load(&mut conn, settings.signing_key_pem.as_deref()).await?;
+    let source = key_source(settings)?;
+    let keys = KeySet::load(&mut conn, &source).await?;
     drop(conn);
+    if keys.storage == KeyStorage::Plain {
+        tracing::warn!(
+            "token signing keys are stored in the database in plain form: anyone who can read \
+             the database (a dump, a backup, a replica) can sign tokens. Set \
+             TRIALOPS_KEY_ENCRYPTION_KEY and run `trialops keys encrypt`."
+        );
+    }
     let tokens = TokenService::new(
         keys,
+        source,
         settings.token_issuer.clone(),
         settings.token_audience.clone(),
         settings.token_ttl_seconds,
     );
     Ok(web::Data::new(AppState::new(settings, pool, tokens)?))
+}
+
+/// The key set's sources from the settings; a bad variable is a one-line error naming it.
+pub fn key_source(settings: &Settings) -> anyhow::Result<KeySource> {
+    let skew = u64::try_from(settings.key_skew_seconds).unwrap_or(0);
+    let ttl = u64::try_from(settings.token_ttl_seconds).unwrap_or(0);
+    KeySource::new(
+        settings.key_encryption_key.as_deref(),
+        settings.signing_key_pem.as_deref(),
+        Duration::from_millis(settings.key_activation_ms),
+        Duration::from_secs(ttl.saturating_add(skew)),
+    )
 }
 
 impl AppState {
@@ -67,6 +88,8 @@ impl AppState {
             Some(url) => db::pool(url, settings.db_pool_size)?,
             None => db.clone(),
         };
+        let mut webhooks = settings.webhooks();
+        webhooks.secrets = tokens.source.encryption.clone();
         Ok(Self {
             db,
             read_db,
@@ -74,7 +97,7 @@ impl AppState {
             live_clients: Arc::new(LiveClients::default()),
             rate_limiter: RateLimiter::new(settings.rate_limit_per_minute),
             secret_guard: SecretGuard::default(),
-            webhooks: settings.webhooks(),
+            webhooks,
             database_url: settings.database_url.clone(),
             seal_interval: Duration::from_millis(settings.seal_interval_ms),
             listen_retry: Duration::from_millis(settings.listen_retry_ms),
@@ -98,6 +121,11 @@ pub fn run(
             state.seal_interval,
         ));
     }
+    actix_web::rt::spawn(crate::auth::live_keys::listen(
+        state.clone(),
+        state.database_url.clone(),
+        state.listen_retry,
+    ));
     actix_web::rt::spawn(
         state
             .live_clients

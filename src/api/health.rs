@@ -19,13 +19,15 @@ pub async fn healthz() -> HttpResponse {
 /// Readiness
 ///
 /// The database is reachable and every migration this build knows is applied; 503
-/// otherwise (take the instance out of rotation).
+/// otherwise (take the instance out of rotation). `signing_keys` says where the token
+/// signing key is kept: `encrypted`, `from the environment`, or `not encrypted` (a
+/// database reader could sign tokens; still ready).
 #[utoipa::path(
     operation_id = "readyz",
     tag = "operations",
     security(()),
     responses(
-        (status = 200, description = "Ready", body = Object, example = json!({"status": "ready", "migration": "20261201000002", "revocations": "notified"})),
+        (status = 200, description = "Ready", body = Object, example = json!({"status": "ready", "migration": "20261201000002", "revocations": "notified", "signing_keys": "encrypted"})),
         (status = 503, description = "Database unreachable or not migrated", body = crate::error::Problem),
     ),
 )]
@@ -48,9 +50,13 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     } else {
         "checked on every request"
     };
+    // Where the token signing key is kept: `not encrypted` still answers ready, but says
+    // that a database reader could sign tokens.
+    let signing_keys = state.tokens.keys().storage.describe();
     Ok(HttpResponse::Ok().json(json!({
         "status": "ready",
         "migration": applied,
         "revocations": revocations,
+        "signing_keys": signing_keys,
     })))
 }

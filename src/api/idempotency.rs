@@ -6,6 +6,9 @@
 //! body, with `Idempotent-Replayed: true`; with another request it is a 422; while the first
 //! request is still running it is a 409, so two concurrent requests never create two
 //! records. Answers of 5xx free the key again, so a retry runs anew.
+//!
+//! A kept answer can hold a secret (`POST /clients` answers the new client's), so with
+//! `TRIALOPS_KEY_ENCRYPTION_KEY` it is stored sealed, bound to the client and key.
 
 use actix_web::body::{EitherBody, MessageBody, to_bytes_limited};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -17,7 +20,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::api::extract::read_body;
+use crate::auth::encryption;
 use crate::db;
+use crate::db::idempotency::StoredBody;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -131,7 +136,26 @@ pub async fn idempotency<B: MessageBody + 'static>(
             if let Some(location) = stored.response_location {
                 replay.insert_header((header::LOCATION, location));
             }
-            let response = replay.body(stored.response_body.unwrap_or_default());
+            let body = match (stored.response_body, stored.response_body_enc) {
+                (Some(body), _) => body,
+                (None, Some(sealed)) => {
+                    let opened = state.tokens.source.encryption.as_ref().and_then(|kek| {
+                        kek.open(&sealed, &encryption::idempotency_binding(client, &key))
+                    });
+                    match opened {
+                        Some(body) => body,
+                        None => {
+                            let error = ApiError::Internal(anyhow::anyhow!(
+                                "a kept Idempotency-Key answer does not decrypt with {}",
+                                encryption::VARIABLE
+                            ));
+                            return Ok(refuse(req, error));
+                        }
+                    }
+                }
+                (None, None) => Vec::new(),
+            };
+            let response = replay.body(body);
             return Ok(req.into_response(response).map_into_right_body());
         }
         Ok(None) => {}
@@ -164,6 +188,25 @@ pub async fn idempotency<B: MessageBody + 'static>(
     if let Ok(mut conn) = state.db.get().await {
         let kept = if status.is_server_error() {
             db::idempotency::release(&mut conn, client, &key).await
+        } else if let Some(kek) = &state.tokens.source.encryption {
+            match kek.seal(&body, &encryption::idempotency_binding(client, &key)) {
+                Ok(sealed) => {
+                    db::idempotency::complete(
+                        &mut conn,
+                        client,
+                        &key,
+                        status.as_u16(),
+                        header_text(header::CONTENT_TYPE),
+                        header_text(header::LOCATION),
+                        StoredBody::Sealed(sealed),
+                    )
+                    .await
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "could not seal an Idempotency-Key answer");
+                    db::idempotency::release(&mut conn, client, &key).await
+                }
+            }
         } else {
             db::idempotency::complete(
                 &mut conn,
@@ -172,7 +215,7 @@ pub async fn idempotency<B: MessageBody + 'static>(
                 status.as_u16(),
                 header_text(header::CONTENT_TYPE),
                 header_text(header::LOCATION),
-                &body,
+                StoredBody::Plain(&body),
             )
             .await
         };

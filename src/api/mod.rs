@@ -16,6 +16,7 @@ pub mod fallback;
 pub mod forecast;
 pub mod health;
 pub mod idempotency;
+pub mod keys;
 pub mod metrics;
 pub mod milestones;
 pub mod oauth;
@@ -53,7 +54,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(clients::create)
                 .service(clients::read)
                 .service(clients::revoke)
+                .service(keys::rotate)
                 .service(audit_events::verify)
+                .service(audit_events::verify_checkpoints)
+                .service(audit_events::checkpoint)
                 .service(audit_events::list)
                 .service(changes::list)
                 .service(webhooks::list)

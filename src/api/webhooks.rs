@@ -8,9 +8,11 @@ use validator::Validate;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{self, Body};
+use crate::auth::encryption;
 use crate::auth::secrets::generate_secret;
 use crate::auth::{Caller, Reach, policy};
 use crate::db;
+use crate::db::webhooks::StoredSecret;
 use crate::db::webhooks::{Delivery, Webhook, WebhookRow};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{EntityType, Role};
@@ -105,9 +107,25 @@ pub async fn create(
     types.sort();
     types.dedup();
     let secret = generate_secret();
+    let id = Uuid::now_v7();
+    // Needed in clear to sign deliveries, so sealed (not hashed) when there is a key.
+    let stored = match &state.webhooks.secrets {
+        Some(kek) => StoredSecret::Sealed(
+            kek.seal(secret.as_bytes(), &encryption::webhook_binding(id))
+                .map_err(ApiError::Internal)?,
+        ),
+        None => StoredSecret::Plain(secret.clone()),
+    };
     let mut conn = state.db.get().await?;
-    let row =
-        db::webhooks::create(&mut conn, caller.client_id, url.as_str(), &types, &secret).await?;
+    let row = db::webhooks::create(
+        &mut conn,
+        id,
+        caller.client_id,
+        url.as_str(),
+        &types,
+        stored,
+    )
+    .await?;
     tracing::info!(webhook = %row.id, owner = %caller.client_id, "webhook registered");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/webhooks/{}", row.id)))

@@ -2,9 +2,12 @@
 //! tokens, the `Caller` extractor, and the role and scope rules of contract section 4.
 
 pub mod caller;
+pub mod checkpoints;
 pub mod clients;
+pub mod encryption;
 pub mod keys;
 pub mod live_clients;
+pub mod live_keys;
 pub mod policy;
 pub mod rate_limit;
 pub mod secret_guard;

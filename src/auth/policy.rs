@@ -53,6 +53,8 @@ impl From<EntityType> for Resource {
             EntityType::Deviation => Resource::Deviation,
             EntityType::EnrollmentReport => Resource::EnrollmentReport,
             EntityType::Client => Resource::Client,
+            // Audit only: who rotated which key is for those who read the clients.
+            EntityType::SigningKey => Resource::Client,
         }
     }
 }

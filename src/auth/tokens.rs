@@ -6,9 +6,11 @@
 //!
 //! A token that verified is remembered, keyed by the whole token, until its `exp` (a
 //! bounded cache): a client's next requests skip the signature check. A token that failed
-//! is never remembered.
+//! is never remembered. A remembered token still counts only while its key verifies
+//! tokens (a retired key's tokens are refused at once), and the whole cache is forgotten
+//! whenever the key set changes.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -16,7 +18,7 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::auth::keys::KeySet;
+use crate::auth::keys::{KeySet, KeySource};
 use crate::domain::enums::Role;
 use crate::error::ApiError;
 
@@ -44,11 +46,21 @@ pub struct Claims {
 }
 
 pub struct TokenService {
-    keys: KeySet,
+    keys: RwLock<Arc<KeySet>>,
+    /// What the key set is reloaded from (with the database).
+    pub source: KeySource,
     issuer: String,
     audience: String,
     ttl_seconds: i64,
-    verified: moka::sync::Cache<Box<str>, Arc<Claims>>,
+    /// Token -> the kid that signed it, and its claims.
+    verified: moka::sync::Cache<Box<str>, Verified>,
+}
+
+/// A token that verified: the key that signed it, and its claims.
+#[derive(Clone)]
+struct Verified {
+    kid: Arc<str>,
+    claims: Arc<Claims>,
 }
 
 /// Verified tokens remembered at most (about 0.5 KiB each).
@@ -57,14 +69,14 @@ const VERIFIED_CAPACITY: u64 = 10_000;
 /// Each remembered token is forgotten at its own `exp`.
 struct UntilExpiry;
 
-impl moka::Expiry<Box<str>, Arc<Claims>> for UntilExpiry {
+impl moka::Expiry<Box<str>, Verified> for UntilExpiry {
     fn expire_after_create(
         &self,
         _token: &Box<str>,
-        claims: &Arc<Claims>,
+        verified: &Verified,
         _created_at: Instant,
     ) -> Option<Duration> {
-        let left = claims.exp - Utc::now().timestamp();
+        let left = verified.claims.exp - Utc::now().timestamp();
         Some(Duration::from_secs(u64::try_from(left).unwrap_or(0)))
     }
 }
@@ -86,9 +98,16 @@ pub fn scope_string(role: Role, studies: &[Uuid], sites: &[Uuid], vendor: Option
 }
 
 impl TokenService {
-    pub fn new(keys: KeySet, issuer: String, audience: String, ttl_seconds: i64) -> Self {
+    pub fn new(
+        keys: KeySet,
+        source: KeySource,
+        issuer: String,
+        audience: String,
+        ttl_seconds: i64,
+    ) -> Self {
         Self {
-            keys,
+            keys: RwLock::new(Arc::new(keys)),
+            source,
             issuer,
             audience,
             ttl_seconds,
@@ -99,8 +118,22 @@ impl TokenService {
         }
     }
 
-    pub fn keys(&self) -> &KeySet {
-        &self.keys
+    /// The key set as it is now.
+    pub fn keys(&self) -> Arc<KeySet> {
+        match self.keys.read() {
+            Ok(keys) => keys.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the key set (after a change in the database), and forgets every
+    /// remembered token: each is checked against the new set on its next use.
+    pub fn replace_keys(&self, keys: KeySet) {
+        match self.keys.write() {
+            Ok(mut current) => *current = Arc::new(keys),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
+        }
+        self.verified.invalidate_all();
     }
 
     pub fn issue(
@@ -126,9 +159,11 @@ impl TokenService {
             sites,
             vendor,
         };
+        let keys = self.keys();
+        let signer = keys.signer();
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.keys.signing_kid.clone());
-        let access_token = jsonwebtoken::encode(&header, &claims, &self.keys.signing)
+        header.kid = Some(signer.kid.clone());
+        let access_token = jsonwebtoken::encode(&header, &claims, &signer.key)
             .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("signing a token")))?;
         Ok(IssuedToken {
             access_token,
@@ -140,28 +175,36 @@ impl TokenService {
     /// The claims of a valid token: remembered if it verified before and has not expired,
     /// else checked in full (and remembered if it passes).
     pub fn verify(&self, token: &str) -> Result<Arc<Claims>, ApiError> {
-        if let Some(claims) = self.verified.get(token)
-            && claims.exp > Utc::now().timestamp()
+        let keys = self.keys();
+        if let Some(known) = self.verified.get(token)
+            && known.claims.exp > Utc::now().timestamp()
+            && keys.token_key(&known.kid).is_some()
         {
-            return Ok(claims);
+            return Ok(known.claims);
         }
-        let claims = Arc::new(self.check(token)?);
-        self.verified.insert(token.into(), claims.clone());
+        let (kid, claims) = self.check(&keys, token)?;
+        let claims = Arc::new(claims);
+        self.verified.insert(
+            token.into(),
+            Verified {
+                kid: kid.into(),
+                claims: claims.clone(),
+            },
+        );
         Ok(claims)
     }
 
     /// The full check: header, algorithm, key, signature and claims.
-    fn check(&self, token: &str) -> Result<Claims, ApiError> {
+    fn check(&self, keys: &KeySet, token: &str) -> Result<(String, Claims), ApiError> {
         let invalid = |why: &str| ApiError::Unauthorized(why.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         if header.alg != Algorithm::EdDSA {
             return Err(invalid("token algorithm not accepted"));
         }
         let kid = header.kid.ok_or_else(|| invalid("token names no key"))?;
-        let key = self
-            .keys
-            .decoding_key(&kid)
-            .ok_or_else(|| invalid("token signed by an unknown key"))?;
+        let key = keys
+            .token_key(&kid)
+            .ok_or_else(|| invalid("token signed by an unknown or retired key"))?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
@@ -169,7 +212,7 @@ impl TokenService {
         validation.validate_nbf = true;
         validation.leeway = 30;
         jsonwebtoken::decode::<Claims>(token, key, &validation)
-            .map(|data| data.claims)
+            .map(|data| (kid, data.claims))
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind;
                 match e.kind() {

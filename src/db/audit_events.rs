@@ -195,3 +195,33 @@ pub async fn verify(conn: &mut Conn) -> QueryResult<ChainCheck> {
         first_broken_seq: if head_holds { None } else { Some(after + 1) },
     })
 }
+
+/// The chain's head: the last sealed event's position and hash (`0` and 64 zeros for an
+/// empty trail). Seal first to include every committed event.
+pub async fn head(conn: &mut Conn) -> QueryResult<(i64, String)> {
+    let head: Head = diesel::sql_query("SELECT last_seq, last_hash FROM audit_chain")
+        .get_result(conn)
+        .await
+        .optional()?
+        .unwrap_or(Head {
+            last_seq: None,
+            last_hash: None,
+        });
+    Ok((
+        head.last_seq.unwrap_or(0),
+        head.last_hash.unwrap_or_else(|| "0".repeat(64)),
+    ))
+}
+
+/// The chain hash the trail holds now at position `seq` (64 zeros at 0: the start).
+pub async fn hash_at(conn: &mut Conn, seq: i64) -> QueryResult<Option<String>> {
+    if seq == 0 {
+        return Ok(Some("0".repeat(64)));
+    }
+    audit_seals::table
+        .find(seq)
+        .select(audit_seals::hash)
+        .first(conn)
+        .await
+        .optional()
+}

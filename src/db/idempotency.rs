@@ -22,8 +22,17 @@ pub struct StoredKey {
     pub response_status: Option<i32>,
     pub response_type: Option<String>,
     pub response_body: Option<Vec<u8>>,
+    /// The answer sealed under `TRIALOPS_KEY_ENCRYPTION_KEY` (it may carry a new client's
+    /// secret), bound to the client and key; `response_body` is then NULL.
+    pub response_body_enc: Option<Vec<u8>>,
     pub response_location: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A kept answer's body as stored.
+pub enum StoredBody<'a> {
+    Plain(&'a [u8]),
+    Sealed(Vec<u8>),
 }
 
 /// Claims `key` for this client: `None` if the claim is ours (run the request), or the row
@@ -78,15 +87,20 @@ pub async fn complete(
     status: u16,
     content_type: Option<String>,
     location: Option<String>,
-    body: &[u8],
+    body: StoredBody<'_>,
 ) -> QueryResult<usize> {
+    let (plain, sealed) = match body {
+        StoredBody::Plain(body) => (Some(body), None),
+        StoredBody::Sealed(sealed) => (None, Some(sealed)),
+    };
     diesel::update(idempotency_keys::table.find((client, key)))
         .set((
             idempotency_keys::state.eq("completed"),
             idempotency_keys::response_status.eq(i32::from(status)),
             idempotency_keys::response_type.eq(content_type),
             idempotency_keys::response_location.eq(location),
-            idempotency_keys::response_body.eq(body),
+            idempotency_keys::response_body.eq(plain),
+            idempotency_keys::response_body_enc.eq(sealed),
         ))
         .execute(conn)
         .await
@@ -97,4 +111,38 @@ pub async fn release(conn: &mut Conn, client: Uuid, key: &str) -> QueryResult<us
     diesel::delete(idempotency_keys::table.find((client, key)))
         .execute(conn)
         .await
+}
+
+/// Every kept answer's keys and stored body (plain, sealed), for `trialops keys
+/// encrypt|rewrap`.
+pub async fn stored_bodies(
+    conn: &mut Conn,
+) -> QueryResult<Vec<(Uuid, String, Option<Vec<u8>>, Option<Vec<u8>>)>> {
+    idempotency_keys::table
+        .filter(idempotency_keys::state.eq("completed"))
+        .select((
+            idempotency_keys::client_id,
+            idempotency_keys::key,
+            idempotency_keys::response_body,
+            idempotency_keys::response_body_enc,
+        ))
+        .load(conn)
+        .await
+}
+
+/// Stores a kept answer sealed (and no plain copy).
+pub async fn set_sealed_body(
+    conn: &mut Conn,
+    client: Uuid,
+    key: &str,
+    sealed: Vec<u8>,
+) -> QueryResult<()> {
+    diesel::update(idempotency_keys::table.find((client, key)))
+        .set((
+            idempotency_keys::response_body.eq(None::<Vec<u8>>),
+            idempotency_keys::response_body_enc.eq(Some(sealed)),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
 }

@@ -20,10 +20,14 @@ diesel::table! {
     signing_keys (kid) {
         kid -> Text,
         algorithm -> Text,
-        private_der -> Bytea,
+        private_der -> Nullable<Bytea>,
         public_raw -> Bytea,
         created_at -> Timestamptz,
         retired_at -> Nullable<Timestamptz>,
+        private_enc -> Nullable<Bytea>,
+        signing_from -> Nullable<Timestamptz>,
+        tokens_until -> Nullable<Timestamptz>,
+        signed_checkpoint -> Bool,
     }
 }
 
@@ -325,6 +329,7 @@ diesel::table! {
         response_body -> Nullable<Bytea>,
         response_location -> Nullable<Text>,
         created_at -> Timestamptz,
+        response_body_enc -> Nullable<Bytea>,
     }
 }
 
@@ -334,10 +339,11 @@ diesel::table! {
         owner_id -> Uuid,
         url -> Text,
         entity_types -> Array<Text>,
-        secret -> Text,
+        secret -> Nullable<Text>,
         feed_position -> Int8,
         created_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        secret_enc -> Nullable<Bytea>,
     }
 }
 

@@ -23,7 +23,6 @@ pub struct WebhookRow {
     pub owner_id: Uuid,
     pub url: String,
     pub entity_types: Vec<String>,
-    pub secret: String,
     pub feed_position: i64,
     pub created_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -63,25 +62,61 @@ impl From<WebhookRow> for Webhook {
 /// Not to be called inside a transaction (sealing commits on its own).
 pub async fn create(
     conn: &mut Conn,
+    id: Uuid,
     owner_id: Uuid,
     url: &str,
     entity_types: &[String],
-    secret: &str,
+    secret: StoredSecret,
 ) -> QueryResult<WebhookRow> {
+    let (plain, sealed) = match secret {
+        StoredSecret::Plain(secret) => (Some(secret), None),
+        StoredSecret::Sealed(sealed) => (None, Some(sealed)),
+    };
     crate::db::seals::seal_committed(conn).await?;
     let head = crate::db::changes::head(conn).await?;
     diesel::insert_into(webhooks::table)
         .values((
-            webhooks::id.eq(Uuid::now_v7()),
+            webhooks::id.eq(id),
             webhooks::owner_id.eq(owner_id),
             webhooks::url.eq(url),
             webhooks::entity_types.eq(entity_types),
-            webhooks::secret.eq(secret),
+            webhooks::secret.eq(plain),
+            webhooks::secret_enc.eq(sealed),
             webhooks::feed_position.eq(head),
         ))
         .returning(WebhookRow::as_returning())
         .get_result(conn)
         .await
+}
+
+/// A webhook's signing secret as stored: plain only without an encryption key.
+pub enum StoredSecret {
+    Plain(String),
+    /// Sealed under `TRIALOPS_KEY_ENCRYPTION_KEY`, bound to the webhook's id.
+    Sealed(Vec<u8>),
+}
+
+/// Every subscription's id and stored secret (plain, sealed), for `trialops keys
+/// encrypt|rewrap`.
+pub async fn stored_secrets(
+    conn: &mut Conn,
+) -> QueryResult<Vec<(Uuid, Option<String>, Option<Vec<u8>>)>> {
+    webhooks::table
+        .select((webhooks::id, webhooks::secret, webhooks::secret_enc))
+        .load(conn)
+        .await
+}
+
+/// Stores a subscription's secret sealed (and no plain copy).
+pub async fn set_sealed_secret(conn: &mut Conn, id: Uuid, sealed: Vec<u8>) -> QueryResult<()> {
+    diesel::update(webhooks::table.find(id))
+        .set((
+            webhooks::secret.eq(None::<String>),
+            webhooks::secret_enc.eq(Some(sealed)),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// Live subscriptions, oldest first: those of `owner`, or every one.
@@ -288,8 +323,14 @@ pub struct Claimed {
     pub payload: Value,
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub url: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub secret: String,
+    #[diesel(sql_type = SqlUuid)]
+    pub webhook_id: Uuid,
+    /// The signing secret, plain (without an encryption key) ...
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub secret: Option<String>,
+    /// ... or sealed under it, bound to `webhook_id`.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Binary>)]
+    pub secret_enc: Option<Vec<u8>>,
 }
 
 /// Claims up to `limit` due deliveries for one attempt each: counts the attempt and moves
@@ -317,7 +358,8 @@ pub async fn claim_due(conn: &mut Conn, limit: i64, lease: Duration) -> QueryRes
             SET attempt_count = d.attempt_count + 1, next_attempt_at = now() + $2
            FROM due, webhooks w
           WHERE d.id = due.id AND w.id = d.webhook_id
-         RETURNING d.id, d.attempt_count AS attempt, d.payload, w.url, w.secret",
+         RETURNING d.id, d.attempt_count AS attempt, d.payload, w.url, w.id AS webhook_id,
+                   w.secret, w.secret_enc",
     )
     .bind::<BigInt, _>(limit)
     .bind::<Interval, _>(lease)

@@ -76,7 +76,8 @@ text_enum! {
 text_enum! {
     /// Entity type names used in the audit trail, change feed and webhooks.
     EntityType {
-        Study, Site, Vendor, Milestone, BudgetLine, Expense, Risk, Deviation, EnrollmentReport, Client
+        Study, Site, Vendor, Milestone, BudgetLine, Expense, Risk, Deviation, EnrollmentReport, Client,
+        SigningKey
     }
 }
 
@@ -141,8 +142,9 @@ text_enum! {
 }
 
 text_enum! {
-    /// What an audit event records: the three plain writes, or a named transition.
-    AuditAction { Create, Update, Delete, Revoke, Escalate }
+    /// What an audit event records: the three plain writes, or a named transition
+    /// (`supersede` and `retire`: a signing key's rotation and retirement).
+    AuditAction { Create, Update, Delete, Revoke, Escalate, Supersede, Retire }
 }
 
 #[cfg(test)]

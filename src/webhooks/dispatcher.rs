@@ -34,7 +34,7 @@ const LEASE: Duration = Duration::from_secs(60);
 
 /// Runs until the process ends.
 pub async fn run(state: web::Data<AppState>) {
-    let settings = state.webhooks;
+    let settings = state.webhooks.clone();
     let http = match client(&settings) {
         Ok(http) => http,
         Err(error) => {
@@ -136,12 +136,19 @@ async fn send(
     settings: &WebhookSettings,
     delivery: &db::webhooks::Claimed,
 ) -> db::webhooks::Outcome {
+    let Some(secret) = crate::auth::encryption::webhook_secret(settings.secrets.as_ref(), delivery)
+    else {
+        return db::webhooks::Outcome {
+            response_status: None,
+            error: Some(
+                "the webhook's secret does not decrypt with TRIALOPS_KEY_ENCRYPTION_KEY".into(),
+            ),
+            retry_after: Some(backoff(settings.backoff, delivery.attempt)),
+            failed: delivery.attempt >= settings.max_attempts,
+        };
+    };
     let body = delivery.payload.to_string();
-    let signature = signature::sign(
-        &delivery.secret,
-        chrono::Utc::now().timestamp(),
-        body.as_bytes(),
-    );
+    let signature = signature::sign(&secret, chrono::Utc::now().timestamp(), body.as_bytes());
     let result = http
         .post(&delivery.url)
         .header("content-type", "application/json")

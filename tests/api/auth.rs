@@ -113,7 +113,7 @@ async fn real_key(app: &TestApp) -> KeyRow {
     .get_result::<KeyRow>(&mut conn)
     .await
     .unwrap();
-    assert_eq!(key.kid, app.state.tokens.keys().signing_kid);
+    assert_eq!(key.kid, app.state.tokens.keys().signer().kid);
     key
 }
 
@@ -191,7 +191,7 @@ async fn token_via_form_and_via_basic_works_on_the_api() {
         // The token is a JWT with the contract's header and claims.
         let header = jwt_part(token, 0);
         assert_eq!(header["alg"], "EdDSA", "{how}");
-        assert_eq!(header["kid"], app.state.tokens.keys().signing_kid, "{how}");
+        assert_eq!(header["kid"], app.state.tokens.keys().signer().kid, "{how}");
         let claims = jwt_part(token, 1);
         assert_eq!(claims["iss"], "trialops", "{how}");
         assert_eq!(claims["aud"], "trialops-api", "{how}");

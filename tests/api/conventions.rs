@@ -160,12 +160,16 @@ async fn an_unreachable_database_is_503_with_retry_after_and_the_process_stays_u
     let app = spawn_app().await;
     // A second server on the same keys, whose pool points at a port nothing listens on.
     let mut conn = app.state.db.get().await.unwrap();
-    let keys = trialops::auth::keys::KeySet::load(&mut conn, None)
+    let source =
+        trialops::startup::key_source(&trialops::config::Settings::for_database(&app.database_url))
+            .unwrap();
+    let keys = trialops::auth::keys::KeySet::load(&mut conn, &source)
         .await
         .unwrap();
     drop(conn);
     let tokens = trialops::auth::tokens::TokenService::new(
         keys,
+        source,
         "trialops".into(),
         "trialops-api".into(),
         900,

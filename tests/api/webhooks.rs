@@ -456,7 +456,7 @@ async fn two_dispatchers_on_one_database_send_each_change_once() {
     let study = app.create_study(json!({})).await;
     let study_id = study["id"].as_str().unwrap().to_string();
 
-    let settings = app.state.webhooks;
+    let settings = app.state.webhooks.clone();
     let http = trialops::webhooks::dispatcher::client(&settings).unwrap();
     let second = async {
         for _ in 0..200 {
@@ -502,7 +502,7 @@ async fn deliveries_wait_in_the_database_for_whichever_instance_runs_next() {
     assert!(receiver.requests().is_empty());
 
     // Another instance (a restart, say) picks the work up from the database.
-    let settings = app.state.webhooks;
+    let settings = app.state.webhooks.clone();
     let http = trialops::webhooks::dispatcher::client(&settings).unwrap();
     trialops::webhooks::dispatcher::round(&app.state.db, &http, &settings)
         .await

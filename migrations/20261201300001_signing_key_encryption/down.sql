@@ -1,0 +1,12 @@
+ALTER TABLE idempotency_keys DROP COLUMN response_body_enc;
+ALTER TABLE webhooks DROP CONSTRAINT webhooks_secret_present;
+ALTER TABLE webhooks DROP COLUMN secret_enc;
+ALTER TABLE webhooks ALTER COLUMN secret SET NOT NULL;
+DROP TRIGGER signing_keys_announce_change ON signing_keys;
+DROP FUNCTION signing_keys_announce_change();
+ALTER TABLE signing_keys DROP COLUMN signed_checkpoint;
+ALTER TABLE signing_keys DROP COLUMN tokens_until;
+ALTER TABLE signing_keys DROP COLUMN signing_from;
+ALTER TABLE signing_keys DROP CONSTRAINT signing_keys_one_private_form;
+ALTER TABLE signing_keys DROP COLUMN private_enc;
+ALTER TABLE signing_keys ALTER COLUMN private_der SET NOT NULL;
