@@ -14,7 +14,7 @@
 //! polled, so nothing is compressed for it.
 
 use actix_cors::Cors;
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
@@ -46,10 +46,10 @@ fn carries_secrets(path: &str) -> bool {
 
 /// Middleware: the headers above, and 304 for a GET whose `If-None-Match` names the answer's
 /// `ETag`.
-pub async fn answer_headers(
+pub async fn answer_headers<B: MessageBody + 'static>(
     req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let conditional = matches!(*req.method(), Method::GET | Method::HEAD)
         .then(|| req.headers().get(header::IF_NONE_MATCH).cloned())
         .flatten();
@@ -57,9 +57,12 @@ pub async fn answer_headers(
     let swagger = path.starts_with("/swagger-ui");
     let secret = carries_secrets(path);
     if let Some(refusal) = refuse_unknown_preflight(&req) {
-        return Ok(req.into_response(refusal.error_response()));
+        return Ok(req
+            .into_response(refusal.error_response())
+            .map_into_right_body());
     }
-    let mut res = next.call(req).await?.map_into_boxed_body();
+    // The body stays as it is (no boxing on the way out): this runs on every request.
+    let mut res = next.call(req).await?;
     let status = res.status();
     let headers = res.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
@@ -84,7 +87,7 @@ pub async fn answer_headers(
     {
         return Ok(not_modified(res));
     }
-    Ok(res)
+    Ok(res.map_into_left_body())
 }
 
 /// actix-cors refuses a preflight from an origin it does not know with a text/plain 400;
@@ -148,10 +151,10 @@ pub fn none_match_fails(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool
 
 /// The 304 of an answer: its validator and caching headers, no body (never polled, so
 /// never computed further nor compressed).
-fn not_modified(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+fn not_modified<B: MessageBody>(res: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
     let mut res = res.map_body(|head, _body| {
         head.status = StatusCode::NOT_MODIFIED;
-        BoxBody::new(())
+        EitherBody::right(BoxBody::new(()))
     });
     let headers = res.headers_mut();
     for name in [
