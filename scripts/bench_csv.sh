@@ -21,7 +21,7 @@ export TRIALOPS_BIND="127.0.0.1:$PORT"
 export RUST_LOG=warn
 export TRIALOPS_RATE_LIMIT_PER_MINUTE=0
 
-cargo build --release --locked --quiet
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --locked --quiet
 ./target/release/trialops serve > /tmp/trialops_bench_csv_admin.json 2>/tmp/trialops_bench_csv.log &
 SERVER=$!
 cleanup() {
