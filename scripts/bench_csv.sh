@@ -21,7 +21,7 @@ export TRIALOPS_BIND="127.0.0.1:$PORT"
 export RUST_LOG=warn
 export TRIALOPS_RATE_LIMIT_PER_MINUTE=0
 
-cargo build --release --locked --quiet
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --locked --quiet
 ./target/release/trialops serve > /tmp/trialops_bench_csv_admin.json 2>/tmp/trialops_bench_csv.log &
 SERVER=$!
 cleanup() {
@@ -72,11 +72,11 @@ sleep 1
 IDLE=$(rss_kb)
 
 export_csv() {
-    local label=$1 query=$2 out=/tmp/trialops_bench_csv_$$.csv
+    local label=$1 query=$2 encoding=${3:-identity} out=/tmp/trialops_bench_csv_$$.csv
     local peak
     peak=$(rss_kb)
     curl -sf -o "$out" -w '%{time_starttransfer} %{time_total} %{size_download}\n' \
-        -H "Authorization: Bearer $TOKEN" -H 'Accept: text/csv' \
+        -H "Authorization: Bearer $TOKEN" -H 'Accept: text/csv' -H "Accept-Encoding: $encoding" \
         "$BASE/api/v1/risks$query" > /tmp/trialops_bench_csv_curl.txt &
     local curl_pid=$!
     while kill -0 "$curl_pid" 2>/dev/null; do
@@ -89,7 +89,13 @@ export_csv() {
     read -r first total bytes < /tmp/trialops_bench_csv_curl.txt
     local rows
     # Records, not lines: each description holds one line break inside its quotes.
-    rows=$(python3 -c "import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1], newline='', encoding='utf-8'))) - 1)" "$out")
+    # Bytes are as they crossed the wire; gzip is decoded to count the rows (Python has no
+    # brotli or zstd in its standard library).
+    case $encoding in
+        identity) rows=$(python3 -c "import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1], newline='', encoding='utf-8'))) - 1)" "$out") ;;
+        gzip) rows=$(python3 -c "import csv,gzip,sys; print(sum(1 for _ in csv.reader(gzip.open(sys.argv[1], 'rt', newline='', encoding='utf-8'))) - 1)" "$out") ;;
+        *) rows="(${encoding})" ;;
+    esac
     printf '| %s | %s | %s | %s s | %s s | %s MiB | %s MiB | %+d KiB |\n' \
         "$label" "$rows" "$bytes" "$first" "$total" \
         "$(awk "BEGIN {printf \"%.1f\", $IDLE / 1024}")" \
@@ -103,5 +109,8 @@ echo "|---|---|---|---|---|---|---|---|"
 export_csv "study A" "?study_id=$STUDY_A"
 export_csv "everything" ""
 export_csv "everything, again" ""
+export_csv "everything, gzip" "" gzip
+export_csv "everything, br" "" br
+export_csv "everything, zstd" "" zstd
 echo
 echo "VmHWM (peak RSS over the process's life): $(awk "BEGIN {printf \"%.1f\", $(hwm_kb) / 1024}") MiB"

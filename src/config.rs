@@ -195,6 +195,33 @@ pub struct Settings {
         global = true
     )]
     pub read_database_url: Option<String>,
+
+    /// Browser origins allowed to call the API (CORS), comma-separated exact origins such as
+    /// `https://dash.example.com`; empty: CORS off, no `Access-Control-*` header anywhere.
+    #[arg(
+        long,
+        env = "TRIALOPS_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_parser = parse_origin,
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Address of the Prometheus `/metrics` endpoint, kept apart from the API so it is never
+    /// public by accident (unset: no metrics endpoint).
+    #[arg(long, env = "TRIALOPS_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<std::net::SocketAddr>,
+}
+
+/// An exact origin (`scheme://host[:port]`), as browsers send it in `Origin`.
+fn parse_origin(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let url = url::Url::parse(value).map_err(|e| format!("not an origin: {e}"))?;
+    let origin = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https") || origin != value.trim_end_matches('/') {
+        return Err("an origin is scheme://host[:port], nothing more".into());
+    }
+    Ok(origin)
 }
 
 impl Settings {
@@ -248,6 +275,8 @@ impl Settings {
             seal_interval_ms: 20,
             listen_retry_ms: 1000,
             read_database_url: None,
+            cors_origins: Vec::new(),
+            metrics_bind: None,
         }
     }
 }

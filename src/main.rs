@@ -2,9 +2,11 @@
 //! `keys encrypt|rewrap|rotate|new-encryption-key`, `openapi`.
 
 use std::net::TcpListener;
+use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -15,7 +17,7 @@ use trialops::config::Settings;
 use trialops::db;
 use trialops::domain::cursor::PageRequest;
 use trialops::domain::enums::Role;
-use trialops::{api, startup, telemetry};
+use trialops::{api, diagnose, startup, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -99,11 +101,30 @@ fn parse_role(value: &str) -> Result<Role, String> {
 }
 
 #[actix_web::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     // A missing .env is normal; the environment alone is enough.
     let _ = dotenvy::dotenv();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return refuse_arguments(error),
+    };
     telemetry::init(cli.settings.log_format == "json");
+    let settings = cli.settings.clone();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line that says what to change; the whole chain and a backtrace only for
+            // whoever asked for them.
+            eprintln!("error: {}", diagnose::explain(&error, &settings));
+            if std::env::var("RUST_BACKTRACE").is_ok_and(|v| v != "0") {
+                eprintln!("{error:?}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Openapi => {
             print!("{}", api::openapi_json());
@@ -161,6 +182,50 @@ async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A malformed setting in one line naming its environment variable (clap names only the
+/// flag, and most people set these through the environment).
+fn refuse_arguments(error: clap::Error) -> ExitCode {
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) || !matches!(
+        error.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        error.exit()
+    }
+    let flag = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(flag)) => flag.clone(),
+        _ => error.exit(),
+    };
+    let long = flag
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("--");
+    let env = Cli::command()
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .and_then(|arg| arg.get_env().map(|env| env.to_string_lossy().into_owned()));
+    let value = match error.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(value)) => value.clone(),
+        _ => String::new(),
+    };
+    let rendered = error.to_string();
+    let reason = rendered
+        .lines()
+        .next()
+        .and_then(|first| first.rsplit(": ").next())
+        .unwrap_or("invalid value");
+    match env {
+        Some(env) => {
+            eprintln!("error: {env}={value:?} is malformed ({reason}); fix {env} or {flag}")
+        }
+        None => eprintln!("error: {flag} {value:?} is malformed ({reason})"),
+    }
+    ExitCode::from(2)
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let state = startup::prepare(&settings).await?;
     let mut conn = state.db.get().await.context("connecting to the database")?;
@@ -188,7 +253,21 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
     let address = listener.local_addr()?;
+    let metrics = match settings.metrics_bind {
+        Some(address) => {
+            let listener = TcpListener::bind(address)
+                .with_context(|| format!("binding TRIALOPS_METRICS_BIND {address}"))?;
+            Some(trialops::operations::run(listener, state.clone())?)
+        }
+        None => None,
+    };
     let server = startup::run(listener, state, settings.workers)?;
+    if let Some(metrics) = metrics {
+        actix_web::rt::spawn(metrics);
+        if let Some(address) = settings.metrics_bind {
+            eprintln!("Prometheus metrics: http://{address}/metrics");
+        }
+    }
     let base = settings
         .public_url
         .clone()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Compress, Condition, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use utoipa_swagger_ui::SwaggerUi;
@@ -36,6 +36,8 @@ pub struct AppState {
     pub secret_guard: SecretGuard,
     pub webhooks: WebhookSettings,
     database_url: String,
+    /// `TRIALOPS_CORS_ORIGINS`; empty: CORS off.
+    pub cors_origins: Vec<String>,
     seal_interval: Duration,
     listen_retry: Duration,
 }
@@ -99,6 +101,7 @@ impl AppState {
             secret_guard: SecretGuard::default(),
             webhooks,
             database_url: settings.database_url.clone(),
+            cors_origins: settings.cors_origins.clone(),
             seal_interval: Duration::from_millis(settings.seal_interval_ms),
             listen_retry: Duration::from_millis(settings.listen_retry_ms),
         })
@@ -135,6 +138,7 @@ pub fn run(
     let openapi = api::openapi();
     let known_routes = web::Data::new(KnownRoutes::from_openapi(&openapi));
     let mut server = HttpServer::new(move || {
+        let cors = !state.cors_origins.is_empty();
         App::new()
             .app_data(state.clone())
             .app_data(known_routes.clone())
@@ -145,6 +149,14 @@ pub fn run(
             .wrap(from_fn(api::idempotency::idempotency))
             .wrap(from_fn(rate_limit_headers))
             .wrap(from_fn(extract::refuse_nul_in_query))
+            // Compresses as the body streams; outside it, the caching headers see the
+            // encoded answer (weak ETag) and can answer 304 before the body is polled.
+            .wrap(Compress::default())
+            .wrap(Condition::new(
+                cors,
+                api::headers::cors(&state.cors_origins),
+            ))
+            .wrap(from_fn(api::headers::answer_headers))
             .wrap(from_fn(telemetry::request_id_middleware))
             .configure(|cfg| {
                 // Registered again here for serving; `api::openapi()` registered them once to

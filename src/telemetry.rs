@@ -73,6 +73,11 @@ pub async fn request_id_middleware(
     let _entered = span.enter();
     match result {
         Ok(mut response) => {
+            crate::operations::record_request(
+                response.request(),
+                response.status(),
+                started.elapsed(),
+            );
             tracing::info!(
                 status = response.status().as_u16(),
                 elapsed_ms = started.elapsed().as_millis() as u64,

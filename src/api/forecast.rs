@@ -3,12 +3,13 @@
 //! before it compounds. The same readers as the study's metrics; JSON or CSV. The model
 //! and the rules are in `docs/metrics.md`.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::api::conditional::{self, Validator};
 use crate::api::export::{self, Format};
 use crate::api::metrics::check_study;
 use crate::auth::Caller;
@@ -144,19 +145,25 @@ pub async fn enrollment_forecast(
     id: web::Path<Uuid>,
     params: web::Query<ForecastParams>,
     format: Format,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let (as_of, prior) = params.checked()?;
     let mut conn = state.read_db.get().await?;
     check_study(&caller, &mut conn, id).await?;
+    let changes = db::validators::changes(&mut conn, Some(&[id])).await?;
+    let validator = Validator::new(&req, conditional::media(format), changes, None);
+    if let Some(not_modified) = validator.not_modified(&req) {
+        return Ok(not_modified);
+    }
     let forecast = db::forecast::read_forecast(&mut conn, id, as_of, prior).await?;
-    match format {
+    validator.tag(match format {
         Format::Csv => {
             let value = serde_json::to_value(&forecast).map_err(anyhow::Error::new)?;
             export::csv_rows(tabular::figures(&value))
         }
         Format::Json => Ok(HttpResponse::Ok().json(forecast)),
-    }
+    })
 }
 
 /// A study's signals
@@ -184,14 +191,20 @@ pub async fn signals(
     id: web::Path<Uuid>,
     params: web::Query<SignalParams>,
     format: Format,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     validation::date_param("as_of", params.as_of)?;
     let mut conn = state.read_db.get().await?;
     check_study(&caller, &mut conn, id).await?;
+    let changes = db::validators::changes(&mut conn, Some(&[id])).await?;
+    let validator = Validator::new(&req, conditional::media(format), changes, None);
+    if let Some(not_modified) = validator.not_modified(&req) {
+        return Ok(not_modified);
+    }
     let data = db::signals::read_signals(&mut conn, id, params.as_of).await?;
-    match format {
+    validator.tag(match format {
         Format::Csv => export::csv_rows(data),
         Format::Json => Ok(HttpResponse::Ok().json(Signals { data })),
-    }
+    })
 }

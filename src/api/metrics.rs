@@ -12,9 +12,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::api::chart::{self, Chart, Point};
+use crate::api::conditional::{self, Validator};
 use crate::api::export::{self, Format};
 use crate::api::forecast::ForecastParams;
-use crate::auth::Caller;
+use crate::auth::{Caller, Scope};
 use crate::db;
 use crate::db::metrics::{CurveAt, EnrollmentCurveWeek, PortfolioRow, StudyMetrics};
 use crate::domain::forecast::Hyperparameters;
@@ -65,19 +66,25 @@ pub async fn study(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     format: Format,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let mut conn = state.read_db.get().await?;
     check_study(&caller, &mut conn, id).await?;
+    let changes = db::validators::changes(&mut conn, Some(&[id])).await?;
+    let validator = Validator::new(&req, conditional::media(format), changes, None);
+    if let Some(not_modified) = validator.not_modified(&req) {
+        return Ok(not_modified);
+    }
     let metrics = db::metrics::read_study_metrics(&mut conn, id).await?;
-    match format {
+    validator.tag(match format {
         // One nested answer as a two-column table (figure, value) for BI tools.
         Format::Csv => {
             let value = serde_json::to_value(&metrics).map_err(anyhow::Error::new)?;
             export::csv_rows(tabular::figures(&value))
         }
         Format::Json => Ok(HttpResponse::Ok().json(metrics)),
-    }
+    })
 }
 
 /// A study's enrollment curve
@@ -115,9 +122,20 @@ pub async fn enrollment_curve(
     let (as_of, prior) = params.checked()?;
     let mut conn = state.read_db.get().await?;
     check_study(&caller, &mut conn, id).await?;
+    let svg = chart::wants_svg(&req);
+    let media = if svg {
+        "svg"
+    } else {
+        conditional::media(format)
+    };
+    let changes = db::validators::changes(&mut conn, Some(&[id])).await?;
+    let validator = Validator::new(&req, media, changes, None);
+    if let Some(not_modified) = validator.not_modified(&req) {
+        return Ok(not_modified);
+    }
     let curve = db::metrics::read_enrollment_curve_at(&mut conn, id, as_of, prior).await?;
-    if chart::wants_svg(&req) {
-        return Ok(chart::respond(chart::render(&chart_of(&curve))));
+    if svg {
+        return validator.tag(Ok(chart::respond(chart::render(&chart_of(&curve)))));
     }
     let CurveAt {
         as_of,
@@ -125,14 +143,14 @@ pub async fn enrollment_curve(
         forecast,
         ..
     } = curve;
-    match format {
+    validator.tag(match format {
         Format::Csv => export::csv_rows(rows),
         Format::Json => Ok(HttpResponse::Ok().json(EnrollmentCurve {
             as_of,
             hyperparameters: forecast.map(|f| f.answer.hyperparameters),
             data: rows,
         })),
-    }
+    })
 }
 
 /// The most weeks the chart draws the forecast past the curve's last row.
@@ -234,13 +252,23 @@ pub async fn portfolio(
     caller: Caller,
     state: web::Data<AppState>,
     format: Format,
+    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     caller.require_metrics()?;
     let mut conn = state.read_db.get().await?;
     let scope = caller.study_scope(&mut conn).await?;
+    let ids = match &scope {
+        Scope::All => None,
+        Scope::Only(ids) => Some(ids.as_slice()),
+    };
+    let changes = db::validators::changes(&mut conn, ids).await?;
+    let validator = Validator::new(&req, conditional::media(format), changes, ids);
+    if let Some(not_modified) = validator.not_modified(&req) {
+        return Ok(not_modified);
+    }
     let data = db::metrics::read_portfolio(&mut conn, scope).await?;
-    match format {
+    validator.tag(match format {
         Format::Csv => export::csv_rows(data),
         Format::Json => Ok(HttpResponse::Ok().json(Portfolio { data })),
-    }
+    })
 }

@@ -1,0 +1,230 @@
+//! What an operator needs (issue 14): Prometheus metrics on their own address, parsed by a
+//! Prometheus text parser, and start-up failures said in one line naming what to change.
+
+use std::net::TcpListener;
+use std::process::Command;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use serde_json::{Value, json};
+
+use crate::helpers::{SERVER_URL, run_python, spawn_app_with};
+
+const BIN: &str = env!("CARGO_BIN_EXE_trialops");
+
+/// The Prometheus project's own parser (`prometheus_client.parser`) reads the scrape and
+/// answers its samples as JSON: [{"name", "type", "labels", "value"}].
+const PARSE: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+text = json.load(open(sys.argv[1]))["text"]
+print(json.dumps([{"name": s.name, "type": f.type, "labels": s.labels, "value": s.value}
+                  for f in text_string_to_metric_families(text) for s in f.samples]))
+"#;
+
+fn find<'a>(samples: &'a [Value], name: &str, labels: &[(&str, &str)]) -> Vec<&'a Value> {
+    samples
+        .iter()
+        .filter(|s| s["name"] == name)
+        .filter(|s| labels.iter().all(|(k, v)| s["labels"][*k] == *v))
+        .collect()
+}
+
+fn number(sample: &Value) -> f64 {
+    sample["value"].as_f64().unwrap()
+}
+
+#[actix_web::test]
+async fn metrics_are_scraped_on_their_own_address_in_prometheus_format() {
+    let app = spawn_app_with(|s| s.rate_limit_per_minute = 5).await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = trialops::operations::run(listener, app.state.clone()).unwrap();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let study = app.study_id(json!({})).await;
+    let mut refused = 0;
+    for _ in 0..8 {
+        let resp = app
+            .get(&format!("/api/v1/studies/{study}"), &app.admin_token)
+            .await;
+        if resp.status == 429 {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the rate limit refused nothing");
+    // Not on the API's address.
+    let api = app.send(app.http.get(app.url("/metrics"))).await;
+    assert_eq!(api.status, 404);
+
+    let text = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (ok, out) = run_python(PARSE, &[&json!({ "text": text })], &[]);
+    assert!(ok, "{out}");
+    let samples: Vec<Value> = serde_json::from_str(out.trim()).unwrap();
+
+    let answered = find(
+        &samples,
+        "trialops_http_requests_total",
+        &[
+            ("route", "/api/v1/studies/{id}"),
+            ("method", "GET"),
+            ("status", "200"),
+        ],
+    );
+    assert_eq!(answered.len(), 1, "{text}");
+    assert!(number(answered[0]) >= 1.0);
+    let limited = find(
+        &samples,
+        "trialops_http_requests_total",
+        &[("route", "/api/v1/studies/{id}"), ("status", "429")],
+    );
+    assert!(!limited.is_empty(), "{text}");
+    let refusals = find(&samples, "trialops_rate_limit_refusals_total", &[]);
+    assert!(number(refusals[0]) >= refused as f64, "{text}");
+
+    // A histogram: cumulative buckets up to +Inf, a count and a sum.
+    let route = [("route", "/api/v1/studies/{id}"), ("method", "GET")];
+    let buckets = find(
+        &samples,
+        "trialops_http_request_duration_seconds_bucket",
+        &route,
+    );
+    assert!(buckets.len() > 5, "{text}");
+    assert!(buckets.iter().any(|b| b["labels"]["le"] == "+Inf"));
+    assert!(
+        number(
+            find(
+                &samples,
+                "trialops_http_request_duration_seconds_count",
+                &route
+            )[0]
+        ) >= 1.0
+    );
+    assert_eq!(
+        find(
+            &samples,
+            "trialops_http_request_duration_seconds_sum",
+            &route
+        )
+        .len(),
+        1
+    );
+
+    for state in ["in_use", "idle"] {
+        let pool = [("pool", "primary"), ("state", state)];
+        assert_eq!(
+            find(&samples, "trialops_db_pool_connections", &pool).len(),
+            1
+        );
+    }
+    assert_eq!(find(&samples, "trialops_db_pool_waiting", &[]).len(), 2);
+    let head = find(&samples, "trialops_change_feed_head", &[]);
+    assert!(number(head[0]) >= 1.0, "{text}");
+    assert_eq!(
+        find(&samples, "trialops_audit_sealing_delay_seconds", &[]).len(),
+        1
+    );
+    for state in ["pending", "failed"] {
+        let backlog = find(&samples, "trialops_webhook_deliveries", &[("state", state)]);
+        assert_eq!(backlog.len(), 1, "{text}");
+    }
+    handle.stop(false).await;
+}
+
+/// Runs the binary with `env`, no `.env` influence and logs off: stderr is what a person sees.
+fn serve(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut command = Command::new(BIN);
+    command
+        .arg("serve")
+        .env_remove("RUST_BACKTRACE")
+        .env("RUST_LOG", "off")
+        .env("TRIALOPS_BIND", "127.0.0.1:0")
+        .current_dir(std::env::temp_dir());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
+
+#[track_caller]
+fn one_line(stderr: &str, needles: &[&str]) {
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "{needle} missing: {stderr}");
+    }
+}
+
+#[actix_web::test]
+async fn start_up_failures_say_what_to_change_in_one_line() {
+    // PostgreSQL refused (nothing listens on port 1).
+    let (code, stderr) = serve(&[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/trialops")]);
+    assert_eq!(code, Some(1));
+    one_line(&stderr, &["refused", "127.0.0.1:1", "DATABASE_URL"]);
+    // With RUST_BACKTRACE the whole chain follows the line.
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LOG", "off")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/trialops")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).lines().count() > 1);
+
+    // A missing database and a user who may not create it.
+    let role = format!("trialops_nocreate_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = AsyncPgConnection::establish(&format!("{SERVER_URL}/postgres"))
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN NOCREATEDB"))
+        .await
+        .unwrap();
+    let url = format!("postgres://{role}@127.0.0.1:5432/trialops_missing_{role}");
+    let (code, stderr) = serve(&[("DATABASE_URL", &url)]);
+    admin
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1));
+    one_line(
+        &stderr,
+        &["does not exist", "may not create it", "DATABASE_URL"],
+    );
+
+    // The port already in use (on a database that is ready, with an admin).
+    let app = spawn_app_with(|_| {}).await;
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let (code, stderr) = serve(&[
+        ("DATABASE_URL", &app.database_url),
+        ("TRIALOPS_BIND", &address),
+        ("TRIALOPS_WEBHOOK_POLL_MS", "0"),
+    ]);
+    assert_eq!(code, Some(1));
+    one_line(&stderr, &["port already in use", &address, "TRIALOPS_BIND"]);
+
+    // Malformed settings name their variable.
+    for (name, value) in [
+        ("TRIALOPS_RATE_LIMIT_PER_MINUTE", "lots"),
+        ("TRIALOPS_CORS_ORIGINS", "dash.example.com/app"),
+        ("TRIALOPS_METRICS_BIND", "everywhere"),
+    ] {
+        let (code, stderr) = serve(&[(name, value), ("DATABASE_URL", &app.database_url)]);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        one_line(&stderr, &[name, value]);
+    }
+    let (code, stderr) = serve(&[("DATABASE_URL", "not a url")]);
+    assert_eq!(code, Some(1));
+    one_line(&stderr, &["DATABASE_URL is malformed"]);
+}
