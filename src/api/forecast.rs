@@ -9,14 +9,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::api::conditional::{self, Validator};
 use crate::api::export::{self, Format};
-use crate::api::metrics::check_study;
+use crate::api::metrics::{figures, study_answer};
 use crate::auth::Caller;
 use crate::db;
 use crate::domain::forecast::EnrollmentForecast;
 use crate::domain::signals::Signal;
-use crate::domain::tabular;
 use crate::domain::validation;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
@@ -149,21 +147,16 @@ pub async fn enrollment_forecast(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let (as_of, prior) = params.checked()?;
-    let mut conn = state.read_db.get().await?;
-    check_study(&caller, &mut conn, id).await?;
-    let changes = db::validators::changes(&mut conn, Some(&[id])).await?;
-    let validator = Validator::new(&req, conditional::media(format), changes, None);
-    if let Some(not_modified) = validator.not_modified(&req) {
-        return Ok(not_modified);
-    }
-    let forecast = db::forecast::read_forecast(&mut conn, id, as_of, prior).await?;
-    validator.tag(match format {
-        Format::Csv => {
-            let value = serde_json::to_value(&forecast).map_err(anyhow::Error::new)?;
-            export::csv_rows(tabular::figures(&value))
-        }
-        Format::Json => Ok(HttpResponse::Ok().json(forecast)),
-    })
+    study_answer(
+        &caller,
+        &state,
+        id,
+        format,
+        &req,
+        async |conn| db::forecast::read_forecast(conn, id, as_of, prior).await,
+        |forecast| figures(&forecast, format),
+    )
+    .await
 }
 
 /// A study's signals
@@ -195,16 +188,18 @@ pub async fn signals(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     validation::date_param("as_of", params.as_of)?;
-    let mut conn = state.read_db.get().await?;
-    check_study(&caller, &mut conn, id).await?;
-    let changes = db::validators::changes(&mut conn, Some(&[id])).await?;
-    let validator = Validator::new(&req, conditional::media(format), changes, None);
-    if let Some(not_modified) = validator.not_modified(&req) {
-        return Ok(not_modified);
-    }
-    let data = db::signals::read_signals(&mut conn, id, params.as_of).await?;
-    validator.tag(match format {
-        Format::Csv => export::csv_rows(data),
-        Format::Json => Ok(HttpResponse::Ok().json(Signals { data })),
-    })
+    let as_of = params.as_of;
+    study_answer(
+        &caller,
+        &state,
+        id,
+        format,
+        &req,
+        async |conn| db::signals::read_signals(conn, id, as_of).await,
+        |data| match format {
+            Format::Csv => export::csv_rows(data),
+            Format::Json => Ok(HttpResponse::Ok().json(Signals { data })),
+        },
+    )
+    .await
 }

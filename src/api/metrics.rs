@@ -41,6 +41,41 @@ pub struct Portfolio {
 }
 
 /// 404 unless the caller reads the study, then 403 unless its role reads metrics.
+/// The steps every computed answer about one study shares (metrics, forecast, signals):
+/// the caller may read the study's figures, then its validator, so that an unchanged study
+/// answers 304 before anything is computed, then `read` on the same connection, answered
+/// by `respond` and tagged with the validator.
+pub(crate) async fn study_answer<T>(
+    caller: &Caller,
+    state: &AppState,
+    id: Uuid,
+    format: Format,
+    req: &HttpRequest,
+    read: impl AsyncFnOnce(&mut db::Conn) -> ApiResult<T>,
+    respond: impl FnOnce(T) -> ApiResult<HttpResponse>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.read_db.get().await?;
+    check_study(caller, &mut conn, id).await?;
+    let changes = db::validators::changes(&mut conn, Some(&[id])).await?;
+    let validator = Validator::new(req, conditional::media(format), changes, None);
+    if let Some(not_modified) = validator.not_modified(req) {
+        return Ok(not_modified);
+    }
+    let answer = read(&mut conn).await?;
+    validator.tag(respond(answer))
+}
+
+/// One nested answer as JSON, or for BI tools as a two-column table (figure, value).
+pub(crate) fn figures<T: Serialize>(answer: &T, format: Format) -> ApiResult<HttpResponse> {
+    match format {
+        Format::Csv => {
+            let value = serde_json::to_value(answer).map_err(anyhow::Error::new)?;
+            export::csv_rows(tabular::figures(&value))
+        }
+        Format::Json => Ok(HttpResponse::Ok().json(answer)),
+    }
+}
+
 pub(crate) async fn check_study(caller: &Caller, conn: &mut db::Conn, id: Uuid) -> ApiResult<()> {
     let scope = caller.study_scope(conn).await?;
     db::studies::find(conn, id, &scope).await?;
@@ -69,22 +104,16 @@ pub async fn study(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let mut conn = state.read_db.get().await?;
-    check_study(&caller, &mut conn, id).await?;
-    let changes = db::validators::changes(&mut conn, Some(&[id])).await?;
-    let validator = Validator::new(&req, conditional::media(format), changes, None);
-    if let Some(not_modified) = validator.not_modified(&req) {
-        return Ok(not_modified);
-    }
-    let metrics = db::metrics::read_study_metrics(&mut conn, id).await?;
-    validator.tag(match format {
-        // One nested answer as a two-column table (figure, value) for BI tools.
-        Format::Csv => {
-            let value = serde_json::to_value(&metrics).map_err(anyhow::Error::new)?;
-            export::csv_rows(tabular::figures(&value))
-        }
-        Format::Json => Ok(HttpResponse::Ok().json(metrics)),
-    })
+    study_answer(
+        &caller,
+        &state,
+        id,
+        format,
+        &req,
+        async |conn| db::metrics::read_study_metrics(conn, id).await,
+        |metrics| figures(&metrics, format),
+    )
+    .await
 }
 
 /// A study's enrollment curve
