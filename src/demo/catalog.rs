@@ -173,7 +173,7 @@ pub const STUDIES: &[StudySpec] = &[
         enrollment_buffer_pct: 10,
         start_weeks_ago: 106,
         end_weeks_ahead: 30,
-        site_rate: (0.03, 0.075),
+        site_rate: (0.02, 0.055),
         screen_fail_ratio: 2.2,
         treatment_weeks: None,
         closes_at_target: false,
