@@ -1,5 +1,5 @@
 //! The `trialops` binary: `serve`, `migrate`, `clients create|list|revoke`,
-//! `keys encrypt|rewrap|rotate|new-encryption-key`, `openapi`.
+//! `keys encrypt|rewrap|rotate|new-encryption-key`, `openapi`, `demo`.
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -47,6 +47,10 @@ enum Command {
     Keys(KeysCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Load a demo portfolio (3 studies, 60 sites, two years of enrollment, budgets,
+    /// risks, deviations) through the normal write path; creates and migrates the database
+    /// first. A second run adds nothing.
+    Demo,
 }
 
 #[derive(Subcommand)]
@@ -139,7 +143,57 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(cli.settings).await,
         Command::Clients(command) => clients(cli.settings, command).await,
         Command::Keys(command) => keys(cli.settings, command).await,
+        Command::Demo => demo(cli.settings).await,
     }
+}
+
+async fn demo(settings: Settings) -> anyhow::Result<()> {
+    let state = startup::prepare(&settings).await?;
+    let mut conn = state.db.get().await.context("connecting to the database")?;
+    let started = std::time::Instant::now();
+    let today = chrono::Utc::now().date_naive();
+    let outcome = trialops::demo::load(&mut conn, today)
+        .await
+        .map_err(describe)?;
+    // Give the new audit events their feed positions now, as a running service would.
+    db::seals::seal_committed(&mut conn).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    match &outcome {
+        trialops::demo::Outcome::Loaded(loaded) => {
+            eprintln!(
+                "Demo portfolio loaded in {elapsed:.1} s: {} studies, {} sites, {} vendors, \
+                 {} weekly enrollment reports, {} milestones, {} budget lines with {} expenses, \
+                 {} risks ({} escalated), {} deviations.",
+                loaded.studies.len(),
+                loaded.sites,
+                loaded.vendors,
+                loaded.enrollment_reports,
+                loaded.milestones,
+                loaded.budget_lines,
+                loaded.expenses,
+                loaded.risks,
+                loaded.escalated_risks,
+                loaded.deviations,
+            );
+            eprintln!(
+                "Look at GET /api/v1/metrics/portfolio, then a study's /metrics, \
+                 /enrollment-curve (Accept: image/svg+xml draws it), /enrollment-forecast and \
+                 /signals; every list and metric also answers Accept: text/csv."
+            );
+            for study in &loaded.studies {
+                eprintln!("  {} {}", study.id, study.protocol_number);
+            }
+        }
+        trialops::demo::Outcome::AlreadyLoaded { studies } => {
+            let numbers: Vec<&str> = studies.iter().map(|s| s.protocol_number.as_str()).collect();
+            eprintln!(
+                "The demo portfolio is already loaded ({}): nothing added.",
+                numbers.join(", ")
+            );
+        }
+    }
+    println!("{}", serde_json::to_string(&outcome)?);
+    Ok(())
 }
 
 async fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {

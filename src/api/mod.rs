@@ -136,7 +136,9 @@ budgets, risks, protocol deviations and weekly enrollment.\n\n\
 to `/oauth/token` and send the token as `Authorization: Bearer <token>`.\n\n\
 **Conventions:** errors are RFC 9457 `application/problem+json`; lists use keyset cursors \
 (`limit`, `cursor`, `next_cursor`); `PATCH` is JSON Merge Patch; `GET` answers an `ETag` that \
-`PATCH`/`DELETE` accept in `If-Match`; `DELETE` is a soft delete; `X-Change-Reason` is kept \
+`PATCH`/`DELETE` accept in `If-Match` and a `GET` in `If-None-Match` (a `304` while it is current; \
+records and the computed metrics, curve, forecast, signals and portfolio, each operation saying what its \
+validator depends on); `DELETE` is a soft delete; `X-Change-Reason` is kept \
 with the audit event; lists answer CSV for BI tools when asked with `Accept: text/csv`; `X-Request-Id` is echoed on every answer.",
         license(name = "Apache-2.0"),
     ),
@@ -308,44 +310,180 @@ fn problems_for(method: &str, has_id: bool) -> Vec<&'static str> {
     codes
 }
 
+/// Whether answers under `path` carry the record's version as their `ETag` (what
+/// `api::respond` sets): every `/api/v1` record, but not clients and webhooks (they may
+/// carry secrets: `no-store`, no validator) nor the ClinicalTrials.gov import (it answers
+/// what it did, not a record).
+fn record_etag(path: &str) -> bool {
+    path.starts_with("/api/v1/")
+        && !headers::carries_secrets(path)
+        && path != extract::CTGOV_IMPORT_PATH
+}
+
+fn string_header(description: &str) -> Header {
+    let mut header = Header::new(Object::with_type(Type::String));
+    header.description = Some(description.into());
+    header
+}
+
 /// The headers `api::respond` sets: `ETag` on every single-record answer (reads, creates,
 /// updates), `Location` on creates. Documented here, by the same rule, for every resource.
 fn add_record_headers(openapi: &mut OpenApiDoc) {
-    let string = || Header::new(Object::with_type(Type::String));
     for (path, item) in openapi.paths.paths.iter_mut() {
         if !path.starts_with("/api/v1/") {
             continue;
         }
         let single_record = [
-            (item.get.as_mut(), "200", path.ends_with('}')),
-            (item.patch.as_mut(), "200", true),
-            (item.post.as_mut(), "201", true),
-            (item.put.as_mut(), "200", true),
+            (item.get.as_mut(), &["200"][..], path.ends_with('}')),
+            (item.patch.as_mut(), &["200"][..], true),
+            (item.post.as_mut(), &["201"][..], true),
+            (item.put.as_mut(), &["200", "201"][..], true),
         ];
-        for (operation, code, applies) in single_record {
+        for (operation, codes, applies) in single_record {
             let Some(operation) = operation else { continue };
-            let Some(RefOr::T(response)) = operation.responses.responses.get_mut(code) else {
-                continue;
-            };
             if !applies || path.starts_with("/api/v1/clients") {
                 continue;
             }
-            // The import answers what it did, not a record: no `ETag`.
-            if path != extract::CTGOV_IMPORT_PATH {
-                let mut etag = string();
-                etag.description = Some(
-                    "The record's version, quoted (`\"3\"`); send it back in `If-Match`".into(),
-                );
-                response.headers.insert("ETag".into(), RefOr::T(etag));
-            }
-            if code == "201" {
-                let mut location = string();
-                location.description = Some("The new record's URL".into());
-                response
-                    .headers
-                    .insert("Location".into(), RefOr::T(location));
+            for code in codes {
+                let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*code) else {
+                    continue;
+                };
+                if record_etag(path) {
+                    let etag = string_header(
+                        "The record's version, quoted (`\"3\"`); send it back in `If-Match`",
+                    );
+                    response.headers.insert("ETag".into(), RefOr::T(etag));
+                }
+                if *code == "201" {
+                    let location = string_header("The new record's URL");
+                    response
+                        .headers
+                        .insert("Location".into(), RefOr::T(location));
+                }
             }
         }
+    }
+}
+
+/// The computed answers whose `ETag` is a `conditional::Validator`, computed before the
+/// figures are. The other GETs that answer a validator (and so a 304) are record reads.
+pub const COMPUTED_ANSWERS: &[&str] = &[
+    "/api/v1/studies/{id}/metrics",
+    "/api/v1/studies/{id}/enrollment-curve",
+    "/api/v1/studies/{id}/enrollment-forecast",
+    "/api/v1/studies/{id}/signals",
+    "/api/v1/metrics/portfolio",
+];
+
+/// What a GET's validator is made of.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Validated {
+    /// A record's version.
+    Version,
+    /// A `conditional::Validator` over the data a computed answer reads.
+    Computed,
+}
+
+/// The validator a GET of `path` answers, if any: exactly the GETs that can answer 304
+/// (`headers::answer_headers` answers one for any GET whose `ETag` `If-None-Match` names).
+fn validated(path: &str) -> Option<Validated> {
+    if COMPUTED_ANSWERS.contains(&path) {
+        Some(Validated::Computed)
+    } else if record_etag(path) && path.ends_with('}') {
+        Some(Validated::Version)
+    } else {
+        None
+    }
+}
+
+const VERSION_RULE: &str = "The `ETag` of a record is its `version`, quoted (`\"3\"`): it changes \
+with every write to the record and with nothing else. A compressed answer (`Accept-Encoding`) \
+carries it weak (`W/\"3\"`), since its bytes differ from the identity answer's.";
+
+const COMPUTED_RULE: &str = "The `ETag` of a computed answer is weak (`W/\"<hash>\"`: the figures, \
+not the bytes, are the same, whatever the `Content-Encoding`) and is known before any figure is \
+computed. It hashes: the change count of every row the answer reads (the study, its sites, \
+milestones, budget lines, expenses, risks, deviations and enrollment weeks, and the vendors), \
+which any write changes the moment it commits; today's date (UTC), since figures move at \
+midnight without a write; the path and the query string (`as_of`, the prior); the negotiated \
+media type (`Accept`: JSON, CSV, SVG); and, for the portfolio, the studies the caller may read.";
+
+const COMPARISON: &str = "`If-None-Match` is compared weakly (RFC 9110 13.1.2): `\"3\"`, \
+`W/\"3\"`, a list, or `*`. A match answers `304 Not Modified` with the `ETag`, \
+`Cache-Control` and `Vary` headers and no body.";
+
+/// Conditional GET (`If-None-Match`, `304`, `ETag`, `Cache-Control`, `Vary`), documented
+/// once for every GET that answers a validator, by the rule its validator follows.
+fn add_conditional_get(openapi: &mut OpenApiDoc) {
+    use utoipa::openapi::Required;
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    const CACHE_CONTROL: &str = "`private, no-cache`: a browser may keep the answer, and \
+revalidates it (`If-None-Match`) before each use";
+    const VARY: &str = "`Authorization, Accept, Accept-Encoding, Origin`";
+    let components = openapi.components.get_or_insert_with(Default::default);
+    for (name, rule) in [
+        ("NotModifiedRecord", VERSION_RULE),
+        ("NotModifiedComputed", COMPUTED_RULE),
+    ] {
+        let response = ResponseBuilder::new()
+            .description(format!(
+                "Not Modified: `If-None-Match` names the current `ETag`. {rule} {COMPARISON}"
+            ))
+            .header("ETag", string_header("The current validator"))
+            .header("Cache-Control", string_header(CACHE_CONTROL))
+            .header("Vary", string_header(VARY))
+            .build();
+        components
+            .responses
+            .insert(name.to_string(), RefOr::T(response));
+    }
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let Some(kind) = validated(path) else {
+            continue;
+        };
+        let Some(get) = item.get.as_mut() else {
+            continue;
+        };
+        let (rule, etag, not_modified) = match kind {
+            Validated::Version => (
+                VERSION_RULE,
+                "The record's version, quoted (`\"3\"`; weak, `W/\"3\"`, when compressed): send it \
+                 in `If-Match` to write, or in `If-None-Match` to revalidate",
+                "NotModifiedRecord",
+            ),
+            Validated::Computed => (
+                COMPUTED_RULE,
+                "A weak validator of the figures (`W/\"<hash>\"`): send it in `If-None-Match` \
+                 to get a 304, without the figures being computed, while nothing they depend on changed",
+                "NotModifiedComputed",
+            ),
+        };
+        let parameter = ParameterBuilder::new()
+            .name("If-None-Match")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(format!(
+                "The `ETag` of an answer you hold: a 304 while it is still current. {rule} {COMPARISON}"
+            )))
+            .schema(Some(Object::with_type(Type::String)))
+            .build();
+        get.parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(parameter));
+        if let Some(RefOr::T(ok)) = get.responses.responses.get_mut("200") {
+            ok.headers
+                .insert("ETag".into(), RefOr::T(string_header(etag)));
+            ok.headers.insert(
+                "Cache-Control".into(),
+                RefOr::T(string_header(CACHE_CONTROL)),
+            );
+            ok.headers
+                .insert("Vary".into(), RefOr::T(string_header(VARY)));
+        }
+        get.responses.responses.insert(
+            "304".into(),
+            RefOr::Ref(Ref::new(format!("#/components/responses/{not_modified}"))),
+        );
     }
 }
 
@@ -510,6 +648,7 @@ pub fn openapi() -> OpenApiDoc {
         .split_for_parts();
     add_problem_responses(&mut api);
     add_record_headers(&mut api);
+    add_conditional_get(&mut api);
     add_idempotency_key(&mut api);
     add_merge_patch_schemas(&mut api);
     refine_batch_schemas(&mut api);

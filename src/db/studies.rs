@@ -322,3 +322,16 @@ pub async fn live_with_protocol_number(
         .await
         .optional()
 }
+
+/// The live studies holding any of these external ids, oldest first.
+pub async fn live_with_external_ids(
+    conn: &mut Conn,
+    external_ids: &[&str],
+) -> QueryResult<Vec<Study>> {
+    studies::table
+        .filter(studies::external_id.eq_any(external_ids))
+        .filter(studies::deleted_at.is_null())
+        .order(studies::id.asc())
+        .load(conn)
+        .await
+}

@@ -16,6 +16,7 @@ mod clients;
 mod conventions;
 mod csv_export;
 mod ctgov;
+mod demo;
 mod deviations;
 mod enrollment;
 mod fhir;
