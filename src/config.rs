@@ -109,6 +109,16 @@ pub struct Settings {
     )]
     pub db_pool_size: usize,
 
+    /// Requests worked on at once by this instance; further ones wait, parsed, in front of
+    /// the middleware and the handlers (first come, first served). `0`: no bound.
+    #[arg(
+        long,
+        env = "TRIALOPS_MAX_IN_FLIGHT",
+        default_value_t = 512,
+        global = true
+    )]
+    pub max_in_flight: usize,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "TRIALOPS_WORKERS", global = true)]
     pub workers: Option<usize>,
@@ -266,6 +276,7 @@ impl Settings {
             key_skew_seconds: 60,
             rate_limit_per_minute: 1200,
             db_pool_size: 8,
+            max_in_flight: 512,
             workers: Some(2),
             log_format: "text".into(),
             webhook_allow_private: false,

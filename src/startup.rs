@@ -38,6 +38,8 @@ pub struct AppState {
     database_url: String,
     /// `TRIALOPS_CORS_ORIGINS`; empty: CORS off.
     pub cors_origins: Vec<String>,
+    /// `TRIALOPS_MAX_IN_FLIGHT` permits (`api::admission`); `None`: no bound.
+    pub in_flight: Option<Arc<tokio::sync::Semaphore>>,
     seal_interval: Duration,
     listen_retry: Duration,
 }
@@ -102,6 +104,7 @@ impl AppState {
             webhooks,
             database_url: settings.database_url.clone(),
             cors_origins: settings.cors_origins.clone(),
+            in_flight: api::admission::gate(settings.max_in_flight),
             seal_interval: Duration::from_millis(settings.seal_interval_ms),
             listen_retry: Duration::from_millis(settings.listen_retry_ms),
         })
@@ -157,6 +160,8 @@ pub fn run(
                 api::headers::cors(&state.cors_origins),
             ))
             .wrap(from_fn(api::headers::answer_headers))
+            // Requests beyond the bound wait here, before anything else is built for them.
+            .wrap(from_fn(api::admission::admit))
             .wrap(from_fn(telemetry::request_id_middleware))
             .configure(|cfg| {
                 // Registered again here for serving; `api::openapi()` registered them once to

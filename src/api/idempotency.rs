@@ -62,13 +62,27 @@ fn refuse<B>(req: ServiceRequest, error: ApiError) -> ServiceResponse<EitherBody
         .map_into_right_body()
 }
 
+/// The middleware. Every request in flight holds this future (boxed by the layer outside
+/// it) while it waits, e.g. for a pool connection, so the common case, a request without a
+/// key, keeps it small: the claim-and-replay path, a state machine of several KiB (the
+/// claim's and the store's database futures), is boxed only for a POST with a key.
 pub async fn idempotency<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    if req.method() != Method::POST || !req.headers().contains_key(IDEMPOTENCY_KEY) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    Box::pin(keyed(req, next)).await
+}
+
+async fn keyed<B: MessageBody + 'static>(
     mut req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let key = match req.headers().get(IDEMPOTENCY_KEY) {
-        Some(value) if req.method() == Method::POST => value.to_str().map(str::to_string),
-        _ => return Ok(next.call(req).await?.map_into_left_body()),
+        Some(value) => value.to_str().map(str::to_string),
+        None => return Ok(next.call(req).await?.map_into_left_body()),
     };
     let key = match key {
         Ok(key) if !key.trim().is_empty() && key.chars().count() <= MAX_KEY_CHARS => key,

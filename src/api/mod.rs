@@ -1,6 +1,7 @@
 //! The HTTP edge: the route table, the OpenAPI document, and the fallback for unknown
 //! routes. Handlers live in one module per resource.
 
+pub mod admission;
 pub mod audit_events;
 pub mod batch;
 pub mod budget_lines;

@@ -228,3 +228,44 @@ async fn start_up_failures_say_what_to_change_in_one_line() {
     assert_eq!(code, Some(1));
     one_line(&stderr, &["DATABASE_URL is malformed"]);
 }
+
+/// `TRIALOPS_MAX_IN_FLIGHT`: requests beyond the bound wait in front of the middleware and
+/// are answered once a permit is free, none refused or lost; the health checks never wait.
+#[actix_web::test]
+async fn requests_beyond_the_in_flight_bound_wait_and_are_all_answered_while_probes_pass() {
+    let app = spawn_app_with(|s| s.max_in_flight = 1).await;
+    let study = app.study_id(json!({})).await;
+    let gate = app.state.in_flight.clone().unwrap();
+
+    // Hold the only permit: a read now waits, and the probes still answer.
+    let held = gate.clone().acquire_owned().await.unwrap();
+    let path = format!("/api/v1/studies/{study}");
+    let waiting = {
+        let (http, url, token) = (app.http.clone(), app.url(&path), app.admin_token.clone());
+        actix_web::rt::spawn(async move { http.get(url).bearer_auth(token).send().await })
+    };
+    for probe in ["/healthz", "/readyz"] {
+        // A probe behind the held permit would never answer: fail instead of hanging.
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            app.http.get(app.url(probe)).send(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{probe} waited for a permit"))
+        .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    assert!(
+        !waiting.is_finished(),
+        "a read went past a bound of one held permit"
+    );
+    drop(held);
+    assert_eq!(waiting.await.unwrap().unwrap().status(), 200);
+
+    // Twenty reads at once through one permit: every one answered.
+    let reads = (0..20).map(|_| app.get(&path, &app.admin_token));
+    for read in futures_util::future::join_all(reads).await {
+        read.expect(200, "a read through a bound of one");
+    }
+    assert_eq!(gate.available_permits(), 1);
+}
