@@ -120,7 +120,7 @@ pub fn run(
     }
     if !state.seal_interval.is_zero() {
         actix_web::rt::spawn(crate::audit::sealer::run(
-            state.db.clone(),
+            state.database_url.clone(),
             state.seal_interval,
         ));
     }
