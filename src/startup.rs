@@ -9,6 +9,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Compress, Condition, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, extract, fallback::KnownRoutes};
@@ -26,7 +27,15 @@ use crate::telemetry;
 /// tokens, live clients, a share of each client's rate limit, verified secrets) is a cache
 /// another instance builds for itself, kept true by PostgreSQL.
 pub struct AppState {
+    /// The request handlers' pool. Only HTTP workers take connections from it: each
+    /// connection's I/O task runs on the thread that opened it (diesel-async spawns it
+    /// there), so a connection opened by a background task on the main thread would make
+    /// every request that later borrows it wake that thread and wait for it, twice per
+    /// query (~7 % of the service's CPU in the read benchmark, docs/benchmarks.md).
     pub db: Pool,
+    /// Background work off the HTTP workers (the webhook dispatcher, signing key reloads,
+    /// start-up, the metrics endpoint): a small pool of its own, for the reason above.
+    pub background_db: Pool,
     /// Where lag-tolerant reads go (metrics, the portfolio, the curve): the replica of
     /// `TRIALOPS_READ_DATABASE_URL`, else the primary's pool.
     pub read_db: Pool,
@@ -42,6 +51,9 @@ pub struct AppState {
     listen_retry: Duration,
 }
 
+/// Connections of `AppState::background_db` at most.
+const BACKGROUND_POOL_SIZE: usize = 4;
+
 /// Creates the database if needed, applies migrations, loads (or creates) the signing key.
 pub async fn prepare(settings: &Settings) -> anyhow::Result<web::Data<AppState>> {
     db::create_database_if_missing(&settings.database_url).await?;
@@ -50,7 +62,10 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<web::Data<AppState>>
         tracing::info!(migrations = ?applied, "applied migrations");
     }
     let pool = db::pool(&settings.database_url, settings.db_pool_size)?;
-    let mut conn = pool.get().await.context("connecting to the database")?;
+    // A connection of its own, not one of the request pool's (see `AppState::db`).
+    let mut conn = AsyncPgConnection::establish(&settings.database_url)
+        .await
+        .context("connecting to the database")?;
     let source = key_source(settings)?;
     let keys = KeySet::load(&mut conn, &source).await?;
     drop(conn);
@@ -93,6 +108,7 @@ impl AppState {
         let mut webhooks = settings.webhooks();
         webhooks.secrets = tokens.source.encryption.clone();
         Ok(Self {
+            background_db: db::pool(&settings.database_url, BACKGROUND_POOL_SIZE)?,
             db,
             read_db,
             tokens,
