@@ -15,12 +15,11 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::api::{self, extract, fallback::KnownRoutes};
 use crate::auth::keys::{KeySet, KeySource, KeyStorage};
 use crate::auth::live_clients::LiveClients;
-use crate::auth::rate_limit::{RateLimiter, rate_limit_headers};
+use crate::auth::rate_limit::RateLimiter;
 use crate::auth::secret_guard::SecretGuard;
 use crate::auth::tokens::TokenService;
 use crate::config::{Settings, WebhookSettings};
 use crate::db::{self, Pool};
-use crate::telemetry;
 
 /// What every request may need. Nothing here is state another instance would need: the
 /// pool and the keys come from PostgreSQL, and what is remembered in memory (verified
@@ -162,9 +161,7 @@ pub fn run(
             .app_data(extract::path_config())
             .app_data(extract::payload_config())
             // Outermost last: the request id covers everything inside it.
-            .wrap(from_fn(api::idempotency::idempotency))
-            .wrap(from_fn(rate_limit_headers))
-            .wrap(from_fn(extract::refuse_nul_in_query))
+            .wrap(from_fn(api::edge::inner))
             // Compresses as the body streams; outside it, the caching headers see the
             // encoded answer (weak ETag) and can answer 304 before the body is polled.
             .wrap(Compress::default())
@@ -172,8 +169,7 @@ pub fn run(
                 cors,
                 api::headers::cors(&state.cors_origins),
             ))
-            .wrap(from_fn(api::headers::answer_headers))
-            .wrap(from_fn(telemetry::request_id_middleware))
+            .wrap(from_fn(api::edge::outer))
             .configure(|cfg| {
                 // Registered again here for serving; `api::openapi()` registered them once to
                 // build the document.
