@@ -30,7 +30,7 @@ pub struct AppState {
     /// connection's I/O task runs on the thread that opened it (diesel-async spawns it
     /// there), so a connection opened by a background task on the main thread would make
     /// every request that later borrows it wake that thread and wait for it, twice per
-    /// query (~7 % of the service's CPU in the read benchmark, docs/benchmarks.md).
+    /// query (5-7 % of the service's CPU in the read benchmark, docs/benchmarks.md).
     pub db: Pool,
     /// Background work off the HTTP workers (the webhook dispatcher, signing key reloads,
     /// start-up, the metrics endpoint): a small pool of its own, for the reason above.
