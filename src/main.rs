@@ -282,7 +282,11 @@ fn refuse_arguments(error: clap::Error) -> ExitCode {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let state = startup::prepare(&settings).await?;
-    let mut conn = state.db.get().await.context("connecting to the database")?;
+    let mut conn = state
+        .background_db
+        .get()
+        .await
+        .context("connecting to the database")?;
     if db::clients::count_active_admins(&mut conn).await? == 0 {
         let request = NewClientRequest {
             name: "first admin".into(),

@@ -96,7 +96,7 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     };
     pool_gauges(&state.db, "primary");
     pool_gauges(&state.read_db, "read");
-    let backlog = match state.db.get().await {
+    let backlog = match state.background_db.get().await {
         Ok(mut conn) => db::operations::backlog(&mut conn).await.ok(),
         Err(_) => None,
     };

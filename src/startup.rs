@@ -9,24 +9,32 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Compress, Condition, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, extract, fallback::KnownRoutes};
 use crate::auth::keys::{KeySet, KeySource, KeyStorage};
 use crate::auth::live_clients::LiveClients;
-use crate::auth::rate_limit::{RateLimiter, rate_limit_headers};
+use crate::auth::rate_limit::RateLimiter;
 use crate::auth::secret_guard::SecretGuard;
 use crate::auth::tokens::TokenService;
 use crate::config::{Settings, WebhookSettings};
 use crate::db::{self, Pool};
-use crate::telemetry;
 
 /// What every request may need. Nothing here is state another instance would need: the
 /// pool and the keys come from PostgreSQL, and what is remembered in memory (verified
 /// tokens, live clients, a share of each client's rate limit, verified secrets) is a cache
 /// another instance builds for itself, kept true by PostgreSQL.
 pub struct AppState {
+    /// The request handlers' pool. Only HTTP workers take connections from it: each
+    /// connection's I/O task runs on the thread that opened it (diesel-async spawns it
+    /// there), so a connection opened by a background task on the main thread would make
+    /// every request that later borrows it wake that thread and wait for it, twice per
+    /// query (5-7 % of the service's CPU in the read benchmark, docs/benchmarks.md).
     pub db: Pool,
+    /// Background work off the HTTP workers (the webhook dispatcher, signing key reloads,
+    /// start-up, the metrics endpoint): a small pool of its own, for the reason above.
+    pub background_db: Pool,
     /// Where lag-tolerant reads go (metrics, the portfolio, the curve): the replica of
     /// `TRIALOPS_READ_DATABASE_URL`, else the primary's pool.
     pub read_db: Pool,
@@ -44,6 +52,9 @@ pub struct AppState {
     listen_retry: Duration,
 }
 
+/// Connections of `AppState::background_db` at most.
+const BACKGROUND_POOL_SIZE: usize = 4;
+
 /// Creates the database if needed, applies migrations, loads (or creates) the signing key.
 pub async fn prepare(settings: &Settings) -> anyhow::Result<web::Data<AppState>> {
     db::create_database_if_missing(&settings.database_url).await?;
@@ -52,7 +63,10 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<web::Data<AppState>>
         tracing::info!(migrations = ?applied, "applied migrations");
     }
     let pool = db::pool(&settings.database_url, settings.db_pool_size)?;
-    let mut conn = pool.get().await.context("connecting to the database")?;
+    // A connection of its own, not one of the request pool's (see `AppState::db`).
+    let mut conn = AsyncPgConnection::establish(&settings.database_url)
+        .await
+        .context("connecting to the database")?;
     let source = key_source(settings)?;
     let keys = KeySet::load(&mut conn, &source).await?;
     drop(conn);
@@ -95,6 +109,7 @@ impl AppState {
         let mut webhooks = settings.webhooks();
         webhooks.secrets = tokens.source.encryption.clone();
         Ok(Self {
+            background_db: db::pool(&settings.database_url, BACKGROUND_POOL_SIZE)?,
             db,
             read_db,
             tokens,
@@ -123,7 +138,7 @@ pub fn run(
     }
     if !state.seal_interval.is_zero() {
         actix_web::rt::spawn(crate::audit::sealer::run(
-            state.db.clone(),
+            state.database_url.clone(),
             state.seal_interval,
         ));
     }
@@ -149,9 +164,7 @@ pub fn run(
             .app_data(extract::path_config())
             .app_data(extract::payload_config())
             // Outermost last: the request id covers everything inside it.
-            .wrap(from_fn(api::idempotency::idempotency))
-            .wrap(from_fn(rate_limit_headers))
-            .wrap(from_fn(extract::refuse_nul_in_query))
+            .wrap(from_fn(api::edge::inner))
             // Compresses as the body streams; outside it, the caching headers see the
             // encoded answer (weak ETag) and can answer 304 before the body is polled.
             .wrap(Compress::default())
@@ -159,10 +172,9 @@ pub fn run(
                 cors,
                 api::headers::cors(&state.cors_origins),
             ))
-            .wrap(from_fn(api::headers::answer_headers))
-            // Requests beyond the bound wait here, before anything else is built for them.
+            // Requests beyond the bound wait here, before anything of the handlers' is built.
             .wrap(from_fn(api::admission::admit))
-            .wrap(from_fn(telemetry::request_id_middleware))
+            .wrap(from_fn(api::edge::outer))
             .configure(|cfg| {
                 // Registered again here for serving; `api::openapi()` registered them once to
                 // build the document.

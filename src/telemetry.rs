@@ -5,12 +5,11 @@
 //! request names it. The id also lives in a task-local so the error mapping can put it in
 //! problem+json bodies without each handler passing it along.
 
+use std::future::Future;
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
@@ -52,12 +51,16 @@ fn accepted_request_id(req: &ServiceRequest) -> Option<String> {
     sane.then(|| value.to_string())
 }
 
-/// Middleware: give the request its id, run it inside a span and the task-local, log one
-/// line when it completes, and echo the id on the answer.
-pub async fn request_id_middleware(
+/// The request-id step of `api::edge::outer`: gives the request its id, runs `inner` inside
+/// its span and the task-local, logs one line when it completes, and echoes the id on the
+/// answer.
+pub async fn traced<B, Fut>(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    inner: impl FnOnce(ServiceRequest) -> Fut,
+) -> Result<ServiceResponse<B>, actix_web::Error>
+where
+    Fut: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
     let request_id = accepted_request_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let span = tracing::info_span!(
         "request",
@@ -65,9 +68,11 @@ pub async fn request_id_middleware(
         method = %req.method(),
         path = %req.path(),
     );
+    // The answer's header is made now, so the id itself can move into the task-local.
+    let echo = HeaderValue::from_str(&request_id);
     let started = Instant::now();
     let result = REQUEST_ID
-        .scope(request_id.clone(), next.call(req))
+        .scope(request_id, inner(req))
         .instrument(span.clone())
         .await;
     let _entered = span.enter();
@@ -83,7 +88,7 @@ pub async fn request_id_middleware(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "request completed"
             );
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
+            if let Ok(value) = echo {
                 response
                     .headers_mut()
                     .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);

@@ -30,7 +30,7 @@ fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz")
 }
 
-/// The middleware, outside everything but the request id (so the wait counts in the
+/// The middleware, just inside `edge::outer` (so the wait counts in the
 /// request's logged time and its metrics).
 pub async fn admit<B: MessageBody>(
     req: ServiceRequest,

@@ -358,19 +358,11 @@ pub fn payload_config() -> web::PayloadConfig {
     web::PayloadConfig::new(BODY_LIMIT)
 }
 
-/// Middleware: a query parameter holding U+0000 (`%00`) is a 400 before any handler runs.
-/// PostgreSQL text cannot hold it, and no filter of ours has a use for it.
-pub async fn refuse_nul_in_query<B: actix_web::body::MessageBody + 'static>(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<B>,
-) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
-    use actix_web::ResponseError;
-    let has_nul = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .any(|(key, value)| key.contains('\0') || value.contains('\0'));
-    if has_nul {
-        let response = ApiError::BadRequest("query parameters must not contain U+0000".into())
-            .error_response();
-        return Ok(req.into_response(response).map_into_right_body());
-    }
-    Ok(next.call(req).await?.map_into_left_body())
+/// A query parameter holding U+0000 (`%00`) is a 400 before any handler runs (a step of
+/// `api::edge::inner`). PostgreSQL text cannot hold it, and no filter of ours has a use
+/// for it.
+pub fn nul_in_query(query: &str) -> Option<ApiError> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .any(|(key, value)| key.contains('\0') || value.contains('\0'))
+        .then(|| ApiError::BadRequest("query parameters must not contain U+0000".into()))
 }

@@ -18,8 +18,7 @@ use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
+use actix_web::web;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -45,50 +44,66 @@ pub fn carries_secrets(path: &str) -> bool {
         || path.starts_with("/api/v1/webhooks")
 }
 
-/// Middleware: the headers above, and 304 for a GET whose `If-None-Match` names the answer's
-/// `ETag`.
-pub async fn answer_headers<B: MessageBody + 'static>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let conditional = matches!(*req.method(), Method::GET | Method::HEAD)
-        .then(|| req.headers().get(header::IF_NONE_MATCH).cloned())
-        .flatten();
-    let path = req.path();
-    let swagger = path.starts_with("/swagger-ui");
-    let secret = carries_secrets(path);
-    if let Some(refusal) = refuse_unknown_preflight(&req) {
-        return Ok(req
-            .into_response(refusal.error_response())
-            .map_into_right_body());
-    }
-    // The body stays as it is (no boxing on the way out): this runs on every request.
-    let mut res = next.call(req).await?;
-    let status = res.status();
-    let headers = res.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
-    if swagger {
-        headers.insert(header::CONTENT_SECURITY_POLICY, SWAGGER_CSP);
-    }
-    weaken_if_encoded(headers);
-    let validated = headers.contains_key(header::ETAG);
-    if !headers.contains_key(header::CACHE_CONTROL) && !swagger {
-        if (status.is_success() || status == StatusCode::NOT_MODIFIED) && validated && !secret {
-            headers.insert(header::CACHE_CONTROL, REVALIDATE);
-            headers.insert(header::VARY, VARY);
-        } else if status != StatusCode::NOT_MODIFIED {
-            headers.insert(header::CACHE_CONTROL, NO_STORE);
+/// The answer-headers step of `api::edge::outer`: what it needs to know of the request,
+/// taken before the request is handed on.
+pub struct AnswerHeaders {
+    /// `If-None-Match` of a GET or HEAD.
+    conditional: Option<HeaderValue>,
+    swagger: bool,
+    secret: bool,
+}
+
+impl AnswerHeaders {
+    /// Refuses a CORS preflight from an unknown origin; otherwise what `apply` needs.
+    pub fn of(req: &ServiceRequest) -> Result<Self, ApiError> {
+        if let Some(refusal) = refuse_unknown_preflight(req) {
+            return Err(refusal);
         }
+        let path = req.path();
+        Ok(Self {
+            conditional: matches!(*req.method(), Method::GET | Method::HEAD)
+                .then(|| req.headers().get(header::IF_NONE_MATCH).cloned())
+                .flatten(),
+            swagger: path.starts_with("/swagger-ui"),
+            secret: carries_secrets(path),
+        })
     }
-    if let Some(if_none_match) = conditional
-        && status == StatusCode::OK
-        && headers
-            .get(header::ETAG)
-            .is_some_and(|etag| none_match_fails(&if_none_match, etag))
-    {
-        return Ok(not_modified(res));
+
+    /// The headers above on the answer, or its 304 when `If-None-Match` names its `ETag`.
+    /// The body stays as it is (no boxing on the way out): this runs on every request.
+    pub fn apply<B: MessageBody>(
+        self,
+        mut res: ServiceResponse<B>,
+    ) -> ServiceResponse<EitherBody<B>> {
+        let status = res.status();
+        let headers = res.headers_mut();
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+        if self.swagger {
+            headers.insert(header::CONTENT_SECURITY_POLICY, SWAGGER_CSP);
+        }
+        weaken_if_encoded(headers);
+        let validated = headers.contains_key(header::ETAG);
+        if !headers.contains_key(header::CACHE_CONTROL) && !self.swagger {
+            if (status.is_success() || status == StatusCode::NOT_MODIFIED)
+                && validated
+                && !self.secret
+            {
+                headers.insert(header::CACHE_CONTROL, REVALIDATE);
+                headers.insert(header::VARY, VARY);
+            } else if status != StatusCode::NOT_MODIFIED {
+                headers.insert(header::CACHE_CONTROL, NO_STORE);
+            }
+        }
+        if let Some(if_none_match) = self.conditional
+            && status == StatusCode::OK
+            && headers
+                .get(header::ETAG)
+                .is_some_and(|etag| none_match_fails(&if_none_match, etag))
+        {
+            return not_modified(res);
+        }
+        res.map_into_left_body()
     }
-    Ok(res.map_into_left_body())
 }
 
 /// actix-cors refuses a preflight from an origin it does not know with a text/plain 400;

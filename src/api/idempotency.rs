@@ -1,5 +1,5 @@
-//! `Idempotency-Key` on every POST (contract section 5), as middleware so no handler can
-//! forget it.
+//! `Idempotency-Key` on every POST (contract section 5), as a middleware step
+//! (`edge::inner`) so no handler can forget it.
 //!
 //! The key is claimed in the database (per client, so it holds across instances) before the
 //! request runs. The same key with the same request replays the first answer, status and

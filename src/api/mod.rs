@@ -10,6 +10,7 @@ pub mod chart;
 pub mod clients;
 pub mod conditional;
 pub mod deviations;
+pub mod edge;
 pub mod enrollment;
 pub mod expenses;
 pub mod export;

@@ -27,7 +27,7 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Reloads the key set from the database.
 pub async fn reload(state: &AppState) -> anyhow::Result<()> {
-    let mut conn = state.db.get().await?;
+    let mut conn = state.background_db.get().await?;
     let rows = db::keys::published(&mut conn).await?;
     drop(conn);
     let keys = KeySet::from_rows(&rows, &state.tokens.source)?;
@@ -72,7 +72,7 @@ async fn listen_once(state: &AppState, database_url: &str) -> anyhow::Result<()>
             }
         }
         if state.tokens.keys().retirement_due() {
-            let mut db_conn = state.db.get().await?;
+            let mut db_conn = state.background_db.get().await?;
             let retired = db::keys::retire_due(&mut db_conn)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -13,10 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::HttpMessage;
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
 use uuid::Uuid;
 
 use crate::db::{self, Pool};
@@ -151,13 +149,9 @@ fn poisoned() -> ApiError {
     ApiError::Internal(anyhow::anyhow!("rate limit state poisoned"))
 }
 
-/// Middleware: adds the `RateLimit-*` headers to answers of authenticated requests,
-/// including their error answers (a 429 among them).
-pub async fn rate_limit_headers<B: MessageBody + 'static>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<B>, actix_web::Error> {
-    let mut response = next.call(req).await?;
+/// Adds the `RateLimit-*` headers to the answer of an authenticated request, error
+/// answers (a 429 among them) included: a step of `api::edge::inner`.
+pub fn add_headers<B>(response: &mut ServiceResponse<B>) {
     let status = response
         .request()
         .extensions()
@@ -173,5 +167,4 @@ pub async fn rate_limit_headers<B: MessageBody + 'static>(
             headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
         }
     }
-    Ok(response)
 }

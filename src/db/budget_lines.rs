@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{budget_lines, expenses};
-use crate::db::write::Record;
+use crate::db::write::{self, Record};
 use crate::db::{Conn, keyset_page, studies, vendors};
 use crate::domain::budget_lines::BudgetLineFields;
 use crate::domain::cursor::{Page, PageRequest};
@@ -364,7 +364,7 @@ impl Record for BudgetLine {
         conn: &mut Conn,
         before: Option<&Self>,
         fields: &BudgetLineFields,
-    ) -> Result<(), ApiError> {
+    ) -> Result<write::Checked, ApiError> {
         if let Some(before) = before
             && before.study_id != fields.study_id
         {
@@ -389,7 +389,7 @@ impl Record for BudgetLine {
         {
             vendors::lock_for_reference(conn, vendor, "vendor_id").await?;
         }
-        Ok(())
+        Ok(write::Checked { study: Some(study) })
     }
 
     /// A line with live expenses stays. The delete holds the line's row lock, which blocks a

@@ -309,12 +309,13 @@ impl Record for DeviationRecord {
         conn: &mut Conn,
         before: Option<&Self>,
         fields: &DeviationFields,
-    ) -> Result<(), ApiError> {
+    ) -> Result<write::Checked, ApiError> {
         match before {
             None => {
-                crate::db::studies::lock_for_child(conn, fields.study_id).await?;
+                let study = crate::db::studies::lock_for_child(conn, fields.study_id).await?;
                 // The site stays live until the deviation is in (a site delete counts them).
                 crate::db::sites::lock_for_reference(conn, fields.site_id, fields.study_id).await?;
+                return Ok(write::Checked { study: Some(study) });
             }
             Some(before) => {
                 if before.study_id != fields.study_id {
@@ -333,7 +334,7 @@ impl Record for DeviationRecord {
                 }
             }
         }
-        Ok(())
+        Ok(write::Checked::default())
     }
 }
 

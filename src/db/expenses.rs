@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::expenses;
-use crate::db::write::Record;
+use crate::db::write::{self, Record};
 use crate::db::{Conn, budget_lines, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::EntityType;
@@ -209,7 +209,7 @@ impl Record for Expense {
         conn: &mut Conn,
         before: Option<&Self>,
         fields: &ExpenseFields,
-    ) -> Result<(), ApiError> {
+    ) -> Result<write::Checked, ApiError> {
         let line = budget_lines::lock_for_child(conn, fields.budget_line_id).await?;
         if let Some(before) = before
             && line.study_id != before.study_id
@@ -229,6 +229,6 @@ impl Record for Expense {
                 format!("must be the budget line's currency, {}", line.currency),
             ));
         }
-        Ok(())
+        Ok(write::Checked::default())
     }
 }

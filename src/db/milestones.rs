@@ -225,10 +225,11 @@ impl Record for Milestone {
         conn: &mut Conn,
         before: Option<&Self>,
         fields: &MilestoneFields,
-    ) -> Result<(), ApiError> {
+    ) -> Result<write::Checked, ApiError> {
+        let mut checked = write::Checked::default();
         match before {
             None => {
-                studies::lock_for_child(conn, fields.study_id).await?;
+                checked.study = Some(studies::lock_for_child(conn, fields.study_id).await?);
             }
             Some(before) if before.study_id != fields.study_id => {
                 return Err(ApiError::invalid(
@@ -249,6 +250,6 @@ impl Record for Milestone {
         {
             vendors::lock_for_reference(conn, vendor, "vendor_id").await?;
         }
-        Ok(())
+        Ok(checked)
     }
 }

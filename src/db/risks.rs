@@ -161,22 +161,29 @@ pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Risk, A
 }
 
 /// Sets `escalated` when `escalates` says so, as an audit event of its own (`escalate`)
-/// by the same actor, with the score and threshold as its reason.
+/// by the same actor, with the score and threshold as its reason. `threshold` is the
+/// study's, when the write already read it (a create locks its study in `check`).
 async fn escalate_if_reached(
     conn: &mut Conn,
     ctx: &WriteContext,
     score_before: Option<i32>,
+    threshold: Option<i32>,
     risk: Risk,
 ) -> Result<Risk, ApiError> {
-    // Read in the write's transaction: the escalation and its reason agree with the score
-    // just written and the threshold that judged it.
-    let threshold: i32 = studies::table
-        .find(risk.study_id)
-        .select(studies::risk_escalation_threshold)
-        // A concurrent change of the threshold waits for this write (or this one for it).
-        .for_key_share()
-        .first(conn)
-        .await?;
+    // Read in the write's transaction, with the study locked against deletion: the
+    // escalation and its reason agree with the score just written and the threshold that
+    // judged it.
+    let threshold: i32 = match threshold {
+        Some(threshold) => threshold,
+        None => {
+            studies::table
+                .find(risk.study_id)
+                .select(studies::risk_escalation_threshold)
+                .for_key_share()
+                .first(conn)
+                .await?
+        }
+    };
     if !escalates(score_before, risk.score, risk.status, threshold) {
         return Ok(risk);
     }
@@ -244,10 +251,12 @@ impl Record for Risk {
         ctx: &WriteContext,
         before: Option<&Self>,
         risk: Self,
+        checked: write::Checked,
     ) -> Result<Self, ApiError> {
+        let threshold = checked.study.map(|study| study.risk_escalation_threshold);
         match before.map(|before| before.score) {
             Some(before) if before >= risk.score => Ok(risk),
-            score_before => escalate_if_reached(conn, ctx, score_before, risk).await,
+            score_before => escalate_if_reached(conn, ctx, score_before, threshold, risk).await,
         }
     }
 
@@ -262,10 +271,12 @@ impl Record for Risk {
         conn: &mut Conn,
         before: Option<&Self>,
         fields: &RiskFields,
-    ) -> Result<(), ApiError> {
+    ) -> Result<write::Checked, ApiError> {
+        let mut checked = write::Checked::default();
         match before {
             None => {
-                crate::db::studies::lock_for_child(conn, fields.study_id).await?;
+                checked.study =
+                    Some(crate::db::studies::lock_for_child(conn, fields.study_id).await?);
             }
             Some(before) if before.study_id != fields.study_id => {
                 return Err(ApiError::invalid(
@@ -287,6 +298,6 @@ impl Record for Risk {
         {
             vendors::lock_for_reference(conn, vendor, "vendor_id").await?;
         }
-        Ok(())
+        Ok(checked)
     }
 }

@@ -278,10 +278,11 @@ impl Record for Site {
         conn: &mut Conn,
         before: Option<&Self>,
         fields: &SiteFields,
-    ) -> Result<(), ApiError> {
+    ) -> Result<write::Checked, ApiError> {
+        let mut checked = write::Checked::default();
         match before {
             None => {
-                studies::lock_for_child(conn, fields.study_id).await?;
+                checked.study = Some(studies::lock_for_child(conn, fields.study_id).await?);
             }
             Some(before) if before.study_id != fields.study_id => {
                 return Err(ApiError::invalid(
@@ -297,7 +298,7 @@ impl Record for Site {
         {
             vendors::lock_for_reference(conn, vendor, "cro_vendor_id").await?;
         }
-        Ok(())
+        Ok(checked)
     }
 }
 

@@ -183,7 +183,7 @@ impl Record for Study {
         conn: &mut Conn,
         before: Option<&Self>,
         fields: &StudyFields,
-    ) -> Result<(), ApiError> {
+    ) -> Result<write::Checked, ApiError> {
         if let Some(before) = before
             && before.currency != fields.currency
         {
@@ -195,7 +195,7 @@ impl Record for Study {
                 )));
             }
         }
-        Ok(())
+        Ok(write::Checked::default())
     }
 
     /// A study with live sites, milestones, budget lines or risks stays (deviations and

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Subject, WriteContext};
 use crate::auth::{CreateScope, Operation, RowKeys, RowScope};
+use crate::db::studies::Study;
 use crate::db::{Conn, check_if_match};
 use crate::domain::enums::{AuditAction, EntityType};
 use crate::domain::versioning::IfMatch;
@@ -66,25 +67,27 @@ pub trait Record: Serialize + Send + Sync + Sized {
     }
 
     /// Rules that need the database (references to other rows, rows that may not change),
-    /// checked inside the write's transaction. `before` is `None` on create.
+    /// checked inside the write's transaction. `before` is `None` on create. Answers what
+    /// it read on the way, for `after_write`.
     fn check(
         conn: &mut Conn,
         before: Option<&Self>,
         fields: &Self::Fields,
-    ) -> impl Future<Output = Result<(), ApiError>> + Send {
+    ) -> impl Future<Output = Result<Checked, ApiError>> + Send {
         let _ = (conn, before, fields);
-        async { Ok(()) }
+        async { Ok(Checked::default()) }
     }
 
     /// What follows a create or an update that changed the row, in the same transaction
-    /// (a risk's escalation). `before` is `None` on create.
+    /// (a risk's escalation). `before` is `None` on create; `checked` is what `check` read.
     fn after_write(
         conn: &mut Conn,
         ctx: &WriteContext,
         before: Option<&Self>,
         row: Self,
+        checked: Checked,
     ) -> impl Future<Output = Result<Self, ApiError>> + Send {
-        let _ = (conn, ctx, before);
+        let _ = (conn, ctx, before, checked);
         async { Ok(row) }
     }
 
@@ -115,6 +118,14 @@ pub trait Record: Serialize + Send + Sync + Sized {
     }
 }
 
+/// What a write's `check` read on the way (rows it locked), so that a later step of the
+/// same transaction does not ask the database again: one round trip fewer per write.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The live study the row belongs to, when `check` locked it (`lock_for_child`).
+    pub study: Option<Study>,
+}
+
 pub async fn create<R: Record>(
     conn: &mut Conn,
     ctx: &WriteContext,
@@ -135,7 +146,7 @@ async fn insert_steps<R: Record>(
     ctx: &WriteContext,
     fields: R::Fields,
 ) -> Result<R, ApiError> {
-    R::check(conn, None, &fields).await?;
+    let checked = R::check(conn, None, &fields).await?;
     let row = R::insert(conn, Uuid::now_v7(), &fields).await?;
     audit::record(
         conn,
@@ -146,7 +157,7 @@ async fn insert_steps<R: Record>(
         Some(&row),
     )
     .await?;
-    R::after_write(conn, ctx, None, row).await
+    R::after_write(conn, ctx, None, row, checked).await
 }
 
 /// Locks the row, refuses it if `in_scope` says the caller cannot see it (404), checks
@@ -184,7 +195,7 @@ async fn update_steps<R: Record>(
     if fields == before.fields() {
         return Ok((before, false));
     }
-    R::check(conn, Some(&before), &fields).await?;
+    let checked = R::check(conn, Some(&before), &fields).await?;
     let after = R::write(conn, before.id(), &fields).await?;
     audit::record(
         conn,
@@ -195,7 +206,7 @@ async fn update_steps<R: Record>(
         Some(&after),
     )
     .await?;
-    let after = R::after_write(conn, ctx, Some(&before), after).await?;
+    let after = R::after_write(conn, ctx, Some(&before), after, checked).await?;
     Ok((after, true))
 }
 

@@ -43,7 +43,7 @@ pub async fn run(state: web::Data<AppState>) {
         }
     };
     loop {
-        if let Err(error) = round(&state.db, &http, &settings).await {
+        if let Err(error) = round(&state.background_db, &http, &settings).await {
             tracing::warn!(
                 error = format!("{error:#}"),
                 "webhook round failed; retrying"
