@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use diesel::QueryableByName;
@@ -302,6 +303,31 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Polls `path` with `token` until it answers `status`, for at most `limit`; returns how
+    /// long that took. For promises made "within" a time, such as a revocation reaching an
+    /// instance through `LISTEN/NOTIFY`.
+    pub async fn answers_within(
+        &self,
+        path: &str,
+        token: &str,
+        status: u16,
+        limit: Duration,
+    ) -> Duration {
+        let started = Instant::now();
+        loop {
+            let resp = self.get(path, token).await;
+            if resp.status == status {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{path} still answers {} after {limit:?}",
+                resp.status
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Another instance of the service on this app's database (as behind a load balancer),
     /// with some settings changed; it shares nothing with this one but PostgreSQL.
     pub async fn another_instance(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {

@@ -3,7 +3,7 @@
 //! others keep, and the audit trail is sealed once, in order, whoever seals it.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::sql_types::BigInt;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
@@ -14,29 +14,6 @@ use trialops::domain::enums::Role;
 use crate::helpers::{TestApp, id_of, spawn_app, spawn_app_with};
 
 const TOKEN_PATH: &str = "/oauth/token";
-
-/// Polls `path` on `app` with `token` until it answers `status`, for at most `limit`.
-async fn answers_within(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-    status: u16,
-    limit: Duration,
-) -> Duration {
-    let started = Instant::now();
-    loop {
-        let resp = app.get(path, token).await;
-        if resp.status == status {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{path} still answers {} after {limit:?}",
-            resp.status
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 async fn wait_listening(app: &TestApp) {
     for _ in 0..200 {
@@ -62,7 +39,9 @@ async fn a_client_revoked_on_one_instance_is_refused_by_another_within_a_second(
     a.delete(&format!("/api/v1/clients/{id}"), &a.admin_token)
         .await
         .ok(204);
-    let took = answers_within(&b, "/api/v1/studies", &token, 401, Duration::from_secs(1)).await;
+    let took = b
+        .answers_within("/api/v1/studies", &token, 401, Duration::from_secs(1))
+        .await;
     assert!(took < Duration::from_secs(1), "took {took:?}");
     // And it stays refused.
     b.get("/api/v1/studies", &token).await.problem(401);
