@@ -26,7 +26,7 @@ fi
 trap bench_cleanup EXIT
 # Enough descriptors for the connections on each side (wrk and the server).
 ulimit -n "$(ulimit -Hn)"
-URL=$(bench_db "trialops_bench_connections_$$")
+bench_db URL "trialops_bench_connections_$$"
 bench_serve "$SERVICE_PORT" "$URL" TRIALOPS_RATE_LIMIT_PER_MINUTE=0
 SERVICE_PID=$BENCH_LAST_PID
 TOKEN=$(bench_token "$SERVICE_PORT")

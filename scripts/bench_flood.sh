@@ -17,7 +17,7 @@ PORT=18184
 
 cargo build --release --locked --quiet --bin trialops
 trap bench_cleanup EXIT
-URL=$(bench_db "trialops_bench_flood_$$")
+bench_db URL "trialops_bench_flood_$$"
 bench_serve "$PORT" "$URL" TRIALOPS_RATE_LIMIT_PER_MINUTE=100000000
 BASE="http://127.0.0.1:$PORT"
 TOKEN=$(bench_token "$PORT")

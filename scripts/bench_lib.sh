@@ -10,11 +10,13 @@
 BENCH_PG="postgres://postgres@127.0.0.1:5432"
 CLK_TCK=$(getconf CLK_TCK)
 
-# bench_db NAME: a fresh database (dropped by bench_cleanup).
+# bench_db VAR NAME: a fresh database (dropped by bench_cleanup); its URL goes into the
+# variable VAR. Not `URL=$(bench_db ...)`: a command substitution runs in a subshell, so the
+# name would never reach BENCH_DATABASES and the database would outlive the run.
 bench_db() {
-    BENCH_DATABASES+=("$1")
-    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null
-    echo "$BENCH_PG/$1"
+    BENCH_DATABASES+=("$2")
+    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" >/dev/null
+    printf -v "$1" '%s' "$BENCH_PG/$2"
 }
 
 BENCH_PIDS=()

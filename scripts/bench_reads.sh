@@ -21,7 +21,7 @@ REFERENCE_PORT=18182
 
 cargo build --release --locked --quiet --bin trialops --example bench_reference
 trap bench_cleanup EXIT
-URL=$(bench_db "trialops_bench_reads_$$")
+bench_db URL "trialops_bench_reads_$$"
 # A limit this high never refuses, so the counting is still measured.
 bench_serve "$SERVICE_PORT" "$URL" TRIALOPS_RATE_LIMIT_PER_MINUTE=100000000
 SERVICE_PID=$BENCH_LAST_PID

@@ -19,7 +19,7 @@ DB="trialops_bench_scale_$$"
 
 cargo build --release --locked --quiet --bin trialops
 trap bench_cleanup EXIT
-URL=$(bench_db "$DB")
+bench_db URL "$DB"
 DATABASE_URL="$URL" ./target/release/trialops migrate >/dev/null 2>&1
 echo "# $(date -u +%FT%TZ) $(nproc) cores"
 started=$(date +%s.%N)

@@ -23,9 +23,9 @@ PORT=18183
 
 cargo build --release --locked --quiet --bin trialops
 trap bench_cleanup EXIT
-SERVICE_URL=$(bench_db "trialops_bench_writes_$$")
+bench_db SERVICE_URL "trialops_bench_writes_$$"
 REFERENCE_DB="trialops_bench_pgbench_$$"
-REFERENCE_URL=$(bench_db "$REFERENCE_DB")
+bench_db REFERENCE_URL "$REFERENCE_DB"
 DATABASE_URL="$REFERENCE_URL" ./target/release/trialops migrate >/dev/null 2>&1
 bench_serve "$PORT" "$SERVICE_URL" TRIALOPS_RATE_LIMIT_PER_MINUTE=100000000
 SERVICE_PID=$BENCH_LAST_PID

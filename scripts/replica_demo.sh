@@ -38,7 +38,7 @@ teardown() {
 trap teardown EXIT
 
 cargo build --release --locked --quiet --bin trialops
-PRIMARY_URL=$(bench_db "$DB")
+bench_db PRIMARY_URL "$DB"
 DATABASE_URL="$PRIMARY_URL" ./target/release/trialops migrate >/dev/null 2>&1
 
 echo "== a streaming replica of the local server"
