@@ -148,7 +148,7 @@ pub fn run(
             // Outermost last: the request id covers everything inside it.
             .wrap(from_fn(api::idempotency::idempotency))
             .wrap(from_fn(rate_limit_headers))
-            .wrap(from_fn(extract::refuse_nul_in_query))
+            .wrap(from_fn(api::strict_query::strict_query))
             // Compresses as the body streams; outside it, the caching headers see the
             // encoded answer (weak ETag) and can answer 304 before the body is polled.
             .wrap(Compress::default())

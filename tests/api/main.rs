@@ -34,6 +34,7 @@ mod risks;
 mod scope;
 mod sdtm;
 mod sites;
+mod strict_input;
 mod studies;
 mod sync_example;
 mod vendors;
