@@ -334,6 +334,22 @@ fn describe(error: &ValidationError<'_>, prefix: &str, out: &mut Vec<FieldError>
                     .as_str()
                     .is_some_and(|text| crate::domain::validation::strict_date(text).is_none()) => {
         }
+        // An amount that is a decimal but too small breaks a range, not a format.
+        ValidationErrorKind::Pattern { pattern }
+            if (pattern == crate::domain::money::NON_NEGATIVE_PATTERN
+                || pattern == crate::domain::money::POSITIVE_PATTERN)
+                && error
+                    .instance()
+                    .as_str()
+                    .and_then(|text| text.parse::<crate::domain::money::Money>().ok())
+                    .is_some() =>
+        {
+            if pattern == crate::domain::money::POSITIVE_PATTERN {
+                push!("range", "must be more than 0.00")
+            } else {
+                push!("range", "must be 0.00 or more")
+            }
+        }
         ValidationErrorKind::Pattern { pattern } => match pattern_rule(pattern) {
             Some((code, message)) => push!(code, message),
             None => push!("format", format!("must match the pattern {pattern}")),

@@ -93,8 +93,8 @@ async fn json_walk(app: &TestApp, path: &str, token: &str) -> (u16, Vec<String>,
     let mut keys = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        // The curve is not paged, and refuses parameters it does not take.
-        let mut params = if path.ends_with("/enrollment-curve") {
+        // The curve and the portfolio are not paged, and refuse parameters they do not take.
+        let mut params = if path.ends_with("/enrollment-curve") || path.ends_with("/portfolio") {
             vec![]
         } else {
             vec![("limit", "1000")]
