@@ -82,9 +82,15 @@ pub fn schema_errors<T: ToSchema>(value: &Value, prefix: &str) -> Vec<FieldError
     let Some(validator) = validator_of::<T>() else {
         return Vec::new();
     };
+    let errors: Vec<ValidationError<'_>> = validator.iter_errors(value).collect();
+    if errors.is_empty() {
+        return Vec::new();
+    }
+    // The document the error locations point into (built on refusals only).
+    let document = schema_document::<T>();
     let mut out = Vec::new();
-    for error in validator.iter_errors(value) {
-        describe(&error, prefix, &mut out);
+    for error in &errors {
+        describe(error, prefix, &document, &mut out);
     }
     // A value of the wrong JSON type breaks its other rules too (an enum, a pattern): the
     // type error alone says what to fix.
@@ -220,7 +226,12 @@ fn limit_text(limit: &Value) -> String {
 
 /// One schema error as `errors[]` entries, in the API's words: JSON types, field names and
 /// the rule, never a Rust type.
-fn describe(error: &ValidationError<'_>, prefix: &str, out: &mut Vec<FieldError>) {
+fn describe(
+    error: &ValidationError<'_>,
+    prefix: &str,
+    document: &Value,
+    out: &mut Vec<FieldError>,
+) {
     let path = field_path(prefix, error.instance_path());
     let at = |path: &str| {
         if path.is_empty() {
@@ -267,6 +278,20 @@ fn describe(error: &ValidationError<'_>, prefix: &str, out: &mut Vec<FieldError>
                     .map(json_type_words)
                     .collect(),
             };
+            // Money is a string so that no client rounds it through a float: say how to
+            // write it rather than only which JSON type it is not.
+            let rule = error
+                .schema_path()
+                .as_str()
+                .rsplit_once('/')
+                .and_then(|(parent, _)| document.pointer(parent));
+            if rule.and_then(|r| r.get("format")).and_then(Value::as_str) == Some("decimal") {
+                push!(
+                    "type",
+                    "must be a decimal string with at most two places, such as \"125.50\", not a JSON number",
+                );
+                return;
+            }
             push!("type", format!("must be {}", words.join(" or ")));
         }
         ValidationErrorKind::Enum { options } => {
@@ -383,7 +408,7 @@ fn describe(error: &ValidationError<'_>, prefix: &str, out: &mut Vec<FieldError>
             match meant {
                 Some(branch) if !branch.is_empty() => {
                     for inner in branch {
-                        describe(inner, prefix, out);
+                        describe(inner, prefix, document, out);
                     }
                 }
                 _ => push!("invalid", "does not match any allowed shape"),

@@ -248,11 +248,15 @@ async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
         Some("x"),
     )
     .await;
+    // Every invalid field of every item, in one answer (issue 13; serde used to stop at
+    // the first); an empty title breaks two rules, blank and length.
     assert_eq!(
         resp.invalid_fields(),
-        ["items[1].category"],
-        "serde stops first"
+        ["items[1].category", "items[1].title", "items[1].title"],
+        "{}",
+        resp.text
     );
+    assert_eq!(resp.body["errors"][0]["code"], "enum", "{}", resp.text);
     let items = json!([
         risk(&study, "R-2", json!({"title": "  "})),
         good(3),
