@@ -379,6 +379,10 @@ fn describe(
             Some((code, message)) => push!(code, message),
             None => push!("format", format!("must match the pattern {pattern}")),
         },
+        // `email` keeps the code the service has always answered for a bad address.
+        ValidationErrorKind::Format { format } if format == "email" => {
+            push!("email", "must be an e-mail address")
+        }
         ValidationErrorKind::Format { format } => push!(
             "format",
             match format.as_str() {
@@ -387,7 +391,6 @@ fn describe(
                     "must be an RFC 3339 timestamp, e.g. 2026-03-01T09:30:00Z".into()
                 }
                 "uuid" => "must be a UUID".to_string(),
-                "email" => "must be an e-mail address".to_string(),
                 "uri" => "must be an absolute URL".to_string(),
                 other => format!("must be a valid {other}"),
             },
