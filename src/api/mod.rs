@@ -554,12 +554,12 @@ fn state_rules_and_links(api: OpenApiDoc) -> OpenApiDoc {
         for (method, op) in item.iter_mut() {
             // Every operation but the token endpoint refuses unknown query parameters
             // (`api::strict_query`): a 400 it may answer.
-            if path != "/oauth/token" {
-                if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
-                    responses
-                        .entry("400")
-                        .or_insert_with(|| json!({"$ref": "#/components/responses/BadRequest"}));
-                }
+            if path != "/oauth/token"
+                && let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut)
+            {
+                responses
+                    .entry("400")
+                    .or_insert_with(|| json!({"$ref": "#/components/responses/BadRequest"}));
             }
             let write = matches!(method.as_str(), "post" | "patch" | "put" | "delete");
             // Checking checkpoints writes nothing, so it takes no reason.
@@ -608,10 +608,10 @@ fn state_rules_and_links(api: OpenApiDoc) -> OpenApiDoc {
                     _ => {}
                 }
             }
-            if parameters.is_empty() {
-                if let Some(op) = op.as_object_mut() {
-                    op.remove("parameters");
-                }
+            if parameters.is_empty()
+                && let Some(op) = op.as_object_mut()
+            {
+                op.remove("parameters");
             }
         }
         // A create links to what can be done with the record it made.
@@ -654,10 +654,10 @@ fn state_rules_and_links(api: OpenApiDoc) -> OpenApiDoc {
                 );
             }
         }
-        if !links.is_empty() {
-            if let Some(created) = created.as_object_mut() {
-                created.insert("links".into(), Value::Object(links));
-            }
+        if !links.is_empty()
+            && let Some(created) = created.as_object_mut()
+        {
+            created.insert("links".into(), Value::Object(links));
         }
     }
     // utoipa drops the `null` of a generic `Option<T>` field: the quantiles of a forecast
