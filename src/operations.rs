@@ -89,8 +89,20 @@ fn pool_gauges(pool: &Pool, name: &'static str) {
     metrics::gauge!("trialops_db_pool_waiting", "pool" => name).set(status.waiting as f64);
 }
 
-/// `GET /metrics`: the Prometheus text exposition format.
-async fn scrape(state: web::Data<AppState>) -> HttpResponse {
+/// `GET /metrics`: the Prometheus text exposition format. It takes no query parameters:
+/// any is a 400 naming it, as on the API.
+async fn scrape(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if !req.query_string().is_empty() {
+        use actix_web::ResponseError;
+        let names: Vec<String> = url::form_urlencoded::parse(req.query_string().as_bytes())
+            .map(|(key, _)| key.into_owned())
+            .collect();
+        return crate::error::ApiError::BadRequest(format!(
+            "unknown query parameter: {} (/metrics takes no query parameters)",
+            names.join(", ")
+        ))
+        .error_response();
+    }
     let Some(handle) = HANDLE.get() else {
         return HttpResponse::ServiceUnavailable().finish();
     };

@@ -167,6 +167,7 @@ pub async fn checkpoint(caller: Caller, state: web::Data<AppState>) -> ApiResult
 pub struct VerifyRequest {
     /// Compact JWS checkpoints from `GET /api/v1/audit-events/checkpoint`, at most 1000.
     #[validate(length(max = 1000))]
+    #[schema(max_items = 1000)]
     pub checkpoints: Vec<String>,
 }
 

@@ -4,10 +4,10 @@
 //! - `outer`, outside compression and CORS: the request id and its span
 //!   (`telemetry::traced`), then the answer headers and `304` (`headers::AnswerHeaders`,
 //!   which must see the encoded answer);
-//! - `inner`, next to the handlers: a `%00` in the query is a 400
-//!   (`extract::nul_in_query`), `Idempotency-Key` on a POST (`idempotency`; any other
-//!   request passes straight through), and the `RateLimit-*` headers
-//!   (`rate_limit::add_headers`).
+//! - `inner`, next to the handlers: the query held to the OpenAPI document (an undeclared
+//!   parameter, an inexact date or a `%00` is a 400: `strict_query`), `Idempotency-Key` on
+//!   a POST (`idempotency`; any other request passes straight through), and the
+//!   `RateLimit-*` headers (`rate_limit::add_headers`).
 
 use actix_web::ResponseError;
 use actix_web::body::{EitherBody, MessageBody};
@@ -15,7 +15,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 
 use crate::api::headers::AnswerHeaders;
-use crate::api::{extract, idempotency};
+use crate::api::{idempotency, strict_query};
 use crate::auth::rate_limit;
 use crate::telemetry;
 
@@ -43,7 +43,7 @@ pub async fn inner<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    if let Some(refusal) = extract::nul_in_query(req.query_string()) {
+    if let Err(refusal) = strict_query::check(&req) {
         return Ok(req
             .into_response(refusal.error_response())
             .map_into_right_body());

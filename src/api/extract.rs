@@ -9,10 +9,9 @@ use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::batch::BatchRequest;
 use crate::domain::cursor::{PageRequest, SeqPageRequest, decode_cursor, decode_seq_cursor};
 use crate::domain::json;
 use crate::domain::validation::field_errors;
@@ -117,17 +116,30 @@ fn json_bytes(
     })
 }
 
-/// A JSON body, parsed (400 / 422 naming the field) and validated (422).
+/// The body as a JSON object: 400 for malformed JSON or any other JSON value (a U+0000 in a
+/// string is a 422 naming the field).
+fn json_object(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match json::from_slice::<Value>(bytes)? {
+        Value::Object(members) => Ok(members),
+        _ => Err(ApiError::BadRequest(
+            "the request body must be a JSON object".into(),
+        )),
+    }
+}
+
+/// A JSON body: checked against its published schema (every invalid field in one 422),
+/// parsed, then validated by the rules a schema cannot state (422).
 pub struct Body<T>(pub T);
 
-impl<T: DeserializeOwned + Validate + 'static> FromRequest for Body<T> {
+impl<T: DeserializeOwned + Validate + ToSchema + 'static> FromRequest for Body<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let bytes = json_bytes(req, payload);
         Box::pin(async move {
-            let value: T = json::from_slice(&bytes.await?)?;
+            let members = json_object(&bytes.await?)?;
+            let value: T = json::parse(Value::Object(members))?;
             value.validate()?;
             Ok(Body(value))
         })
@@ -135,20 +147,46 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Body<T> {
 }
 
 /// A batch body, `{"items": [...]}`: 1 to 1,000 items, each parsed and validated exactly
-/// like the `POST` body `T`, with errors naming the item (`items[3].likelihood`; 400 for a
-/// wrong JSON type, 422 for a refused value).
+/// like the `POST` body `T`. One 422 names every invalid field of every item
+/// (`items[3].likelihood`).
 pub struct Batch<T>(pub Vec<T>);
 
-impl<T: DeserializeOwned + Validate + 'static> FromRequest for Batch<T> {
+impl<T: DeserializeOwned + Validate + ToSchema + 'static> FromRequest for Batch<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let bytes = json_bytes(req, payload);
         Box::pin(async move {
-            let BatchRequest { items } = json::from_slice::<BatchRequest<T>>(&bytes.await?)?;
-            if !(1..=BATCH_MAX_ITEMS).contains(&items.len()) {
-                return Err(ApiError::invalid(
+            let mut members = json_object(&bytes.await?)?;
+            let mut errors: Vec<FieldError> = members
+                .keys()
+                .filter(|key| *key != "items")
+                .map(|key| {
+                    FieldError::new(
+                        key.clone(),
+                        "unknown_field",
+                        "is not a field of this resource, or is read-only",
+                    )
+                })
+                .collect();
+            let items = match members.remove("items") {
+                None => {
+                    errors.push(FieldError::new("items", "required", "is required"));
+                    Vec::new()
+                }
+                Some(Value::Array(items)) => items,
+                Some(Value::Null) => {
+                    errors.push(FieldError::new("items", "not_nullable", "cannot be null"));
+                    Vec::new()
+                }
+                Some(_) => {
+                    errors.push(FieldError::new("items", "type", "must be an array"));
+                    Vec::new()
+                }
+            };
+            if errors.is_empty() && !(1..=BATCH_MAX_ITEMS).contains(&items.len()) {
+                errors.push(FieldError::new(
                     "items",
                     "length",
                     format!(
@@ -157,19 +195,37 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for Batch<T> {
                     ),
                 ));
             }
-            let errors: Vec<FieldError> = items
-                .iter()
-                .enumerate()
-                .filter_map(|(index, item)| item.validate().err().map(|e| (index, e)))
-                .flat_map(|(index, errors)| {
-                    field_errors(&errors).into_iter().map(move |mut error| {
-                        error.field = format!("items[{index}].{}", error.field);
+            if !errors.is_empty() {
+                return Err(ApiError::Validation(errors));
+            }
+            let mut parsed = Vec::with_capacity(items.len());
+            for (index, item) in items.into_iter().enumerate() {
+                let prefix = format!("items[{index}]");
+                if !item.is_object() {
+                    errors.push(FieldError::new(prefix, "type", "must be an object"));
+                    continue;
+                }
+                let item = match json::parse::<T>(item) {
+                    Ok(item) => item,
+                    Err(ApiError::Validation(item_errors)) => {
+                        errors.extend(item_errors.into_iter().map(|mut error| {
+                            error.field = format!("{prefix}.{}", error.field);
+                            error
+                        }));
+                        continue;
+                    }
+                    Err(other) => return Err(other),
+                };
+                if let Err(item_errors) = item.validate() {
+                    errors.extend(field_errors(&item_errors).into_iter().map(|mut error| {
+                        error.field = format!("{prefix}.{}", error.field);
                         error
-                    })
-                })
-                .collect();
+                    }));
+                }
+                parsed.push(item);
+            }
             if errors.is_empty() {
-                Ok(Batch(items))
+                Ok(Batch(parsed))
             } else {
                 Err(ApiError::Validation(errors))
             }
@@ -201,14 +257,9 @@ impl FromRequest for MergePatch {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let bytes = json_bytes(req, payload);
-        Box::pin(async move {
-            match json::from_slice::<Value>(&bytes.await?)? {
-                patch @ Value::Object(_) => Ok(MergePatch(patch)),
-                _ => Err(ApiError::BadRequest(
-                    "a merge patch must be a JSON object".into(),
-                )),
-            }
-        })
+        Box::pin(
+            async move { json_object(&bytes.await?).map(|patch| MergePatch(Value::Object(patch))) },
+        )
     }
 }
 
@@ -356,13 +407,4 @@ pub fn path_config() -> web::PathConfig {
 
 pub fn payload_config() -> web::PayloadConfig {
     web::PayloadConfig::new(BODY_LIMIT)
-}
-
-/// A query parameter holding U+0000 (`%00`) is a 400 before any handler runs (a step of
-/// `api::edge::inner`). PostgreSQL text cannot hold it, and no filter of ours has a use
-/// for it.
-pub fn nul_in_query(query: &str) -> Option<ApiError> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .any(|(key, value)| key.contains('\0') || value.contains('\0'))
-        .then(|| ApiError::BadRequest("query parameters must not contain U+0000".into()))
 }

@@ -29,7 +29,7 @@ impl KnownRoutes {
     /// The methods allowed on `path`, if any route template matches it.
     pub fn allowed(&self, path: &str) -> Option<Vec<String>> {
         let wanted = segments(path);
-        let mut allowed: Vec<String> = self
+        let matching: Vec<&(Vec<String>, Vec<String>)> = self
             .0
             .iter()
             .filter(|(template, _)| {
@@ -38,6 +38,15 @@ impl KnownRoutes {
                         t == w || (t.starts_with('{') && t.ends_with('}') && !w.is_empty())
                     })
             })
+            .collect();
+        // `/risks/batch` is its own route, not a risk with the id "batch": the template with
+        // the most literal segments names the resource.
+        let literal =
+            |template: &Vec<String>| template.iter().filter(|t| !t.starts_with('{')).count();
+        let most = matching.iter().map(|(t, _)| literal(t)).max().unwrap_or(0);
+        let mut allowed: Vec<String> = matching
+            .into_iter()
+            .filter(|(template, _)| literal(template) == most)
             .flat_map(|(_, methods)| methods.iter().cloned())
             .collect();
         allowed.sort();

@@ -26,8 +26,10 @@ pub mod milestones;
 pub mod oauth;
 pub mod respond;
 pub mod risks;
+mod schema_rules;
 pub mod sites;
 pub mod standards;
+pub mod strict_query;
 pub mod studies;
 pub mod vendors;
 pub mod webhooks;
@@ -142,7 +144,7 @@ to `/oauth/token` and send the token as `Authorization: Bearer <token>`.\n\n\
 records and the computed metrics, curve, forecast, signals and portfolio, each operation saying what its \
 validator depends on); `DELETE` is a soft delete; `X-Change-Reason` is kept \
 with the audit event; lists answer CSV for BI tools when asked with `Accept: text/csv`; `X-Request-Id` is echoed on every answer.",
-        license(name = "Apache-2.0"),
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     tags(
         (name = "auth", description = "Tokens and their verification keys"),
@@ -165,6 +167,7 @@ with the audit event; lists answer CSV for BI tools when asked with `Accept: tex
     // EntityType is only named by a query parameter, which does not register its schema.
     components(schemas(Problem, FieldError, crate::domain::enums::EntityType)),
     modifiers(&SecuritySchemes),
+    servers((url = "/", description = "This TrialOps instance (the document is served by the API it describes)")),
     security(("bearer" = []), ("oauth2" = [])),
 )]
 struct ApiDoc;
@@ -205,7 +208,7 @@ const PROBLEMS: &[(&str, &str, &str, &str, &str)] = &[
         "BadRequest",
         "bad-request",
         "Bad request",
-        "Malformed JSON, wrong type, or bad query parameter or cursor",
+        "Malformed JSON, a body that is not a JSON object, or an unknown or bad query parameter or cursor",
     ),
     (
         "401",
@@ -655,7 +658,197 @@ pub fn openapi() -> OpenApiDoc {
     add_merge_patch_schemas(&mut api);
     refine_batch_schemas(&mut api);
     export::document_csv(&mut api);
-    api
+    state_rules_and_links(api)
+}
+
+/// What the shared code enforces on every operation, stated in the document by the same
+/// rules: `X-Change-Reason` (up to 500 characters; required and not blank where
+/// `ChangeReason::required` is called) on every write, `Idempotency-Key` (1 to 255
+/// characters), dates in queries and paths within 1900..=2999, and `links` from each
+/// create to the reads and writes of what it created, so a client (or a stateful test)
+/// can chain them.
+fn state_rules_and_links(api: OpenApiDoc) -> OpenApiDoc {
+    use crate::domain::validation::{DATE_PATTERN, NOT_BLANK_PATTERN};
+    const NO_NUL_PATTERN: &str = "^[^\\u0000]*$";
+    use serde_json::{Value, json};
+    let Ok(mut doc) = serde_json::to_value(&api) else {
+        return api;
+    };
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return api;
+    };
+    let operation_ids: std::collections::HashMap<(String, String), String> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(move |(method, op)| {
+                    let id = op.get("operationId")?.as_str()?.to_string();
+                    Some(((path.clone(), method.clone()), id))
+                })
+        })
+        .collect();
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            // Every operation but the token endpoint refuses unknown query parameters
+            // (`api::strict_query`): a 400 it may answer.
+            if path != "/oauth/token"
+                && let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut)
+            {
+                responses
+                    .entry("400")
+                    .or_insert_with(|| json!({"$ref": "#/components/responses/BadRequest"}));
+            }
+            let write = matches!(method.as_str(), "post" | "patch" | "put" | "delete");
+            // Checking checkpoints writes nothing, so it takes no reason.
+            let takes_reason = op["operationId"] != "verify_audit_events_against_checkpoints";
+            let states_reason = write && takes_reason && path.starts_with("/api/v1/");
+            // A reason over 500 characters is a 422 on every write that takes one (a
+            // delete included, which has no body to be invalid otherwise).
+            if states_reason
+                && let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut)
+            {
+                responses
+                    .entry("422")
+                    .or_insert_with(|| json!({"$ref": "#/components/responses/ValidationFailed"}));
+            }
+            let parameters = op
+                .as_object_mut()
+                .map(|op| op.entry("parameters").or_insert_with(|| json!([])));
+            let Some(Value::Array(parameters)) = parameters else {
+                continue;
+            };
+            if states_reason {
+                let declared = parameters
+                    .iter()
+                    .any(|p| p["name"] == "X-Change-Reason" && p["in"] == "header");
+                if !declared {
+                    parameters.push(json!({
+                        "name": "X-Change-Reason",
+                        "in": "header",
+                        "required": false,
+                        "description": "Why the change is made, kept with its audit event (up to 500 characters)",
+                        "schema": {"type": "string"},
+                    }));
+                }
+            }
+            for parameter in parameters.iter_mut() {
+                let name = parameter["name"].as_str().unwrap_or_default().to_string();
+                let required = parameter["required"] == true;
+                let in_query = parameter["in"] == "query";
+                let schema = &mut parameter["schema"];
+                match name.as_str() {
+                    "X-Change-Reason" => {
+                        schema["maxLength"] = json!(500);
+                        if required {
+                            schema["minLength"] = json!(1);
+                            schema["pattern"] = json!(NOT_BLANK_PATTERN);
+                        }
+                    }
+                    "Idempotency-Key" => {
+                        schema["minLength"] = json!(1);
+                        schema["maxLength"] = json!(255);
+                    }
+                    "week_start" => {
+                        schema["format"] = json!("date");
+                        schema["pattern"] = json!(DATE_PATTERN);
+                    }
+                    _ if schema["format"] == "date" => schema["pattern"] = json!(DATE_PATTERN),
+                    // `strict_query` refuses U+0000 in any query value (PostgreSQL text
+                    // cannot hold it); a pattern is how the document says so.
+                    _ if in_query
+                        && schema["type"] == "string"
+                        && schema.get("pattern").is_none()
+                        && schema.get("enum").is_none() =>
+                    {
+                        schema["pattern"] = json!(NO_NUL_PATTERN)
+                    }
+                    _ => {}
+                }
+            }
+            if parameters.is_empty()
+                && let Some(op) = op.as_object_mut()
+            {
+                op.remove("parameters");
+            }
+        }
+        // A create links to what can be done with the record it made.
+        let Some(created) = item
+            .get_mut("post")
+            .and_then(|op| op.pointer_mut("/responses/201"))
+        else {
+            continue;
+        };
+        let record = format!("{path}/{{id}}");
+        let mut links = serde_json::Map::new();
+        for (method, verb) in [("get", "Read"), ("patch", "Update"), ("delete", "Delete")] {
+            if let Some(id) = operation_ids.get(&(record.clone(), method.to_string())) {
+                links.insert(
+                    format!("{verb}Created"),
+                    json!({
+                        "operationId": id,
+                        "parameters": {"id": "$response.body#/id"},
+                        "description": format!("{verb} the record this call created"),
+                    }),
+                );
+            }
+        }
+        for sub in [
+            "metrics",
+            "enrollment-curve",
+            "enrollment-forecast",
+            "signals",
+            "fhir",
+            "sdtm/dv",
+            "deliveries",
+        ] {
+            if let Some(id) = operation_ids.get(&(format!("{record}/{sub}"), "get".to_string())) {
+                links.insert(
+                    format!(
+                        "Read{}",
+                        id.trim_start_matches("read_").trim_start_matches("list_")
+                    ),
+                    json!({"operationId": id, "parameters": {"id": "$response.body#/id"}}),
+                );
+            }
+        }
+        if !links.is_empty()
+            && let Some(created) = created.as_object_mut()
+        {
+            created.insert("links".into(), Value::Object(links));
+        }
+    }
+    // utoipa drops the `null` of a generic `Option<T>` field: the quantiles of a forecast
+    // are null when there is no forecast.
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (_, schema) in schemas
+            .iter_mut()
+            .filter(|(name, _)| name.starts_with("Quantiles_"))
+        {
+            for property in schema
+                .get_mut("properties")
+                .and_then(Value::as_object_mut)
+                .into_iter()
+                .flat_map(|properties| properties.values_mut())
+            {
+                if let Some(kind) = property
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                {
+                    property["type"] = json!([kind, "null"]);
+                }
+            }
+        }
+    }
+    serde_json::from_value(doc).unwrap_or(api)
 }
 
 /// The document as committed in `openapi/openapi.json` (pretty, with a final newline).

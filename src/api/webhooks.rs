@@ -28,9 +28,11 @@ pub struct NewWebhook {
     /// An `http` or `https` URL that resolves to public addresses only (unless the service
     /// runs with `TRIALOPS_WEBHOOK_ALLOW_PRIVATE=true`). Redirects are not followed.
     #[validate(length(min = 1, max = 2000))]
+    #[schema(min_length = 1, max_length = 2000)]
     pub url: String,
     /// The entity types to receive; each must be one the caller's role reads.
     #[validate(length(min = 1, max = 10))]
+    #[schema(min_items = 1, max_items = 10)]
     pub entity_types: Vec<EntityType>,
 }
 

@@ -24,6 +24,7 @@ use crate::error::{ApiError, FieldError};
 pub struct NewClientRequest {
     /// A name people recognise in the audit trail.
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     pub role: Role,
     /// For `cro` (required, at least one): the studies it works on.

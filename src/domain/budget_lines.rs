@@ -43,6 +43,7 @@ pub struct BudgetLineFields {
     /// The partner system's id for this line (unique among live budget lines, up to 100
     /// chars).
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study the line belongs to; fixed once the line exists.
     pub study_id: Uuid,
@@ -50,19 +51,22 @@ pub struct BudgetLineFields {
     pub vendor_id: Option<Uuid>,
     pub category: BudgetCategory,
     #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     pub description: String,
     /// What the line is planned to cost: a decimal string, 0.00 or more.
     #[validate(custom(function = "not_negative"))]
+    #[schema(schema_with = crate::domain::money::non_negative_schema)]
     pub planned_amount: Money,
     /// What is contracted so far (purchase orders, signed work orders); 0.00 or more,
     /// default "0.00".
     #[serde(default)]
     #[validate(custom(function = "not_negative"))]
+    #[schema(schema_with = crate::domain::money::non_negative_schema)]
     pub committed_amount: Money,
     /// ISO 4217 code. Always the study's currency: leave it out to take the study's;
     /// another currency is refused (422).
     #[validate(custom(function = "currency_code"))]
-    #[schema(example = "EUR")]
     #[diesel(skip_insertion, skip_update)]
+    #[schema(schema_with = crate::domain::validation::currency_or_null_schema)]
     pub currency: Option<String>,
 }

@@ -40,6 +40,7 @@ fn default_status() -> DeviationStatus {
 pub struct DeviationFields {
     /// The partner system's id for this deviation (unique, up to 100 chars).
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study; fixed once the deviation exists.
     pub study_id: Uuid,
@@ -48,36 +49,48 @@ pub struct DeviationFields {
     /// The participant's pseudonymous code (never a name or an e-mail address): 1 to 64
     /// characters, no whitespace, no `@`.
     #[validate(custom(function = "participant_code"))]
-    #[schema(example = "DE-001-0042")]
+    #[schema(
+        example = "DE-001-0042",
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f@]{1,64}$"
+    )]
     pub participant_ref: Option<String>,
     pub category: DeviationCategory,
     #[validate(length(min = 1, max = 10_000), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
     pub description: String,
     /// ICH E6(R3): an important deviation may significantly affect the completeness,
     /// accuracy or reliability of key data, or a participant's rights, safety or well-being.
     pub importance: DeviationImportance,
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub occurred_on: NaiveDate,
     /// Not before `occurred_on`.
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub detected_on: NaiveDate,
     /// When it was reported to the sponsor; not before `detected_on`.
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub reported_on: Option<NaiveDate>,
     /// When it was reported to the IRB / ethics committee; not before `detected_on`.
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub irb_reported_on: Option<NaiveDate>,
     /// Defaults to `open`. A deviation is never deleted: `invalidated` withdraws it.
     #[serde(default = "default_status")]
     pub status: DeviationStatus,
     #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
     pub root_cause: Option<String>,
     #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
     pub corrective_action: Option<String>,
     #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
     pub preventive_action: Option<String>,
     /// When the corrective and preventive actions are due.
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub capa_due_on: Option<NaiveDate>,
 }
 

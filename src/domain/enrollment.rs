@@ -22,18 +22,23 @@ use crate::error::ApiError;
 pub struct EnrollmentCounts {
     /// Participants who entered screening this week.
     #[validate(range(min = 0, max = 100_000))]
+    #[schema(minimum = 0, maximum = 100_000)]
     pub screened: i32,
     /// Of those screened this week, how many did not qualify (at most `screened`).
     #[validate(range(min = 0, max = 100_000))]
+    #[schema(minimum = 0, maximum = 100_000)]
     pub screen_failed: i32,
     /// Participants randomized or entering treatment this week.
     #[validate(range(min = 0, max = 100_000))]
+    #[schema(minimum = 0, maximum = 100_000)]
     pub enrolled: i32,
     /// Participants who withdrew or were lost to follow-up this week.
     #[validate(range(min = 0, max = 100_000))]
+    #[schema(minimum = 0, maximum = 100_000)]
     pub discontinued: i32,
     /// Participants who completed the study this week.
     #[validate(range(min = 0, max = 100_000))]
+    #[schema(minimum = 0, maximum = 100_000)]
     pub completed: i32,
 }
 
@@ -85,8 +90,8 @@ impl EnrollmentFields {
 /// The `week_start` of a path: a date, a Monday, and not in the future (the current week
 /// may be reported while it runs).
 pub fn parse_week_start(text: &str, today: NaiveDate) -> Result<NaiveDate, ApiError> {
-    let week_start = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| ApiError::invalid("week_start", "format", "must be a date, YYYY-MM-DD"))?;
+    let week_start = crate::domain::validation::strict_date(text)
+        .ok_or_else(|| ApiError::invalid("week_start", "format", "must be a date, YYYY-MM-DD"))?;
     if week_start.weekday() != Weekday::Mon {
         return Err(ApiError::invalid(
             "week_start",

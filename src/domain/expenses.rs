@@ -44,24 +44,29 @@ pub struct ExpenseFields {
     /// The partner system's id for this expense (unique among live expenses, up to 100
     /// chars).
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The budget line the expense is booked against. It may move to another line of the
     /// same study only.
     pub budget_line_id: Uuid,
     /// A decimal string, more than 0.00, in the line's currency.
     #[validate(custom(function = "positive"))]
+    #[schema(schema_with = crate::domain::money::positive_schema)]
     pub amount: Money,
     /// ISO 4217 code. Always the budget line's currency: leave it out, or send the line's
     /// (another is refused, 422).
     #[validate(custom(function = "currency_code"))]
-    #[schema(example = "EUR")]
     #[diesel(skip_insertion, skip_update)]
+    #[schema(schema_with = crate::domain::validation::currency_or_null_schema)]
     pub currency: Option<String>,
     /// The day the cost was incurred (service date, or invoice date where there is none).
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub incurred_on: NaiveDate,
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub invoice_number: Option<String>,
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }

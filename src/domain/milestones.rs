@@ -37,6 +37,7 @@ pub struct MilestoneFields {
     /// The partner system's id for this milestone (unique among live milestones, up to 100
     /// chars).
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study the milestone belongs to; fixed once the milestone exists.
     pub study_id: Uuid,
@@ -46,24 +47,30 @@ pub struct MilestoneFields {
     /// milestone and may update its forecast and actual dates, status and notes.
     pub vendor_id: Option<Uuid>,
     #[validate(length(min = 1, max = 300), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
     pub name: String,
     pub kind: MilestoneKind,
     /// The date first planned, against which slippage is measured.
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub baseline_date: Option<NaiveDate>,
     /// The date currently expected.
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub forecast_date: Option<NaiveDate>,
     /// The date the milestone was reached.
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub actual_date: Option<NaiveDate>,
     /// Defaults to `planned`.
     #[serde(default = "default_status")]
     pub status: MilestoneStatus,
     /// Who answers for the milestone (a person or a function).
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub owner: Option<String>,
     #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
     pub notes: Option<String>,
 }
 

@@ -36,6 +36,42 @@ const MAX_INTEGER_DIGITS: usize = 12;
 #[schema(value_type = String, format = "decimal", example = "125000.00")]
 pub struct Money(Decimal);
 
+/// The document's pattern of an amount of 0.00 or more that [`Money`] parses: at most 12
+/// digits before the point (leading zeros aside) and two after; `-0` is zero.
+pub const NON_NEGATIVE_PATTERN: &str = "^(0*[0-9]{1,12}(\\.[0-9]{1,2})?|-0+(\\.0{1,2})?)$";
+/// The same for an amount above 0.00.
+pub const POSITIVE_PATTERN: &str =
+    "^0*([1-9][0-9]{0,11}(\\.[0-9]{1,2})?|0\\.(0[1-9]|[1-9][0-9]?))$";
+
+fn amount_schema(pattern: &str, description: &str) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(utoipa::openapi::SchemaFormat::Custom(
+            "decimal".into(),
+        )))
+        .pattern(Some(pattern))
+        .description(Some(description))
+        .examples(["125000.00"])
+        .build()
+}
+
+/// An amount field that takes 0.00 or more.
+pub fn non_negative_schema() -> utoipa::openapi::Object {
+    amount_schema(
+        NON_NEGATIVE_PATTERN,
+        "A decimal string with at most two places, 0.00 or more (answered with exactly two).",
+    )
+}
+
+/// An amount field that takes more than 0.00.
+pub fn positive_schema() -> utoipa::openapi::Object {
+    amount_schema(
+        POSITIVE_PATTERN,
+        "A decimal string with at most two places, above 0.00 (answered with exactly two).",
+    )
+}
+
 impl Money {
     pub const ZERO: Money = Money(Decimal::ZERO);
 

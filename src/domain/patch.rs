@@ -14,7 +14,7 @@ use crate::error::{ApiError, FieldError};
 
 pub fn apply_merge_patch<T>(current: &T, patch: &Value) -> Result<T, ApiError>
 where
-    T: Serialize + DeserializeOwned + Validate,
+    T: Serialize + DeserializeOwned + Validate + utoipa::ToSchema,
 {
     let Value::Object(members) = patch else {
         return Err(ApiError::BadRequest(
@@ -26,7 +26,7 @@ where
     })?;
     json_patch::merge(&mut document, patch);
     // A required field set to null arrives here as "missing": say what really happened.
-    let updated: T = json::from_value(document).map_err(|error| match error {
+    let updated: T = json::parse(document).map_err(|error| match error {
         ApiError::Validation(errors) => ApiError::Validation(
             errors
                 .into_iter()
@@ -66,7 +66,7 @@ mod tests {
     use serde::Deserialize;
     use serde_json::json;
 
-    #[derive(Debug, Serialize, Deserialize, Validate, PartialEq)]
+    #[derive(Debug, Serialize, Deserialize, Validate, PartialEq, utoipa::ToSchema)]
     #[serde(deny_unknown_fields)]
     struct Thing {
         #[validate(length(min = 1))]
@@ -124,7 +124,7 @@ mod tests {
         ));
         assert!(matches!(
             apply_merge_patch(&thing(), &json!({"days": "x"})),
-            Err(ApiError::BadRequest(_))
+            Err(ApiError::Validation(_))
         ));
         assert!(matches!(
             apply_merge_patch(&thing(), &json!({"name": ""})),

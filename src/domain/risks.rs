@@ -38,6 +38,7 @@ fn default_status() -> RiskStatus {
 pub struct RiskFields {
     /// The partner system's id for this risk (unique among live risks, up to 100 chars).
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study the risk belongs to; fixed once the risk exists.
     pub study_id: Uuid,
@@ -46,31 +47,40 @@ pub struct RiskFields {
     /// A live vendor, if the risk is about one vendor (its `vendor` clients then read it).
     pub vendor_id: Option<Uuid>,
     #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     pub title: String,
     #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
     pub description: Option<String>,
     pub category: RiskCategory,
     /// How likely the risk is to occur: 1 (rare) ..= 5 (almost certain).
     #[validate(range(min = 1, max = 5))]
+    #[schema(minimum = 1, maximum = 5)]
     pub likelihood: i32,
     /// How bad it would be: 1 (negligible) ..= 5 (severe).
     #[validate(range(min = 1, max = 5))]
+    #[schema(minimum = 1, maximum = 5)]
     pub impact: i32,
     /// How hard it is to detect: 1 (easily detected) ..= 5 (hard to detect).
     #[validate(range(min = 1, max = 5))]
+    #[schema(minimum = 1, maximum = 5)]
     pub detectability: i32,
     /// Defaults to `open`. Becomes `escalated` by itself when a write makes the score
     /// reach the study's `risk_escalation_threshold`.
     #[serde(default = "default_status")]
     pub status: RiskStatus,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub owner: Option<String>,
     #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
     pub mitigation_plan: Option<String>,
     #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
     pub contingency_plan: Option<String>,
     /// When the risk is next to be reviewed.
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub review_due_on: Option<NaiveDate>,
 }
 

@@ -85,6 +85,144 @@ pub fn euct_number(value: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// The shape the OpenAPI document gives every calendar date (with `format: date`): a year
+/// from 1900 to 2999, so the document states the range the service keeps.
+pub const DATE_PATTERN: &str = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$";
+pub const NCT_PATTERN: &str = "^NCT[0-9]{8}$";
+pub const EUCT_PATTERN: &str = "^[0-9]{4}-5[0-9]{5}-[0-9]{2}-[0-9]{2}$";
+/// A pseudonymous participant code: 1 to 64 characters, no whitespace, control
+/// characters or `@`.
+pub const PARTICIPANT_PATTERN: &str = "^[^\\s\\x00-\\x1f\\x7f-\\x9f@]{1,64}$";
+/// Text with at least one character that is not whitespace.
+pub const NOT_BLANK_PATTERN: &str = "\\S";
+
+/// The code and sentence for a pattern of the document, as the validators say it.
+pub fn pattern_rule(pattern: &str) -> Option<(&'static str, &'static str)> {
+    Some(match pattern {
+        DATE_PATTERN => ("range", "must be between 1900-01-01 and 2999-12-31"),
+        NCT_PATTERN => (
+            "format",
+            "must be NCT followed by 8 digits, e.g. NCT01234567",
+        ),
+        EUCT_PATTERN => ("format", "must be an EU CT number, YYYY-5NNNNN-NN-NN"),
+        NOT_BLANK_PATTERN => ("blank", "must not be blank"),
+        PARTICIPANT_PATTERN => (
+            "format",
+            "must be a pseudonymous code of 1 to 64 characters without spaces, control characters or @",
+        ),
+        crate::domain::money::NON_NEGATIVE_PATTERN => (
+            "format",
+            "must be a decimal string of 0.00 or more with at most two places, such as \"125000.00\"",
+        ),
+        crate::domain::money::POSITIVE_PATTERN => (
+            "format",
+            "must be a decimal string above 0.00 with at most two places, such as \"125.50\"",
+        ),
+        _ => return None,
+    })
+}
+
+/// Every ISO 3166-1 alpha-2 code [`country_code`] takes, for the document's `enum`.
+pub fn country_codes() -> Vec<String> {
+    let mut codes: Vec<String> = celes::Country::get_countries()
+        .iter()
+        .map(|country| country.alpha2.to_string())
+        .filter(|code| country_code(code).is_ok())
+        .collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+/// Every ISO 4217 code [`currency_code`] takes, for the document's `enum`.
+pub fn currency_codes() -> Vec<String> {
+    let letters = b'A'..=b'Z';
+    let mut codes = Vec::new();
+    for a in letters.clone() {
+        for b in letters.clone() {
+            for c in letters.clone() {
+                let code = String::from_utf8_lossy(&[a, b, c]).into_owned();
+                if currency_code(&code).is_ok() {
+                    codes.push(code);
+                }
+            }
+        }
+    }
+    codes
+}
+
+fn code_schema(codes: Vec<String>, nullable: bool, description: &str) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let mut values: Vec<serde_json::Value> = codes.into_iter().map(Into::into).collect();
+    let schema_type = if nullable {
+        values.push(serde_json::Value::Null);
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::from(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .enum_values(Some(values))
+        .description(Some(description))
+        .build()
+}
+
+/// The document's schema of a country field: the ISO 3166-1 alpha-2 codes, upper case.
+pub fn country_schema() -> utoipa::openapi::Object {
+    code_schema(
+        country_codes(),
+        false,
+        "ISO 3166-1 alpha-2 country code, upper case.",
+    )
+}
+pub fn country_or_null_schema() -> utoipa::openapi::Object {
+    code_schema(
+        country_codes(),
+        true,
+        "ISO 3166-1 alpha-2 country code, upper case.",
+    )
+}
+/// The document's schema of a currency field: the ISO 4217 codes, upper case.
+pub fn currency_schema() -> utoipa::openapi::Object {
+    code_schema(
+        currency_codes(),
+        false,
+        "ISO 4217 currency code, upper case.",
+    )
+}
+pub fn currency_or_null_schema() -> utoipa::openapi::Object {
+    code_schema(
+        currency_codes(),
+        true,
+        "ISO 4217 currency code, upper case.",
+    )
+}
+
+/// A date exactly as `YYYY-MM-DD` (chrono alone also takes `2026-1-5` and leading blanks).
+pub fn strict_date(text: &str) -> Option<NaiveDate> {
+    let bytes = text.as_bytes();
+    let shape = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if shape {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+    } else {
+        None
+    }
+}
+
+/// A timestamp exactly as RFC 3339 (`2026-03-01T09:30:00Z`, an offset required, no blanks).
+pub fn strict_timestamp(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    let date = text.get(..10)?;
+    strict_date(date)?;
+    if !matches!(text.as_bytes().get(10), Some(b'T' | b't')) || text.trim() != text {
+        return None;
+    }
+    chrono::DateTime::parse_from_rfc3339(text).ok()
+}
+
 /// The calendar this service keeps: 1900-01-01 to 2999-12-31. Wide for any trial, and well
 /// inside what PostgreSQL stores (a year like -5000 parses, but the database refuses it).
 pub const FIRST_DATE: (i32, u32, u32) = (1900, 1, 1);

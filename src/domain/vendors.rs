@@ -32,8 +32,10 @@ fn default_status() -> VendorStatus {
 pub struct VendorFields {
     /// The partner system's id for this vendor (unique among live vendors, up to 100 chars).
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     #[validate(length(min = 1, max = 300), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
     pub name: String,
     pub kind: VendorKind,
     /// Defaults to `onboarding`.
@@ -41,13 +43,14 @@ pub struct VendorFields {
     pub status: VendorStatus,
     /// ISO 3166-1 alpha-2 code of the vendor's seat.
     #[validate(custom(function = "validation::country_code"))]
-    #[schema(example = "DE")]
+    #[schema(schema_with = crate::domain::validation::country_or_null_schema)]
     pub country: Option<String>,
     /// Where the sponsor reaches the vendor about this trial.
     #[validate(length(max = 254), email)]
-    #[schema(example = "trials@lab.example")]
+    #[schema(example = "trials@lab.example", max_length = 254, format = Email)]
     pub contact_email: Option<String>,
     /// When the vendor passed the sponsor's qualification (audit, questionnaire).
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub qualified_on: Option<NaiveDate>,
 }

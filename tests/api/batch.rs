@@ -248,11 +248,15 @@ async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
         Some("x"),
     )
     .await;
+    // Every invalid field of every item, in one answer (issue 13; serde used to stop at
+    // the first); an empty title breaks two rules, blank and length.
     assert_eq!(
         resp.invalid_fields(),
-        ["items[1].category"],
-        "serde stops first"
+        ["items[1].category", "items[1].title", "items[1].title"],
+        "{}",
+        resp.text
     );
+    assert_eq!(resp.body["errors"][0]["code"], "enum", "{}", resp.text);
     let items = json!([
         risk(&study, "R-2", json!({"title": "  "})),
         good(3),
@@ -268,8 +272,8 @@ async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
     .await;
     assert_eq!(resp.invalid_fields(), ["items[0].title", "items[2].impact"]);
 
-    // Shape errors name the item's path: a missing field, an unknown one (422) and a wrong
-    // JSON type (400).
+    // Shape errors name the item's path: a missing field, an unknown one and a wrong JSON
+    // type (all 422).
     let mut missing = good(2);
     missing.as_object_mut().unwrap().remove("title");
     let resp = batch(
@@ -291,15 +295,8 @@ async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
     .await;
     assert_eq!(resp.invalid_fields(), ["items[2].score"]);
     let resp = batch(&app, "risks", &app.admin_token, &json!({"items": [good(1), good(2), good(3), risk(&study, "R-4", json!({"likelihood": "high"}))]}), Some("x")).await;
-    resp.problem(400);
-    assert!(
-        resp.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("items[3].likelihood"),
-        "{}",
-        resp.text
-    );
+    assert_eq!(resp.invalid_fields(), ["items[3].likelihood"]);
+    assert_eq!(resp.body["errors"][0]["code"], "type");
 
     // `external_id` is required in every item, and unique within the batch (the later
     // index is named).
@@ -405,7 +402,8 @@ async fn item_counts_and_body_limits() {
         None,
     )
     .await;
-    resp.problem(400);
+    assert_eq!(resp.invalid_fields(), ["items"]);
+    assert_eq!(resp.body["errors"][0]["code"], "type");
     let resp = batch(
         &app,
         "milestones",
@@ -414,7 +412,7 @@ async fn item_counts_and_body_limits() {
         None,
     )
     .await;
-    assert_eq!(resp.invalid_fields(), ["things"]);
+    assert_eq!(resp.invalid_fields(), ["things", "items"]);
     assert_eq!(app.fingerprint().await, print);
 
     // 1,000 items of ~3 KiB: over the 1 MiB of other routes, within the 10 MiB of batches,

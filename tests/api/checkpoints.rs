@@ -187,5 +187,8 @@ async fn a_chain_rewritten_by_the_owner_passes_the_plain_check_but_not_an_earlie
         &json!({"checkpoints": "nope"}),
     )
     .await
-    .expect(400, "checkpoints not a list");
+    .expect(
+        422,
+        "checkpoints not a list (a wrong JSON type: 422 since issue 13)",
+    );
 }

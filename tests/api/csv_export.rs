@@ -93,8 +93,10 @@ async fn json_walk(app: &TestApp, path: &str, token: &str) -> (u16, Vec<String>,
     let mut keys = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        // The curve is not paged, and refuses parameters it does not take.
-        let mut params = if path.ends_with("/enrollment-curve") {
+        // The curve, the portfolio and the webhooks (one page) are not paged, and refuse
+        // parameters they do not take.
+        let unpaged = ["/enrollment-curve", "/portfolio", "/webhooks"];
+        let mut params = if unpaged.iter().any(|end| path.ends_with(end)) {
             vec![]
         } else {
             vec![("limit", "1000")]

@@ -35,6 +35,7 @@ mod risks;
 mod scope;
 mod sdtm;
 mod sites;
+mod strict_input;
 mod studies;
 mod sync_example;
 mod vendors;

@@ -110,7 +110,7 @@ async fn invalid_studies_are_422_naming_each_field_and_write_nothing() {
             .invalid_fields()
             .contains(&"protocol_number".to_string())
     );
-    // Wrong JSON types are a 400, not a 422.
+    // A wrong JSON type is a 422 naming the field, with every other invalid field.
     let wrong_type = app
         .post(
             "/api/v1/studies",
@@ -118,7 +118,12 @@ async fn invalid_studies_are_422_naming_each_field_and_write_nothing() {
             &json!({"protocol_number": 5, "title": "T"}),
         )
         .await;
-    wrong_type.problem(400);
+    let fields = wrong_type.invalid_fields();
+    assert!(
+        fields.contains(&"protocol_number".to_string()),
+        "{fields:?}"
+    );
+    assert!(fields.contains(&"phase".to_string()), "{fields:?}");
     assert_eq!(app.fingerprint().await, before);
 }
 

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Fails (exit 1) on any schemathesis failure that no allow-list entry explains.
+
+Usage: schemathesis_gate.py REPORT.xml ALLOWED.txt
+
+REPORT.xml is schemathesis' JUnit report: one <testcase> per operation, whose <failure>
+text holds one block per failing test case ("1. Test Case ID: ..."). ALLOWED.txt holds
+entries `OPERATION-REGEX ::: TEXT-REGEX`, each under a comment naming the rule it stands
+for; a block is allowed when one entry's first regex matches the operation (`POST
+/api/v1/sites`) and its second matches somewhere in the block. Every block that no entry
+allows is printed, and so is each entry that allowed nothing (a rule that may have gone).
+"""
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+
+def entries(path):
+    out = []
+    rule = None
+    for line in open(path, encoding="utf-8"):
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            rule = rule if rule and not line.startswith("# rule:") else line[1:].strip()
+            continue
+        operation, _, text = line.partition(" ::: ")
+        out.append({"rule": rule, "operation": re.compile(operation.strip()),
+                    "text": re.compile(text.strip(), re.S), "used": 0})
+    return out
+
+
+def main():
+    report, allowed = sys.argv[1], sys.argv[2]
+    rules = entries(allowed)
+    tree = ET.parse(report)
+    unexplained = []
+    blocks = 0
+    for case in tree.iter("testcase"):
+        label = case.get("name", "")
+        for kind in ("failure", "error"):
+            for element in case.findall(kind):
+                text = element.text or element.get("message") or ""
+                for block in re.split(r"\n\n(?=\d+\. Test Case ID:)", text):
+                    if not block.strip():
+                        continue
+                    blocks += 1
+                    match = next((r for r in rules if r["operation"].search(label)
+                                  and r["text"].search(block)), None)
+                    if match is None or kind == "error":
+                        unexplained.append((label, block))
+                    else:
+                        match["used"] += 1
+    for rule in rules:
+        print(f"allowed {rule['used']:4d}  {rule['rule']}")
+    for label, block in unexplained:
+        print(f"\n--- NOT ALLOWED: {label}\n{block[:3000]}")
+    print(f"\n{blocks} failing test cases, {len(unexplained)} not explained by the allow-list")
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
