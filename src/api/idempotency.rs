@@ -202,9 +202,23 @@ async fn keyed<B: MessageBody + 'static>(
     if let Ok(mut conn) = state.db.get().await {
         let kept = if status.is_server_error() {
             db::idempotency::release(&mut conn, client, &key).await
-        } else if let Some(kek) = &state.tokens.source.encryption {
-            match kek.seal(&body, &encryption::idempotency_binding(client, &key)) {
-                Ok(sealed) => {
+        } else {
+            // Sealed under the key-encryption key when there is one; an answer that cannot
+            // be sealed is released rather than kept in plain form.
+            let stored = match &state.tokens.source.encryption {
+                Some(kek) => {
+                    match kek.seal(&body, &encryption::idempotency_binding(client, &key)) {
+                        Ok(sealed) => Some(StoredBody::Sealed(sealed)),
+                        Err(error) => {
+                            tracing::warn!(error = %error, "could not seal an Idempotency-Key answer");
+                            None
+                        }
+                    }
+                }
+                None => Some(StoredBody::Plain(&body)),
+            };
+            match stored {
+                Some(stored) => {
                     db::idempotency::complete(
                         &mut conn,
                         client,
@@ -212,26 +226,12 @@ async fn keyed<B: MessageBody + 'static>(
                         status.as_u16(),
                         header_text(header::CONTENT_TYPE),
                         header_text(header::LOCATION),
-                        StoredBody::Sealed(sealed),
+                        stored,
                     )
                     .await
                 }
-                Err(error) => {
-                    tracing::warn!(error = %error, "could not seal an Idempotency-Key answer");
-                    db::idempotency::release(&mut conn, client, &key).await
-                }
+                None => db::idempotency::release(&mut conn, client, &key).await,
             }
-        } else {
-            db::idempotency::complete(
-                &mut conn,
-                client,
-                &key,
-                status.as_u16(),
-                header_text(header::CONTENT_TYPE),
-                header_text(header::LOCATION),
-                StoredBody::Plain(&body),
-            )
-            .await
         };
         if let Err(error) = kept {
             tracing::warn!(error = %error, "could not keep the answer of an Idempotency-Key request");
