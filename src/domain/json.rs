@@ -79,18 +79,17 @@ pub fn parse<T: DeserializeOwned + ToSchema>(value: Value) -> Result<T, ApiError
 /// The errors of `value` against `T`'s schema, with paths below `prefix` (`items[3]`),
 /// sorted by field; empty when it conforms.
 pub fn schema_errors<T: ToSchema>(value: &Value, prefix: &str) -> Vec<FieldError> {
-    let Some(validator) = validator_of::<T>() else {
+    let Some(compiled) = compiled::<T>() else {
         return Vec::new();
     };
-    let errors: Vec<ValidationError<'_>> = validator.iter_errors(value).collect();
+    let errors: Vec<ValidationError<'_>> = compiled.validator.iter_errors(value).collect();
     if errors.is_empty() {
         return Vec::new();
     }
-    // The document the error locations point into (built on refusals only).
-    let document = schema_document::<T>();
     let mut out = Vec::new();
     for error in &errors {
-        describe(error, prefix, &document, &mut out);
+        // The locations point into the document the validator was compiled from.
+        describe(error, prefix, &compiled.document, &mut out);
     }
     // A value of the wrong JSON type breaks its other rules too (an enum, a pattern): the
     // type error alone says what to fix.
@@ -125,28 +124,39 @@ pub fn schema_document<T: ToSchema>() -> Value {
     })
 }
 
-/// Compiled once per type; the schemas are fixed at build time. `None` only if a schema
-/// did not compile (a test keeps every body schema compiling): then serde and the
-/// validators still judge the body.
-fn validator_of<T: ToSchema>() -> Option<Arc<Validator>> {
-    static CACHE: LazyLock<Mutex<HashMap<String, Option<Arc<Validator>>>>> =
+/// A body type's schema document and the validator compiled from it.
+struct Compiled {
+    document: Value,
+    validator: Validator,
+}
+
+/// Compiled once per type; the schemas are fixed at build time. The document is kept too:
+/// building it again for every refused body would cost more than the check itself. `None`
+/// only if a schema did not compile (a test keeps every body schema compiling): then serde
+/// and the validators still judge the body.
+fn compiled<T: ToSchema>() -> Option<Arc<Compiled>> {
+    static CACHE: LazyLock<Mutex<HashMap<String, Option<Arc<Compiled>>>>> =
         LazyLock::new(Default::default);
     let name = T::name().to_string();
     let mut cache = CACHE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(validator) = cache.get(&name) {
-        return validator.clone();
+    if let Some(compiled) = cache.get(&name) {
+        return compiled.clone();
     }
-    let validator = match compile(&schema_document::<T>()) {
-        Ok(validator) => Some(Arc::new(validator)),
+    let document = schema_document::<T>();
+    let compiled = match compile(&document) {
+        Ok(validator) => Some(Arc::new(Compiled {
+            document,
+            validator,
+        })),
         Err(error) => {
             tracing::error!(schema = %name, error = %error, "a body schema does not compile");
             None
         }
     };
-    cache.insert(name, validator.clone());
-    validator
+    cache.insert(name, compiled.clone());
+    compiled
 }
 
 /// A JSON Schema document compiled as the service checks bodies: formats enforced.
