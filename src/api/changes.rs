@@ -25,7 +25,12 @@ pub struct ChangesQuery {
     pub limit: Option<i64>,
     /// Only these entity types, comma-separated (`risk,deviation`); default: every type
     /// the caller may read.
-    #[param(example = "risk,deviation")]
+    /// The pattern states the names so that a client can check them before sending; a unit
+    /// test keeps it equal to the names of `EntityType`.
+    #[param(
+        example = "risk,deviation",
+        pattern = "^ *(study|site|vendor|milestone|budget_line|expense|risk|deviation|enrollment_report|client|signing_key) *(, *(study|site|vendor|milestone|budget_line|expense|risk|deviation|enrollment_report|client|signing_key) *)*$"
+    )]
     pub entity_type: Option<String>,
 }
 
@@ -90,4 +95,31 @@ pub async fn list(
     let scope = caller.feed_scope(&mut conn, &types).await?;
     let page: ChangePage = db::changes::page(&mut conn, &scope, after, limit).await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::enums::EntityType;
+    use strum::VariantArray;
+
+    #[test]
+    fn the_documented_pattern_names_every_entity_type() {
+        let names = EntityType::VARIANTS
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<&str>>()
+            .join("|");
+        let document: serde_json::Value =
+            serde_json::from_str(&crate::api::openapi_json()).unwrap_or_default();
+        let parameters = &document["paths"]["/api/v1/changes"]["get"]["parameters"];
+        let entity_type = parameters
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == "entity_type"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            entity_type["schema"]["pattern"],
+            format!("^ *({names}) *(, *({names}) *)*$")
+        );
+    }
 }

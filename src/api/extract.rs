@@ -401,8 +401,10 @@ pub fn query_config() -> web::QueryConfig {
 }
 
 pub fn path_config() -> web::PathConfig {
-    // A malformed id cannot name anything: the same 404 as an id that names nothing.
-    web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into())
+    // A malformed id cannot name anything: the same 404 as an id that names nothing. But
+    // `PATCH /sites/batch` reaches `PATCH /sites/{id}` with the id "batch" while naming the
+    // batch route, which takes only POST: the fallback's answer, a 405 with `Allow`.
+    web::PathConfig::default().error_handler(|_, req| crate::api::fallback::refusal(req).into())
 }
 
 pub fn payload_config() -> web::PayloadConfig {

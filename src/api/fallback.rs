@@ -60,17 +60,23 @@ fn segments(path: &str) -> Vec<String> {
     path.split('/').map(str::to_string).collect()
 }
 
-pub async fn not_found_or_not_allowed(
-    req: HttpRequest,
-    routes: web::Data<KnownRoutes>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn not_found_or_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(refusal(&req))
+}
+
+/// 405 when the path's own route (by [`KnownRoutes::allowed`]) takes other methods only,
+/// else 404.
+pub fn refusal(req: &HttpRequest) -> ApiError {
     let method = req.method().as_str();
-    Err(match routes.allowed(req.path()) {
+    let allowed = req
+        .app_data::<web::Data<KnownRoutes>>()
+        .and_then(|routes| routes.allowed(req.path()));
+    match allowed {
         // A route that allows this very method would have taken the request: whatever did
         // not match, it is no 405.
         Some(allow) if !allow.iter().any(|m| m == method) => ApiError::MethodNotAllowed { allow },
         _ => ApiError::NotFound,
-    })
+    }
 }
 
 #[cfg(test)]

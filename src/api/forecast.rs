@@ -32,10 +32,10 @@ pub struct ForecastParams {
     pub as_of: Option<NaiveDate>,
     /// The gamma prior's shape (> 0), with `prior_beta`; both or neither. Without them
     /// the prior is fitted from the sites, or else the planning prior.
-    #[param(example = 2.0)]
+    #[param(example = 2.0, exclusive_minimum = 0.0)]
     pub prior_alpha: Option<f64>,
     /// The gamma prior's rate (> 0, per week), with `prior_alpha`.
-    #[param(example = 8.0)]
+    #[param(example = 8.0, exclusive_minimum = 0.0)]
     pub prior_beta: Option<f64>,
 }
 
@@ -133,7 +133,7 @@ pub struct Signals {
             "beyond_horizon": false, "planned_end_date": "2027-03-01",
             "probability_by_planned_end": 0.893231, "expected_enrolled_by_planned_end": 78.76
         })),
-        (status = 422, description = "The data for a prior is missing: `errors` names each missing piece", body = crate::error::Problem),
+        (status = 422, description = "The data for a prior is missing: `errors` names each missing piece", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
 )]
 #[get("/studies/{id}/enrollment-forecast")]
