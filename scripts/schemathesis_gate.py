@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Fails (exit 1) on any schemathesis failure that no allow-list entry explains.
+"""Fails (exit 1) on any schemathesis failure that no allow-list entry explains, or when a
+run lost its credentials.
 
-Usage: schemathesis_gate.py REPORT.xml ALLOWED.txt
+Usage: schemathesis_gate.py ALLOWED.txt RUN [RUN ...]
+
+Each RUN is a schemathesis run's JUnit report and its console output, as REPORT.xml:OUTPUT.txt.
 
 REPORT.xml is schemathesis' JUnit report: one <testcase> per operation, whose <failure>
 text holds one block per failing test case ("1. Test Case ID: ..."). ALLOWED.txt holds
@@ -9,6 +12,9 @@ entries `OPERATION-REGEX ::: TEXT-REGEX`, each under a comment naming the rule i
 for; a block is allowed when one entry's first regex matches the operation (`POST
 /api/v1/sites`) and its second matches somewhere in the block. Every block that no entry
 allows is printed, and so is each entry that allowed nothing (a rule that may have gone).
+
+A run whose output warns "Authentication failed" (operations that answered only 401/403)
+fails the gate: those operations were never reached, whatever their reports say.
 """
 import re
 import sys
@@ -31,13 +37,17 @@ def entries(path):
     return out
 
 
+def cases(runs):
+    for report in runs:
+        yield from ET.parse(report).iter("testcase")
+
+
 def main():
-    report, allowed = sys.argv[1], sys.argv[2]
+    allowed, runs = sys.argv[1], [run.split(":", 1) for run in sys.argv[2:]]
     rules = entries(allowed)
-    tree = ET.parse(report)
     unexplained = []
     blocks = 0
-    for case in tree.iter("testcase"):
+    for case in cases(report for report, _ in runs):
         label = case.get("name", "")
         for kind in ("failure", "error"):
             for element in case.findall(kind):
@@ -57,7 +67,11 @@ def main():
     for label, block in unexplained:
         print(f"\n--- NOT ALLOWED: {label}\n{block[:3000]}")
     print(f"\n{blocks} failing test cases, {len(unexplained)} not explained by the allow-list")
-    return 1 if unexplained else 0
+    unreached = [output for _, output in runs
+                 if "Authentication failed" in open(output, encoding="utf-8").read()]
+    for output in unreached:
+        print(f"{output}: operations answered only 401/403 (the run lost its token)")
+    return 1 if unexplained or unreached else 0
 
 
 if __name__ == "__main__":
