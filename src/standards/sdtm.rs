@@ -84,8 +84,24 @@ pub struct DatasetJson {
     pub label: &'static str,
     pub columns: Vec<Column>,
     /// One array per record, in column order; `null` for a missing value.
-    #[schema(value_type = Vec<Vec<Object>>)]
+    #[schema(schema_with = rows_schema)]
     pub rows: Vec<Vec<Value>>,
+}
+
+/// A row's cells are a column's value: a string, a number (`DVSEQ`) or `null`.
+fn rows_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let cell = ObjectBuilder::new().schema_type(SchemaType::from_iter([
+        Type::String,
+        Type::Number,
+        Type::Null,
+    ]));
+    ArrayBuilder::new()
+        .items(ArrayBuilder::new().items(cell))
+        .description(Some(
+            "One array per record, in column order; `null` for a missing value.",
+        ))
+        .build()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
