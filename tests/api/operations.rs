@@ -45,16 +45,14 @@ async fn metrics_are_scraped_on_their_own_address_in_prometheus_format() {
     let study = app.study_id(json!({})).await;
     let mut refused = 0;
     for _ in 0..8 {
-        let resp = app
-            .get(&format!("/api/v1/studies/{study}"), &app.admin_token)
-            .await;
+        let resp = app.admin_get(&format!("/api/v1/studies/{study}")).await;
         if resp.status == 429 {
             refused += 1;
         }
     }
     assert!(refused > 0, "the rate limit refused nothing");
     // Not on the API's address.
-    let api = app.send(app.http.get(app.url("/metrics"))).await;
+    let api = app.send(app.bare("GET", "/metrics")).await;
     assert_eq!(api.status, 404);
 
     let text = reqwest::get(format!("http://{address}/metrics"))
@@ -248,7 +246,7 @@ async fn requests_beyond_the_in_flight_bound_wait_and_are_all_answered_while_pro
         // A probe behind the held permit would never answer: fail instead of hanging.
         let answer = tokio::time::timeout(
             std::time::Duration::from_secs(30),
-            app.http.get(app.url(probe)).send(),
+            app.bare("GET", probe).send(),
         )
         .await
         .unwrap_or_else(|_| panic!("{probe} waited for a permit"))
@@ -263,7 +261,7 @@ async fn requests_beyond_the_in_flight_bound_wait_and_are_all_answered_while_pro
     assert_eq!(waiting.await.unwrap().unwrap().status(), 200);
 
     // Twenty reads at once through one permit: every one answered.
-    let reads = (0..20).map(|_| app.get(&path, &app.admin_token));
+    let reads = (0..20).map(|_| app.admin_get(&path));
     for read in futures_util::future::join_all(reads).await {
         read.expect(200, "a read through a bound of one");
     }

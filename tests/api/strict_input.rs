@@ -25,6 +25,20 @@ fn errors(resp: &Resp) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Asserts that `resp` is a 422 naming exactly these `(field, code)` errors, in any order,
+/// in the API's words.
+#[track_caller]
+fn assert_errors(resp: &Resp, expected: &[(&str, &str)]) {
+    let mut got = errors(resp);
+    got.sort();
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(field, code)| (field.to_string(), code.to_string()))
+        .collect();
+    assert_eq!(got, expected, "{}", resp.text);
+    in_api_words(resp);
+}
+
 /// No message names a Rust type or serde's words for one.
 #[track_caller]
 fn in_api_words(resp: &Resp) {
@@ -58,7 +72,7 @@ async fn unknown_query_parameters_are_a_400_naming_them_everywhere() {
     let resp = app
         .get(&format!("/api/v1/sites?site_id={site}"), token)
         .await;
-    let detail = resp.problem(400)["detail"].as_str().unwrap().to_string();
+    let detail = resp.detail(400).to_string();
     assert!(detail.contains("site_id"), "{detail}");
 
     // Two unknown ones are both named; known ones still work.
@@ -68,7 +82,7 @@ async fn unknown_query_parameters_are_a_400_naming_them_everywhere() {
             token,
         )
         .await;
-    let detail = resp.problem(400)["detail"].as_str().unwrap().to_string();
+    let detail = resp.detail(400).to_string();
     assert!(
         detail.contains("limt") && detail.contains("sattus"),
         "{detail}"
@@ -92,15 +106,13 @@ async fn unknown_query_parameters_are_a_400_naming_them_everywhere() {
         "/.well-known/jwks.json".to_string(),
     ] {
         let resp = app.get(&format!("{path}?foo=1"), token).await;
-        let detail = resp.problem(400)["detail"].as_str().unwrap().to_string();
+        let detail = resp.detail(400).to_string();
         assert!(detail.contains("foo"), "{path}: {detail}");
     }
     // A CSV export with an unknown parameter is refused before any row is sent.
     let resp = app
         .send(
-            app.http
-                .get(app.url("/api/v1/sites?format=csv"))
-                .bearer_auth(token)
+            app.request("GET", "/api/v1/sites?format=csv", token)
                 .header("accept", "text/csv"),
         )
         .await;
@@ -131,7 +143,7 @@ async fn unknown_query_parameters_are_a_400_naming_them_everywhere() {
         .await;
     assert_eq!(resp.status, 200, "{}", resp.text);
     let resp = app
-        .send(app.http.get(app.url("/swagger-ui/index.html?x=1")))
+        .send(app.bare("GET", "/swagger-ui/index.html?x=1"))
         .await;
     assert_eq!(resp.status, 200);
 }
@@ -199,28 +211,21 @@ async fn every_invalid_field_comes_back_in_one_422() {
             &json!({"study_id": 7, "site_number": ["x"], "name": {}, "country": "XX"}),
         )
         .await;
-    let mut got = errors(&resp);
-    got.sort();
-    assert_eq!(
-        got,
-        vec![
-            ("country".to_string(), "format".to_string()),
-            ("name".to_string(), "type".to_string()),
-            ("site_number".to_string(), "type".to_string()),
-            ("study_id".to_string(), "type".to_string()),
+    assert_errors(
+        &resp,
+        &[
+            ("country", "format"),
+            ("name", "type"),
+            ("site_number", "type"),
+            ("study_id", "type"),
         ],
-        "{}",
-        resp.text
     );
-    in_api_words(&resp);
 
     // 400 stays for malformed JSON and for a body that is not a JSON object.
     for body in ["{\"title\": ", "[]", "\"a study\"", "42", "null"] {
         let resp = app
             .send(
-                app.http
-                    .post(app.url("/api/v1/studies"))
-                    .bearer_auth(token)
+                app.request("POST", "/api/v1/studies", token)
                     .header("content-type", "application/json")
                     .body(body),
             )
@@ -237,19 +242,14 @@ async fn every_invalid_field_comes_back_in_one_422() {
             &json!({"phase": 3, "target_enrollment": "many", "nct_id": "NCT1"}),
         )
         .await;
-    let mut got = errors(&resp);
-    got.sort();
-    assert_eq!(
-        got,
-        vec![
-            ("nct_id".to_string(), "format".to_string()),
-            ("phase".to_string(), "type".to_string()),
-            ("target_enrollment".to_string(), "type".to_string()),
+    assert_errors(
+        &resp,
+        &[
+            ("nct_id", "format"),
+            ("phase", "type"),
+            ("target_enrollment", "type"),
         ],
-        "{}",
-        resp.text
     );
-    in_api_words(&resp);
 
     // A batch: every invalid field of every item, named by item.
     let resp = app
@@ -263,21 +263,16 @@ async fn every_invalid_field_comes_back_in_one_422() {
             ]}),
         )
         .await;
-    let mut got = errors(&resp);
-    got.sort();
-    assert_eq!(
-        got,
-        vec![
-            ("items[0].target_enrollment".to_string(), "type".to_string()),
-            ("items[1].country".to_string(), "format".to_string()),
-            ("items[1].name".to_string(), "blank".to_string()),
-            ("items[1].name".to_string(), "length".to_string()),
-            ("items[2]".to_string(), "type".to_string()),
+    assert_errors(
+        &resp,
+        &[
+            ("items[0].target_enrollment", "type"),
+            ("items[1].country", "format"),
+            ("items[1].name", "blank"),
+            ("items[1].name", "length"),
+            ("items[2]", "type"),
         ],
-        "{}",
-        resp.text
     );
-    in_api_words(&resp);
 }
 
 #[actix_web::test]
@@ -288,12 +283,7 @@ async fn integral_numbers_written_with_a_fraction_are_integers() {
         .await;
     assert_eq!(study["target_enrollment"], 480);
     assert_eq!(study["enrollment_buffer_pct"], 10);
-    let resp = app
-        .post(
-            "/api/v1/studies",
-            &app.admin_token,
-            &json!({"protocol_number": "P-2", "title": "T", "phase": "phase2", "currency": "EUR", "target_enrollment": 2.5}),
-        )
+    let resp = app.admin_post("/api/v1/studies", &json!({"protocol_number": "P-2", "title": "T", "phase": "phase2", "currency": "EUR", "target_enrollment": 2.5}))
         .await;
     assert_eq!(
         errors(&resp),
@@ -376,10 +366,12 @@ async fn dates_and_timestamps_are_exact_everywhere() {
     for bad in ["2026-1-5", "%202026-01-05"] {
         let resp = app
             .send(
-                app.http
-                    .put(app.url(&format!("/api/v1/sites/{site}/enrollment/{bad}")))
-                    .bearer_auth(token)
-                    .json(&counts),
+                app.request(
+                    "PUT",
+                    &format!("/api/v1/sites/{site}/enrollment/{bad}"),
+                    token,
+                )
+                .json(&counts),
             )
             .await;
         assert_eq!(
