@@ -14,14 +14,24 @@ async fn batch(
     body: &Value,
     reason: Option<&str>,
 ) -> Resp {
-    let path = format!("/api/v1/{resource}/batch");
-    app.post_with(&path, token, body, reason).await
+    app.post_with(&format!("/api/v1/{resource}/batch"), token, body, reason)
+        .await
+}
+
+/// A batch of `items` with `token`.
+async fn batch_items(
+    app: &TestApp,
+    resource: &str,
+    token: &str,
+    items: Value,
+    reason: Option<&str>,
+) -> Resp {
+    batch(app, resource, token, &json!({ "items": items }), reason).await
 }
 
 /// A batch of `items` as the admin.
 async fn admin_batch(app: &TestApp, resource: &str, items: Value, reason: Option<&str>) -> Resp {
-    let body = json!({ "items": items });
-    batch(app, resource, &app.admin_token, &body, reason).await
+    batch_items(app, resource, &app.admin_token, items, reason).await
 }
 
 fn milestone(study: &str, external_id: &str, overrides: Value) -> Value {
@@ -65,12 +75,11 @@ fn results(answer: &Value) -> Vec<(u64, String, String)> {
         .collect()
 }
 
+/// How many live rows of `table` have an external id starting with `prefix`.
 async fn count_external_id(app: &TestApp, table: &str, prefix: &str) -> i64 {
     let live = "deleted_at IS NULL";
-    app.count(&format!(
-        "SELECT count(*) FROM {table} WHERE external_id LIKE '{prefix}%' AND {live}"
-    ))
-    .await
+    let sql = format!("SELECT count(*) FROM {table} WHERE external_id LIKE '{prefix}%' AND {live}");
+    app.count(&sql).await
 }
 
 #[actix_web::test]
@@ -375,25 +384,16 @@ async fn roles_and_scope_apply_item_by_item() {
 
     let site = |ext: &str, study: &str, number: &str| json!({"external_id": ext, "study_id": study, "site_number": number, "name": "A site", "country": "DE"});
     // A study outside the claim: 422 on the item's study_id, like one that does not exist.
-    let resp = batch(
-        &app,
-        "sites",
-        &cro,
-        &json!({"items": [site("S-1", &mine, "DE-1"), site("S-2", &theirs, "DE-2")]}),
-        None,
-    )
-    .await;
+    let items = json!([site("S-1", &mine, "DE-1"), site("S-2", &theirs, "DE-2")]);
+    let resp = batch_items(&app, "sites", &cro, items, None).await;
     assert_eq!(resp.invalid_fields(), ["items[1].study_id"]);
     assert_eq!(resp.body["errors"][0]["code"], "reference");
     // An external id held by a site the cro cannot see: the 409 a POST would get.
-    let resp = batch(
-        &app,
-        "sites",
-        &cro,
-        &json!({"items": [site("S-1", &mine, "DE-1"), site("SITE-THEIRS", &mine, "DE-2")]}),
-        None,
-    )
-    .await;
+    let items = json!([
+        site("S-1", &mine, "DE-1"),
+        site("SITE-THEIRS", &mine, "DE-2")
+    ]);
+    let resp = batch_items(&app, "sites", &cro, items, None).await;
     resp.problem(409);
     assert!(
         resp.body["detail"]
@@ -406,15 +406,10 @@ async fn roles_and_scope_apply_item_by_item() {
     // Roles that may not write: 403 before anything.
     for role in [Role::Analyst, Role::Auditor] {
         let token = app.token_for(role, &[], &[], None).await;
-        batch(
-            &app,
-            "sites",
-            &token,
-            &json!({"items": [site("S-1", &mine, "DE-1")]}),
-            None,
-        )
-        .await
-        .problem(403);
+        let items = json!([site("S-1", &mine, "DE-1")]);
+        batch_items(&app, "sites", &token, items, None)
+            .await
+            .problem(403);
     }
     // A site client writes deviations of its own sites only.
     let site_client = app.token_for(Role::Site, &[], &[&my_site], None).await;
@@ -423,58 +418,43 @@ async fn roles_and_scope_apply_item_by_item() {
                "importance": "not_important", "description": "Lab value 2 % outside the range",
                "occurred_on": "2026-03-01", "detected_on": "2026-03-02"})
     };
-    let resp = batch(&app, "deviations", &site_client, &json!({"items": [deviation("D-1", &mine, &my_site), deviation("D-2", &theirs, &their_site)]}), Some("sync")).await;
+    let items = json!([
+        deviation("D-1", &mine, &my_site),
+        deviation("D-2", &theirs, &their_site)
+    ]);
+    let resp = batch_items(&app, "deviations", &site_client, items, Some("sync")).await;
     assert_eq!(resp.invalid_fields(), ["items[1].study_id"]);
     let other_site_of_mine = app.site_id(&mine, json!({})).await;
     let print = {
         assert_ne!(app.fingerprint().await, print);
         app.fingerprint().await
     };
-    let resp = batch(&app, "deviations", &site_client, &json!({"items": [deviation("D-1", &mine, &my_site), deviation("D-2", &mine, &other_site_of_mine)]}), Some("sync")).await;
+    let items = json!([
+        deviation("D-1", &mine, &my_site),
+        deviation("D-2", &mine, &other_site_of_mine)
+    ]);
+    let resp = batch_items(&app, "deviations", &site_client, items, Some("sync")).await;
     assert_eq!(resp.invalid_fields(), ["items[1].site_id"]);
     // A site client may not write sites at all.
-    batch(
-        &app,
-        "sites",
-        &site_client,
-        &json!({"items": [site("S-1", &mine, "DE-1")]}),
-        None,
-    )
-    .await
-    .problem(403);
+    let items = json!([site("S-1", &mine, "DE-1")]);
+    batch_items(&app, "sites", &site_client, items, None)
+        .await
+        .problem(403);
     assert_eq!(app.fingerprint().await, print, "nothing written");
 
     // Within scope, both work.
-    let resp = batch(
-        &app,
-        "sites",
-        &cro,
-        &json!({"items": [site("S-1", &mine, "DE-1")]}),
-        None,
-    )
-    .await;
+    let items = json!([site("S-1", &mine, "DE-1")]);
+    let resp = batch_items(&app, "sites", &cro, items, None).await;
     assert_eq!(results(resp.ok(200)), [(0, "S-1".into(), "created".into())]);
-    let resp = batch(
-        &app,
-        "deviations",
-        &site_client,
-        &json!({"items": [deviation("D-1", &mine, &my_site)]}),
-        Some("sync"),
-    )
-    .await;
+    let items = json!([deviation("D-1", &mine, &my_site)]);
+    let resp = batch_items(&app, "deviations", &site_client, items, Some("sync")).await;
     let id = resp.ok(200)["items"][0]["id"].as_str().unwrap().to_string();
     let events = app.audit_events(&id).await;
     assert_eq!(events[0]["role"], "site");
     // Deviations and risks need a change reason.
     let print = app.fingerprint().await;
-    let resp = batch(
-        &app,
-        "deviations",
-        &site_client,
-        &json!({"items": [deviation("D-1", &mine, &my_site)]}),
-        None,
-    )
-    .await;
+    let items = json!([deviation("D-1", &mine, &my_site)]);
+    let resp = batch_items(&app, "deviations", &site_client, items, None).await;
     assert_eq!(resp.invalid_fields(), ["X-Change-Reason"]);
     assert_eq!(app.fingerprint().await, print);
 }
@@ -483,14 +463,8 @@ async fn roles_and_scope_apply_item_by_item() {
 async fn a_vendor_client_updates_only_its_four_milestone_fields() {
     let app = spawn_app().await;
     let study = app.study_id(json!({})).await;
-    let vendor = app.create_vendor(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let other_vendor = app.create_vendor(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vendor = app.vendor_id(json!({})).await;
+    let other_vendor = app.vendor_id(json!({})).await;
     let ours = milestone(
         &study,
         "V-1",
@@ -512,44 +486,22 @@ async fn a_vendor_client_updates_only_its_four_milestone_fields() {
     moved["notes"] = json!("courier delayed");
     let mut renamed = moved.clone();
     renamed["name"] = json!("Something else");
-    let resp = batch(
-        &app,
-        "milestones",
-        &token,
-        &json!({"items": [renamed]}),
-        None,
-    )
-    .await;
+    let resp = batch_items(&app, "milestones", &token, json!([renamed]), None).await;
     resp.problem(403);
-    assert!(resp.body["detail"].as_str().unwrap().contains("items[0]"));
-    assert!(resp.body["detail"].as_str().unwrap().contains("name"));
-    let resp = batch(
-        &app,
-        "milestones",
-        &token,
-        &json!({"items": [moved, milestone(&study, "V-3", json!({"vendor_id": vendor}))]}),
-        None,
-    )
-    .await;
+    assert!(resp.detail(403).contains("items[0]"));
+    assert!(resp.detail(403).contains("name"));
+    let items = json!([
+        moved,
+        milestone(&study, "V-3", json!({"vendor_id": vendor}))
+    ]);
+    let resp = batch_items(&app, "milestones", &token, items, None).await;
     resp.problem(403);
-    assert!(
-        resp.body["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("items[1]: ")
-    );
-    let resp = batch(
-        &app,
-        "milestones",
-        &token,
-        &json!({"items": [not_ours]}),
-        None,
-    )
-    .await;
+    assert!(resp.detail(403).starts_with("items[1]: "));
+    let resp = batch_items(&app, "milestones", &token, json!([not_ours]), None).await;
     resp.problem(409);
     assert_eq!(app.fingerprint().await, print);
 
-    let resp = batch(&app, "milestones", &token, &json!({"items": [moved]}), None).await;
+    let resp = batch_items(&app, "milestones", &token, json!([moved]), None).await;
     assert_eq!(results(resp.ok(200)), [(0, "V-1".into(), "updated".into())]);
     let id = resp.body["items"][0]["id"].as_str().unwrap().to_string();
     let row = app.get(&format!("/api/v1/milestones/{id}"), &token).await;

@@ -117,20 +117,11 @@ fn refusal(resp: &Resp) -> (String, String) {
 async fn budget_line_lifecycle() {
     let app = spawn_app().await;
     let study_id = study(&app).await;
-    let created = app
-        .admin_post(
-            LINES,
-            &line_body(
-                &study_id,
-                json!({"external_id": "FIN-1", "planned_amount": "250000.5"}),
-            ),
-        )
-        .await;
-    let line = created.ok(201).clone();
-    let id = id_of(&line);
-    let path = format!("{LINES}/{id}");
-    assert_eq!(created.header("location").as_deref(), Some(path.as_str()));
-    assert_eq!(created.header("etag").as_deref(), Some("\"1\""));
+    let body = line_body(
+        &study_id,
+        json!({"external_id": "FIN-1", "planned_amount": "250000.5"}),
+    );
+    let (line, path) = app.create_checked(LINES, &body).await;
     assert_eq!(line["study_id"], study_id.as_str());
     assert_eq!(line["currency"], "EUR", "the study's currency by default");
     assert_eq!(line["planned_amount"], "250000.50", "always two places");
@@ -157,11 +148,8 @@ async fn budget_line_lifecycle() {
     let listed = app.admin_get(&format!("{LINES}?study_id={study_id}")).await;
     assert_eq!(listed.ok(200)["data"][0]["committed_amount"], "1200.00");
 
-    app.admin_delete_ok(&path).await;
-    app.admin_get(&path).await.problem(404);
-    app.admin_patch(&path, &json!({"description": "again"}))
-        .await
-        .problem(404);
+    app.assert_deleted(&path, &json!({"description": "again"}))
+        .await;
     let listed = app.admin_get(&format!("{LINES}?study_id={study_id}")).await;
     assert!(ids(&listed).is_empty());
     let with_deleted = app
@@ -178,15 +166,11 @@ async fn expense_lifecycle() {
     let study_id = app.study_id(json!({"currency": "CHF"})).await;
     let line = create_line(&app, &study_id, json!({})).await;
     let line_id = id_of(&line);
-    let created = app.admin_post(EXPENSES, &expense_body(
-                &line_id,
-                json!({"amount": "12.5", "invoice_number": "INV-1", "description": "April", "external_id": "AP-1"}),
-            ))
-        .await;
-    let expense = created.ok(201).clone();
-    let path = format!("{EXPENSES}/{}", id_of(&expense));
-    assert_eq!(created.header("location").as_deref(), Some(path.as_str()));
-    assert_eq!(created.header("etag").as_deref(), Some("\"1\""));
+    let body = expense_body(
+        &line_id,
+        json!({"amount": "12.5", "invoice_number": "INV-1", "description": "April", "external_id": "AP-1"}),
+    );
+    let (expense, path) = app.create_checked(EXPENSES, &body).await;
     assert_eq!(expense["amount"], "12.50");
     assert_eq!(expense["study_id"], study_id.as_str(), "the line's study");
     assert_eq!(expense["currency"], "CHF", "the line's currency");
@@ -805,31 +789,25 @@ async fn lists_filter_by_their_fields() {
     );
     let e2 = id_of(&create_expense(&app, &la2, json!({"incurred_on": "2026-03-15"})).await);
     let e3 = id_of(&create_expense(&app, &lb, json!({"incurred_on": "2026-03-31"})).await);
-    let expenses = |query: String| listed(&app, EXPENSES, query);
-    assert_eq!(expenses(format!("study_id={a}")).await, set(&[&e1, &e2]));
-    assert_eq!(expenses(format!("study_id={b}")).await, set(&[&e3]));
-    assert_eq!(expenses(format!("budget_line_id={la2}")).await, set(&[&e2]));
-    assert_eq!(expenses("external_id=E1".into()).await, set(&[&e1]));
     // Both ends of the date range are inclusive.
-    assert_eq!(
-        expenses("incurred_from=2026-03-15".into()).await,
-        set(&[&e2, &e3])
-    );
-    assert_eq!(
-        expenses("incurred_to=2026-03-15".into()).await,
-        set(&[&e1, &e2])
-    );
-    assert_eq!(
-        expenses("incurred_from=2026-03-01&incurred_to=2026-03-01".into()).await,
-        set(&[&e1])
-    );
-    assert_eq!(
-        expenses(format!("incurred_from=2026-03-02&study_id={a}")).await,
-        set(&[&e2])
-    );
-    app.get(&format!("{EXPENSES}?incurred_from=2026-02-30"), token)
-        .await
-        .problem(400);
+    let cases = [
+        (format!("study_id={a}"), set(&[&e1, &e2])),
+        (format!("study_id={b}"), set(&[&e3])),
+        (format!("budget_line_id={la2}"), set(&[&e2])),
+        ("external_id=E1".into(), set(&[&e1])),
+        ("incurred_from=2026-03-15".into(), set(&[&e2, &e3])),
+        ("incurred_to=2026-03-15".into(), set(&[&e1, &e2])),
+        (
+            "incurred_from=2026-03-01&incurred_to=2026-03-01".into(),
+            set(&[&e1]),
+        ),
+        (
+            format!("incurred_from=2026-03-02&study_id={a}"),
+            set(&[&e2]),
+        ),
+    ];
+    let refused = ["incurred_from=2026-02-30"];
+    app.assert_filters(EXPENSES, cases, &refused).await;
 
     // Pages: every line exactly once.
     let first = app.get(&format!("{LINES}?limit=2"), token).await;

@@ -68,18 +68,22 @@ async fn create_client(app: &TestApp, body: &Value) -> Resp {
     app.admin_post(CLIENTS, body).await
 }
 
+/// Creates a `cro` client claiming `study_id` (as admin): the answer, a 201.
+async fn cro_client(app: &TestApp, study_id: &str) -> Resp {
+    let body = json!({"name": "Acme CRO sync", "role": "cro", "studies": [study_id]});
+    let resp = create_client(app, &body).await;
+    resp.ok(201);
+    resp
+}
+
 #[actix_web::test]
 async fn admin_creates_a_client_whose_secret_works_and_is_never_shown_again() {
     let app = spawn_app().await;
     let study = app.create_study(json!({})).await;
     let study_id = study["id"].as_str().unwrap();
 
-    let resp = create_client(
-        &app,
-        &json!({"name": "Acme CRO sync", "role": "cro", "studies": [study_id]}),
-    )
-    .await;
-    let created = resp.ok(201).clone();
+    let resp = cro_client(&app, study_id).await;
+    let created = resp.body.clone();
     let client_id = created["client_id"].as_str().unwrap().to_string();
     let secret = created["client_secret"].as_str().unwrap().to_string();
     assert!(client_id.parse::<Uuid>().is_ok());
@@ -165,9 +169,7 @@ async fn admin_creates_a_client_whose_secret_works_and_is_never_shown_again() {
 #[actix_web::test]
 async fn only_admin_manages_clients_auditor_reads() {
     let app = spawn_app().await;
-    let study_id = app.study_id(json!({})).await;
-    let site = app.create_site(&study_id, json!({})).await;
-    let site_id = site["id"].as_str().unwrap().to_string();
+    let (study_id, site_id) = app.study_and_site().await;
     let vendor_id = insert_vendor(&app).await.to_string();
     let (target, _) = app.register(Role::Analyst, vec![], vec![], None).await;
     let body = json!({"name": "sneaky", "role": "admin"});
@@ -347,12 +349,8 @@ async fn create_and_revoke_are_audited_and_revoked_clients_leave_the_list() {
     let admin_id = token_sub(&app.admin_token);
     let study_id = &app.study_id(json!({})).await;
 
-    let resp = create_client(
-        &app,
-        &json!({"name": "Acme CRO sync", "role": "cro", "studies": [study_id]}),
-    )
-    .await;
-    let created = resp.ok(201).clone();
+    let resp = cro_client(&app, study_id).await;
+    let created = resp.body.clone();
     let id = created["id"].as_str().unwrap().to_string();
     let secret = created["client_secret"].as_str().unwrap().to_string();
 
@@ -400,12 +398,7 @@ async fn create_and_revoke_are_audited_and_revoked_clients_leave_the_list() {
     assert_eq!(event["role"], "admin");
     assert_eq!(event["entity_version"], 2);
     assert_eq!(event["reason"], "contract ended");
-    assert!(
-        event["changes"]
-            .as_object()
-            .unwrap()
-            .contains_key("revoked_at")
-    );
+    assert!(event["changes"].get("revoked_at").is_some());
     assert!(event["changes"]["revoked_at"]["old"].is_null());
     assert!(event["changes"]["revoked_at"]["new"].is_string());
     assert!(

@@ -46,33 +46,22 @@ async fn study_and_site(app: &TestApp, study: Value) -> (String, String) {
     (study, site)
 }
 
+/// How many rows, deleted or not, hold the deviation `id`.
 async fn count_rows(app: &TestApp, id: &str) -> i64 {
-    app.count(&format!(
-        "SELECT count(*) FROM deviations WHERE id = '{id}'"
-    ))
-    .await
+    let sql = format!("SELECT count(*) FROM deviations WHERE id = '{id}'");
+    app.count(&sql).await
 }
 
 #[actix_web::test]
 async fn deviation_lifecycle_from_report_to_withdrawal() {
     let app = spawn_app().await;
     let (study, site) = study_and_site(&app, json!({})).await;
-    let created = app
-        .send(
-            app.request("POST", "/api/v1/deviations", &app.admin_token)
-                .header("x-change-reason", "Found at monitoring visit")
-                .json(&deviation_body(
-                    &study,
-                    &site,
-                    json!({"external_id": "EDC-PD-1"}),
-                )),
-        )
+    let body = deviation_body(&study, &site, json!({"external_id": "EDC-PD-1"}));
+    let reason = Some("Found at monitoring visit");
+    let (deviation, path) = app
+        .create_checked_with("/api/v1/deviations", &body, reason)
         .await;
-    let deviation = created.ok(201).clone();
     let id = id_of(&deviation);
-    let path = format!("/api/v1/deviations/{id}");
-    assert_eq!(created.header("location").as_deref(), Some(path.as_str()));
-    assert_eq!(created.header("etag").as_deref(), Some("\"1\""));
     assert_eq!(deviation["status"], "open");
     assert_eq!(deviation["version"], 1);
     assert_eq!(deviation["reporting_overdue"], false);
@@ -90,12 +79,9 @@ async fn deviation_lifecycle_from_report_to_withdrawal() {
     assert_eq!(resp.body["reported_on"], "2026-03-03");
     assert_eq!(resp.header("etag").as_deref(), Some("\"2\""));
 
+    let invalidated = json!({"status": "invalidated"});
     let resp = app
-        .admin_patch_with(
-            &path,
-            &json!({"status": "invalidated"}),
-            Some("Duplicate of EDC-PD-0"),
-        )
+        .admin_patch_with(&path, &invalidated, Some("Duplicate of EDC-PD-0"))
         .await;
     assert_eq!(resp.ok(200)["status"], "invalidated");
     // Withdrawn, still there.

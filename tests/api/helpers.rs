@@ -57,6 +57,19 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// A connection to the PostgreSQL server's `postgres` database, for creating and dropping
+/// databases and roles.
+pub async fn server() -> AsyncPgConnection {
+    AsyncPgConnection::establish(&format!("{}/postgres", server_url()))
+        .await
+        .expect("connect to PostgreSQL")
+}
+
+/// Runs `sql` (statements without results) on `conn`.
+pub async fn execute(conn: &mut AsyncPgConnection, sql: &str) {
+    conn.batch_execute(sql).await.unwrap();
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
@@ -71,9 +84,7 @@ async fn template() -> String {
     TEMPLATE
         .get_or_init(|| async {
             let name = template_name();
-            let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", server_url()))
-                .await
-                .expect("connect to PostgreSQL");
+            let mut admin = server().await;
             diesel::sql_query("SELECT pg_advisory_lock(7007)")
                 .execute(&mut admin)
                 .await
@@ -88,21 +99,14 @@ async fn template() -> String {
                     > 0;
             if !exists {
                 let building = format!("{name}_building");
-                admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
-                    .await
-                    .unwrap();
-                admin
-                    .batch_execute(&format!("CREATE DATABASE {building}"))
-                    .await
-                    .unwrap();
+                let drop = format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)");
+                execute(&mut admin, &drop).await;
+                execute(&mut admin, &format!("CREATE DATABASE {building}")).await;
                 trialops::db::run_migrations(&format!("{}/{building}", server_url()))
                     .await
                     .unwrap();
-                admin
-                    .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
-                    .await
-                    .unwrap();
+                let rename = format!("ALTER DATABASE {building} RENAME TO {name}");
+                execute(&mut admin, &rename).await;
             }
             diesel::sql_query("SELECT pg_advisory_unlock(7007)")
                 .execute(&mut admin)
@@ -299,15 +303,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         Uuid::new_v4().simple(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", server_url()))
-        .await
-        .unwrap();
-    admin
-        .batch_execute(&format!(
-            "CREATE DATABASE {database_name} TEMPLATE {template}"
-        ))
-        .await
-        .unwrap();
+    let mut admin = server().await;
+    let create = format!("CREATE DATABASE {database_name} TEMPLATE {template}");
+    execute(&mut admin, &create).await;
     let database_url = format!("{}/{database_name}", server_url());
     let (state, base, handle) = start(&database_url, configure).await;
     let mut app = TestApp {
@@ -665,6 +663,14 @@ impl TestApp {
         }
     }
 
+    /// The ids of two new studies (as admin).
+    pub async fn two_studies(&self) -> (String, String) {
+        (
+            self.study_id(json!({})).await,
+            self.study_id(json!({})).await,
+        )
+    }
+
     /// The ids of a new study and of a new site in it (as admin).
     pub async fn study_and_site(&self) -> (String, String) {
         let study = self.study_id(json!({})).await;
@@ -706,7 +712,19 @@ impl TestApp {
     /// with the new record's `Location`, at version 1 (`ETag: "1"`). Returns the record and
     /// its path.
     pub async fn create_checked(&self, collection: &str, body: &Value) -> (Value, String) {
-        let created = self.admin_post(collection, body).await;
+        self.create_checked_with(collection, body, None).await
+    }
+
+    /// `create_checked` with an `X-Change-Reason` (or none).
+    pub async fn create_checked_with(
+        &self,
+        collection: &str,
+        body: &Value,
+        reason: Option<&str>,
+    ) -> (Value, String) {
+        let created = self
+            .post_with(collection, &self.admin_token, body, reason)
+            .await;
         let record = created.ok(201).clone();
         let path = format!("{collection}/{}", id_of(&record));
         assert_eq!(created.header("location"), Some(path.clone()));
@@ -720,6 +738,14 @@ impl TestApp {
         let read = self.admin_get(path).await;
         assert_eq!(read.ok(200), record, "{path}");
         assert_eq!(read.header("etag").as_deref(), Some("\"1\""), "{path}");
+    }
+
+    /// Deletes `path` as the admin (204); then a read of it and a merge patch of `body` are
+    /// 404s, as for a record that never existed.
+    pub async fn assert_deleted(&self, path: &str, body: &Value) {
+        self.admin_delete_ok(path).await;
+        self.admin_get(path).await.problem(404);
+        self.admin_patch(path, body).await.problem(404);
     }
 
     /// Deletes `path` as the admin (204); it then reads as a 404, while the list `query`

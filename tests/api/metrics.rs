@@ -7,7 +7,7 @@ use chrono::{Datelike, Days, Months, NaiveDate, Utc};
 use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, column, spawn_app};
 
 fn monday_of(day: NaiveDate) -> NaiveDate {
     day - Days::new(u64::from(day.weekday().num_days_from_monday()))
@@ -332,8 +332,7 @@ async fn every_figure_matches_the_hand_computation() {
 #[actix_web::test]
 async fn figures_follow_the_last_write() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({"target_enrollment": 10})).await;
-    let id = study["id"].as_str().unwrap();
+    let id = &app.study_id(json!({"target_enrollment": 10})).await;
     let site = app.create_site(id, json!({})).await;
     let path = format!("/api/v1/studies/{id}/metrics");
     let before = app.admin_json(&path).await;
@@ -353,8 +352,7 @@ async fn figures_follow_the_last_write() {
 #[actix_web::test]
 async fn a_study_without_data_has_nulls_not_divisions_by_zero() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({"target_enrollment": 0})).await;
-    let id = study["id"].as_str().unwrap();
+    let id = &app.study_id(json!({"target_enrollment": 0})).await;
     let m = app
         .admin_json(&format!("/api/v1/studies/{id}/metrics"))
         .await;
@@ -406,11 +404,10 @@ async fn a_single_reported_week_and_a_per_site_plan() {
     let app = spawn_app().await;
     let today = Utc::now().date_naive();
     let monday = monday_of(today);
-    let study = app
-        .create_study(json!({"target_enrollment": 100,
+    let id = &app
+        .study_id(json!({"target_enrollment": 100,
             "planned_start_date": s(plus(monday, -14)), "planned_end_date": s(plus(monday, 56))}))
         .await;
-    let id = study["id"].as_str().unwrap();
     // A per-site plan: 30 from the planned start (no activation date), 40 from activation.
     let a = app.create_site(id, json!({"target_enrollment": 30})).await;
     app.create_site(
@@ -490,14 +487,7 @@ async fn who_reads_metrics() {
     let vendor = vendor["id"].as_str().unwrap();
     app.create_milestone(a, json!({"vendor_id": vendor})).await;
 
-    let portfolio_ids = |resp: &Value| -> Vec<String> {
-        resp["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| row["study_id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let portfolio_ids = |resp: &Value| column(resp, "study_id");
     let everyone = vec![a.to_string(), b.to_string()];
     for role in [Role::Admin, Role::Sponsor, Role::Auditor, Role::Analyst] {
         let token = app.token_for(role, &[], &[], None).await;

@@ -4,10 +4,9 @@
 use std::net::TcpListener;
 use std::process::Command;
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::{Value, json};
 
-use crate::helpers::{SERVER_URL, run_python, spawn_app_with};
+use crate::helpers::{execute, run_python, server, spawn_app_with};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trialops");
 
@@ -181,19 +180,11 @@ async fn start_up_failures_say_what_to_change_in_one_line() {
 
     // A missing database and a user who may not create it.
     let role = format!("trialops_nocreate_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = AsyncPgConnection::establish(&format!("{SERVER_URL}/postgres"))
-        .await
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE ROLE {role} LOGIN NOCREATEDB"))
-        .await
-        .unwrap();
+    let mut admin = server().await;
+    execute(&mut admin, &format!("CREATE ROLE {role} LOGIN NOCREATEDB")).await;
     let url = format!("postgres://{role}@127.0.0.1:5432/trialops_missing_{role}");
     let (code, stderr) = serve(&[("DATABASE_URL", &url)]);
-    admin
-        .batch_execute(&format!("DROP ROLE {role}"))
-        .await
-        .unwrap();
+    execute(&mut admin, &format!("DROP ROLE {role}")).await;
     assert_eq!(code, Some(1));
     one_line(
         &stderr,

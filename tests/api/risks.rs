@@ -46,28 +46,28 @@ async fn create_risk(app: &TestApp, study_id: &str, overrides: Value) -> Value {
         .clone()
 }
 
+/// Asserts an escalation event: its reason, and the status it moved from open.
+#[track_caller]
+fn assert_escalation(escalate: &Value, reason: &str) {
+    assert_eq!(escalate["reason"], reason);
+    let moved = json!({"status": {"old": "open", "new": "escalated"}});
+    assert_eq!(escalate["changes"], moved);
+}
+
 #[actix_web::test]
 async fn risk_lifecycle() {
     let app = spawn_app().await;
     let study_id = &app.study_id(json!({})).await;
     let site = app.create_site(study_id, json!({})).await;
     let vendor = insert_vendor(&app, false).await;
-    let created = app
-        .admin_post(
-            "/api/v1/risks",
-            &risk_body(
-                study_id,
-                json!({
-                    "site_id": site["id"], "vendor_id": vendor, "likelihood": 2, "impact": 3,
-                    "detectability": 4, "owner": "QA lead", "review_due_on": "2026-06-30"
-                }),
-            ),
-        )
-        .await;
-    let risk = created.ok(201).clone();
-    let path = format!("/api/v1/risks/{}", id_of(&risk));
-    assert_eq!(created.header("location").as_deref(), Some(path.as_str()));
-    assert_eq!(created.header("etag").as_deref(), Some("\"1\""));
+    let body = risk_body(
+        study_id,
+        json!({
+            "site_id": site["id"], "vendor_id": vendor, "likelihood": 2, "impact": 3,
+            "detectability": 4, "owner": "QA lead", "review_due_on": "2026-06-30"
+        }),
+    );
+    let (risk, path) = app.create_checked("/api/v1/risks", &body).await;
     assert_eq!(risk["score"], 24);
     assert_eq!(risk["status"], "open");
     assert_eq!(risk["version"], 1);
@@ -218,11 +218,7 @@ async fn a_risk_created_at_the_threshold_is_escalated_as_its_own_audit_event() {
     let (create, escalate) = (&events[0], &events[1]);
     assert_eq!(create["reason"], "Initial assessment");
     assert_eq!(create["changes"]["status"]["new"], "open");
-    assert_eq!(escalate["reason"], "score 45 reached threshold 45");
-    assert_eq!(
-        escalate["changes"],
-        json!({"status": {"old": "open", "new": "escalated"}})
-    );
+    assert_escalation(escalate, "score 45 reached threshold 45");
     assert_eq!(escalate["actor"], create["actor"], "the writer escalates");
     assert_eq!(escalate["role"], "admin");
     assert_eq!(escalate["entity_version"], 2);
@@ -268,10 +264,7 @@ async fn below_the_threshold_or_already_closed_a_new_risk_is_left_alone() {
 #[actix_web::test]
 async fn an_update_crossing_the_studys_threshold_escalates() {
     let app = spawn_app().await;
-    let study = app
-        .create_study(json!({"risk_escalation_threshold": 20}))
-        .await;
-    let study_id = study["id"].as_str().unwrap();
+    let study_id = &app.study_id(json!({"risk_escalation_threshold": 20})).await;
     let cro = app.token_for(Role::Cro, &[study_id], &[], None).await;
     // 2 x 3 x 3 = 18 < 20.
     let risk = create_risk(
@@ -296,11 +289,7 @@ async fn an_update_crossing_the_studys_threshold_escalates() {
     assert_eq!(actions(&events), ["create", "update", "escalate"]);
     let (update, escalate) = (&events[1], &events[2]);
     assert_eq!(update["reason"], "New data");
-    assert_eq!(escalate["reason"], "score 27 reached threshold 20");
-    assert_eq!(
-        escalate["changes"],
-        json!({"status": {"old": "open", "new": "escalated"}})
-    );
+    assert_escalation(escalate, "score 27 reached threshold 20");
     assert_eq!(escalate["actor"], update["actor"], "the cro escalated it");
     assert_eq!(escalate["role"], "cro");
     assert_ne!(escalate["actor"], events[0]["actor"]);
@@ -309,10 +298,7 @@ async fn an_update_crossing_the_studys_threshold_escalates() {
 #[actix_web::test]
 async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
     let app = spawn_app().await;
-    let study = app
-        .create_study(json!({"risk_escalation_threshold": 20}))
-        .await;
-    let study_id = study["id"].as_str().unwrap();
+    let study_id = &app.study_id(json!({"risk_escalation_threshold": 20})).await;
     // Raised, but still below: 1x3x3 = 9 -> 2x3x3 = 18.
     let risk = create_risk(
         &app,
@@ -399,9 +385,8 @@ async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
 #[actix_web::test]
 async fn risks_filter_by_study_site_vendor_category_status_and_score() {
     let app = spawn_app().await;
-    let a = app.create_study(json!({})).await;
-    let b = app.create_study(json!({})).await;
-    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let (a, b) = &app.two_studies().await;
+    let (a, b) = (a.as_str(), b.as_str());
     let site = app.create_site(a, json!({})).await;
     let vendor = insert_vendor(&app, false).await;
     let r1 = create_risk(

@@ -423,10 +423,10 @@ async fn check(world: &World, res: Res, role: Role, op: Op, side: usize, status:
             }
         }
         Op::Create => {
-            let body = create_body(res, o, &role.to_string());
+            let body = create_body(res, o, role.as_ref());
             let resp = checked(app, &what, status, true, app.post(base, token, &body)).await;
             if status == 201 {
-                let (field, value) = created_field(res, o, &role.to_string());
+                let (field, value) = created_field(res, o, role.as_ref());
                 assert_eq!(resp.body[field], value.as_str(), "{what}");
             }
         }

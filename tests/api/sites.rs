@@ -35,9 +35,8 @@ async fn site_lifecycle() {
 #[actix_web::test]
 async fn site_number_is_unique_within_a_study_only() {
     let app = spawn_app().await;
-    let a = app.create_study(json!({})).await;
-    let b = app.create_study(json!({})).await;
-    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let (a, b) = &app.two_studies().await;
+    let (a, b) = (a.as_str(), b.as_str());
     app.create_site(a, json!({"site_number": "001"})).await;
     app.create_site(b, json!({"site_number": "001"})).await;
     let before = app.fingerprint().await;

@@ -25,6 +25,13 @@ fn errors(resp: &Resp) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Asserts that `resp` is a 422 with exactly one error, on `field` with `code`.
+#[track_caller]
+fn assert_one_error(resp: &Resp, field: &str, code: &str, what: &str) {
+    let expected = vec![(field.to_string(), code.to_string())];
+    assert_eq!(errors(resp), expected, "{what}");
+}
+
 /// Asserts that `resp` is a 422 naming exactly these `(field, code)` errors, in any order,
 /// in the API's words.
 #[track_caller]
@@ -313,11 +320,7 @@ async fn dates_and_timestamps_are_exact_everywhere() {
                 &json!({"planned_start_date": bad}),
             )
             .await;
-        assert_eq!(
-            errors(&resp),
-            vec![("planned_start_date".to_string(), "format".to_string())],
-            "{bad:?}"
-        );
+        assert_one_error(&resp, "planned_start_date", "format", &format!("{bad:?}"));
     }
     let resp = app
         .patch(
@@ -339,46 +342,39 @@ async fn dates_and_timestamps_are_exact_everywhere() {
     .ok(200);
 
     // Query parameters: dates and timestamps.
-    for bad in ["2026-1-5", "%202026-01-05", "2026-01-05%20"] {
-        app.get(&format!("/api/v1/enrollment?from={bad}"), token)
-            .await
-            .problem(400);
+    let queries = [
+        ("/api/v1/enrollment?from=", "2026-1-5", 400),
+        ("/api/v1/enrollment?from=", "%202026-01-05", 400),
+        ("/api/v1/enrollment?from=", "2026-01-05%20", 400),
+        ("/api/v1/enrollment?from=", "2026-01-05", 200),
+        ("/api/v1/studies?updated_since=", "2026-03-01T09:30:00", 400),
+        (
+            "/api/v1/studies?updated_since=",
+            "2026-03-01%2009:30:00Z",
+            400,
+        ),
+        (
+            "/api/v1/studies?updated_since=",
+            "%202026-03-01T09:30:00Z",
+            400,
+        ),
+        ("/api/v1/studies?updated_since=", "2026-3-1T09:30:00Z", 400),
+        (
+            "/api/v1/studies?updated_since=",
+            "2026-03-01T09:30:00Z",
+            200,
+        ),
+    ];
+    for (query, value, status) in queries {
+        let resp = app.get(&format!("{query}{value}"), token).await;
+        resp.expect(status, &format!("{query}{value}"));
     }
-    app.get("/api/v1/enrollment?from=2026-01-05", token)
-        .await
-        .ok(200);
-    for bad in [
-        "2026-03-01T09:30:00",
-        "2026-03-01%2009:30:00Z",
-        "%202026-03-01T09:30:00Z",
-        "2026-3-1T09:30:00Z",
-    ] {
-        app.get(&format!("/api/v1/studies?updated_since={bad}"), token)
-            .await
-            .problem(400);
-    }
-    app.get("/api/v1/studies?updated_since=2026-03-01T09:30:00Z", token)
-        .await
-        .ok(200);
 
     // A path date.
     let counts = json!({"screened": 1, "screen_failed": 0, "enrolled": 1, "discontinued": 0, "completed": 0});
     for bad in ["2026-1-5", "%202026-01-05"] {
-        let resp = app
-            .send(
-                app.request(
-                    "PUT",
-                    &format!("/api/v1/sites/{site}/enrollment/{bad}"),
-                    token,
-                )
-                .json(&counts),
-            )
-            .await;
-        assert_eq!(
-            errors(&resp),
-            vec![("week_start".to_string(), "format".to_string())],
-            "{bad}"
-        );
+        let resp = app.put_week(token, &site, bad, &counts).await;
+        assert_one_error(&resp, "week_start", "format", bad);
     }
 
     // Batch items.

@@ -189,8 +189,7 @@ async fn merge_patch_sets_clears_and_keeps() {
 #[actix_web::test]
 async fn a_patch_that_changes_nothing_keeps_the_version() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({"title": "Same"})).await;
-    let id = study["id"].as_str().unwrap();
+    let id = &app.study_id(json!({"title": "Same"})).await;
     let path = format!("/api/v1/studies/{id}");
     let resp = app.admin_patch(&path, &json!({"title": "Same"})).await;
     assert_eq!(resp.ok(200)["version"], 1);
@@ -229,11 +228,7 @@ async fn soft_deleted_study_leaves_reads_but_stays_in_the_database() {
     let app = spawn_app().await;
     let id = &app.study_id(json!({})).await;
     let path = format!("/api/v1/studies/{id}");
-    app.admin_delete_ok(&path).await;
-    app.admin_get(&path).await.problem(404);
-    app.admin_patch(&path, &json!({"title": "x"}))
-        .await
-        .problem(404);
+    app.assert_deleted(&path, &json!({"title": "x"})).await;
     app.admin_delete(&path).await.problem(404);
     let list = app.admin_get("/api/v1/studies").await;
     assert!(list.body["data"].as_array().unwrap().is_empty());

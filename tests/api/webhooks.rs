@@ -230,14 +230,11 @@ async fn changes_are_pushed_signed_in_feed_order_and_shown_as_deliveries() {
     );
 
     // Deleted: nothing more is sent.
-    app.admin_delete(&format!("/api/v1/webhooks/{hook_id}"))
-        .await
-        .ok(204);
-    app.admin_patch_ok(
-        &format!("/api/v1/studies/{study_id}"),
-        &json!({"title": "T4"}),
-    )
-    .await;
+    app.admin_delete_ok(&format!("/api/v1/webhooks/{hook_id}"))
+        .await;
+    let study_path = format!("/api/v1/studies/{study_id}");
+    app.admin_patch_ok(&study_path, &json!({"title": "T4"}))
+        .await;
     actix_web::rt::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(receiver.requests().len(), 3);
     app.admin_get(&format!("/api/v1/webhooks/{hook_id}"))
