@@ -1,7 +1,7 @@
 //! The audit trail: one event per write, with who, what (old and new values), why, and
 //! the request; the database itself refuses to change or remove events.
 
-use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::SimpleAsyncConnection;
 use serde_json::json;
 
 use trialops::domain::enums::Role;
@@ -15,16 +15,13 @@ async fn every_write_of_studies_and_sites_is_audited() {
     let study_id = study["id"].as_str().unwrap();
     let site = app.create_site(study_id, json!({"name": "Site"})).await;
     let site_id = site["id"].as_str().unwrap();
-    app.patch(
+    app.admin_patch_ok(
         &format!("/api/v1/studies/{study_id}"),
-        &app.admin_token,
         &json!({"title": "After", "short_title": "S"}),
     )
-    .await
-    .ok(200);
-    app.delete(&format!("/api/v1/sites/{site_id}"), &app.admin_token)
-        .await
-        .ok(204);
+    .await;
+    app.admin_delete_ok(&format!("/api/v1/sites/{site_id}"))
+        .await;
 
     let study_events = app.audit_events(study_id).await;
     assert_eq!(study_events.len(), 2);
@@ -64,29 +61,18 @@ async fn refused_writes_leave_no_audit_event() {
     let study = app.create_study(json!({"protocol_number": "ONE"})).await;
     let study_id = study["id"].as_str().unwrap();
     let dup = json!({"protocol_number": "ONE", "title": "T", "phase": "phase1", "currency": "EUR", "target_enrollment": 1});
-    app.post("/api/v1/studies", &app.admin_token, &dup)
-        .await
-        .problem(409);
-    app.patch(
+    app.admin_post("/api/v1/studies", &dup).await.problem(409);
+    app.admin_patch(
         &format!("/api/v1/studies/{study_id}"),
-        &app.admin_token,
         &json!({"currency": "NOPE"}),
     )
     .await
     .problem(422);
     assert_eq!(app.audit_events(study_id).await.len(), 1);
-    let mut conn = app.db().await;
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let total =
-        diesel::sql_query("SELECT count(*) AS n FROM audit_events WHERE entity_type = 'study'")
-            .get_result::<Count>(&mut conn)
-            .await
-            .unwrap();
-    assert_eq!(total.n, 1);
+    let total = app
+        .count("SELECT count(*) FROM audit_events WHERE entity_type = 'study'")
+        .await;
+    assert_eq!(total, 1);
 }
 
 #[actix_web::test]
@@ -132,7 +118,7 @@ async fn seqs_and_hashes(app: &crate::helpers::TestApp) -> Vec<(i64, String, Str
             Some(c) => format!("/api/v1/audit-events?limit=7&cursor={c}"),
             None => "/api/v1/audit-events?limit=7".to_string(),
         };
-        let page = app.get(&path, &app.admin_token).await;
+        let page = app.admin_get(&path).await;
         for event in page.ok(200)["data"].as_array().unwrap() {
             out.push((
                 event["seq"].as_i64().unwrap(),
@@ -153,22 +139,15 @@ async fn the_audit_api_shows_who_did_what_and_why_to_the_roles_that_may_see_it()
     let app = spawn_app().await;
     let study = app.create_study(json!({"title": "Before"})).await;
     let id = study["id"].as_str().unwrap();
-    let patch = app
-        .http
-        .patch(app.url(&format!("/api/v1/studies/{id}")))
-        .bearer_auth(&app.admin_token)
-        .header("content-type", "application/merge-patch+json")
-        .header("x-change-reason", "Amendment 3")
-        .body(json!({"title": "After"}).to_string());
-    app.send(patch).await.ok(200);
+    let path = format!("/api/v1/studies/{id}");
+    let after = json!({"title": "After"});
+    app.admin_patch_with(&path, &after, Some("Amendment 3"))
+        .await
+        .ok(200);
 
     let events = app
-        .get(
-            &format!("/api/v1/audit-events?entity_id={id}"),
-            &app.admin_token,
-        )
+        .admin_list(&format!("/api/v1/audit-events?entity_id={id}"))
         .await;
-    let events = events.ok(200)["data"].as_array().unwrap().clone();
     assert_eq!(events.len(), 2);
     let update = &events[1];
     assert_eq!(update["action"], "update");
@@ -189,23 +168,21 @@ async fn the_audit_api_shows_who_did_what_and_why_to_the_roles_that_may_see_it()
 
     let actor = update["actor"].as_str().unwrap();
     let by_actor = app
-        .get(
-            &format!("/api/v1/audit-events?actor={actor}&entity_type=study"),
-            &app.admin_token,
-        )
+        .admin_get(&format!(
+            "/api/v1/audit-events?actor={actor}&entity_type=study"
+        ))
         .await;
     assert_eq!(by_actor.ok(200)["data"].as_array().unwrap().len(), 2);
     let by_study = app
-        .get(
-            &format!("/api/v1/audit-events?study_id={id}&since=2000-01-01T00:00:00Z"),
-            &app.admin_token,
-        )
+        .admin_get(&format!(
+            "/api/v1/audit-events?study_id={id}&since=2000-01-01T00:00:00Z"
+        ))
         .await;
     assert_eq!(by_study.ok(200)["data"].as_array().unwrap().len(), 2);
-    app.get("/api/v1/audit-events?entity_type=planet", &app.admin_token)
+    app.admin_get("/api/v1/audit-events?entity_type=planet")
         .await
         .problem(400);
-    app.get("/api/v1/audit-events?cursor=nope", &app.admin_token)
+    app.admin_get("/api/v1/audit-events?cursor=nope")
         .await
         .problem(400);
 
@@ -233,9 +210,7 @@ async fn concurrent_writers_leave_a_gap_free_chain_in_commit_order() {
         let app = &app;
         async move {
             let body = json!({"name": format!("Vendor {i}"), "kind": "other"});
-            app.post("/api/v1/vendors", &app.admin_token, &body)
-                .await
-                .status
+            app.admin_post("/api/v1/vendors", &body).await.status
         }
     });
     let statuses = futures_util::future::join_all(writes).await;
@@ -251,9 +226,7 @@ async fn concurrent_writers_leave_a_gap_free_chain_in_commit_order() {
     for pair in chain.windows(2) {
         assert_eq!(pair[1].1, pair[0].2, "each event links to the one before");
     }
-    let check = app
-        .get("/api/v1/audit-events/verify", &app.admin_token)
-        .await;
+    let check = app.admin_get("/api/v1/audit-events/verify").await;
     assert_eq!(
         check.ok(200),
         &json!({"valid": true, "events_checked": seqs.len(), "first_broken_seq": null})
@@ -267,10 +240,7 @@ async fn concurrent_writers_leave_a_gap_free_chain_in_commit_order() {
 #[actix_web::test]
 async fn an_event_edited_behind_the_services_back_is_named_by_the_verifier() {
     let app = spawn_app().await;
-    for i in 0..4 {
-        app.create_study(json!({"title": format!("Study {i}")}))
-            .await;
-    }
+    app.studies(4).await;
     let chain = seqs_and_hashes(&app).await;
     let victim = chain[2].0;
     // The database owner can switch the guard off; the chain still tells.
@@ -283,9 +253,7 @@ async fn an_event_edited_behind_the_services_back_is_named_by_the_verifier() {
     ))
     .await
     .unwrap();
-    let check = app
-        .get("/api/v1/audit-events/verify", &app.admin_token)
-        .await;
+    let check = app.admin_get("/api/v1/audit-events/verify").await;
     assert_eq!(check.ok(200)["valid"], false);
     assert_eq!(check.body["first_broken_seq"], victim);
 }
@@ -309,9 +277,7 @@ async fn removing_the_newest_event_behind_the_services_back_is_seen_too() {
     ))
     .await
     .unwrap();
-    let check = app
-        .get("/api/v1/audit-events/verify", &app.admin_token)
-        .await;
+    let check = app.admin_get("/api/v1/audit-events/verify").await;
     assert_eq!(check.ok(200)["valid"], false);
     assert_eq!(check.body["first_broken_seq"], last);
 }

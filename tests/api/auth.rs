@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use trialops::domain::enums::Role;
 
-use crate::helpers::{Resp, TestApp, spawn_app};
+use crate::helpers::{Resp, TestApp, column, spawn_app};
 
 const TOKEN_PATH: &str = "/oauth/token";
 const PROBE: &str = "/api/v1/studies";
@@ -36,13 +36,22 @@ fn b64(value: &Value) -> String {
 /// A token request with HTTP Basic credentials and the given form body.
 async fn basic_token_request(app: &TestApp, id: &str, secret: &str, form: &str) -> Resp {
     app.send(
-        app.http
-            .post(app.url(TOKEN_PATH))
+        app.bare("POST", TOKEN_PATH)
             .basic_auth(id, Some(secret))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form.to_string()),
     )
     .await
+}
+
+/// A client-credentials token request with the credentials in the form.
+async fn form_token(app: &TestApp, id: &str, secret: &str) -> Resp {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_secret", secret),
+    ];
+    app.form(TOKEN_PATH, &form).await
 }
 
 /// Asserts an RFC 6749 §5.2 error answer (JSON `{"error": ...}`, not problem+json).
@@ -68,7 +77,7 @@ fn assert_oauth_error(resp: &Resp, status: u16, error: &str) {
 
 /// `GET /api/v1/studies` with this Authorization header (or none).
 async fn probe(app: &TestApp, authorization: Option<&str>) -> Resp {
-    let mut request = app.http.get(app.url(PROBE));
+    let mut request = app.bare("GET", PROBE);
     if let Some(value) = authorization {
         request = request.header("authorization", value);
     }
@@ -77,6 +86,11 @@ async fn probe(app: &TestApp, authorization: Option<&str>) -> Resp {
 
 /// Asserts that this Authorization header is refused with 401 problem+json and a Bearer
 /// `invalid_token` challenge.
+/// `assert_refused` for `Authorization: Bearer {token}`.
+async fn assert_bearer_refused(app: &TestApp, token: &str, what: &str) {
+    assert_refused(app, Some(&format!("Bearer {token}")), what).await;
+}
+
 async fn assert_refused(app: &TestApp, authorization: Option<&str>, what: &str) {
     let resp = probe(app, authorization).await;
     assert_eq!(resp.status, 401, "{what}: expected 401, got {}", resp.text);
@@ -140,6 +154,24 @@ fn sign(algorithm: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingK
     jsonwebtoken::encode(&header, claims, key).unwrap()
 }
 
+/// A test app, its real signing key, a live admin client (for hand-made tokens' `sub`) and
+/// a token signed with the real key and good claims. The app accepts it: a control, so
+/// that each refusal of a hand-made token is down to the one thing changed.
+async fn app_with_key() -> (TestApp, KeyRow, String, String) {
+    let app = spawn_app().await;
+    let key = real_key(&app).await;
+    let admin = admin_client(&app).await;
+    let real = EncodingKey::from_ed_der(&key.private_der);
+    let good = sign(
+        Algorithm::EdDSA,
+        Some(&key.kid),
+        &claims(&admin, json!({})),
+        &real,
+    );
+    app.get(PROBE, &good).await.ok(200);
+    (app, key, admin, good)
+}
+
 /// A live admin client id to put in hand-made tokens' `sub`.
 async fn admin_client(app: &TestApp) -> String {
     app.register(Role::Admin, vec![], vec![], None).await.0
@@ -154,16 +186,7 @@ async fn token_via_form_and_via_basic_works_on_the_api() {
         .register(Role::Cro, vec![study_id.parse().unwrap()], vec![], None)
         .await;
 
-    let by_form = app
-        .form(
-            TOKEN_PATH,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &id),
-                ("client_secret", &secret),
-            ],
-        )
-        .await;
+    let by_form = form_token(&app, &id, &secret).await;
     let by_basic = basic_token_request(&app, &id, &secret, "grant_type=client_credentials").await;
 
     for (how, resp) in [("form", &by_form), ("basic", &by_basic)] {
@@ -210,12 +233,7 @@ async fn token_via_form_and_via_basic_works_on_the_api() {
 
         // And it works: the CRO sees its study.
         let list = app.get(PROBE, token).await;
-        let ids: Vec<&str> = list.ok(200)["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap())
-            .collect();
+        let ids = column(list.ok(200), "id");
         assert_eq!(ids, vec![study_id], "{how}");
     }
     // Each token is its own (distinct jti).
@@ -232,16 +250,7 @@ async fn token_endpoint_speaks_rfc6749_errors() {
     let grant = ("grant_type", "client_credentials");
 
     // Wrong secret, in the form and as Basic.
-    let wrong = app
-        .form(
-            TOKEN_PATH,
-            &[
-                grant,
-                ("client_id", &id),
-                ("client_secret", "not-the-secret"),
-            ],
-        )
-        .await;
+    let wrong = form_token(&app, &id, "not-the-secret").await;
     assert_oauth_error(&wrong, 401, "invalid_client");
     assert!(
         wrong.header("www-authenticate").is_none(),
@@ -259,8 +268,7 @@ async fn token_endpoint_speaks_rfc6749_errors() {
     // browser's own sign-in prompt instead of letting the page show the error.
     let from_script = app
         .send(
-            app.http
-                .post(app.url(TOKEN_PATH))
+            app.bare("POST", TOKEN_PATH)
                 .basic_auth(&id, Some("not-the-secret"))
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("x-requested-with", "XMLHttpRequest")
@@ -272,30 +280,15 @@ async fn token_endpoint_speaks_rfc6749_errors() {
 
     // The right secret of another client is still wrong.
     let (_, other_secret) = app.register(Role::Sponsor, vec![], vec![], None).await;
-    let swapped = app
-        .form(
-            TOKEN_PATH,
-            &[grant, ("client_id", &id), ("client_secret", &other_secret)],
-        )
-        .await;
+    let swapped = form_token(&app, &id, &other_secret).await;
     assert_oauth_error(&swapped, 401, "invalid_client");
 
     // Unknown client (a well-formed uuid naming nothing), and a client id that is no uuid.
     let unknown = Uuid::now_v7().to_string();
-    let resp = app
-        .form(
-            TOKEN_PATH,
-            &[grant, ("client_id", &unknown), ("client_secret", &secret)],
-        )
-        .await;
+    let resp = form_token(&app, &unknown, &secret).await;
     assert_oauth_error(&resp, 401, "invalid_client");
     for bad_id in ["not-a-uuid", "", "'; DROP TABLE api_clients; --"] {
-        let resp = app
-            .form(
-                TOKEN_PATH,
-                &[grant, ("client_id", bad_id), ("client_secret", &secret)],
-            )
-            .await;
+        let resp = form_token(&app, bad_id, &secret).await;
         assert_oauth_error(&resp, 401, "invalid_client");
     }
     let resp =
@@ -346,7 +339,7 @@ async fn token_endpoint_speaks_rfc6749_errors() {
 
     // JSON instead of a form.
     let resp = app
-        .send(app.http.post(app.url(TOKEN_PATH)).json(&json!({
+        .send(app.bare("POST", TOKEN_PATH).json(&json!({
             "grant_type": "client_credentials",
             "client_id": id,
             "client_secret": secret,
@@ -370,34 +363,18 @@ async fn revoked_client_gets_no_token_and_its_tokens_stop_working() {
     let token = app.token(&id, &secret).await;
     app.get(PROBE, &token).await.ok(200);
 
-    let revoke = app
-        .delete(&format!("/api/v1/clients/{id}"), &app.admin_token)
-        .await;
+    let revoke = app.admin_delete(&format!("/api/v1/clients/{id}")).await;
     assert_eq!(revoke.status, 204, "{}", revoke.text);
 
-    let resp = app
-        .form(
-            TOKEN_PATH,
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &id),
-                ("client_secret", &secret),
-            ],
-        )
-        .await;
+    let resp = form_token(&app, &id, &secret).await;
     assert_oauth_error(&resp, 401, "invalid_client");
     let resp = basic_token_request(&app, &id, &secret, "grant_type=client_credentials").await;
     assert_oauth_error(&resp, 401, "invalid_client");
 
     // The token issued before revocation, still within its lifetime, is dead at once.
-    assert_refused(
-        &app,
-        Some(&format!("Bearer {token}")),
-        "token of a revoked client",
-    )
-    .await;
+    assert_bearer_refused(&app, &token, "token of a revoked client").await;
     // Other clients are unaffected.
-    app.get(PROBE, &app.admin_token).await.ok(200);
+    app.admin_get(PROBE).await.ok(200);
 }
 
 #[actix_web::test]
@@ -437,21 +414,8 @@ async fn missing_or_malformed_authorization_is_refused() {
 
 #[actix_web::test]
 async fn forged_and_tampered_tokens_are_refused() {
-    let app = spawn_app().await;
-    let key = real_key(&app).await;
+    let (app, key, admin, good) = app_with_key().await;
     let kid = key.kid.as_str();
-    let admin = admin_client(&app).await;
-    let real = EncodingKey::from_ed_der(&key.private_der);
-
-    // Control: a token we sign with the real key and good claims is accepted, so each
-    // refusal below is down to the one thing changed.
-    let good = sign(
-        Algorithm::EdDSA,
-        Some(kid),
-        &claims(&admin, json!({})),
-        &real,
-    );
-    app.get(PROBE, &good).await.ok(200);
 
     // alg: none, with admin role, empty signature.
     let payload = b64(&claims(&admin, json!({})));
@@ -475,26 +439,16 @@ async fn forged_and_tampered_tokens_are_refused() {
     edited["role"] = json!("admin");
     edited.as_object_mut().unwrap().remove("studies");
     let tampered = format!("{}.{}.{}", parts[0], b64(&edited), parts[2]);
-    assert_refused(
-        &app,
-        Some(&format!("Bearer {tampered}")),
-        "payload edited to admin",
-    )
-    .await;
+    assert_bearer_refused(&app, &tampered, "payload edited to admin").await;
     // Also: same claims, only the `exp` pushed out.
     let mut extended = jwt_part(&cro, 1);
     extended["exp"] = json!(extended["exp"].as_i64().unwrap() + 86_400);
     let tampered = format!("{}.{}.{}", parts[0], b64(&extended), parts[2]);
-    assert_refused(&app, Some(&format!("Bearer {tampered}")), "exp extended").await;
+    assert_bearer_refused(&app, &tampered, "exp extended").await;
     // And a real header and payload with another token's signature.
     let other: Vec<&str> = good.split('.').collect();
     let spliced = format!("{}.{}.{}", parts[0], parts[1], other[2]);
-    assert_refused(
-        &app,
-        Some(&format!("Bearer {spliced}")),
-        "signature of another token",
-    )
-    .await;
+    assert_bearer_refused(&app, &spliced, "signature of another token").await;
 
     // Signed by another Ed25519 key, claiming the real kid.
     let stranger = SigningKey::generate(&mut rand::rngs::OsRng);
@@ -505,12 +459,7 @@ async fn forged_and_tampered_tokens_are_refused() {
         &claims(&admin, json!({})),
         &EncodingKey::from_ed_der(&stranger_der),
     );
-    assert_refused(
-        &app,
-        Some(&format!("Bearer {forged}")),
-        "signed by another key",
-    )
-    .await;
+    assert_bearer_refused(&app, &forged, "signed by another key").await;
 
     // HS256 keyed with the public key (the classic algorithm confusion), as raw bytes and
     // as the JWKS `x` string.
@@ -525,12 +474,7 @@ async fn forged_and_tampered_tokens_are_refused() {
             &claims(&admin, json!({})),
             &EncodingKey::from_secret(&secret),
         );
-        assert_refused(
-            &app,
-            Some(&format!("Bearer {forged}")),
-            &format!("HS256 with the {what}"),
-        )
-        .await;
+        assert_bearer_refused(&app, &forged, &format!("HS256 with the {what}")).await;
     }
 
     // Nothing of the above wrote anything: still only the study and the clients.
@@ -539,20 +483,10 @@ async fn forged_and_tampered_tokens_are_refused() {
 
 #[actix_web::test]
 async fn tokens_with_bad_claims_or_keys_are_refused() {
-    let app = spawn_app().await;
-    let key = real_key(&app).await;
+    let (app, key, admin, _) = app_with_key().await;
     let kid = key.kid.as_str();
-    let admin = admin_client(&app).await;
     let real = EncodingKey::from_ed_der(&key.private_der);
     let now = Utc::now().timestamp();
-
-    let good = sign(
-        Algorithm::EdDSA,
-        Some(kid),
-        &claims(&admin, json!({})),
-        &real,
-    );
-    app.get(PROBE, &good).await.ok(200);
 
     let cases = [
         (
@@ -582,7 +516,7 @@ async fn tokens_with_bad_claims_or_keys_are_refused() {
             &claims(&admin, overrides),
             &real,
         );
-        assert_refused(&app, Some(&format!("Bearer {token}")), what).await;
+        assert_bearer_refused(&app, &token, what).await;
     }
 
     // Right key, but a kid the service does not know, or none at all.
@@ -592,17 +526,15 @@ async fn tokens_with_bad_claims_or_keys_are_refused() {
         &claims(&admin, json!({})),
         &real,
     );
-    assert_refused(&app, Some(&format!("Bearer {unknown_kid}")), "unknown kid").await;
+    assert_bearer_refused(&app, &unknown_kid, "unknown kid").await;
     let no_kid = sign(Algorithm::EdDSA, None, &claims(&admin, json!({})), &real);
-    assert_refused(&app, Some(&format!("Bearer {no_kid}")), "no kid").await;
+    assert_bearer_refused(&app, &no_kid, "no kid").await;
 }
 
 #[actix_web::test]
 async fn jwks_publishes_the_verifying_key() {
     let app = spawn_app().await;
-    let resp = app
-        .send(app.http.get(app.url("/.well-known/jwks.json")))
-        .await;
+    let resp = app.send(app.bare("GET", "/.well-known/jwks.json")).await;
     let jwks = resp.ok(200).clone();
     assert!(
         resp.header("content-type")
@@ -672,11 +604,7 @@ async fn jwks_publishes_the_verifying_key() {
 
     // No token needed for the JWKS, and a junk token does not break it either.
     let resp = app
-        .send(
-            app.http
-                .get(app.url("/.well-known/jwks.json"))
-                .bearer_auth("garbage"),
-        )
+        .send(app.request("GET", "/.well-known/jwks.json", "garbage"))
         .await;
     assert_eq!(resp.ok(200), &jwks);
 }

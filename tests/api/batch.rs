@@ -2,13 +2,10 @@
 //! naming the item, the same role and scope rules as single writes, body limits, concurrent
 //! batches, and risk escalation.
 
-use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Text};
-use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 
-use crate::helpers::{Resp, TestApp, spawn_app, with_reason};
+use crate::helpers::{Resp, TestApp, actions, spawn_app};
 
 async fn batch(
     app: &TestApp,
@@ -17,12 +14,24 @@ async fn batch(
     body: &Value,
     reason: Option<&str>,
 ) -> Resp {
-    let request = app
-        .http
-        .post(app.url(&format!("/api/v1/{resource}/batch")))
-        .bearer_auth(token)
-        .json(body);
-    app.send(with_reason(request, reason)).await
+    app.post_with(&format!("/api/v1/{resource}/batch"), token, body, reason)
+        .await
+}
+
+/// A batch of `items` with `token`.
+async fn batch_items(
+    app: &TestApp,
+    resource: &str,
+    token: &str,
+    items: Value,
+    reason: Option<&str>,
+) -> Resp {
+    batch(app, resource, token, &json!({ "items": items }), reason).await
+}
+
+/// A batch of `items` as the admin.
+async fn admin_batch(app: &TestApp, resource: &str, items: Value, reason: Option<&str>) -> Resp {
+    batch_items(app, resource, &app.admin_token, items, reason).await
 }
 
 fn milestone(study: &str, external_id: &str, overrides: Value) -> Value {
@@ -66,39 +75,24 @@ fn results(answer: &Value) -> Vec<(u64, String, String)> {
         .collect()
 }
 
-fn actions(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_string())
-        .collect()
-}
-
+/// How many live rows of `table` have an external id starting with `prefix`.
 async fn count_external_id(app: &TestApp, table: &str, prefix: &str) -> i64 {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut conn = app.db().await;
-    diesel::sql_query(format!(
-        "SELECT count(*) AS n FROM {table} WHERE external_id LIKE $1 || '%' AND deleted_at IS NULL"
-    ))
-    .bind::<Text, _>(prefix)
-    .get_result::<Count>(&mut conn)
-    .await
-    .unwrap()
-    .n
+    let live = "deleted_at IS NULL";
+    let sql = format!("SELECT count(*) FROM {table} WHERE external_id LIKE '{prefix}%' AND {live}");
+    app.count(&sql).await
 }
 
 #[actix_web::test]
 async fn one_batch_creates_updates_and_leaves_unchanged_items() {
     let app = spawn_app().await;
     let study = app.study_id(json!({})).await;
-    let first = batch(
+    let first = admin_batch(
         &app,
         "milestones",
-        &app.admin_token,
-        &json!({"items": [milestone(&study, "MS-A", json!({})), milestone(&study, "MS-B", json!({}))]}),
+        json!([
+            milestone(&study, "MS-A", json!({})),
+            milestone(&study, "MS-B", json!({}))
+        ]),
         Some("initial sync"),
     )
     .await;
@@ -115,21 +109,17 @@ async fn one_batch_creates_updates_and_leaves_unchanged_items() {
 
     // A changes (and leaves `owner` out, which it had: a full replacement clears it), B is
     // sent exactly as stored, C is new.
-    let before_b = app
-        .get(&format!("/api/v1/milestones/{id_b}"), &app.admin_token)
-        .await;
-    let second = batch(
-        &app,
-        "milestones",
-        &app.admin_token,
-        &json!({"items": [
-            milestone(&study, "MS-C", json!({"kind": "database_lock"})),
-            milestone(&study, "MS-A", json!({"forecast_date": "2026-06-20", "status": "at_risk"})),
-            milestone(&study, "MS-B", json!({})),
-        ]}),
-        Some("weekly sync"),
-    )
-    .await;
+    let before_b = app.admin_get(&format!("/api/v1/milestones/{id_b}")).await;
+    let weekly = json!([
+        milestone(&study, "MS-C", json!({"kind": "database_lock"})),
+        milestone(
+            &study,
+            "MS-A",
+            json!({"forecast_date": "2026-06-20", "status": "at_risk"})
+        ),
+        milestone(&study, "MS-B", json!({})),
+    ]);
+    let second = admin_batch(&app, "milestones", weekly.clone(), Some("weekly sync")).await;
     let second = second.ok(200).clone();
     assert_eq!(
         results(&second),
@@ -143,16 +133,12 @@ async fn one_batch_creates_updates_and_leaves_unchanged_items() {
     assert_eq!(second["items"][2]["id"], id_b.as_str());
     let id_c = second["items"][0]["id"].as_str().unwrap().to_string();
 
-    let a = app
-        .get(&format!("/api/v1/milestones/{id_a}"), &app.admin_token)
-        .await;
+    let a = app.admin_get(&format!("/api/v1/milestones/{id_a}")).await;
     let a = a.ok(200);
     assert_eq!(a["version"], 2);
     assert_eq!(a["forecast_date"], "2026-06-20");
     assert_eq!(a["status"], "at_risk");
-    let b = app
-        .get(&format!("/api/v1/milestones/{id_b}"), &app.admin_token)
-        .await;
+    let b = app.admin_get(&format!("/api/v1/milestones/{id_b}")).await;
     assert_eq!(
         b.ok(200),
         before_b.ok(200),
@@ -180,18 +166,7 @@ async fn one_batch_creates_updates_and_leaves_unchanged_items() {
 
     // The same batch again changes nothing at all.
     let print = app.fingerprint().await;
-    let again = batch(
-        &app,
-        "milestones",
-        &app.admin_token,
-        &json!({"items": [
-            milestone(&study, "MS-C", json!({"kind": "database_lock"})),
-            milestone(&study, "MS-A", json!({"forecast_date": "2026-06-20", "status": "at_risk"})),
-            milestone(&study, "MS-B", json!({})),
-        ]}),
-        None,
-    )
-    .await;
+    let again = admin_batch(&app, "milestones", weekly, None).await;
     assert!(
         results(again.ok(200))
             .iter()
@@ -206,11 +181,10 @@ async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
     let study = app.study_id(json!({})).await;
     let other_study = app.study_id(json!({})).await;
     let other_site = app.site_id(&other_study, json!({})).await;
-    batch(
+    admin_batch(
         &app,
         "risks",
-        &app.admin_token,
-        &json!({"items": [risk(&study, "R-1", json!({}))]}),
+        json!([risk(&study, "R-1", json!({}))]),
         Some("sync"),
     )
     .await
@@ -223,14 +197,7 @@ async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
     items[0]["likelihood"] = json!(3);
     items.push(risk(&study, "R-4", json!({"likelihood": 9})));
     items.push(good(5));
-    let resp = batch(
-        &app,
-        "risks",
-        &app.admin_token,
-        &json!({"items": items}),
-        Some("sync"),
-    )
-    .await;
+    let resp = admin_batch(&app, "risks", json!(items), Some("sync")).await;
     assert_eq!(resp.invalid_fields(), ["items[3].likelihood"]);
     assert_eq!(resp.body["errors"][0]["code"], "range");
     assert_eq!(app.fingerprint().await, print, "nothing written");
@@ -240,14 +207,7 @@ async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
         good(1),
         risk(&study, "R-2", json!({"title": "", "category": "weather"}))
     ]);
-    let resp = batch(
-        &app,
-        "risks",
-        &app.admin_token,
-        &json!({"items": items}),
-        Some("x"),
-    )
-    .await;
+    let resp = admin_batch(&app, "risks", json!(items), Some("x")).await;
     // Every invalid field of every item, in one answer (issue 13; serde used to stop at
     // the first); an empty title breaks two rules, blank and length.
     assert_eq!(
@@ -262,39 +222,35 @@ async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
         good(3),
         risk(&study, "R-4", json!({"impact": 0}))
     ]);
-    let resp = batch(
-        &app,
-        "risks",
-        &app.admin_token,
-        &json!({"items": items}),
-        Some("x"),
-    )
-    .await;
+    let resp = admin_batch(&app, "risks", json!(items), Some("x")).await;
     assert_eq!(resp.invalid_fields(), ["items[0].title", "items[2].impact"]);
 
     // Shape errors name the item's path: a missing field, an unknown one and a wrong JSON
     // type (all 422).
     let mut missing = good(2);
     missing.as_object_mut().unwrap().remove("title");
-    let resp = batch(
-        &app,
-        "risks",
-        &app.admin_token,
-        &json!({"items": [good(1), missing]}),
-        Some("x"),
-    )
-    .await;
+    let resp = admin_batch(&app, "risks", json!([good(1), missing]), Some("x")).await;
     assert_eq!(resp.invalid_fields(), ["items[1].title"]);
-    let resp = batch(
+    let resp = admin_batch(
         &app,
         "risks",
-        &app.admin_token,
-        &json!({"items": [good(1), good(2), risk(&study, "R-3", json!({"score": 8}))]}),
+        json!([good(1), good(2), risk(&study, "R-3", json!({"score": 8}))]),
         Some("x"),
     )
     .await;
     assert_eq!(resp.invalid_fields(), ["items[2].score"]);
-    let resp = batch(&app, "risks", &app.admin_token, &json!({"items": [good(1), good(2), good(3), risk(&study, "R-4", json!({"likelihood": "high"}))]}), Some("x")).await;
+    let resp = admin_batch(
+        &app,
+        "risks",
+        json!([
+            good(1),
+            good(2),
+            good(3),
+            risk(&study, "R-4", json!({"likelihood": "high"}))
+        ]),
+        Some("x"),
+    )
+    .await;
     assert_eq!(resp.invalid_fields(), ["items[3].likelihood"]);
     assert_eq!(resp.body["errors"][0]["code"], "type");
 
@@ -302,24 +258,10 @@ async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
     // index is named).
     let mut anonymous = good(2);
     anonymous["external_id"] = Value::Null;
-    let resp = batch(
-        &app,
-        "risks",
-        &app.admin_token,
-        &json!({"items": [good(1), anonymous]}),
-        Some("x"),
-    )
-    .await;
+    let resp = admin_batch(&app, "risks", json!([good(1), anonymous]), Some("x")).await;
     assert_eq!(resp.invalid_fields(), ["items[1].external_id"]);
     assert_eq!(resp.body["errors"][0]["code"], "required");
-    let resp = batch(
-        &app,
-        "risks",
-        &app.admin_token,
-        &json!({"items": [good(1), good(2), good(1)]}),
-        Some("x"),
-    )
-    .await;
+    let resp = admin_batch(&app, "risks", json!([good(1), good(2), good(1)]), Some("x")).await;
     assert_eq!(resp.invalid_fields(), ["items[2].external_id"]);
     assert_eq!(resp.body["errors"][0]["code"], "duplicate");
 
@@ -330,38 +272,17 @@ async fn a_bad_item_fails_the_whole_batch_and_names_its_index() {
         good(2),
         risk(&study, "R-3", json!({"site_id": other_site}))
     ]);
-    let resp = batch(
-        &app,
-        "risks",
-        &app.admin_token,
-        &json!({"items": items}),
-        Some("x"),
-    )
-    .await;
+    let resp = admin_batch(&app, "risks", json!(items), Some("x")).await;
     assert_eq!(resp.invalid_fields(), ["items[2].site_id"]);
     // A study that does not exist, and an update that would move a risk to another study.
     let items = json!([
         good(2),
         risk(&uuid::Uuid::now_v7().to_string(), "R-3", json!({}))
     ]);
-    let resp = batch(
-        &app,
-        "risks",
-        &app.admin_token,
-        &json!({"items": items}),
-        Some("x"),
-    )
-    .await;
+    let resp = admin_batch(&app, "risks", json!(items), Some("x")).await;
     assert_eq!(resp.invalid_fields(), ["items[1].study_id"]);
     let items = json!([good(2), risk(&other_study, "R-1", json!({}))]);
-    let resp = batch(
-        &app,
-        "risks",
-        &app.admin_token,
-        &json!({"items": items}),
-        Some("x"),
-    )
-    .await;
+    let resp = admin_batch(&app, "risks", json!(items), Some("x")).await;
     assert_eq!(resp.invalid_fields(), ["items[1].study_id"]);
     assert_eq!(resp.body["errors"][0]["code"], "immutable");
     assert_eq!(app.fingerprint().await, print, "nothing written");
@@ -372,36 +293,15 @@ async fn item_counts_and_body_limits() {
     let app = spawn_app().await;
     let study = app.study_id(json!({})).await;
     let print = app.fingerprint().await;
-    let resp = batch(
-        &app,
-        "milestones",
-        &app.admin_token,
-        &json!({"items": []}),
-        None,
-    )
-    .await;
+    let resp = admin_batch(&app, "milestones", json!([]), None).await;
     assert_eq!(resp.invalid_fields(), ["items"]);
     let items: Vec<Value> = (0..1001)
         .map(|n| milestone(&study, &format!("M-{n}"), json!({})))
         .collect();
-    let resp = batch(
-        &app,
-        "milestones",
-        &app.admin_token,
-        &json!({"items": items}),
-        None,
-    )
-    .await;
+    let resp = admin_batch(&app, "milestones", json!(items), None).await;
     assert_eq!(resp.invalid_fields(), ["items"]);
     assert_eq!(resp.body["errors"][0]["code"], "length");
-    let resp = batch(
-        &app,
-        "milestones",
-        &app.admin_token,
-        &json!({"items": {}}),
-        None,
-    )
-    .await;
+    let resp = admin_batch(&app, "milestones", json!({}), None).await;
     assert_eq!(resp.invalid_fields(), ["items"]);
     assert_eq!(resp.body["errors"][0]["code"], "type");
     let resp = batch(
@@ -425,9 +325,7 @@ async fn item_counts_and_body_limits() {
     assert!(body.to_string().len() > 2 * 1024 * 1024);
     let resp = app
         .send(
-            app.http
-                .post(app.url("/api/v1/milestones/batch"))
-                .bearer_auth(&app.admin_token)
+            app.request("POST", "/api/v1/milestones/batch", &app.admin_token)
                 .header("idempotency-key", "big-batch-1")
                 .json(&body),
         )
@@ -439,9 +337,7 @@ async fn item_counts_and_body_limits() {
     assert_eq!(count_external_id(&app, "milestones", "BIG-").await, 1000);
     let replay = app
         .send(
-            app.http
-                .post(app.url("/api/v1/milestones/batch"))
-                .bearer_auth(&app.admin_token)
+            app.request("POST", "/api/v1/milestones/batch", &app.admin_token)
                 .header("idempotency-key", "big-batch-1")
                 .json(&body),
         )
@@ -454,7 +350,7 @@ async fn item_counts_and_body_limits() {
 
     // A single POST still stops at 1 MiB; a batch at 10 MiB, with or without a key.
     let big = milestone(&study, "ONE", json!({"notes": "n".repeat(1024 * 1024)}));
-    app.post("/api/v1/milestones", &app.admin_token, &big)
+    app.admin_post("/api/v1/milestones", &big)
         .await
         .problem(413);
     let huge = json!({"items": [milestone(&study, "HUGE", json!({"notes": "n".repeat(10 * 1024 * 1024)}))]});
@@ -463,9 +359,7 @@ async fn item_counts_and_body_limits() {
         .problem(413);
     let resp = app
         .send(
-            app.http
-                .post(app.url("/api/v1/milestones/batch"))
-                .bearer_auth(&app.admin_token)
+            app.request("POST", "/api/v1/milestones/batch", &app.admin_token)
                 .header("idempotency-key", "huge")
                 .json(&huge),
         )
@@ -482,13 +376,7 @@ async fn roles_and_scope_apply_item_by_item() {
     let my_site = app.site_id(&mine, json!({})).await;
     let their_site = app.site_id(&theirs, json!({})).await;
     // A site of theirs with a partner id, made by the sponsor.
-    batch(
-        &app,
-        "sites",
-        &app.admin_token,
-        &json!({"items": [{"external_id": "SITE-THEIRS", "study_id": theirs, "site_number": "X-1", "name": "Theirs", "country": "FR"}]}),
-        None,
-    )
+    admin_batch(&app, "sites", json!([{"external_id": "SITE-THEIRS", "study_id": theirs, "site_number": "X-1", "name": "Theirs", "country": "FR"}]), None)
     .await
     .ok(200);
     let cro = app.token_for(Role::Cro, &[&mine], &[], None).await;
@@ -496,25 +384,16 @@ async fn roles_and_scope_apply_item_by_item() {
 
     let site = |ext: &str, study: &str, number: &str| json!({"external_id": ext, "study_id": study, "site_number": number, "name": "A site", "country": "DE"});
     // A study outside the claim: 422 on the item's study_id, like one that does not exist.
-    let resp = batch(
-        &app,
-        "sites",
-        &cro,
-        &json!({"items": [site("S-1", &mine, "DE-1"), site("S-2", &theirs, "DE-2")]}),
-        None,
-    )
-    .await;
+    let items = json!([site("S-1", &mine, "DE-1"), site("S-2", &theirs, "DE-2")]);
+    let resp = batch_items(&app, "sites", &cro, items, None).await;
     assert_eq!(resp.invalid_fields(), ["items[1].study_id"]);
     assert_eq!(resp.body["errors"][0]["code"], "reference");
     // An external id held by a site the cro cannot see: the 409 a POST would get.
-    let resp = batch(
-        &app,
-        "sites",
-        &cro,
-        &json!({"items": [site("S-1", &mine, "DE-1"), site("SITE-THEIRS", &mine, "DE-2")]}),
-        None,
-    )
-    .await;
+    let items = json!([
+        site("S-1", &mine, "DE-1"),
+        site("SITE-THEIRS", &mine, "DE-2")
+    ]);
+    let resp = batch_items(&app, "sites", &cro, items, None).await;
     resp.problem(409);
     assert!(
         resp.body["detail"]
@@ -527,15 +406,10 @@ async fn roles_and_scope_apply_item_by_item() {
     // Roles that may not write: 403 before anything.
     for role in [Role::Analyst, Role::Auditor] {
         let token = app.token_for(role, &[], &[], None).await;
-        batch(
-            &app,
-            "sites",
-            &token,
-            &json!({"items": [site("S-1", &mine, "DE-1")]}),
-            None,
-        )
-        .await
-        .problem(403);
+        let items = json!([site("S-1", &mine, "DE-1")]);
+        batch_items(&app, "sites", &token, items, None)
+            .await
+            .problem(403);
     }
     // A site client writes deviations of its own sites only.
     let site_client = app.token_for(Role::Site, &[], &[&my_site], None).await;
@@ -544,58 +418,43 @@ async fn roles_and_scope_apply_item_by_item() {
                "importance": "not_important", "description": "Lab value 2 % outside the range",
                "occurred_on": "2026-03-01", "detected_on": "2026-03-02"})
     };
-    let resp = batch(&app, "deviations", &site_client, &json!({"items": [deviation("D-1", &mine, &my_site), deviation("D-2", &theirs, &their_site)]}), Some("sync")).await;
+    let items = json!([
+        deviation("D-1", &mine, &my_site),
+        deviation("D-2", &theirs, &their_site)
+    ]);
+    let resp = batch_items(&app, "deviations", &site_client, items, Some("sync")).await;
     assert_eq!(resp.invalid_fields(), ["items[1].study_id"]);
     let other_site_of_mine = app.site_id(&mine, json!({})).await;
     let print = {
         assert_ne!(app.fingerprint().await, print);
         app.fingerprint().await
     };
-    let resp = batch(&app, "deviations", &site_client, &json!({"items": [deviation("D-1", &mine, &my_site), deviation("D-2", &mine, &other_site_of_mine)]}), Some("sync")).await;
+    let items = json!([
+        deviation("D-1", &mine, &my_site),
+        deviation("D-2", &mine, &other_site_of_mine)
+    ]);
+    let resp = batch_items(&app, "deviations", &site_client, items, Some("sync")).await;
     assert_eq!(resp.invalid_fields(), ["items[1].site_id"]);
     // A site client may not write sites at all.
-    batch(
-        &app,
-        "sites",
-        &site_client,
-        &json!({"items": [site("S-1", &mine, "DE-1")]}),
-        None,
-    )
-    .await
-    .problem(403);
+    let items = json!([site("S-1", &mine, "DE-1")]);
+    batch_items(&app, "sites", &site_client, items, None)
+        .await
+        .problem(403);
     assert_eq!(app.fingerprint().await, print, "nothing written");
 
     // Within scope, both work.
-    let resp = batch(
-        &app,
-        "sites",
-        &cro,
-        &json!({"items": [site("S-1", &mine, "DE-1")]}),
-        None,
-    )
-    .await;
+    let items = json!([site("S-1", &mine, "DE-1")]);
+    let resp = batch_items(&app, "sites", &cro, items, None).await;
     assert_eq!(results(resp.ok(200)), [(0, "S-1".into(), "created".into())]);
-    let resp = batch(
-        &app,
-        "deviations",
-        &site_client,
-        &json!({"items": [deviation("D-1", &mine, &my_site)]}),
-        Some("sync"),
-    )
-    .await;
+    let items = json!([deviation("D-1", &mine, &my_site)]);
+    let resp = batch_items(&app, "deviations", &site_client, items, Some("sync")).await;
     let id = resp.ok(200)["items"][0]["id"].as_str().unwrap().to_string();
     let events = app.audit_events(&id).await;
     assert_eq!(events[0]["role"], "site");
     // Deviations and risks need a change reason.
     let print = app.fingerprint().await;
-    let resp = batch(
-        &app,
-        "deviations",
-        &site_client,
-        &json!({"items": [deviation("D-1", &mine, &my_site)]}),
-        None,
-    )
-    .await;
+    let items = json!([deviation("D-1", &mine, &my_site)]);
+    let resp = batch_items(&app, "deviations", &site_client, items, None).await;
     assert_eq!(resp.invalid_fields(), ["X-Change-Reason"]);
     assert_eq!(app.fingerprint().await, print);
 }
@@ -604,14 +463,8 @@ async fn roles_and_scope_apply_item_by_item() {
 async fn a_vendor_client_updates_only_its_four_milestone_fields() {
     let app = spawn_app().await;
     let study = app.study_id(json!({})).await;
-    let vendor = app.create_vendor(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let other_vendor = app.create_vendor(json!({})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vendor = app.vendor_id(json!({})).await;
+    let other_vendor = app.vendor_id(json!({})).await;
     let ours = milestone(
         &study,
         "V-1",
@@ -622,15 +475,9 @@ async fn a_vendor_client_updates_only_its_four_milestone_fields() {
         "V-2",
         json!({"vendor_id": other_vendor, "kind": "vendor_deliverable"}),
     );
-    batch(
-        &app,
-        "milestones",
-        &app.admin_token,
-        &json!({"items": [ours, not_ours]}),
-        None,
-    )
-    .await
-    .ok(200);
+    admin_batch(&app, "milestones", json!([ours, not_ours]), None)
+        .await
+        .ok(200);
     let token = app.token_for(Role::Vendor, &[], &[], Some(&vendor)).await;
     let print = app.fingerprint().await;
 
@@ -639,44 +486,22 @@ async fn a_vendor_client_updates_only_its_four_milestone_fields() {
     moved["notes"] = json!("courier delayed");
     let mut renamed = moved.clone();
     renamed["name"] = json!("Something else");
-    let resp = batch(
-        &app,
-        "milestones",
-        &token,
-        &json!({"items": [renamed]}),
-        None,
-    )
-    .await;
+    let resp = batch_items(&app, "milestones", &token, json!([renamed]), None).await;
     resp.problem(403);
-    assert!(resp.body["detail"].as_str().unwrap().contains("items[0]"));
-    assert!(resp.body["detail"].as_str().unwrap().contains("name"));
-    let resp = batch(
-        &app,
-        "milestones",
-        &token,
-        &json!({"items": [moved, milestone(&study, "V-3", json!({"vendor_id": vendor}))]}),
-        None,
-    )
-    .await;
+    assert!(resp.detail(403).contains("items[0]"));
+    assert!(resp.detail(403).contains("name"));
+    let items = json!([
+        moved,
+        milestone(&study, "V-3", json!({"vendor_id": vendor}))
+    ]);
+    let resp = batch_items(&app, "milestones", &token, items, None).await;
     resp.problem(403);
-    assert!(
-        resp.body["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("items[1]: ")
-    );
-    let resp = batch(
-        &app,
-        "milestones",
-        &token,
-        &json!({"items": [not_ours]}),
-        None,
-    )
-    .await;
+    assert!(resp.detail(403).starts_with("items[1]: "));
+    let resp = batch_items(&app, "milestones", &token, json!([not_ours]), None).await;
     resp.problem(409);
     assert_eq!(app.fingerprint().await, print);
 
-    let resp = batch(&app, "milestones", &token, &json!({"items": [moved]}), None).await;
+    let resp = batch_items(&app, "milestones", &token, json!([moved]), None).await;
     assert_eq!(results(resp.ok(200)), [(0, "V-1".into(), "updated".into())]);
     let id = resp.body["items"][0]["id"].as_str().unwrap().to_string();
     let row = app.get(&format!("/api/v1/milestones/{id}"), &token).await;
@@ -704,7 +529,7 @@ async fn concurrent_batches_with_the_same_external_ids_make_each_row_once() {
         let (a, b, c) = tokio::join!(
             batch(&app, "milestones", &app.admin_token, &first, None),
             batch(&app, "milestones", &app.admin_token, &second, None),
-            app.post("/api/v1/milestones", &app.admin_token, &single),
+            app.admin_post("/api/v1/milestones", &single),
         );
         a.ok(200);
         b.ok(200);
@@ -740,31 +565,15 @@ async fn risks_escalate_through_a_batch_as_through_single_writes() {
     );
     let low = risk(&study, "E-2", json!({}));
     let print = app.fingerprint().await;
-    let resp = batch(
-        &app,
-        "risks",
-        &app.admin_token,
-        &json!({"items": [high, low]}),
-        None,
-    )
-    .await;
+    let resp = admin_batch(&app, "risks", json!([high, low]), None).await;
     assert_eq!(resp.invalid_fields(), ["X-Change-Reason"]);
     assert_eq!(app.fingerprint().await, print);
 
-    let resp = batch(
-        &app,
-        "risks",
-        &app.admin_token,
-        &json!({"items": [high, low]}),
-        Some("RBQM sync"),
-    )
-    .await;
+    let resp = admin_batch(&app, "risks", json!([high, low]), Some("RBQM sync")).await;
     let answer = resp.ok(200).clone();
     let high_id = answer["items"][0]["id"].as_str().unwrap().to_string();
     let low_id = answer["items"][1]["id"].as_str().unwrap().to_string();
-    let row = app
-        .get(&format!("/api/v1/risks/{high_id}"), &app.admin_token)
-        .await;
+    let row = app.admin_get(&format!("/api/v1/risks/{high_id}")).await;
     assert_eq!(row.ok(200)["score"], 48);
     assert_eq!(row.body["status"], "escalated");
     assert_eq!(row.body["version"], 2);
@@ -781,11 +590,10 @@ async fn risks_escalate_through_a_batch_as_through_single_writes() {
     raised["likelihood"] = json!(4);
     raised["impact"] = json!(4);
     raised["detectability"] = json!(3);
-    let resp = batch(
+    let resp = admin_batch(
         &app,
         "risks",
-        &app.admin_token,
-        &json!({"items": [high_now, raised]}),
+        json!([high_now, raised]),
         Some("monitoring visit"),
     )
     .await;
@@ -796,9 +604,7 @@ async fn risks_escalate_through_a_batch_as_through_single_writes() {
             (1, "E-2".into(), "updated".into())
         ]
     );
-    let row = app
-        .get(&format!("/api/v1/risks/{low_id}"), &app.admin_token)
-        .await;
+    let row = app.admin_get(&format!("/api/v1/risks/{low_id}")).await;
     assert_eq!(row.ok(200)["status"], "escalated");
     assert_eq!(row.body["version"], 3);
     let events = app.audit_events(&low_id).await;
@@ -809,18 +615,9 @@ async fn risks_escalate_through_a_batch_as_through_single_writes() {
 
     // The item is the whole risk: sent without `status`, it is `open` again, and a score
     // that stays at the threshold does not escalate it again (as with PATCH).
-    let resp = batch(
-        &app,
-        "risks",
-        &app.admin_token,
-        &json!({"items": [high]}),
-        Some("partner reset"),
-    )
-    .await;
+    let resp = admin_batch(&app, "risks", json!([high]), Some("partner reset")).await;
     assert_eq!(results(resp.ok(200)), [(0, "E-1".into(), "updated".into())]);
-    let row = app
-        .get(&format!("/api/v1/risks/{high_id}"), &app.admin_token)
-        .await;
+    let row = app.admin_get(&format!("/api/v1/risks/{high_id}")).await;
     assert_eq!(row.ok(200)["status"], "open");
     assert_eq!(row.body["version"], 3);
 }

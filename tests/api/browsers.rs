@@ -21,7 +21,7 @@ fn gunzip(bytes: &[u8]) -> String {
 }
 
 async fn get_with(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Resp {
-    let mut request = app.http.get(app.url(path)).bearer_auth(&app.admin_token);
+    let mut request = app.request("GET", path, &app.admin_token);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -237,7 +237,7 @@ async fn records_answer_304_and_a_compressed_answer_never_shares_a_strong_etag()
     assert_eq!(revalidated.status, 304);
 
     // After a change the old tag no longer matches.
-    app.patch(&path, &app.admin_token, &json!({"title": "Changed"}))
+    app.admin_patch(&path, &json!({"title": "Changed"}))
         .await
         .ok(200);
     let changed = get_with(&app, &path, &[("if-none-match", &etag)]).await;
@@ -249,10 +249,12 @@ async fn report_week(app: &TestApp, site: &str, enrolled: i64) {
     let today = Utc::now().date_naive();
     let monday = today - Days::new(u64::from(today.weekday().num_days_from_monday()) + 7);
     app.send(
-        app.http
-            .put(app.url(&format!("/api/v1/sites/{site}/enrollment/{monday}")))
-            .bearer_auth(&app.admin_token)
-            .json(&json!({"screened": enrolled, "screen_failed": 0,
+        app.request(
+            "PUT",
+            &format!("/api/v1/sites/{site}/enrollment/{monday}"),
+            &app.admin_token,
+        )
+        .json(&json!({"screened": enrolled, "screen_failed": 0,
                           "enrolled": enrolled, "discontinued": 0, "completed": 0})),
     )
     .await
@@ -370,7 +372,7 @@ async fn safe_headers_on_every_answer() {
         Some("nosniff")
     );
     // Swagger UI: a Content-Security-Policy (the browser check is scripts/browser_check.mjs).
-    let ui = app.send(app.http.get(app.url("/swagger-ui/"))).await;
+    let ui = app.send(app.bare("GET", "/swagger-ui/")).await;
     assert_eq!(ui.status, 200);
     let csp = ui.header("content-security-policy").unwrap();
     assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));

@@ -54,21 +54,17 @@ async fn the_feed_lists_every_change_in_order_and_resumes_where_it_stopped() {
     let study_id = id_of(&study);
     let site = app.create_site(&study_id, json!({})).await;
     let site_id = id_of(&site);
-    app.patch(
+    app.admin_patch_ok(
         &format!("/api/v1/studies/{study_id}"),
-        &app.admin_token,
         &json!({"title": "Renamed"}),
     )
-    .await
-    .ok(200);
-    app.delete(&format!("/api/v1/sites/{site_id}"), &app.admin_token)
-        .await
-        .ok(204);
+    .await;
+    app.admin_delete_ok(&format!("/api/v1/sites/{site_id}"))
+        .await;
     // A score of 8 reaches the threshold: the create and the escalation are two changes.
     let risk = app
-        .post(
+        .admin_post(
             "/api/v1/risks",
-            &app.admin_token,
             &json!({"study_id": study_id, "title": "Lab", "category": "vendor",
                     "likelihood": 2, "impact": 2, "detectability": 2}),
         )
@@ -117,13 +113,11 @@ async fn the_feed_lists_every_change_in_order_and_resumes_where_it_stopped() {
     let (none, same) = feed(&app, &app.admin_token, &format!("after={head}")).await;
     assert!(none.is_empty());
     assert_eq!(same, head);
-    app.patch(
+    app.admin_patch_ok(
         &format!("/api/v1/studies/{study_id}"),
-        &app.admin_token,
         &json!({"title": "Again"}),
     )
-    .await
-    .ok(200);
+    .await;
     let (next, _) = feed(&app, &app.admin_token, &format!("after={head}")).await;
     assert_eq!(next.len(), 1);
     assert_eq!(next[0]["version"], 3);
@@ -138,13 +132,13 @@ async fn the_feed_lists_every_change_in_order_and_resumes_where_it_stopped() {
 #[actix_web::test]
 async fn the_feed_shows_each_role_what_its_reads_reach() {
     let app = spawn_app().await;
-    let vendor = id_of(&app.create_vendor(json!({})).await);
-    let other_vendor = id_of(&app.create_vendor(json!({})).await);
-    let a = id_of(&app.create_study(json!({})).await);
-    let b = id_of(&app.create_study(json!({})).await);
-    let site_a1 = id_of(&app.create_site(&a, json!({})).await);
-    let site_a2 = id_of(&app.create_site(&a, json!({})).await);
-    let site_b = id_of(&app.create_site(&b, json!({})).await);
+    let vendor = app.vendor_id(json!({})).await;
+    let other_vendor = app.vendor_id(json!({})).await;
+    let a = app.study_id(json!({})).await;
+    let b = app.study_id(json!({})).await;
+    let site_a1 = app.site_id(&a, json!({})).await;
+    let site_a2 = app.site_id(&a, json!({})).await;
+    let site_b = app.site_id(&b, json!({})).await;
     let milestone_a = id_of(&app.create_milestone(&a, json!({"vendor_id": vendor})).await);
     let milestone_b = id_of(
         &app.create_milestone(&b, json!({"vendor_id": other_vendor}))
@@ -157,28 +151,18 @@ async fn the_feed_shows_each_role_what_its_reads_reach() {
                "detected_on": "2026-03-02"})
     };
     let deviation_a1 = id_of(
-        app.post(
-            "/api/v1/deviations",
-            &app.admin_token,
-            &deviation(&site_a1, &a),
-        )
-        .await
-        .ok(201),
+        app.admin_post("/api/v1/deviations", &deviation(&site_a1, &a))
+            .await
+            .ok(201),
     );
     let deviation_a2 = id_of(
-        app.post(
-            "/api/v1/deviations",
-            &app.admin_token,
-            &deviation(&site_a2, &a),
-        )
-        .await
-        .ok(201),
+        app.admin_post("/api/v1/deviations", &deviation(&site_a2, &a))
+            .await
+            .ok(201),
     );
     // A deleted site of study A: its delete carries no row, yet reaches its readers.
-    let gone = id_of(&app.create_site(&a, json!({})).await);
-    app.delete(&format!("/api/v1/sites/{gone}"), &app.admin_token)
-        .await
-        .ok(204);
+    let gone = app.site_id(&a, json!({})).await;
+    app.admin_delete_ok(&format!("/api/v1/sites/{gone}")).await;
 
     let cro = app.token_for(Role::Cro, &[&a], &[], None).await;
     let (seen, _) = drain(&app, &cro, "", 1000).await;
@@ -351,22 +335,11 @@ async fn a_poller_sees_every_change_exactly_once_while_writers_race() {
             let study_id = study_id.clone();
             async move {
                 for round in 0..6 {
-                    let milestone = app
-                        .post(
-                            "/api/v1/milestones",
-                            &app.admin_token,
-                            &json!({"study_id": study_id, "name": format!("M {writer}.{round}"), "kind": "other"}),
-                        )
+                    let milestone = app.admin_post("/api/v1/milestones", &json!({"study_id": study_id, "name": format!("M {writer}.{round}"), "kind": "other"}))
                         .await
                         .ok(201)
                         .clone();
-                    app.patch(
-                        &format!("/api/v1/milestones/{}", id_of(&milestone)),
-                        &app.admin_token,
-                        &json!({"notes": "moved"}),
-                    )
-                    .await
-                    .ok(200);
+                    app.admin_patch_ok(&format!("/api/v1/milestones/{}", id_of(&milestone)), &json!({"notes": "moved"})).await;
                 }
             }
         });
@@ -415,11 +388,9 @@ async fn a_poller_sees_every_change_exactly_once_while_writers_race() {
 async fn the_site_a_change_concerns_is_covered_by_the_hash_chain() {
     use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
-    let study_id = id_of(&app.create_study(json!({})).await);
-    let site_id = id_of(&app.create_site(&study_id, json!({})).await);
-    app.get("/api/v1/audit-events/verify", &app.admin_token)
-        .await
-        .ok(200);
+    let study_id = app.study_id(json!({})).await;
+    let site_id = app.site_id(&study_id, json!({})).await;
+    app.admin_get("/api/v1/audit-events/verify").await.ok(200);
     // Moving an event out of a site's feed behind the service's back breaks the chain.
     let mut conn = app.db().await;
     conn.batch_execute(&format!(
@@ -429,9 +400,7 @@ async fn the_site_a_change_concerns_is_covered_by_the_hash_chain() {
     ))
     .await
     .unwrap();
-    let check = app
-        .get("/api/v1/audit-events/verify", &app.admin_token)
-        .await;
+    let check = app.admin_get("/api/v1/audit-events/verify").await;
     assert_eq!(check.ok(200)["valid"], false);
     assert!(check.body["first_broken_seq"].is_i64());
 }
@@ -439,21 +408,19 @@ async fn the_site_a_change_concerns_is_covered_by_the_hash_chain() {
 #[actix_web::test]
 async fn a_batch_item_that_changes_nothing_is_not_a_change() {
     let app = spawn_app().await;
-    let study_id = id_of(&app.create_study(json!({})).await);
+    let study_id = app.study_id(json!({})).await;
     let batch = json!({"items": [
         {"external_id": "CTMS-S-1", "study_id": study_id, "site_number": "101", "name": "Charité", "country": "DE"},
         {"external_id": "CTMS-S-2", "study_id": study_id, "site_number": "102", "name": "AKH", "country": "AT"}
     ]});
-    app.post("/api/v1/sites/batch", &app.admin_token, &batch)
-        .await
-        .ok(200);
+    app.admin_post("/api/v1/sites/batch", &batch).await.ok(200);
     let (_, head) = drain(&app, &app.admin_token, "", 1000).await;
 
     // Once more, with one site renamed: one change in the feed, not two.
     let mut again = batch.clone();
     again["items"][1]["name"] = json!("AKH Wien");
     let answer = app
-        .post("/api/v1/sites/batch", &app.admin_token, &again)
+        .admin_post("/api/v1/sites/batch", &again)
         .await
         .ok(200)
         .clone();

@@ -22,9 +22,8 @@ async fn checkpoint(app: &TestApp, token: &str) -> String {
 }
 
 async fn verify_with(app: &TestApp, checkpoints: &[&str]) -> Value {
-    app.post(
+    app.admin_post(
         "/api/v1/audit-events/verify",
-        &app.admin_token,
         &json!({ "checkpoints": checkpoints }),
     )
     .await
@@ -59,10 +58,7 @@ except jwt.InvalidSignatureError:
 #[actix_web::test]
 async fn a_checkpoint_is_a_jws_an_independent_library_verifies_against_the_jwks() {
     let app = spawn_app().await;
-    for i in 0..3 {
-        app.create_study(json!({"title": format!("Study {i}")}))
-            .await;
-    }
+    app.studies(3).await;
     let auditor = app.token_for(Role::Auditor, &[], &[], None).await;
     let jws = checkpoint(&app, &auditor).await;
 
@@ -79,9 +75,7 @@ async fn a_checkpoint_is_a_jws_an_independent_library_verifies_against_the_jwks(
     assert_eq!(keys.len(), 3, "seq, hash, iat and nothing else: {claims}");
     assert!(claims["iat"].is_i64() && claims.get("aud").is_none());
     // It is the head of the trail.
-    let events = app
-        .get("/api/v1/audit-events?limit=1000", &app.admin_token)
-        .await;
+    let events = app.admin_get("/api/v1/audit-events?limit=1000").await;
     let last = events.ok(200)["data"]
         .as_array()
         .unwrap()
@@ -92,7 +86,7 @@ async fn a_checkpoint_is_a_jws_an_independent_library_verifies_against_the_jwks(
     assert_eq!(claims["hash"], last["hash"]);
 
     let jwks = app
-        .send(app.http.get(app.url("/.well-known/jwks.json")))
+        .send(app.bare("GET", "/.well-known/jwks.json"))
         .await
         .ok(200)
         .clone();
@@ -119,10 +113,7 @@ async fn a_checkpoint_is_a_jws_an_independent_library_verifies_against_the_jwks(
 #[actix_web::test]
 async fn a_chain_rewritten_by_the_owner_passes_the_plain_check_but_not_an_earlier_checkpoint() {
     let app = spawn_app().await;
-    for i in 0..4 {
-        app.create_study(json!({"title": format!("Study {i}")}))
-            .await;
-    }
+    app.studies(4).await;
     let before = checkpoint(&app, &app.admin_token).await;
     let before_seq = decode_part(&before, 1)["seq"].as_i64().unwrap();
     app.create_study(json!({"title": "After the checkpoint"}))
@@ -154,9 +145,7 @@ async fn a_chain_rewritten_by_the_owner_passes_the_plain_check_but_not_an_earlie
     .await
     .unwrap();
 
-    let plain = app
-        .get("/api/v1/audit-events/verify", &app.admin_token)
-        .await;
+    let plain = app.admin_get("/api/v1/audit-events/verify").await;
     assert_eq!(plain.ok(200)["valid"], true, "the plain check cannot tell");
     let after = checkpoint(&app, &app.admin_token).await;
     let caught = verify_with(&app, &[&after, &before]).await;
@@ -181,9 +170,8 @@ async fn a_chain_rewritten_by_the_owner_passes_the_plain_check_but_not_an_earlie
     assert_eq!(refused["first_not_extended"], 0);
 
     // Bad input is a 4xx problem, never a 500.
-    app.post(
+    app.admin_post(
         "/api/v1/audit-events/verify",
-        &app.admin_token,
         &json!({"checkpoints": "nope"}),
     )
     .await

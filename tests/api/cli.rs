@@ -180,13 +180,7 @@ async fn serve_prints_a_first_admin_once_and_shuts_down_gracefully() {
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(&body.as_bytes()[..10]).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &first.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal("-TERM", &first);
     std::thread::sleep(Duration::from_millis(300));
     stream.write_all(&body.as_bytes()[10..]).unwrap();
     let mut answer = String::new();
@@ -204,13 +198,7 @@ async fn serve_prints_a_first_admin_once_and_shuts_down_gracefully() {
     let mut stderr = BufReader::new(second.stderr.take().unwrap());
     wait_for_line(&mut stderr, "Swagger UI:");
     wait_until_serving(port);
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &second.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal("-INT", &second);
     let mut printed = String::new();
     second
         .stdout
@@ -234,4 +222,12 @@ async fn serve_prints_a_first_admin_once_and_shuts_down_gracefully() {
     )
     .await
     .unwrap();
+}
+
+/// Sends `sig` (`-TERM`, `-INT`) to `child`.
+fn signal(sig: &str, child: &std::process::Child) {
+    let sent = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status();
+    assert!(sent.unwrap().success(), "kill {sig}");
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use trialops::domain::enums::Role;
 
-use crate::helpers::{Resp, TestApp, spawn_app};
+use crate::helpers::{Resp, TestApp, column, spawn_app};
 
 const CLIENTS: &str = "/api/v1/clients";
 
@@ -47,12 +47,7 @@ fn assert_no_secret(resp: &Resp, secrets: &[&str]) {
 }
 
 fn ids_of(list: &Value) -> Vec<String> {
-    list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_string())
-        .collect()
+    column(list, "id")
 }
 
 /// A vendor row, straight into the database (for `vendor` clients' scope).
@@ -70,7 +65,15 @@ async fn insert_vendor(app: &TestApp) -> Uuid {
 }
 
 async fn create_client(app: &TestApp, body: &Value) -> Resp {
-    app.post(CLIENTS, &app.admin_token, body).await
+    app.admin_post(CLIENTS, body).await
+}
+
+/// Creates a `cro` client claiming `study_id` (as admin): the answer, a 201.
+async fn cro_client(app: &TestApp, study_id: &str) -> Resp {
+    let body = json!({"name": "Acme CRO sync", "role": "cro", "studies": [study_id]});
+    let resp = create_client(app, &body).await;
+    resp.ok(201);
+    resp
 }
 
 #[actix_web::test]
@@ -79,12 +82,8 @@ async fn admin_creates_a_client_whose_secret_works_and_is_never_shown_again() {
     let study = app.create_study(json!({})).await;
     let study_id = study["id"].as_str().unwrap();
 
-    let resp = create_client(
-        &app,
-        &json!({"name": "Acme CRO sync", "role": "cro", "studies": [study_id]}),
-    )
-    .await;
-    let created = resp.ok(201).clone();
+    let resp = cro_client(&app, study_id).await;
+    let created = resp.body.clone();
     let client_id = created["client_id"].as_str().unwrap().to_string();
     let secret = created["client_secret"].as_str().unwrap().to_string();
     assert!(client_id.parse::<Uuid>().is_ok());
@@ -137,9 +136,7 @@ async fn admin_creates_a_client_whose_secret_works_and_is_never_shown_again() {
     app.get(CLIENTS, token).await.problem(403);
 
     // Reads and lists never show the secret, nor its hash.
-    let read = app
-        .get(&format!("{CLIENTS}/{client_id}"), &app.admin_token)
-        .await;
+    let read = app.admin_get(&format!("{CLIENTS}/{client_id}")).await;
     let record = read.ok(200).clone();
     assert_no_secret(&read, &[&secret]);
     let mut expected = created.clone();
@@ -148,7 +145,7 @@ async fn admin_creates_a_client_whose_secret_works_and_is_never_shown_again() {
     fields.remove("client_secret");
     assert_eq!(record, expected);
 
-    let list = app.get(CLIENTS, &app.admin_token).await;
+    let list = app.admin_get(CLIENTS).await;
     list.ok(200);
     assert_no_secret(&list, &[&secret]);
     assert!(list.body["next_cursor"].is_null());
@@ -163,7 +160,7 @@ async fn admin_creates_a_client_whose_secret_works_and_is_never_shown_again() {
     assert!(ids_of(&list.body).contains(&token_sub(&app.admin_token)));
 
     let with_deleted = app
-        .get(&format!("{CLIENTS}?include_deleted=true"), &app.admin_token)
+        .admin_get(&format!("{CLIENTS}?include_deleted=true"))
         .await;
     with_deleted.ok(200);
     assert_no_secret(&with_deleted, &[&secret]);
@@ -172,10 +169,7 @@ async fn admin_creates_a_client_whose_secret_works_and_is_never_shown_again() {
 #[actix_web::test]
 async fn only_admin_manages_clients_auditor_reads() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await;
-    let study_id = study["id"].as_str().unwrap().to_string();
-    let site = app.create_site(&study_id, json!({})).await;
-    let site_id = site["id"].as_str().unwrap().to_string();
+    let (study_id, site_id) = app.study_and_site().await;
     let vendor_id = insert_vendor(&app).await.to_string();
     let (target, _) = app.register(Role::Analyst, vec![], vec![], None).await;
     let body = json!({"name": "sneaky", "role": "admin"});
@@ -248,19 +242,18 @@ async fn only_admin_manages_clients_auditor_reads() {
     assert_eq!(app.fingerprint().await, before, "an auditor changed data");
 
     // The target is still a working client.
-    let list = app.get(CLIENTS, &app.admin_token).await;
+    let list = app.admin_get(CLIENTS).await;
     assert!(ids_of(list.ok(200)).contains(&target));
 
     // Without a token: 401, not 403.
-    let resp = app.send(app.http.get(app.url(CLIENTS))).await;
+    let resp = app.send(app.bare("GET", CLIENTS)).await;
     resp.problem(401);
 }
 
 #[actix_web::test]
 async fn invalid_clients_are_refused_naming_the_field() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await;
-    let study_id = study["id"].as_str().unwrap();
+    let study_id = &app.study_id(json!({})).await;
     let site = app.create_site(study_id, json!({})).await;
     let site_id = site["id"].as_str().unwrap();
     let vendor_id = insert_vendor(&app).await;
@@ -354,15 +347,10 @@ async fn invalid_clients_are_refused_naming_the_field() {
 async fn create_and_revoke_are_audited_and_revoked_clients_leave_the_list() {
     let app = spawn_app().await;
     let admin_id = token_sub(&app.admin_token);
-    let study = app.create_study(json!({})).await;
-    let study_id = study["id"].as_str().unwrap();
+    let study_id = &app.study_id(json!({})).await;
 
-    let resp = create_client(
-        &app,
-        &json!({"name": "Acme CRO sync", "role": "cro", "studies": [study_id]}),
-    )
-    .await;
-    let created = resp.ok(201).clone();
+    let resp = cro_client(&app, study_id).await;
+    let created = resp.body.clone();
     let id = created["id"].as_str().unwrap().to_string();
     let secret = created["client_secret"].as_str().unwrap().to_string();
 
@@ -394,9 +382,7 @@ async fn create_and_revoke_are_audited_and_revoked_clients_leave_the_list() {
     // Revoke, with a reason.
     let revoke = app
         .send(
-            app.http
-                .delete(app.url(&format!("{CLIENTS}/{id}")))
-                .bearer_auth(&app.admin_token)
+            app.request("DELETE", &format!("{CLIENTS}/{id}"), &app.admin_token)
                 .header("x-change-reason", "contract ended"),
         )
         .await;
@@ -412,12 +398,7 @@ async fn create_and_revoke_are_audited_and_revoked_clients_leave_the_list() {
     assert_eq!(event["role"], "admin");
     assert_eq!(event["entity_version"], 2);
     assert_eq!(event["reason"], "contract ended");
-    assert!(
-        event["changes"]
-            .as_object()
-            .unwrap()
-            .contains_key("revoked_at")
-    );
+    assert!(event["changes"].get("revoked_at").is_some());
     assert!(event["changes"]["revoked_at"]["old"].is_null());
     assert!(event["changes"]["revoked_at"]["new"].is_string());
     assert!(
@@ -429,21 +410,21 @@ async fn create_and_revoke_are_audited_and_revoked_clients_leave_the_list() {
 
     // Revoking again: the client is no longer there to revoke.
     let before = app.fingerprint().await;
-    app.delete(&format!("{CLIENTS}/{id}"), &app.admin_token)
+    app.admin_delete(&format!("{CLIENTS}/{id}"))
         .await
         .problem(404);
-    app.delete(&format!("{CLIENTS}/{}", Uuid::now_v7()), &app.admin_token)
+    app.admin_delete(&format!("{CLIENTS}/{}", Uuid::now_v7()))
         .await
         .problem(404);
     assert_eq!(app.fingerprint().await, before);
     assert_eq!(app.audit_events(&id).await.len(), 2);
 
     // Gone from the list, back with include_deleted=true, marked revoked.
-    let list = app.get(CLIENTS, &app.admin_token).await;
+    let list = app.admin_get(CLIENTS).await;
     assert!(!ids_of(list.ok(200)).contains(&id), "{}", list.text);
     assert!(ids_of(&list.body).contains(&admin_id));
     let list = app
-        .get(&format!("{CLIENTS}?include_deleted=true"), &app.admin_token)
+        .admin_get(&format!("{CLIENTS}?include_deleted=true"))
         .await;
     let revoked = list.ok(200)["data"]
         .as_array()
@@ -462,9 +443,7 @@ async fn change_reason_is_stored_with_the_audit_event() {
     let app = spawn_app().await;
     let resp = app
         .send(
-            app.http
-                .post(app.url(CLIENTS))
-                .bearer_auth(&app.admin_token)
+            app.request("POST", CLIENTS, &app.admin_token)
                 .header("x-change-reason", "onboarding ticket OPS-42")
                 .json(&json!({"name": "BI export", "role": "analyst"})),
         )
@@ -479,9 +458,7 @@ async fn change_reason_is_stored_with_the_audit_event() {
     let before = app.fingerprint().await;
     let resp = app
         .send(
-            app.http
-                .post(app.url(CLIENTS))
-                .bearer_auth(&app.admin_token)
+            app.request("POST", CLIENTS, &app.admin_token)
                 .header("x-change-reason", "r".repeat(501))
                 .json(&json!({"name": "BI export 2", "role": "analyst"})),
         )

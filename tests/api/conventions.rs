@@ -14,10 +14,10 @@ async fn unknown_routes_are_404_problems() {
         "/api/v1/studies/1/2",
         "/api/v2/studies",
     ] {
-        app.get(path, &app.admin_token).await.problem(404);
+        app.admin_get(path).await.problem(404);
     }
     // A malformed id cannot name anything.
-    app.get("/api/v1/studies/not-a-uuid", &app.admin_token)
+    app.admin_get("/api/v1/studies/not-a-uuid")
         .await
         .problem(404);
 }
@@ -26,21 +26,13 @@ async fn unknown_routes_are_404_problems() {
 async fn wrong_methods_are_405_with_allow() {
     let app = spawn_app().await;
     let resp = app
-        .send(
-            app.http
-                .put(app.url("/api/v1/studies"))
-                .bearer_auth(&app.admin_token),
-        )
+        .send(app.request("PUT", "/api/v1/studies", &app.admin_token))
         .await;
     resp.problem(405);
     assert_eq!(resp.header("allow").as_deref(), Some("GET, POST"));
     let id = uuid::Uuid::now_v7();
     let resp = app
-        .send(
-            app.http
-                .post(app.url(&format!("/api/v1/sites/{id}")))
-                .bearer_auth(&app.admin_token),
-        )
+        .send(app.request("POST", &format!("/api/v1/sites/{id}"), &app.admin_token))
         .await;
     resp.problem(405);
     assert_eq!(resp.header("allow").as_deref(), Some("DELETE, GET, PATCH"));
@@ -64,9 +56,7 @@ async fn bodies_over_one_mebibyte_are_413_and_non_json_415() {
     let app = spawn_app().await;
     let before = app.fingerprint().await;
     let huge = json!({"protocol_number": "BIG", "title": "x".repeat(1024 * 1024), "phase": "phase1", "currency": "EUR", "target_enrollment": 1});
-    app.post("/api/v1/studies", &app.admin_token, &huge)
-        .await
-        .problem(413);
+    app.admin_post("/api/v1/studies", &huge).await.problem(413);
     let text = app
         .http
         .post(app.url("/api/v1/studies"))
@@ -95,28 +85,22 @@ async fn request_ids_are_echoed_or_generated() {
     let app = spawn_app().await;
     let resp = app
         .send(
-            app.http
-                .get(app.url("/healthz"))
+            app.bare("GET", "/healthz")
                 .header("x-request-id", "abc-123"),
         )
         .await;
     assert_eq!(resp.header("x-request-id").as_deref(), Some("abc-123"));
-    let resp = app.send(app.http.get(app.url("/healthz"))).await;
+    let resp = app.send(app.bare("GET", "/healthz")).await;
     assert_eq!(resp.header("x-request-id").unwrap().len(), 36);
     // A hostile id (log injection) is replaced, not echoed.
     let resp = app
-        .send(
-            app.http
-                .get(app.url("/healthz"))
-                .header("x-request-id", "a b\tc"),
-        )
+        .send(app.bare("GET", "/healthz").header("x-request-id", "a b\tc"))
         .await;
     assert_ne!(resp.header("x-request-id").as_deref(), Some("a b\tc"));
     // Error bodies carry the same id.
     let resp = app
         .send(
-            app.http
-                .get(app.url("/api/v1/studies"))
+            app.bare("GET", "/api/v1/studies")
                 .header("x-request-id", "req-42"),
         )
         .await;
@@ -126,8 +110,7 @@ async fn request_ids_are_echoed_or_generated() {
 #[actix_web::test]
 async fn change_reason_is_kept_with_the_audit_event() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await;
-    let id = study["id"].as_str().unwrap();
+    let id = &app.study_id(json!({})).await;
     let patch = app
         .http
         .patch(app.url(&format!("/api/v1/studies/{id}")))
@@ -152,9 +135,7 @@ async fn change_reason_is_kept_with_the_audit_event() {
     let resp = app.send(too_long).await;
     assert_eq!(resp.invalid_fields(), vec!["X-Change-Reason".to_string()]);
     assert_eq!(
-        app.get(&format!("/api/v1/studies/{id}"), &app.admin_token)
-            .await
-            .body["target_enrollment"],
+        app.admin_get(&format!("/api/v1/studies/{id}")).await.body["target_enrollment"],
         120
     );
 }
@@ -162,9 +143,9 @@ async fn change_reason_is_kept_with_the_audit_event() {
 #[actix_web::test]
 async fn health_and_readiness() {
     let app = spawn_app().await;
-    let health = app.send(app.http.get(app.url("/healthz"))).await;
+    let health = app.send(app.bare("GET", "/healthz")).await;
     assert_eq!(health.ok(200)["status"], "ok");
-    let ready = app.send(app.http.get(app.url("/readyz"))).await;
+    let ready = app.send(app.bare("GET", "/readyz")).await;
     assert_eq!(ready.ok(200)["status"], "ready");
 }
 
@@ -240,7 +221,7 @@ async fn each_client_has_a_rate_limit_shared_through_the_database() {
         .token_for(trialops::domain::enums::Role::Auditor, &[], &[], None)
         .await;
     // Stay clear of a window boundary, so all requests below count in one window.
-    let first = app.get("/api/v1/studies", &app.admin_token).await;
+    let first = app.admin_get("/api/v1/studies").await;
     let reset: u64 = first.header("ratelimit-reset").unwrap().parse().unwrap();
     if reset < 5 {
         tokio::time::sleep(std::time::Duration::from_secs(reset + 1)).await;
@@ -248,7 +229,7 @@ async fn each_client_has_a_rate_limit_shared_through_the_database() {
     let mut remaining = Vec::new();
     let mut last = None;
     for _ in 0..7 {
-        let resp = app.get("/api/v1/studies", &app.admin_token).await;
+        let resp = app.admin_get("/api/v1/studies").await;
         assert_eq!(resp.header("ratelimit-limit").as_deref(), Some("5"));
         remaining.push(resp.header("ratelimit-remaining").unwrap());
         last = Some(resp);
@@ -266,25 +247,21 @@ async fn each_client_has_a_rate_limit_shared_through_the_database() {
     // Writes are refused too, and change nothing.
     let before = app.fingerprint().await;
     let body = json!({"protocol_number": "RL", "title": "T", "phase": "phase1", "currency": "EUR", "target_enrollment": 1});
-    app.post("/api/v1/studies", &app.admin_token, &body)
-        .await
-        .problem(429);
+    app.admin_post("/api/v1/studies", &body).await.problem(429);
     assert_eq!(app.fingerprint().await, before);
     // Another client has its own budget; unauthenticated endpoints carry no limit headers.
     let resp = app.get("/api/v1/studies", &other).await;
     assert_eq!(resp.status, 200);
     assert!(resp.header("ratelimit-remaining").is_some());
-    let health = app.send(app.http.get(app.url("/healthz"))).await;
+    let health = app.send(app.bare("GET", "/healthz")).await;
     assert!(health.header("ratelimit-limit").is_none());
 }
 
 #[actix_web::test]
 async fn dates_outside_the_stored_calendar_are_refused_not_500() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await;
-    let study_id = study["id"].as_str().unwrap();
-    let site = app.create_site(study_id, json!({})).await;
-    let site_id = site["id"].as_str().unwrap();
+    let study_id = &app.study_id(json!({})).await;
+    let site_id = &app.site_id(study_id, json!({})).await;
     let before = app.fingerprint().await;
     for date in [
         "-5000-01-01",
@@ -294,24 +271,20 @@ async fn dates_outside_the_stored_calendar_are_refused_not_500() {
         "3000-01-01",
     ] {
         let resp = app
-            .patch(
+            .admin_patch(
                 &format!("/api/v1/studies/{study_id}"),
-                &app.admin_token,
                 &json!({"planned_start_date": date}),
             )
             .await;
         assert_eq!(resp.status, 422, "{date}: {}", resp.text);
         let deviation = json!({"study_id": study_id, "site_id": site_id, "category": "other", "description": "d",
             "importance": "not_important", "occurred_on": date, "detected_on": "2026-01-02"});
-        let resp = app
-            .post("/api/v1/deviations", &app.admin_token, &deviation)
-            .await;
+        let resp = app.admin_post("/api/v1/deviations", &deviation).await;
         assert_eq!(resp.status, 422, "{date}: {}", resp.text);
     }
     let resp = app
-        .patch(
+        .admin_patch(
             &format!("/api/v1/studies/{study_id}"),
-            &app.admin_token,
             &json!({"planned_start_date": "-5000-01-01"}),
         )
         .await;
@@ -320,7 +293,7 @@ async fn dates_outside_the_stored_calendar_are_refused_not_500() {
         vec!["planned_start_date".to_string()]
     );
     let week = app
-        .send(app.http.put(app.url(&format!("/api/v1/sites/{site_id}/enrollment/-5000-01-06"))).bearer_auth(&app.admin_token).json(
+        .send(app.request("PUT", &format!("/api/v1/sites/{site_id}/enrollment/-5000-01-06"), &app.admin_token).json(
             &json!({"screened": 1, "screen_failed": 0, "enrolled": 1, "discontinued": 0, "completed": 0}),
         ))
         .await;
@@ -331,7 +304,7 @@ async fn dates_outside_the_stored_calendar_are_refused_not_500() {
         "/api/v1/expenses?incurred_to=3000-01-01",
         "/api/v1/studies?updated_since=-5000-01-01T00:00:00Z",
     ] {
-        app.get(path, &app.admin_token).await.problem(400);
+        app.admin_get(path).await.problem(400);
     }
     assert_eq!(app.fingerprint().await, before);
 }

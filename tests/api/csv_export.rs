@@ -23,13 +23,8 @@ const CSV: &str = "text/csv";
 const HOSTILE: &str = "Müller, \"Labor\" Zürich\r\nZweite Zeile ✓ 🧪";
 
 async fn get_as(app: &TestApp, path: &str, token: &str, accept: &str) -> Resp {
-    app.send(
-        app.http
-            .get(app.url(path))
-            .bearer_auth(token)
-            .header("accept", accept),
-    )
-    .await
+    app.send(app.request("GET", path, token).header("accept", accept))
+        .await
 }
 
 /// `path` with more query parameters, whether it has some already or not.
@@ -226,41 +221,22 @@ async fn world(app: &TestApp) -> World {
             json!({"vendor_id": vendor_id, "notes": HOSTILE, "baseline_date": "2026-01-10", "forecast_date": "2026-01-20"}),
         )
         .await;
-        let line = app
-            .post(
-                "/api/v1/budget-lines",
-                &app.admin_token,
-                &json!({"study_id": study_id, "vendor_id": vendor_id, "category": "lab", "description": HOSTILE, "planned_amount": "1234.50"}),
-            )
+        let line = app.admin_post("/api/v1/budget-lines", &json!({"study_id": study_id, "vendor_id": vendor_id, "category": "lab", "description": HOSTILE, "planned_amount": "1234.50"}))
             .await;
-        app.post(
-            "/api/v1/expenses",
-            &app.admin_token,
-            &json!({"budget_line_id": line.ok(201)["id"], "amount": "10.05", "incurred_on": "2026-01-05", "description": HOSTILE}),
-        )
+        app.admin_post("/api/v1/expenses", &json!({"budget_line_id": line.ok(201)["id"], "amount": "10.05", "incurred_on": "2026-01-05", "description": HOSTILE}))
         .await
         .ok(201);
-        app.post(
-            "/api/v1/risks",
-            &app.admin_token,
-            &json!({"study_id": study_id, "site_id": site_id, "vendor_id": vendor_id, "title": HOSTILE,
-                    "category": "vendor", "likelihood": 4, "impact": 4, "detectability": 3}),
-        )
+        app.admin_post("/api/v1/risks", &json!({"study_id": study_id, "site_id": site_id, "vendor_id": vendor_id, "title": HOSTILE,
+                    "category": "vendor", "likelihood": 4, "impact": 4, "detectability": 3}))
         .await
         .ok(201);
-        app.post(
-            "/api/v1/deviations",
-            &app.admin_token,
-            &json!({"study_id": study_id, "site_id": site_id, "participant_ref": format!("DE-00{i}-0042"),
+        app.admin_post("/api/v1/deviations", &json!({"study_id": study_id, "site_id": site_id, "participant_ref": format!("DE-00{i}-0042"),
                     "category": "visit_schedule", "description": HOSTILE, "importance": "important",
-                    "occurred_on": "2026-03-01", "detected_on": "2026-03-02"}),
-        )
+                    "occurred_on": "2026-03-01", "detected_on": "2026-03-02"}))
         .await
         .ok(201);
         app.send(
-            app.http
-                .put(app.url(&format!("/api/v1/sites/{site_id}/enrollment/{}", monday(1))))
-                .bearer_auth(&app.admin_token)
+            app.request("PUT", &format!("/api/v1/sites/{site_id}/enrollment/{}", monday(1)), &app.admin_token)
                 .json(&json!({"screened": 5, "screen_failed": 1, "enrolled": 4, "discontinued": 0, "completed": 0})),
         )
         .await
@@ -278,7 +254,7 @@ async fn world(app: &TestApp) -> World {
 
 /// Every collection path whose list the served OpenAPI document says answers CSV.
 async fn csv_lists(app: &TestApp) -> BTreeSet<String> {
-    let doc = app.get("/api-docs/openapi.json", &app.admin_token).await;
+    let doc = app.admin_get("/api-docs/openapi.json").await;
     let mut paths = BTreeSet::new();
     for (path, item) in doc.ok(200)["paths"].as_object().unwrap() {
         if item["get"]["responses"]["200"]["content"]["text/csv"].is_object() {
@@ -480,7 +456,7 @@ async fn an_export_of_more_rows_than_one_page_arrives_complete_and_in_order() {
     let resp = get_as(&app, "/api/v1/vendors?limit=1000", &app.admin_token, CSV).await;
     assert_eq!(parse(&resp.text).1.len(), 1000);
     // `cursor` starts the export after a JSON page; without `limit` it runs to the end.
-    let first = app.get("/api/v1/vendors?limit=700", &app.admin_token).await;
+    let first = app.admin_get("/api/v1/vendors?limit=700").await;
     let cursor = first.ok(200)["next_cursor"].as_str().unwrap().to_string();
     let path = with_params("/api/v1/vendors", &[("cursor", &cursor)]);
     let resp = get_as(&app, &path, &app.admin_token, CSV).await;
@@ -530,7 +506,7 @@ async fn errors_stay_problem_json_when_csv_is_asked_for() {
 #[actix_web::test]
 async fn an_empty_collection_is_just_the_header_row() {
     let app = spawn_app().await;
-    let doc = app.get("/api-docs/openapi.json", &app.admin_token).await;
+    let doc = app.admin_get("/api-docs/openapi.json").await;
     for name in ["risks", "deviations", "milestones", "expenses"] {
         let path = format!("/api/v1/{name}");
         let resp = get_as(&app, &path, &app.admin_token, CSV).await;
@@ -597,7 +573,7 @@ async fn the_portfolio_and_the_enrollment_curve_answer_csv_too() {
 
     // A study's metrics: one `figure,value` row per figure, by its JSON path.
     let path = format!("/api/v1/studies/{study}/metrics");
-    let json = app.get(&path, &app.admin_token).await.ok(200).clone();
+    let json = app.admin_json(&path).await;
     let resp = get_as(&app, &path, &app.admin_token, CSV).await;
     assert_eq!(resp.status, 200, "{}", resp.text);
     let (header, records) = parse(&resp.text);

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 
-use crate::helpers::{Resp, TestApp, fixture_path, spawn_app, with_reason};
+use crate::helpers::{Resp, TestApp, fixture_path, spawn_app};
 
 const IMPORT: &str = "/api/v1/studies/import/ctgov";
 
@@ -24,12 +24,8 @@ async fn import(
     body: &Value,
     reason: Option<&str>,
 ) -> Resp {
-    let request = app
-        .http
-        .post(app.url(&format!("{IMPORT}{query}")))
-        .bearer_auth(token)
-        .json(body);
-    app.send(with_reason(request, reason)).await
+    let path = format!("{IMPORT}{query}");
+    app.post_with(&path, token, body, reason).await
 }
 
 /// An answer with the ids of what it created erased: what a dry run answers.
@@ -47,9 +43,7 @@ fn without_new_ids(answer: &Value) -> Value {
 }
 
 async fn feed(app: &TestApp) -> Vec<Value> {
-    app.get("/api/v1/changes?limit=1000", &app.admin_token)
-        .await
-        .ok(200)["data"]
+    app.admin_get("/api/v1/changes?limit=1000").await.ok(200)["data"]
         .as_array()
         .unwrap()
         .clone()
@@ -91,11 +85,7 @@ async fn the_fixture_is_imported_then_a_second_import_changes_nothing() {
     // The dry run said the same, ids aside.
     assert_eq!(without_new_ids(&answer), dry_answer);
 
-    let study = app
-        .get(&format!("/api/v1/studies/{study_id}"), &app.admin_token)
-        .await
-        .ok(200)
-        .clone();
+    let study = app.admin_json(&format!("/api/v1/studies/{study_id}")).await;
     assert_eq!(study["protocol_number"], "JAB-21822-2001");
     assert_eq!(study["nct_id"], "NCT06008288");
     assert_eq!(study["phase"], "phase2");
@@ -116,10 +106,7 @@ async fn the_fixture_is_imported_then_a_second_import_changes_nothing() {
     );
 
     let sites = app
-        .get(
-            &format!("/api/v1/sites?study_id={study_id}&limit=1000"),
-            &app.admin_token,
-        )
+        .admin_get(&format!("/api/v1/sites?study_id={study_id}&limit=1000"))
         .await
         .ok(200)["data"]
         .as_array()
@@ -296,10 +283,10 @@ async fn a_changed_record_updates_and_reports_sites_it_no_longer_lists() {
 
     // The site the record dropped stays as it was.
     let kept = app
-        .get(
-            &format!("/api/v1/sites/{}", gone[0]["id"].as_str().unwrap()),
-            &app.admin_token,
-        )
+        .admin_get(&format!(
+            "/api/v1/sites/{}",
+            gone[0]["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(kept.ok(200)["version"], 1);
     let events = app.audit_events(&study_id).await;
@@ -377,9 +364,7 @@ async fn refusals_are_clean_and_write_nothing() {
     .problem(400);
     let text = app
         .send(
-            app.http
-                .post(app.url(IMPORT))
-                .bearer_auth(&app.admin_token)
+            app.request("POST", IMPORT, &app.admin_token)
                 .header("content-type", "text/plain")
                 .body("x"),
         )
@@ -408,27 +393,13 @@ async fn refusals_are_clean_and_write_nothing() {
     assert_eq!(resp.body["errors"][0]["code"], "expanded_access");
 
     // The body limit is 5 MiB: 2 MiB of ignored text is fine, 6 MiB is a 413.
-    let mut padded = record.clone();
-    padded["derivedSection"]["padding"] = json!("x".repeat(2 * 1024 * 1024));
-    import(
-        &app,
-        &app.admin_token,
-        "?currency=EUR&dry_run=true",
-        &padded,
-        None,
-    )
-    .await
-    .ok(200);
-    padded["derivedSection"]["padding"] = json!("x".repeat(6 * 1024 * 1024));
-    import(
-        &app,
-        &app.admin_token,
-        "?currency=EUR&dry_run=true",
-        &padded,
-        None,
-    )
-    .await
-    .problem(413);
+    for (mib, status) in [(2, 200), (6, 413)] {
+        let mut padded = record.clone();
+        padded["derivedSection"]["padding"] = json!("x".repeat(mib * 1024 * 1024));
+        let dry_run = "?currency=EUR&dry_run=true";
+        let resp = import(&app, &app.admin_token, dry_run, &padded, None).await;
+        resp.expect(status, &format!("{mib} MiB"));
+    }
     assert_eq!(app.fingerprint().await, before);
 
     // Conflicts: another study holds the protocol number; two studies hold the NCT id.
@@ -438,19 +409,13 @@ async fn refusals_are_clean_and_write_nothing() {
     import(&app, &app.admin_token, "?currency=EUR", &record, None)
         .await
         .problem(409);
-    app.delete(&format!("/api/v1/studies/{holder}"), &app.admin_token)
-        .await
-        .ok(204);
+    app.admin_delete_ok(&format!("/api/v1/studies/{holder}"))
+        .await;
     app.study_id(json!({"nct_id": "NCT06008288"})).await;
     app.study_id(json!({"nct_id": "NCT06008288"})).await;
     let before = app.fingerprint().await;
     let resp = import(&app, &app.admin_token, "?currency=EUR", &record, None).await;
-    assert!(
-        resp.problem(409)["detail"]
-            .as_str()
-            .unwrap()
-            .contains("NCT06008288")
-    );
+    assert!(resp.detail(409).contains("NCT06008288"));
     assert_eq!(app.fingerprint().await, before);
 }
 
@@ -474,9 +439,7 @@ async fn an_existing_study_keeps_its_numbering_and_fields_the_record_does_not_se
     assert_eq!(answer["study"]["action"], "update");
     assert!(answer["study"]["changes"].get("indication").is_none());
     assert!(answer["study"]["changes"].get("currency").is_none());
-    let read = app
-        .get(&format!("/api/v1/studies/{study}"), &app.admin_token)
-        .await;
+    let read = app.admin_get(&format!("/api/v1/studies/{study}")).await;
     assert_eq!(read.ok(200)["indication"], "Pancreatic cancer");
     assert_eq!(read.body["planned_start_date"], "2023-09-01");
     assert_eq!(read.body["actual_start_date"], "2023-10-27");
@@ -506,7 +469,7 @@ async fn an_existing_study_keeps_its_numbering_and_fields_the_record_does_not_se
     );
 
     // A currency change under live budget lines is the write path's 409, in a dry run too.
-    app.post("/api/v1/budget-lines", &app.admin_token, &json!({"study_id": study, "category": "lab", "description": "Lab", "planned_amount": "100.00"}))
+    app.admin_post("/api/v1/budget-lines", &json!({"study_id": study, "category": "lab", "description": "Lab", "planned_amount": "100.00"}))
         .await
         .ok(201);
     let before = app.fingerprint().await;

@@ -4,12 +4,9 @@
 use std::process::Command;
 use std::time::Instant;
 
-use diesel::QueryableByName;
-use diesel::sql_types::BigInt;
-use diesel_async::RunQueryDsl;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::spawn_app;
 
 const BIN: &str = env!("CARGO_BIN_EXE_trialops");
 
@@ -33,20 +30,6 @@ fn demo(database_url: &str) -> (bool, Value, String, f64) {
     )
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut conn = app.db().await;
-    diesel::sql_query(sql)
-        .get_result::<Count>(&mut conn)
-        .await
-        .unwrap()
-        .n
-}
-
 #[actix_web::test]
 async fn the_demo_loads_a_portfolio_through_the_write_path_once() {
     let app = spawn_app().await;
@@ -58,57 +41,40 @@ async fn the_demo_loads_a_portfolio_through_the_write_path_once() {
 
     // Every record has its create event, by the demo actor, with a reason; risks that
     // reached the threshold have their escalation event too.
-    let records = count(
-        &app,
-        "SELECT ((SELECT count(*) FROM studies) + (SELECT count(*) FROM sites)
+    let records = app
+        .count(
+            "SELECT ((SELECT count(*) FROM studies) + (SELECT count(*) FROM sites)
           + (SELECT count(*) FROM vendors) + (SELECT count(*) FROM milestones)
           + (SELECT count(*) FROM budget_lines) + (SELECT count(*) FROM expenses)
           + (SELECT count(*) FROM risks) + (SELECT count(*) FROM deviations)
           + (SELECT count(*) FROM enrollment_reports))::int8 AS n",
-    )
-    .await;
-    let creates = count(
-        &app,
-        "SELECT count(*) AS n FROM audit_events WHERE actor = 'demo' AND action = 'create'
+        )
+        .await;
+    let creates = app
+        .count(
+            "SELECT count(*) AS n FROM audit_events WHERE actor = 'demo' AND action = 'create'
            AND reason = 'demo portfolio loaded with trialops demo'",
-    )
-    .await;
+        )
+        .await;
     assert_eq!(creates, records);
-    let escalations = count(
-        &app,
-        "SELECT count(*) AS n FROM audit_events WHERE actor = 'demo' AND action = 'escalate'",
-    )
-    .await;
+    let escalations = app
+        .count(
+            "SELECT count(*) AS n FROM audit_events WHERE actor = 'demo' AND action = 'escalate'",
+        )
+        .await;
     assert_eq!(escalations, outcome["escalated_risks"].as_i64().unwrap());
     assert!(escalations >= 2);
     assert!(records > 3000, "two years of weekly reports: {records}");
 
     let token = &app.admin_token;
-    let studies = app.get("/api/v1/studies", token).await.ok(200).clone();
-    let studies = studies["data"].as_array().unwrap().clone();
+    let studies = app.admin_list("/api/v1/studies").await;
     assert_eq!(studies.len(), 3);
-    let mut phases: Vec<&str> = studies
-        .iter()
-        .map(|s| s["phase"].as_str().unwrap())
-        .collect();
-    phases.sort_unstable();
-    phases.dedup();
-    assert_eq!(phases.len(), 3);
+    assert_eq!(distinct(&studies, "phase").len(), 3);
     assert!(studies.iter().any(|s| s["nct_id"] == "NCT06008288"));
 
-    let sites = app
-        .get("/api/v1/sites?limit=1000", token)
-        .await
-        .ok(200)
-        .clone();
-    let sites = sites["data"].as_array().unwrap().clone();
+    let sites = app.admin_list("/api/v1/sites?limit=1000").await;
     assert!((55..=65).contains(&sites.len()), "{}", sites.len());
-    let mut countries: Vec<&str> = sites
-        .iter()
-        .map(|s| s["country"].as_str().unwrap())
-        .collect();
-    countries.sort_unstable();
-    countries.dedup();
+    let countries = distinct(&sites, "country");
     assert!(countries.len() >= 5, "{countries:?}");
 
     let mut signal_kinds = Vec::new();
@@ -189,4 +155,9 @@ async fn the_demo_loads_a_portfolio_through_the_write_path_once() {
     assert_eq!(again["studies"].as_array().unwrap().len(), 3);
     assert!(stderr.contains("already loaded"), "{stderr}");
     assert_eq!(app.fingerprint().await, before);
+}
+
+/// The distinct values of a text `field` of `records`.
+fn distinct<'a>(records: &'a [Value], field: &str) -> std::collections::BTreeSet<&'a str> {
+    records.iter().map(|r| r[field].as_str().unwrap()).collect()
 }

@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 
 use chrono::{Days, NaiveDate, Utc};
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, id_of, spawn_app};
+use crate::helpers::{TestApp, bad, id_of, ids, spawn_app};
+use crate::roles::World;
 
 fn deviation_body(study_id: &str, site_id: &str, overrides: Value) -> Value {
     let mut body = json!({
@@ -29,9 +30,8 @@ fn deviation_body(study_id: &str, site_id: &str, overrides: Value) -> Value {
 }
 
 async fn create_deviation(app: &TestApp, study_id: &str, site_id: &str, overrides: Value) -> Value {
-    app.post(
+    app.admin_post(
         "/api/v1/deviations",
-        &app.admin_token,
         &deviation_body(study_id, site_id, overrides),
     )
     .await
@@ -39,55 +39,29 @@ async fn create_deviation(app: &TestApp, study_id: &str, site_id: &str, override
     .clone()
 }
 
-fn ids(page: &Value) -> BTreeSet<String> {
-    page["data"].as_array().unwrap().iter().map(id_of).collect()
-}
-
 /// A study and one of its sites.
 async fn study_and_site(app: &TestApp, study: Value) -> (String, String) {
     let study = id_of(&app.create_study(study).await);
-    let site = id_of(&app.create_site(&study, json!({})).await);
+    let site = app.site_id(&study, json!({})).await;
     (study, site)
 }
 
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
+/// How many rows, deleted or not, hold the deviation `id`.
 async fn count_rows(app: &TestApp, id: &str) -> i64 {
-    let mut conn = app.db().await;
-    diesel::sql_query("SELECT count(*) AS n FROM deviations WHERE id = $1::uuid")
-        .bind::<Text, _>(id)
-        .get_result::<Count>(&mut conn)
-        .await
-        .unwrap()
-        .n
+    let sql = format!("SELECT count(*) FROM deviations WHERE id = '{id}'");
+    app.count(&sql).await
 }
 
 #[actix_web::test]
 async fn deviation_lifecycle_from_report_to_withdrawal() {
     let app = spawn_app().await;
     let (study, site) = study_and_site(&app, json!({})).await;
-    let created = app
-        .send(
-            app.http
-                .post(app.url("/api/v1/deviations"))
-                .bearer_auth(&app.admin_token)
-                .header("x-change-reason", "Found at monitoring visit")
-                .json(&deviation_body(
-                    &study,
-                    &site,
-                    json!({"external_id": "EDC-PD-1"}),
-                )),
-        )
+    let body = deviation_body(&study, &site, json!({"external_id": "EDC-PD-1"}));
+    let reason = Some("Found at monitoring visit");
+    let (deviation, path) = app
+        .create_checked_with("/api/v1/deviations", &body, reason)
         .await;
-    let deviation = created.ok(201).clone();
     let id = id_of(&deviation);
-    let path = format!("/api/v1/deviations/{id}");
-    assert_eq!(created.header("location").as_deref(), Some(path.as_str()));
-    assert_eq!(created.header("etag").as_deref(), Some("\"1\""));
     assert_eq!(deviation["status"], "open");
     assert_eq!(deviation["version"], 1);
     assert_eq!(deviation["reporting_overdue"], false);
@@ -97,42 +71,25 @@ async fn deviation_lifecycle_from_report_to_withdrawal() {
         "never deleted, so no deleted_at"
     );
 
-    let read = app.get(&path, &app.admin_token).await;
-    assert_eq!(read.ok(200), &deviation);
-    assert_eq!(read.header("etag").as_deref(), Some("\"1\""));
+    app.assert_reads_back(&path, &deviation).await;
 
-    let resp = app.patch_with(&path,
-        &app.admin_token,
-        &json!({"status": "under_review", "reported_on": "2026-03-03", "root_cause": "Holiday"}),
-        Some("Reported to sponsor"),
-    )
+    let resp = app.admin_patch_with(&path, &json!({"status": "under_review", "reported_on": "2026-03-03", "root_cause": "Holiday"}), Some("Reported to sponsor"))
     .await;
     assert_eq!(resp.ok(200)["version"], 2);
     assert_eq!(resp.body["reported_on"], "2026-03-03");
     assert_eq!(resp.header("etag").as_deref(), Some("\"2\""));
 
+    let invalidated = json!({"status": "invalidated"});
     let resp = app
-        .patch_with(
-            &path,
-            &app.admin_token,
-            &json!({"status": "invalidated"}),
-            Some("Duplicate of EDC-PD-0"),
-        )
+        .admin_patch_with(&path, &invalidated, Some("Duplicate of EDC-PD-0"))
         .await;
     assert_eq!(resp.ok(200)["status"], "invalidated");
     // Withdrawn, still there.
-    assert_eq!(
-        app.get(&path, &app.admin_token).await.ok(200)["status"],
-        "invalidated"
-    );
+    assert_eq!(app.admin_get(&path).await.ok(200)["status"], "invalidated");
 
-    let events = app.audit_events(&id).await;
-    let actions: Vec<&str> = events
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(actions, ["create", "update", "update"]);
-    assert_eq!(events[0]["entity_type"], "deviation");
+    let events = app
+        .audit_trail(&id, "deviation", &["create", "update", "update"])
+        .await;
     assert_eq!(events[0]["study_id"], study.as_str());
     assert_eq!(events[0]["reason"], "Found at monitoring visit");
     assert_eq!(events[1]["reason"], "Reported to sponsor");
@@ -152,9 +109,8 @@ async fn deviation_lifecycle_from_report_to_withdrawal() {
 
     // The external id is unique.
     let dup = app
-        .post(
+        .admin_post(
             "/api/v1/deviations",
-            &app.admin_token,
             &deviation_body(&study, &site, json!({"external_id": "EDC-PD-1"})),
         )
         .await;
@@ -166,94 +122,49 @@ async fn invalid_deviations_are_refused() {
     let app = spawn_app().await;
     let (study, site) = study_and_site(&app, json!({})).await;
     let (_, foreign_site) = study_and_site(&app, json!({})).await;
-    let deleted_site = id_of(&app.create_site(&study, json!({})).await);
-    app.delete(&format!("/api/v1/sites/{deleted_site}"), &app.admin_token)
-        .await
-        .ok(204);
+    let deleted_site = app.site_id(&study, json!({})).await;
+    app.admin_delete_ok(&format!("/api/v1/sites/{deleted_site}"))
+        .await;
     let before = app.fingerprint().await;
     let cases = [
-        (
-            json!({"participant_ref": "   "}),
-            "participant_ref",
-            "format",
-        ),
-        (
-            json!({"participant_ref": "a@b.org"}),
-            "participant_ref",
-            "format",
-        ),
-        (
-            json!({"participant_ref": "x".repeat(65)}),
-            "participant_ref",
-            "format",
-        ),
-        (
-            json!({"participant_ref": "Jane Doe"}),
-            "participant_ref",
-            "format",
-        ),
-        (json!({"participant_ref": ""}), "participant_ref", "format"),
+        bad("participant_ref", json!("   "), "format"),
+        bad("participant_ref", json!("a@b.org"), "format"),
+        bad("participant_ref", json!("x".repeat(65)), "format"),
+        bad("participant_ref", json!("Jane Doe"), "format"),
+        bad("participant_ref", json!(""), "format"),
         (
             json!({"occurred_on": "2026-03-05", "detected_on": "2026-03-04"}),
             "detected_on",
             "order",
         ),
-        (json!({"reported_on": "2026-03-01"}), "reported_on", "order"),
-        (
-            json!({"irb_reported_on": "2026-02-28"}),
-            "irb_reported_on",
-            "order",
-        ),
-        (json!({"detected_on": null}), "detected_on", "required"),
-        (
-            json!({"occurred_on": "2026-02-30"}),
-            "occurred_on",
-            "format",
-        ),
-        (json!({"description": " "}), "description", "blank"),
-        (json!({"importance": "major"}), "importance", "enum"),
-        (json!({"category": "weather"}), "category", "enum"),
-        (json!({"status": "deleted"}), "status", "enum"),
-        (json!({"site_id": null}), "site_id", "required"),
-        (json!({"site_id": foreign_site}), "site_id", "reference"),
-        (json!({"site_id": deleted_site}), "site_id", "reference"),
-        (
-            json!({"site_id": Uuid::now_v7().to_string()}),
-            "site_id",
-            "reference",
-        ),
-        (
-            json!({"reporting_overdue": false}),
-            "reporting_overdue",
-            "unknown_field",
-        ),
-        (
-            json!({"deleted_at": "2026-03-01T00:00:00Z"}),
-            "deleted_at",
-            "unknown_field",
-        ),
+        bad("reported_on", json!("2026-03-01"), "order"),
+        bad("irb_reported_on", json!("2026-02-28"), "order"),
+        bad("detected_on", json!(null), "required"),
+        bad("occurred_on", json!("2026-02-30"), "format"),
+        bad("description", json!(" "), "blank"),
+        bad("importance", json!("major"), "enum"),
+        bad("category", json!("weather"), "enum"),
+        bad("status", json!("deleted"), "enum"),
+        bad("site_id", json!(null), "required"),
+        bad("site_id", json!(foreign_site), "reference"),
+        bad("site_id", json!(deleted_site), "reference"),
+        bad("site_id", json!(Uuid::now_v7().to_string()), "reference"),
+        bad("reporting_overdue", json!(false), "unknown_field"),
+        bad("deleted_at", json!("2026-03-01T00:00:00Z"), "unknown_field"),
     ];
     for (overrides, field, code) in cases {
         let resp = app
-            .post(
+            .admin_post(
                 "/api/v1/deviations",
-                &app.admin_token,
                 &deviation_body(&study, &site, overrides.clone()),
             )
             .await;
-        assert_eq!(
-            resp.invalid_fields(),
-            vec![field.to_string()],
-            "{overrides}: {}",
-            resp.text
-        );
-        assert_eq!(resp.body["errors"][0]["code"], code, "{overrides}");
+        resp.refuses(field, code, &overrides.to_string());
     }
     // A study that does not exist is a 404.
     let ghost = Uuid::now_v7().to_string();
-    app.post(
+    app.admin_post(
         "/api/v1/deviations",
-        &app.admin_token,
         &deviation_body(&ghost, &site, json!({})),
     )
     .await
@@ -279,48 +190,27 @@ async fn a_patch_cannot_move_a_deviation_or_break_its_rules() {
     let app = spawn_app().await;
     let (study, site) = study_and_site(&app, json!({})).await;
     let (other_study, _) = study_and_site(&app, json!({})).await;
-    let sibling_site = id_of(&app.create_site(&study, json!({})).await);
+    let sibling_site = app.site_id(&study, json!({})).await;
     let deviation = create_deviation(&app, &study, &site, json!({})).await;
     let path = format!("/api/v1/deviations/{}", id_of(&deviation));
     let before = app.fingerprint().await;
     let cases = [
-        (json!({"study_id": other_study}), "study_id", "immutable"),
-        (json!({"site_id": sibling_site}), "site_id", "immutable"),
-        (json!({"detected_on": "2026-02-01"}), "detected_on", "order"),
-        (json!({"reported_on": "2026-03-01"}), "reported_on", "order"),
-        (
-            json!({"participant_ref": "a@b.org"}),
-            "participant_ref",
-            "format",
-        ),
-        (json!({"description": null}), "description", "not_nullable"),
-        (
-            json!({"reporting_overdue": true}),
-            "reporting_overdue",
-            "unknown_field",
-        ),
+        bad("study_id", json!(other_study), "immutable"),
+        bad("site_id", json!(sibling_site), "immutable"),
+        bad("detected_on", json!("2026-02-01"), "order"),
+        bad("reported_on", json!("2026-03-01"), "order"),
+        bad("participant_ref", json!("a@b.org"), "format"),
+        bad("description", json!(null), "not_nullable"),
+        bad("reporting_overdue", json!(true), "unknown_field"),
     ];
     for (patch, field, code) in cases {
-        let resp = app
-            .patch_with(&path, &app.admin_token, &patch, Some("try"))
-            .await;
-        assert_eq!(
-            resp.invalid_fields(),
-            vec![field.to_string()],
-            "{patch}: {}",
-            resp.text
-        );
-        assert_eq!(resp.body["errors"][0]["code"], code, "{patch}");
+        let resp = app.admin_patch_with(&path, &patch, Some("try")).await;
+        resp.refuses(field, code, &patch.to_string());
     }
     assert_eq!(app.fingerprint().await, before, "nothing written");
     // `null` clears an optional field.
     let resp = app
-        .patch_with(
-            &path,
-            &app.admin_token,
-            &json!({"participant_ref": null}),
-            Some("r"),
-        )
+        .admin_patch_with(&path, &json!({"participant_ref": null}), Some("r"))
         .await;
     assert!(resp.ok(200)["participant_ref"].is_null());
 }
@@ -331,28 +221,9 @@ async fn patch_requires_a_change_reason() {
     let (study, site) = study_and_site(&app, json!({})).await;
     let deviation = create_deviation(&app, &study, &site, json!({})).await;
     let path = format!("/api/v1/deviations/{}", id_of(&deviation));
-    let before = app.fingerprint().await;
-    for reason in [None, Some(""), Some("  ")] {
-        let resp = app
-            .patch_with(
-                &path,
-                &app.admin_token,
-                &json!({"status": "closed"}),
-                reason,
-            )
-            .await;
-        assert_eq!(
-            resp.invalid_fields(),
-            vec!["X-Change-Reason".to_string()],
-            "{reason:?}"
-        );
-        assert_eq!(resp.body["errors"][0]["code"], "required");
-    }
-    assert_eq!(app.fingerprint().await, before, "nothing changed");
-    assert_eq!(
-        app.get(&path, &app.admin_token).await.body["status"],
-        "open"
-    );
+    app.assert_reason_required(&path, &json!({"status": "closed"}))
+        .await;
+    assert_eq!(app.admin_get(&path).await.body["status"], "open");
 }
 
 #[actix_web::test]
@@ -364,10 +235,10 @@ async fn deviations_are_never_deleted() {
     let path = format!("/api/v1/deviations/{id}");
     let before = app.fingerprint().await;
 
-    let resp = app.delete(&path, &app.admin_token).await;
+    let resp = app.admin_delete(&path).await;
     resp.problem(405);
     assert_eq!(resp.header("allow").as_deref(), Some("GET, PATCH"));
-    assert_eq!(app.get(&path, &app.admin_token).await.ok(200), &deviation);
+    assert_eq!(app.admin_get(&path).await.ok(200), &deviation);
     assert_eq!(app.fingerprint().await, before);
 
     // Not even behind the service's back: the database turns DELETE into a no-op.
@@ -384,7 +255,7 @@ async fn deviations_are_never_deleted() {
         .unwrap();
     assert_eq!(deleted, 0);
     assert_eq!(count_rows(&app, &id).await, 1);
-    assert_eq!(app.get(&path, &app.admin_token).await.ok(200), &deviation);
+    assert_eq!(app.admin_get(&path).await.ok(200), &deviation);
     assert_eq!(app.fingerprint().await, before);
 }
 
@@ -482,10 +353,7 @@ async fn reporting_overdue_follows_the_studys_window() {
             "create answer: {what}"
         );
         let read = app
-            .get(
-                &format!("/api/v1/deviations/{}", id_of(&deviation)),
-                &app.admin_token,
-            )
+            .admin_get(&format!("/api/v1/deviations/{}", id_of(&deviation)))
             .await;
         assert_eq!(read.ok(200)["reporting_overdue"], *overdue, "read: {what}");
         if *overdue {
@@ -499,9 +367,7 @@ async fn reporting_overdue_follows_the_studys_window() {
     }
 
     // Lists answer the same, over studies with different windows, and filter by it.
-    let all = app
-        .get("/api/v1/deviations?limit=3", &app.admin_token)
-        .await;
+    let all = app.admin_get("/api/v1/deviations?limit=3").await;
     assert!(all.ok(200)["next_cursor"].is_string());
     let mut listed_overdue = BTreeSet::new();
     let mut cursor: Option<String> = None;
@@ -510,7 +376,7 @@ async fn reporting_overdue_follows_the_studys_window() {
             Some(c) => format!("/api/v1/deviations?limit=3&cursor={c}"),
             None => "/api/v1/deviations?limit=3".into(),
         };
-        let page = app.get(&path, &app.admin_token).await.ok(200).clone();
+        let page = app.admin_json(&path).await;
         for row in page["data"].as_array().unwrap() {
             if row["reporting_overdue"] == true {
                 listed_overdue.insert(id_of(row));
@@ -523,10 +389,7 @@ async fn reporting_overdue_follows_the_studys_window() {
     }
     assert_eq!(listed_overdue, expected_overdue, "list rows");
     let filtered = app
-        .get(
-            "/api/v1/deviations?reporting_overdue=true&limit=1000",
-            &app.admin_token,
-        )
+        .admin_get("/api/v1/deviations?reporting_overdue=true&limit=1000")
         .await;
     assert_eq!(ids(filtered.ok(200)), expected_overdue, "filter true");
     assert!(
@@ -537,34 +400,25 @@ async fn reporting_overdue_follows_the_studys_window() {
             .all(|row| row["reporting_overdue"] == true)
     );
     let filtered = app
-        .get(
-            "/api/v1/deviations?reporting_overdue=false",
-            &app.admin_token,
-        )
+        .admin_get("/api/v1/deviations?reporting_overdue=false")
         .await;
     assert_eq!(ids(filtered.ok(200)), expected_in_time, "filter false");
 
     // The study's setting decides: widen the short window and the unreported one is in time.
     let short_unreported = short_unreported.unwrap();
-    app.patch(
+    app.admin_patch_ok(
         &format!("/api/v1/studies/{short}"),
-        &app.admin_token,
         &json!({"deviation_reporting_days": 10}),
     )
-    .await
-    .ok(200);
+    .await;
     let read = app
-        .get(
-            &format!("/api/v1/deviations/{short_unreported}"),
-            &app.admin_token,
-        )
+        .admin_get(&format!("/api/v1/deviations/{short_unreported}"))
         .await;
     assert_eq!(read.ok(200)["reporting_overdue"], false);
     let filtered = app
-        .get(
-            &format!("/api/v1/deviations?reporting_overdue=true&study_id={short}"),
-            &app.admin_token,
-        )
+        .admin_get(&format!(
+            "/api/v1/deviations?reporting_overdue=true&study_id={short}"
+        ))
         .await;
     // The one reported on 2026-01-05 (four days after detection) is in time now too.
     assert!(ids(filtered.ok(200)).is_empty());
@@ -597,194 +451,28 @@ async fn deviations_filter_by_study_site_category_importance_and_status() {
         (format!("study_id={a}&category=privacy"), set(&[])),
         ("external_id=none".into(), set(&[])),
     ];
-    for (query, expected) in cases {
-        let resp = app
-            .get(&format!("/api/v1/deviations?{query}"), &app.admin_token)
-            .await;
-        assert_eq!(ids(resp.ok(200)), expected, "{query}");
-    }
-    app.get("/api/v1/deviations?importance=major", &app.admin_token)
-        .await
-        .problem(400);
-    app.get(
-        "/api/v1/deviations?reporting_overdue=maybe",
-        &app.admin_token,
-    )
-    .await
-    .problem(400);
-}
-
-// ---------------------------------------------------------------------------------------
-// Who may do what, as a table: every role against every endpoint, on a deviation inside
-// and one outside the caller's scope. The world: studies A and B with sites A1 and B1 and
-// one deviation at each (DA, DB). The `cro` is scoped to A, the `site` client to A1; the
-// `vendor` sees no deviation. Create names A / A1 (in scope) or B / B1 (out of scope).
-// DELETE is 405 for everyone: there is no such operation.
-
-const L: u16 = 200;
-const H: u16 = 404;
-
-struct Line {
-    role: Role,
-    list: [u16; 2],
-    read: [u16; 2],
-    create: [u16; 2],
-    patch: [u16; 2],
-}
-
-#[rustfmt::skip]
-const TABLE: &[Line] = &[
-    //                          list          read                create              patch
-    Line { role: Role::Admin,   list: [L, L], read: [200, 200], create: [201, 201], patch: [200, 200] },
-    Line { role: Role::Sponsor, list: [L, L], read: [200, 200], create: [201, 201], patch: [200, 200] },
-    Line { role: Role::Cro,     list: [L, H], read: [200, 404], create: [201, 404], patch: [200, 404] },
-    Line { role: Role::Site,    list: [L, H], read: [200, 404], create: [201, 404], patch: [200, 404] },
-    Line { role: Role::Vendor,  list: [H, H], read: [404, 404], create: [403, 403], patch: [404, 404] },
-    Line { role: Role::Auditor, list: [L, L], read: [200, 200], create: [403, 403], patch: [403, 403] },
-    Line { role: Role::Analyst, list: [L, L], read: [200, 200], create: [403, 403], patch: [403, 403] },
-];
-
-struct World {
-    app: TestApp,
-    tokens: Vec<(Role, String)>,
-    studies: [String; 2],
-    sites: [String; 2],
-    deviations: [String; 2],
-    /// A second site of study A, not the `site` client's.
-    sibling_site: String,
-}
-
-impl World {
-    async fn new() -> Self {
-        let app = spawn_app().await;
-        let (a, a1) = study_and_site(&app, json!({"title": "Study A"})).await;
-        let (b, b1) = study_and_site(&app, json!({"title": "Study B"})).await;
-        let sibling_site = id_of(&app.create_site(&a, json!({})).await);
-        let da = id_of(&create_deviation(&app, &a, &a1, json!({})).await);
-        let db = id_of(&create_deviation(&app, &b, &b1, json!({})).await);
-        let vendor = Uuid::now_v7().to_string();
-        let mut conn = app.db().await;
-        diesel::sql_query("INSERT INTO vendors (id, name, kind) VALUES ($1::uuid, 'V', 'cro')")
-            .bind::<Text, _>(&vendor)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let mut tokens = vec![(Role::Admin, app.admin_token.clone())];
-        for line in &TABLE[1..] {
-            let token = match line.role {
-                Role::Cro => app.token_for(Role::Cro, &[&a], &[], None).await,
-                Role::Site => app.token_for(Role::Site, &[], &[&a1], None).await,
-                Role::Vendor => app.token_for(Role::Vendor, &[], &[], Some(&vendor)).await,
-                role => app.token_for(role, &[], &[], None).await,
-            };
-            tokens.push((line.role, token));
-        }
-        Self {
-            app,
-            tokens,
-            studies: [a, b],
-            sites: [a1, b1],
-            deviations: [da, db],
-            sibling_site,
-        }
-    }
-
-    fn token(&self, role: Role) -> &str {
-        &self.tokens.iter().find(|(r, _)| *r == role).unwrap().1
-    }
-}
-
-#[actix_web::test]
-async fn deviation_endpoints_follow_the_role_table() {
-    let world = World::new().await;
-    let app = &world.app;
-    let scopes = ["in scope", "out of scope"];
-
-    for line in TABLE {
-        let resp = app.get("/api/v1/deviations", world.token(line.role)).await;
-        resp.expect(200, &format!("{} lists", line.role));
-        let expected: BTreeSet<String> = (0..2)
-            .filter(|&i| line.list[i] == L)
-            .map(|i| world.deviations[i].clone())
-            .collect();
-        assert_eq!(ids(&resp.body), expected, "{} lists", line.role);
-    }
-
-    for line in TABLE {
-        let token = world.token(line.role);
-        for (i, scope) in scopes.iter().enumerate() {
-            let what = |op: &str| format!("{} {op} {scope}", line.role);
-            let path = format!("/api/v1/deviations/{}", world.deviations[i]);
-
-            let resp = app.get(&path, token).await;
-            resp.expect(line.read[i], &what("reads"));
-            if resp.status == 200 {
-                assert_eq!(resp.body["id"], world.deviations[i].as_str());
-            }
-
-            let before = app.fingerprint().await;
-            let note = format!("analysed by {}", line.role);
-            let resp = app
-                .patch_with(&path, token, &json!({"root_cause": note}), Some("table"))
-                .await;
-            resp.expect(line.patch[i], &what("patches"));
-            let after = app.fingerprint().await;
-            if resp.status == 200 {
-                assert_eq!(resp.body["root_cause"], note.as_str());
-                assert_ne!(before, after);
-            } else {
-                assert_eq!(
-                    before,
-                    after,
-                    "{}: a refused write changed data",
-                    what("patches")
-                );
-            }
-
-            let before = app.fingerprint().await;
-            let body = deviation_body(
-                &world.studies[i],
-                &world.sites[i],
-                json!({"description": format!("reported by {}", line.role)}),
-            );
-            let resp = app.post("/api/v1/deviations", token, &body).await;
-            resp.expect(line.create[i], &what("creates"));
-            let after = app.fingerprint().await;
-            if resp.status == 201 {
-                assert_eq!(resp.body["site_id"], world.sites[i].as_str());
-                assert_ne!(before, after);
-            } else {
-                assert_eq!(
-                    before,
-                    after,
-                    "{}: a refused write changed data",
-                    what("creates")
-                );
-            }
-
-            let before = app.fingerprint().await;
-            let resp = app.delete(&path, token).await;
-            resp.expect(405, &what("deletes"));
-            assert_eq!(resp.header("allow").as_deref(), Some("GET, PATCH"));
-            assert_eq!(before, app.fingerprint().await, "{}", what("deletes"));
-        }
-    }
+    let refused = ["importance=major", "reporting_overdue=maybe"];
+    app.assert_filters("/api/v1/deviations", cases, &refused)
+        .await;
 }
 
 #[actix_web::test]
 async fn a_site_client_reports_deviations_for_its_own_sites_only() {
     let world = World::new().await;
     let app = &world.app;
+    let (a, b) = (world.a(), world.b());
     let site = world.token(Role::Site);
+    // A second site of study A, not the `site` client's.
+    let sibling_site = app.site_id(&a.study, json!({})).await;
     let before = app.fingerprint().await;
     // Another site of its own study, another study's site, a site that does not exist, and
     // its own site under another study: all as absent as nothing.
     let ghost = Uuid::now_v7().to_string();
     for (study, site_id) in [
-        (&world.studies[0], &world.sibling_site),
-        (&world.studies[1], &world.sites[1]),
-        (&world.studies[0], &ghost),
-        (&world.studies[1], &world.sites[0]),
+        (&a.study, &sibling_site),
+        (&b.study, &b.site),
+        (&a.study, &ghost),
+        (&b.study, &a.site),
     ] {
         let resp = app
             .post(
@@ -801,7 +489,7 @@ async fn a_site_client_reports_deviations_for_its_own_sites_only() {
         .post(
             "/api/v1/deviations",
             site,
-            &deviation_body(&world.studies[0], &world.sites[0], json!({})),
+            &deviation_body(&a.study, &a.site, json!({})),
         )
         .await;
     let own = own.ok(201).clone();
@@ -809,11 +497,8 @@ async fn a_site_client_reports_deviations_for_its_own_sites_only() {
     assert_eq!(events[0]["role"], "site");
     // It reads its own and lists nothing else.
     let listed = ids(app.get("/api/v1/deviations", site).await.ok(200));
-    assert_eq!(
-        listed,
-        BTreeSet::from([world.deviations[0].clone(), id_of(&own)])
-    );
-    let sibling = create_deviation(app, &world.studies[0], &world.sibling_site, json!({})).await;
+    assert_eq!(listed, BTreeSet::from([a.deviation.clone(), id_of(&own)]));
+    let sibling = create_deviation(app, &a.study, &sibling_site, json!({})).await;
     app.get(&format!("/api/v1/deviations/{}", id_of(&sibling)), site)
         .await
         .problem(404);

@@ -166,9 +166,7 @@ async fn a_study_is_a_valid_r5_bundle_with_the_mapped_codes() {
     let ids: Vec<String> = sites.keys().cloned().collect();
     for (site, enrolled) in [(&ids[0], 5), (&ids[1], 7)] {
         app.send(
-            app.http
-                .put(app.url(&format!("/api/v1/sites/{site}/enrollment/2026-03-02")))
-                .bearer_auth(&app.admin_token)
+            app.request("PUT", &format!("/api/v1/sites/{site}/enrollment/2026-03-02"), &app.admin_token)
                 .json(&json!({"screened": 9, "screen_failed": 0, "enrolled": enrolled, "discontinued": 0, "completed": 0})),
         )
         .await
@@ -177,9 +175,7 @@ async fn a_study_is_a_valid_r5_bundle_with_the_mapped_codes() {
     let gone = app
         .site_id(study_id, json!({"site_number": "999", "country": "US"}))
         .await;
-    app.delete(&format!("/api/v1/sites/{gone}"), &app.admin_token)
-        .await
-        .ok(204);
+    app.admin_delete_ok(&format!("/api/v1/sites/{gone}")).await;
 
     let bundle = fhir(&app, study_id, &app.admin_token).await;
     let resources = check_bundle(&bundle);
@@ -324,13 +320,10 @@ async fn readers_get_what_they_may_read_and_others_a_404() {
         .problem(404);
     let analyst = app.token_for(Role::Analyst, &[], &[], None).await;
     fhir(&app, &other, &analyst).await;
-    app.get("/api/v1/studies/not-a-uuid/fhir", &app.admin_token)
+    app.admin_get("/api/v1/studies/not-a-uuid/fhir")
         .await
         .problem(404);
-    app.send(
-        app.http
-            .get(app.url(&format!("/api/v1/studies/{study}/fhir"))),
-    )
-    .await
-    .problem(401);
+    app.send(app.bare("GET", &format!("/api/v1/studies/{study}/fhir")))
+        .await
+        .problem(401);
 }

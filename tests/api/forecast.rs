@@ -9,17 +9,9 @@ use trialops::domain::enums::Role;
 use crate::helpers::{TestApp, spawn_app};
 
 async fn week(app: &TestApp, site: &str, monday: &str, enrolled: i64) {
-    let resp = app
-        .send(
-            app.http
-                .put(app.url(&format!("/api/v1/sites/{site}/enrollment/{monday}")))
-                .bearer_auth(&app.admin_token)
-                .json(
-                    &json!({"screened": enrolled, "screen_failed": 0, "enrolled": enrolled,
-                              "discontinued": 0, "completed": 0}),
-                ),
-        )
-        .await;
+    let counts = json!({"screened": enrolled, "screen_failed": 0, "enrolled": enrolled,
+                        "discontinued": 0, "completed": 0});
+    let resp = app.put_week(&app.admin_token, site, monday, &counts).await;
     resp.expect(201, "enrollment week");
 }
 
@@ -68,13 +60,10 @@ async fn the_worked_example_to_the_digit() {
     let app = spawn_app().await;
     let study = worked_example(&app).await;
     let f = app
-        .get(
-            &format!("/api/v1/studies/{study}/enrollment-forecast?{PRIOR}"),
-            &app.admin_token,
-        )
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!(
+            "/api/v1/studies/{study}/enrollment-forecast?{PRIOR}"
+        ))
+        .await;
     assert_eq!(f["as_of"], "2026-03-02");
     assert_eq!(f["status"], "forecast");
     assert_eq!(
@@ -132,14 +121,9 @@ async fn the_worked_example_to_the_digit() {
 
     // CSV: the same figures as rows.
     let csv = app
-        .send(
-            app.http
-                .get(app.url(&format!(
-                    "/api/v1/studies/{study}/enrollment-forecast?{PRIOR}"
-                )))
-                .bearer_auth(&app.admin_token)
-                .header("accept", "text/csv"),
-        )
+        .admin_csv(&format!(
+            "/api/v1/studies/{study}/enrollment-forecast?{PRIOR}"
+        ))
         .await;
     csv.expect(200, "forecast CSV");
     assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
@@ -153,13 +137,8 @@ async fn the_worked_example_to_the_digit() {
 
     // The curve's forecast columns: week x ends x weeks after t0.
     let curve = app
-        .get(
-            &format!("/api/v1/studies/{study}/enrollment-curve?{PRIOR}"),
-            &app.admin_token,
-        )
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!("/api/v1/studies/{study}/enrollment-curve?{PRIOR}"))
+        .await;
     assert_eq!(curve["as_of"], "2026-03-02");
     assert_eq!(curve["hyperparameters"]["source"], "given");
     let row = |week_start: &str| {
@@ -187,10 +166,12 @@ async fn the_worked_example_to_the_digit() {
     // The chart: an SVG, the same bytes for the same data.
     let svg = || async {
         app.send(
-            app.http
-                .get(app.url(&format!("/api/v1/studies/{study}/enrollment-curve?{PRIOR}")))
-                .bearer_auth(&app.admin_token)
-                .header("accept", "image/svg+xml"),
+            app.request(
+                "GET",
+                &format!("/api/v1/studies/{study}/enrollment-curve?{PRIOR}"),
+                &app.admin_token,
+            )
+            .header("accept", "image/svg+xml"),
         )
         .await
     };
@@ -225,13 +206,8 @@ async fn the_worked_example_to_the_digit() {
 
     // Study metrics and the portfolio carry the headline (fitted or planning prior, today).
     let m = app
-        .get(
-            &format!("/api/v1/studies/{study}/metrics"),
-            &app.admin_token,
-        )
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!("/api/v1/studies/{study}/metrics"))
+        .await;
     assert!(m["probability_by_planned_end"].is_number(), "{m}");
     assert!(
         m["forecast_p50_completion_date"].is_string()
@@ -244,11 +220,7 @@ async fn the_worked_example_to_the_digit() {
             >= 1,
         "D is late today"
     );
-    let portfolio = app
-        .get("/api/v1/metrics/portfolio", &app.admin_token)
-        .await
-        .ok(200)
-        .clone();
+    let portfolio = app.admin_json("/api/v1/metrics/portfolio").await;
     let row = &portfolio["data"][0];
     assert_eq!(
         row["probability_by_planned_end"],
@@ -282,49 +254,30 @@ async fn parameters_are_checked_and_missing_data_is_named() {
         "as_of=0001-01-01",
         "horizon=3",
     ] {
-        app.get(&path(query), &app.admin_token)
-            .await
-            .expect(400, query);
+        app.admin_get(&path(query)).await.expect(400, query);
         let curve = format!("/api/v1/studies/{study}/enrollment-curve?{query}");
-        app.get(&curve, &app.admin_token).await.expect(400, query);
+        app.admin_get(&curve).await.expect(400, query);
     }
-    app.get(
-        &format!("/api/v1/studies/{study}/signals?as_of=tomorrow"),
-        &app.admin_token,
-    )
-    .await
-    .expect(400, "signals as_of");
+    app.admin_get(&format!("/api/v1/studies/{study}/signals?as_of=tomorrow"))
+        .await
+        .expect(400, "signals as_of");
     // No fit (one site) and no planned dates: a 422 naming what the planning prior needs.
-    let resp = app.get(&path(""), &app.admin_token).await;
+    let resp = app.admin_get(&path("")).await;
     assert_eq!(
         resp.invalid_fields(),
         vec!["planned_start_date", "planned_end_date"]
     );
     // The curve still answers, without forecast columns; so do the metrics.
     let curve = app
-        .get(
-            &format!("/api/v1/studies/{study}/enrollment-curve"),
-            &app.admin_token,
-        )
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!("/api/v1/studies/{study}/enrollment-curve"))
+        .await;
     assert_eq!(curve["hyperparameters"], Value::Null);
     let m = app
-        .get(
-            &format!("/api/v1/studies/{study}/metrics"),
-            &app.admin_token,
-        )
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!("/api/v1/studies/{study}/metrics"))
+        .await;
     assert_eq!(m["probability_by_planned_end"], Value::Null);
     // With a prior it forecasts.
-    let f = app
-        .get(&path("prior_alpha=1&prior_beta=4"), &app.admin_token)
-        .await
-        .ok(200)
-        .clone();
+    let f = app.admin_json(&path("prior_alpha=1&prior_beta=4")).await;
     assert_eq!(f["status"], "forecast");
     assert_eq!(
         f["probability_by_planned_end"],
@@ -355,13 +308,10 @@ async fn a_fitted_prior_and_the_edge_statuses() {
     app.site_id(&study, json!({"site_number": "Y", "status": "closed"}))
         .await;
     let f = app
-        .get(
-            &format!("/api/v1/studies/{study}/enrollment-forecast?as_of=2026-03-04"),
-            &app.admin_token,
-        )
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!(
+            "/api/v1/studies/{study}/enrollment-forecast?as_of=2026-03-04"
+        ))
+        .await;
     assert_eq!(f["as_of"], "2026-03-02");
     let source = f["hyperparameters"]["source"].as_str().unwrap();
     assert!(source == "fitted" || source == "capped", "{source}");
@@ -378,21 +328,17 @@ async fn a_fitted_prior_and_the_edge_statuses() {
         ]
     );
     // Target reached: probability 1, no completion figures.
-    app.patch(
+    app.admin_patch(
         &format!("/api/v1/studies/{study}"),
-        &app.admin_token,
         &json!({"target_enrollment": 9}),
     )
     .await
     .ok(200);
     let f = app
-        .get(
-            &format!("/api/v1/studies/{study}/enrollment-forecast?as_of=2026-03-04"),
-            &app.admin_token,
-        )
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!(
+            "/api/v1/studies/{study}/enrollment-forecast?as_of=2026-03-04"
+        ))
+        .await;
     assert_eq!(f["status"], "target_reached");
     assert_eq!(f["probability_by_planned_end"], 1.0);
     assert_eq!(
@@ -430,16 +376,15 @@ async fn sites_plan_their_activation_and_studies_their_confidence() {
     for bad in [0.0, 1.0, -0.5, 1.5] {
         let body = json!({"protocol_number": "P-X", "title": "T", "phase": "phase2", "currency": "EUR",
                           "target_enrollment": 1, "forecast_confidence_threshold": bad});
-        let resp = app.post("/api/v1/studies", &app.admin_token, &body).await;
+        let resp = app.admin_post("/api/v1/studies", &body).await;
         assert_eq!(
             resp.invalid_fields(),
             vec!["forecast_confidence_threshold"],
             "{bad}"
         );
         let resp = app
-            .patch(
+            .admin_patch(
                 &format!("/api/v1/studies/{id}"),
-                &app.admin_token,
                 &json!({"forecast_confidence_threshold": bad}),
             )
             .await;
@@ -450,14 +395,11 @@ async fn sites_plan_their_activation_and_studies_their_confidence() {
         );
     }
     let patched = app
-        .patch(
+        .admin_patch_ok(
             &format!("/api/v1/studies/{id}"),
-            &app.admin_token,
             &json!({"forecast_confidence_threshold": 0.95}),
         )
-        .await
-        .ok(200)
-        .clone();
+        .await;
     assert_eq!(patched["forecast_confidence_threshold"], 0.95);
 
     let site = app
@@ -466,56 +408,32 @@ async fn sites_plan_their_activation_and_studies_their_confidence() {
     assert_eq!(site["planned_activation_on"], "2026-04-06");
     let site_id = site["id"].as_str().unwrap();
     let patched = app
-        .patch(
+        .admin_patch_ok(
             &format!("/api/v1/sites/{site_id}"),
-            &app.admin_token,
             &json!({"planned_activation_on": "2026-05-04"}),
         )
-        .await
-        .ok(200)
-        .clone();
+        .await;
     assert_eq!(patched["planned_activation_on"], "2026-05-04");
     let resp = app
-        .patch(
+        .admin_patch(
             &format!("/api/v1/sites/{site_id}"),
-            &app.admin_token,
             &json!({"planned_activation_on": "3001-01-01"}),
         )
         .await;
     assert_eq!(resp.invalid_fields(), vec!["planned_activation_on"]);
-    let batch = app
-        .post(
-            "/api/v1/sites/batch",
-            &app.admin_token,
-            &json!({"items": [{"external_id": "EXT-1", "study_id": id, "site_number": "B-1", "name": "Batch",
-                               "country": "DE", "planned_activation_on": "2026-06-01"}]}),
-        )
+    let batch = app.admin_post("/api/v1/sites/batch", &json!({"items": [{"external_id": "EXT-1", "study_id": id, "site_number": "B-1", "name": "Batch",
+                               "country": "DE", "planned_activation_on": "2026-06-01"}]}))
         .await
         .ok(200)
         .clone();
     let batched = batch["items"][0]["id"].as_str().unwrap();
-    let read = app
-        .get(&format!("/api/v1/sites/{batched}"), &app.admin_token)
-        .await
-        .ok(200)
-        .clone();
+    let read = app.admin_json(&format!("/api/v1/sites/{batched}")).await;
     assert_eq!(read["planned_activation_on"], "2026-06-01");
     // The feed carries it, and the CSV has its column.
-    let feed = app
-        .get("/api/v1/changes?entity_type=site", &app.admin_token)
-        .await
-        .ok(200)
-        .clone();
+    let feed = app.admin_json("/api/v1/changes?entity_type=site").await;
     let last = feed["data"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["data"]["planned_activation_on"], "2026-06-01");
-    let csv = app
-        .send(
-            app.http
-                .get(app.url(&format!("/api/v1/sites?study_id={id}")))
-                .bearer_auth(&app.admin_token)
-                .header("accept", "text/csv"),
-        )
-        .await;
+    let csv = app.admin_csv(&format!("/api/v1/sites?study_id={id}")).await;
     assert!(
         csv.text
             .lines()
@@ -529,13 +447,8 @@ async fn sites_plan_their_activation_and_studies_their_confidence() {
 /// (kind, severity, subject id) of the study's signals at `as_of`.
 async fn signals_at(app: &TestApp, study: &str, as_of: &str) -> Vec<(String, String, String)> {
     let body = app
-        .get(
-            &format!("/api/v1/studies/{study}/signals?as_of={as_of}"),
-            &app.admin_token,
-        )
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!("/api/v1/studies/{study}/signals?as_of={as_of}"))
+        .await;
     let mut out: Vec<_> = body["data"]
         .as_array()
         .unwrap()
@@ -571,63 +484,26 @@ async fn every_signal_at_its_threshold_and_one_step_short() {
                          "planned_end_date": "2026-08-04", "deviation_reporting_days": 7}),
         )
         .await;
-    let site = |n: &str, body: Value| {
-        let mut body = body;
-        body["site_number"] = json!(n);
+    let site = |n: &str, status: &str, date_field: &str, date: &str| {
+        let body = json!({"site_number": n, "status": status, date_field: date});
         let app = &app;
         let study = study.clone();
         async move { app.site_id(&study, body).await }
     };
     // site_not_enrolling: 55 days (no), 56 (warning), 111 (warning), 112 (critical), and
     // 112 days with one enrolled (no).
-    let s55 = site(
-        "N55",
-        json!({"status": "enrolling", "activated_on": "2026-04-21"}),
-    )
-    .await;
-    let s56 = site(
-        "N56",
-        json!({"status": "enrolling", "activated_on": "2026-04-20"}),
-    )
-    .await;
-    let s111 = site(
-        "N111",
-        json!({"status": "activated", "activated_on": "2026-02-24"}),
-    )
-    .await;
-    let s112 = site(
-        "N112",
-        json!({"status": "enrolling", "activated_on": "2026-02-23"}),
-    )
-    .await;
-    let s112e = site(
-        "N112E",
-        json!({"status": "enrolling", "activated_on": "2026-02-23"}),
-    )
-    .await;
+    let s55 = site("N55", "enrolling", "activated_on", "2026-04-21").await;
+    let s56 = site("N56", "enrolling", "activated_on", "2026-04-20").await;
+    let s111 = site("N111", "activated", "activated_on", "2026-02-24").await;
+    let s112 = site("N112", "enrolling", "activated_on", "2026-02-23").await;
+    let s112e = site("N112E", "enrolling", "activated_on", "2026-02-23").await;
     week(&app, &s112e, "2026-06-15", 1).await;
     // site_activation_overdue: planned today (no), yesterday (warning), 28 days ago
     // (warning), 29 (critical).
-    site(
-        "A0",
-        json!({"status": "planned", "planned_activation_on": "2026-06-15"}),
-    )
-    .await;
-    let a1 = site(
-        "A1",
-        json!({"status": "selected", "planned_activation_on": "2026-06-14"}),
-    )
-    .await;
-    let a28 = site(
-        "A28",
-        json!({"status": "planned", "planned_activation_on": "2026-05-18"}),
-    )
-    .await;
-    let a29 = site(
-        "A29",
-        json!({"status": "planned", "planned_activation_on": "2026-05-17"}),
-    )
-    .await;
+    site("A0", "planned", "planned_activation_on", "2026-06-15").await;
+    let a1 = site("A1", "selected", "planned_activation_on", "2026-06-14").await;
+    let a28 = site("A28", "planned", "planned_activation_on", "2026-05-18").await;
+    let a29 = site("A29", "planned", "planned_activation_on", "2026-05-17").await;
     // milestone_slipping: forecast 14 days late (no) / 15 (warning); baseline today (no) /
     // yesterday (critical); completed (no).
     let milestone = |body: Value| {
@@ -653,18 +529,15 @@ async fn every_signal_at_its_threshold_and_one_step_short() {
     // (warning), 625.01 (critical); an expense after AS_OF does not count.
     let mut lines = Vec::new();
     for (n, spent) in ["550.00", "550.01", "625.00", "625.01"].iter().enumerate() {
-        let line = app
-            .post("/api/v1/budget-lines", &app.admin_token,
-                  &json!({"study_id": study, "category": "other", "description": format!("Line {n}"), "planned_amount": "1000.00"}))
+        let line = app.admin_post("/api/v1/budget-lines", &json!({"study_id": study, "category": "other", "description": format!("Line {n}"), "planned_amount": "1000.00"}))
             .await
             .ok(201)["id"]
             .as_str()
             .unwrap()
             .to_string();
         for (amount, on) in [(*spent, "2026-06-01"), ("999.00", "2026-06-16")] {
-            app.post(
+            app.admin_post(
                 "/api/v1/expenses",
-                &app.admin_token,
                 &json!({"budget_line_id": line, "amount": amount, "incurred_on": on}),
             )
             .await
@@ -680,9 +553,7 @@ async fn every_signal_at_its_threshold_and_one_step_short() {
                           "participant_ref": "P-1", "category": "other", "importance": importance,
                           "occurred_on": detected, "detected_on": detected});
         async move {
-            app.post("/api/v1/deviations", &app.admin_token, &body)
-                .await
-                .ok(201)["id"]
+            app.admin_post("/api/v1/deviations", &body).await.ok(201)["id"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -710,31 +581,24 @@ async fn every_signal_at_its_threshold_and_one_step_short() {
     // prior. Whatever the probability p is, a threshold of exactly p is quiet and one a
     // hair above it warns.
     let forecast = app
-        .get(
-            &format!("/api/v1/studies/{study}/enrollment-forecast?as_of={AS_OF}"),
-            &app.admin_token,
-        )
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!(
+            "/api/v1/studies/{study}/enrollment-forecast?as_of={AS_OF}"
+        ))
+        .await;
     let p = forecast["probability_by_planned_end"].as_f64().unwrap();
     assert!(p > 0.0 && p < 0.99, "{forecast}");
-    app.patch(
+    app.admin_patch_ok(
         &format!("/api/v1/studies/{study}"),
-        &app.admin_token,
         &json!({"forecast_confidence_threshold": p}),
     )
-    .await
-    .ok(200);
+    .await;
     expected.sort();
     assert_eq!(signals_at(&app, &study, AS_OF).await, expected);
-    app.patch(
+    app.admin_patch_ok(
         &format!("/api/v1/studies/{study}"),
-        &app.admin_token,
         &json!({"forecast_confidence_threshold": p + 1e-6}),
     )
-    .await
-    .ok(200);
+    .await;
     let mut with_risk = expected.clone();
     with_risk.push(sig("completion_at_risk", "warning", &study));
     with_risk.sort();
@@ -742,25 +606,21 @@ async fn every_signal_at_its_threshold_and_one_step_short() {
     // Below half the threshold: critical. Exactly half: still a warning.
     let half = (2.0 * p).min(0.999999);
     if 2.0 * p < 0.999999 {
-        app.patch(
+        app.admin_patch_ok(
             &format!("/api/v1/studies/{study}"),
-            &app.admin_token,
             &json!({"forecast_confidence_threshold": half}),
         )
-        .await
-        .ok(200);
+        .await;
         assert!(signals_at(&app, &study, AS_OF).await.contains(&sig(
             "completion_at_risk",
             "warning",
             &study
         )));
-        app.patch(
+        app.admin_patch_ok(
             &format!("/api/v1/studies/{study}"),
-            &app.admin_token,
             &json!({"forecast_confidence_threshold": half + 1e-6}),
         )
-        .await
-        .ok(200);
+        .await;
         assert!(signals_at(&app, &study, AS_OF).await.contains(&sig(
             "completion_at_risk",
             "critical",
@@ -770,12 +630,7 @@ async fn every_signal_at_its_threshold_and_one_step_short() {
 
     // The CSV: one row per signal, figures as JSON text.
     let csv = app
-        .send(
-            app.http
-                .get(app.url(&format!("/api/v1/studies/{study}/signals?as_of={AS_OF}")))
-                .bearer_auth(&app.admin_token)
-                .header("accept", "text/csv"),
-        )
+        .admin_csv(&format!("/api/v1/studies/{study}/signals?as_of={AS_OF}"))
         .await;
     csv.expect(200, "signals CSV");
     assert_eq!(

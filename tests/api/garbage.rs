@@ -356,8 +356,7 @@ async fn send_body(app: &TestApp, target: &Target, content_type: &str, body: Vec
 #[actix_web::test]
 async fn garbage_bodies_get_clean_4xx_and_change_nothing() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await;
-    let study_id = study["id"].as_str().unwrap().to_string();
+    let study_id = app.study_id(json!({})).await;
     let site = app.create_site(&study_id, json!({})).await;
     let site_id = site["id"].as_str().unwrap().to_string();
 
@@ -543,7 +542,7 @@ async fn garbage_query_strings_get_200_or_400() {
         let separator = *rng.pick(&["&", "&", "&", "&&", ";"]);
         let query = parts.join(separator);
         let what = format!("GET {path}?{query}");
-        let resp = app.get(&format!("{path}?{query}"), &app.admin_token).await;
+        let resp = app.admin_get(&format!("{path}?{query}")).await;
         if let Err(why) = clean(&resp) {
             failures.push(format!("{what}: {why}"));
         } else if resp.status != 400 && !(resp.status == 200 && resp.body["data"].is_array()) {
@@ -573,7 +572,7 @@ async fn garbage_query_strings_get_200_or_400() {
                 total += 1;
                 let query = format!("{path}?{key}={value}");
                 let what = format!("GET {}", preview(query.as_bytes()));
-                let resp = app.get(&query, &app.admin_token).await;
+                let resp = app.admin_get(&query).await;
                 if let Err(why) = clean(&resp) {
                     failures.push(format!("{what}: {why}"));
                 } else if resp.status != 400
@@ -675,8 +674,7 @@ fn collection_like(resp: &Resp, method: &reqwest::Method) -> bool {
 #[actix_web::test]
 async fn garbage_path_ids_are_404() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await;
-    let study_id = study["id"].as_str().unwrap().to_string();
+    let study_id = app.study_id(json!({})).await;
     app.create_site(&study_id, json!({})).await;
     let print = app.fingerprint().await;
 
@@ -761,8 +759,7 @@ async fn garbage_path_ids_are_404() {
 #[actix_web::test]
 async fn oversized_and_non_json_bodies_are_413_and_415() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await;
-    let study_id = study["id"].as_str().unwrap().to_string();
+    let study_id = app.study_id(json!({})).await;
     let print = app.fingerprint().await;
     const MIB: usize = 1024 * 1024;
 

@@ -1,6 +1,7 @@
 //! Test harness: each test gets its own database, cloned from a migrated template, and its
 //! own running server on a free port; it talks to it over HTTP with real tokens.
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -56,6 +57,19 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// A connection to the PostgreSQL server's `postgres` database, for creating and dropping
+/// databases and roles.
+pub async fn server() -> AsyncPgConnection {
+    AsyncPgConnection::establish(&format!("{}/postgres", server_url()))
+        .await
+        .expect("connect to PostgreSQL")
+}
+
+/// Runs `sql` (statements without results) on `conn`.
+pub async fn execute(conn: &mut AsyncPgConnection, sql: &str) {
+    conn.batch_execute(sql).await.unwrap();
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = BigInt)]
@@ -70,9 +84,7 @@ async fn template() -> String {
     TEMPLATE
         .get_or_init(|| async {
             let name = template_name();
-            let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", server_url()))
-                .await
-                .expect("connect to PostgreSQL");
+            let mut admin = server().await;
             diesel::sql_query("SELECT pg_advisory_lock(7007)")
                 .execute(&mut admin)
                 .await
@@ -87,21 +99,14 @@ async fn template() -> String {
                     > 0;
             if !exists {
                 let building = format!("{name}_building");
-                admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
-                    .await
-                    .unwrap();
-                admin
-                    .batch_execute(&format!("CREATE DATABASE {building}"))
-                    .await
-                    .unwrap();
+                let drop = format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)");
+                execute(&mut admin, &drop).await;
+                execute(&mut admin, &format!("CREATE DATABASE {building}")).await;
                 trialops::db::run_migrations(&format!("{}/{building}", server_url()))
                     .await
                     .unwrap();
-                admin
-                    .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
-                    .await
-                    .unwrap();
+                let rename = format!("ALTER DATABASE {building} RENAME TO {name}");
+                execute(&mut admin, &rename).await;
             }
             diesel::sql_query("SELECT pg_advisory_unlock(7007)")
                 .execute(&mut admin)
@@ -176,6 +181,28 @@ impl Resp {
             .collect()
     }
 
+    /// Asserts a 422 whose `errors[]` name exactly `field`, with `code`; `what` labels a
+    /// failure.
+    #[track_caller]
+    pub fn refuses(&self, field: &str, code: &str, what: &str) {
+        assert_eq!(self.invalid_fields(), [field], "{what}: {}", self.text);
+        assert_eq!(self.body["errors"][0]["code"], code, "{what}");
+    }
+
+    /// Asserts a 422 whose `errors[]` all name `field` (one rule or several).
+    #[track_caller]
+    pub fn refuses_field(&self, field: &str, what: &str) {
+        let mut fields = self.invalid_fields();
+        fields.dedup();
+        assert_eq!(fields, [field], "{what}: {}", self.text);
+    }
+
+    /// Asserts a problem+json answer with this status and returns its `detail`.
+    #[track_caller]
+    pub fn detail(&self, status: u16) -> &str {
+        self.problem(status)["detail"].as_str().unwrap()
+    }
+
     #[track_caller]
     pub fn ok(&self, status: u16) -> &Value {
         assert_eq!(
@@ -207,6 +234,48 @@ pub fn id_of(record: &Value) -> String {
     record["id"].as_str().expect("an id").to_string()
 }
 
+/// The ids of a page's `data`.
+pub fn ids(page: &Value) -> BTreeSet<String> {
+    page["data"]
+        .as_array()
+        .expect("a page's data")
+        .iter()
+        .map(id_of)
+        .collect()
+}
+
+/// The `field` of every record of a page's `data`, in order, as text.
+pub fn column(page: &Value, field: &str) -> Vec<String> {
+    let records = page["data"].as_array().expect("a page's data");
+    records
+        .iter()
+        .map(|record| record[field].as_str().expect("a text field").to_string())
+        .collect()
+}
+
+/// The `action` of each audit event, in order.
+pub fn actions(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|event| event["action"].as_str().expect("an action").to_string())
+        .collect()
+}
+
+/// A refused case of a validation table: `{field: value}`, refused naming `field` with
+/// `code`.
+pub fn bad(
+    field: &'static str,
+    value: Value,
+    code: &'static str,
+) -> (Value, &'static str, &'static str) {
+    (json!({ field: value }), field, code)
+}
+
+/// `prefix` and a short random suffix, for fields that must be unique.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..10])
+}
+
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
@@ -234,28 +303,13 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         Uuid::new_v4().simple(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", server_url()))
-        .await
-        .unwrap();
-    admin
-        .batch_execute(&format!(
-            "CREATE DATABASE {database_name} TEMPLATE {template}"
-        ))
-        .await
-        .unwrap();
+    let mut admin = server().await;
+    let create = format!("CREATE DATABASE {database_name} TEMPLATE {template}");
+    execute(&mut admin, &create).await;
     let database_url = format!("{}/{database_name}", server_url());
-    let mut settings = Settings::for_database(&database_url);
-    settings.db_pool_size = 4;
-    configure(&mut settings);
-    let state = startup::prepare(&settings).await.unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = startup::run(listener, state.clone(), Some(1)).unwrap();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-
+    let (state, base, handle) = start(&database_url, configure).await;
     let mut app = TestApp {
-        base: format!("http://127.0.0.1:{port}"),
+        base,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -270,6 +324,24 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let (id, secret) = app.register(Role::Admin, vec![], vec![], None).await;
     app.admin_token = app.token(&id, &secret).await;
     app
+}
+
+/// Starts the service on `database_url` with some settings changed, on a free port:
+/// its state, base URL and handle.
+async fn start(
+    database_url: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> (web::Data<AppState>, String, actix_web::dev::ServerHandle) {
+    let mut settings = Settings::for_database(database_url);
+    settings.db_pool_size = 4;
+    configure(&mut settings);
+    let state = startup::prepare(&settings).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = startup::run(listener, state.clone(), Some(1)).unwrap();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (state, format!("http://127.0.0.1:{port}"), handle)
 }
 
 impl Drop for TestApp {
@@ -331,17 +403,9 @@ impl TestApp {
     /// Another instance of the service on this app's database (as behind a load balancer),
     /// with some settings changed; it shares nothing with this one but PostgreSQL.
     pub async fn another_instance(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
-        let mut settings = Settings::for_database(&self.database_url);
-        settings.db_pool_size = 4;
-        configure(&mut settings);
-        let state = startup::prepare(&settings).await.unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = startup::run(listener, state.clone(), Some(1)).unwrap();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        let (state, base, handle) = start(&self.database_url, configure).await;
         TestApp {
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             http: self.http.clone(),
             database_url: self.database_url.clone(),
             database_name: self.database_name.clone(),
@@ -453,18 +517,81 @@ impl TestApp {
         body: &Value,
         reason: Option<&str>,
     ) -> Resp {
-        let request = self
-            .http
-            .patch(self.url(path))
-            .bearer_auth(token)
-            .header("content-type", "application/merge-patch+json")
-            .body(body.to_string());
+        let request = self.request("PATCH", path, token);
+        let request = request.header("content-type", "application/merge-patch+json");
+        self.send(with_reason(request.body(body.to_string()), reason))
+            .await
+    }
+
+    /// A JSON `POST` with an `X-Change-Reason` (or none).
+    pub async fn post_with(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        reason: Option<&str>,
+    ) -> Resp {
+        let request = self.request("POST", path, token).json(body);
         self.send(with_reason(request, reason)).await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Resp {
         self.send(self.http.delete(self.url(path)).bearer_auth(token))
             .await
+    }
+
+    /// `delete` as the admin, asserting a 204.
+    pub async fn admin_delete_ok(&self, path: &str) {
+        self.admin_delete(path).await.ok(204);
+    }
+
+    /// `patch` as the admin, asserting a 200; the record as patched.
+    pub async fn admin_patch_ok(&self, path: &str, body: &Value) -> Value {
+        self.admin_patch(path, body).await.ok(200).clone()
+    }
+
+    /// A `PUT` of a site's enrollment week (`week` is its Monday) with `token`.
+    pub async fn put_week(&self, token: &str, site: &str, week: &str, counts: &Value) -> Resp {
+        let path = format!("/api/v1/sites/{site}/enrollment/{week}");
+        self.send(self.request("PUT", &path, token).json(counts))
+            .await
+    }
+
+    /// `get` as the admin.
+    pub async fn admin_get(&self, path: &str) -> Resp {
+        self.get(path, &self.admin_token).await
+    }
+
+    /// The body of a `GET` as the admin; asserts a 200.
+    pub async fn admin_json(&self, path: &str) -> Value {
+        self.admin_get(path).await.ok(200).clone()
+    }
+
+    /// The records of a list (`data`) as the admin sees them; asserts a 200.
+    pub async fn admin_list(&self, path: &str) -> Vec<Value> {
+        let resp = self.admin_get(path).await;
+        resp.expect(200, path);
+        resp.body["data"].as_array().expect("a page's data").clone()
+    }
+
+    /// `post` as the admin.
+    pub async fn admin_post(&self, path: &str, body: &Value) -> Resp {
+        self.post(path, &self.admin_token, body).await
+    }
+
+    /// `patch` (a merge patch) as the admin.
+    pub async fn admin_patch(&self, path: &str, body: &Value) -> Resp {
+        self.patch(path, &self.admin_token, body).await
+    }
+
+    /// A merge patch as the admin, with an `X-Change-Reason` (or none).
+    pub async fn admin_patch_with(&self, path: &str, body: &Value, reason: Option<&str>) -> Resp {
+        self.patch_with(path, &self.admin_token, body, reason).await
+    }
+
+    /// `delete` as the admin.
+    pub async fn admin_delete(&self, path: &str) -> Resp {
+        self.delete(path, &self.admin_token).await
     }
 
     pub async fn form(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
@@ -478,34 +605,39 @@ impl TestApp {
         .await
     }
 
+    /// The id of a record created (as admin) by posting `body` to `collection`.
+    pub async fn created(&self, collection: &str, body: &Value) -> String {
+        let resp = self.admin_post(collection, body).await;
+        resp.expect(201, &format!("setting up {collection}"));
+        resp.id()
+    }
+
+    /// Creates a record (as admin) by posting `body` with `overrides` merged in.
+    async fn create(&self, collection: &str, mut body: Value, overrides: &Value) -> Value {
+        json_patch::merge(&mut body, overrides);
+        self.admin_post(collection, &body).await.ok(201).clone()
+    }
+
     /// Creates a study (as admin unless a token is given) with `overrides` merged in.
     pub async fn create_study(&self, overrides: Value) -> Value {
-        let mut body = json!({
+        let body = json!({
             "protocol_number": format!("P-{}", Uuid::new_v4().simple()),
             "title": "A study",
             "phase": "phase2",
             "currency": "EUR",
             "target_enrollment": 100
         });
-        json_patch::merge(&mut body, &overrides);
-        self.post("/api/v1/studies", &self.admin_token, &body)
-            .await
-            .ok(201)
-            .clone()
+        self.create("/api/v1/studies", body, &overrides).await
     }
 
     pub async fn create_site(&self, study_id: &str, overrides: Value) -> Value {
-        let mut body = json!({
+        let body = json!({
             "study_id": study_id,
             "site_number": format!("S-{}", &Uuid::new_v4().simple().to_string()[..8]),
             "name": "A site",
             "country": "DE"
         });
-        json_patch::merge(&mut body, &overrides);
-        self.post("/api/v1/sites", &self.admin_token, &body)
-            .await
-            .ok(201)
-            .clone()
+        self.create("/api/v1/sites", body, &overrides).await
     }
 
     /// The id of a new study (as admin) with `overrides` merged in.
@@ -518,24 +650,148 @@ impl TestApp {
         id_of(&self.create_site(study_id, overrides).await)
     }
 
+    /// The id of a new vendor (as admin) with `overrides` merged in.
+    pub async fn vendor_id(&self, overrides: Value) -> String {
+        id_of(&self.create_vendor(overrides).await)
+    }
+
+    /// Creates `n` studies (as admin), titled "Study 0", "Study 1", ...
+    pub async fn studies(&self, n: usize) {
+        for i in 0..n {
+            self.create_study(json!({ "title": format!("Study {i}") }))
+                .await;
+        }
+    }
+
+    /// The ids of two new studies (as admin).
+    pub async fn two_studies(&self) -> (String, String) {
+        (
+            self.study_id(json!({})).await,
+            self.study_id(json!({})).await,
+        )
+    }
+
+    /// The ids of a new study and of a new site in it (as admin).
+    pub async fn study_and_site(&self) -> (String, String) {
+        let study = self.study_id(json!({})).await;
+        let site = self.site_id(&study, json!({})).await;
+        (study, site)
+    }
+
     /// Creates a vendor (as admin) with `overrides` merged in.
     pub async fn create_vendor(&self, overrides: Value) -> Value {
-        let mut body = json!({"name": "A vendor", "kind": "cro"});
-        json_patch::merge(&mut body, &overrides);
-        self.post("/api/v1/vendors", &self.admin_token, &body)
-            .await
-            .ok(201)
-            .clone()
+        let body = json!({"name": "A vendor", "kind": "cro"});
+        self.create("/api/v1/vendors", body, &overrides).await
     }
 
     /// Creates a milestone (as admin) in `study_id` with `overrides` merged in.
     pub async fn create_milestone(&self, study_id: &str, overrides: Value) -> Value {
-        let mut body = json!({"study_id": study_id, "name": "A milestone", "kind": "other"});
-        json_patch::merge(&mut body, &overrides);
-        self.post("/api/v1/milestones", &self.admin_token, &body)
-            .await
-            .ok(201)
-            .clone()
+        let body = json!({"study_id": study_id, "name": "A milestone", "kind": "other"});
+        self.create("/api/v1/milestones", body, &overrides).await
+    }
+
+    /// Asserts the ids each list query of `base` answers (as the admin), and that each of
+    /// `refused` is a 400.
+    pub async fn assert_filters(
+        &self,
+        base: &str,
+        cases: impl IntoIterator<Item = (String, BTreeSet<String>)>,
+        refused: &[&str],
+    ) {
+        for (query, expected) in cases {
+            let resp = self.admin_get(&format!("{base}?{query}")).await;
+            assert_eq!(ids(resp.ok(200)), expected, "{base}?{query}");
+        }
+        for query in refused {
+            let resp = self.admin_get(&format!("{base}?{query}")).await;
+            resp.expect(400, query);
+        }
+    }
+
+    /// Posts `body` to `collection` as the admin and asserts the answer of a create: a 201
+    /// with the new record's `Location`, at version 1 (`ETag: "1"`). Returns the record and
+    /// its path.
+    pub async fn create_checked(&self, collection: &str, body: &Value) -> (Value, String) {
+        self.create_checked_with(collection, body, None).await
+    }
+
+    /// `create_checked` with an `X-Change-Reason` (or none).
+    pub async fn create_checked_with(
+        &self,
+        collection: &str,
+        body: &Value,
+        reason: Option<&str>,
+    ) -> (Value, String) {
+        let created = self
+            .post_with(collection, &self.admin_token, body, reason)
+            .await;
+        let record = created.ok(201).clone();
+        let path = format!("{collection}/{}", id_of(&record));
+        assert_eq!(created.header("location"), Some(path.clone()));
+        assert_eq!(created.header("etag").as_deref(), Some("\"1\""));
+        assert_eq!(record["version"], 1, "{path}");
+        (record, path)
+    }
+
+    /// Asserts that `path` reads back exactly `record`, at version 1 (`ETag: "1"`).
+    pub async fn assert_reads_back(&self, path: &str, record: &Value) {
+        let read = self.admin_get(path).await;
+        assert_eq!(read.ok(200), record, "{path}");
+        assert_eq!(read.header("etag").as_deref(), Some("\"1\""), "{path}");
+    }
+
+    /// Deletes `path` as the admin (204); then a read of it and a merge patch of `body` are
+    /// 404s, as for a record that never existed.
+    pub async fn assert_deleted(&self, path: &str, body: &Value) {
+        self.admin_delete_ok(path).await;
+        self.admin_get(path).await.problem(404);
+        self.admin_patch(path, body).await.problem(404);
+    }
+
+    /// Deletes `path` as the admin (204); it then reads as a 404, while the list `query`
+    /// with `include_deleted=true` still shows it first, marked `deleted_at`.
+    pub async fn assert_soft_delete(&self, path: &str, query: &str) {
+        self.admin_delete(path).await.ok(204);
+        self.admin_get(path).await.problem(404);
+        let listed = self
+            .admin_list(&format!("{query}&include_deleted=true"))
+            .await;
+        assert!(listed[0]["deleted_at"].is_string(), "{query}");
+    }
+
+    /// Asserts that `If-Match` guards `path` (at version 1): a patch setting `field` with
+    /// `"1"` succeeds, a second with the now stale `"1"` is a 412 naming `"2"`, a delete
+    /// with `"1"` is a 412 that writes nothing, and a delete with `"2"` succeeds.
+    pub async fn assert_if_match_guards(&self, path: &str, field: &str) {
+        let patch = |etag: &str| {
+            self.request("PATCH", path, &self.admin_token)
+                .header("content-type", "application/merge-patch+json")
+                .header("if-match", etag)
+                .body(json!({ field: format!("n {etag}") }).to_string())
+        };
+        self.send(patch("\"1\"")).await.ok(200);
+        let before = self.fingerprint().await;
+        let stale = self.send(patch("\"1\"")).await;
+        assert!(stale.detail(412).contains("\"2\""), "{path}");
+        let delete = |etag: &str| {
+            self.request("DELETE", path, &self.admin_token)
+                .header("if-match", etag)
+        };
+        self.send(delete("\"1\"")).await.problem(412);
+        assert_eq!(self.fingerprint().await, before, "{path}");
+        self.send(delete("\"2\"")).await.ok(204);
+    }
+
+    /// Asserts that a merge patch of `path` without a usable `X-Change-Reason` (none, empty
+    /// or blank) is a 422 naming the header, and writes nothing.
+    pub async fn assert_reason_required(&self, path: &str, body: &Value) {
+        let before = self.fingerprint().await;
+        for reason in [None, Some(""), Some("   ")] {
+            let resp = self.admin_patch_with(path, body, reason).await;
+            let what = format!("{path} with reason {reason:?}");
+            resp.refuses("X-Change-Reason", "required", &what);
+        }
+        assert_eq!(self.fingerprint().await, before, "nothing changed");
     }
 
     /// A fingerprint of every business table, to prove a refused request changed nothing.
@@ -565,11 +821,56 @@ impl TestApp {
             .print
     }
 
+    /// The number `count_sql` (a `SELECT count(*) ...`) answers on this test's database.
+    /// Ids go into the text as they are: they are the service's own uuids.
+    pub async fn count(&self, count_sql: &str) -> i64 {
+        let mut conn = self.db().await;
+        diesel::sql_query(format!("SELECT ({count_sql}) AS n"))
+            .get_result::<Count>(&mut conn)
+            .await
+            .unwrap()
+            .n
+    }
+
+    /// A `method` request to `path` with `token`, to finish with headers or a body and
+    /// `send`.
+    pub fn request(&self, method: &str, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.bare(method, path).bearer_auth(token)
+    }
+
+    /// A `method` request to `path` without a token.
+    pub fn bare(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        self.http.request(method, self.url(path))
+    }
+
+    /// A `GET` of `path` as CSV, as the admin.
+    pub async fn admin_csv(&self, path: &str) -> Resp {
+        let request = self.request("GET", path, &self.admin_token);
+        self.send(request.header("accept", "text/csv")).await
+    }
+
     /// A direct connection to this test's database.
     pub async fn db(&self) -> AsyncPgConnection {
         AsyncPgConnection::establish(&self.database_url)
             .await
             .unwrap()
+    }
+
+    /// The audit events of `entity_id` (oldest first), asserting their actions and that
+    /// each is about an entity of `entity_type`.
+    pub async fn audit_trail(
+        &self,
+        entity_id: &str,
+        entity_type: &str,
+        expected: &[&str],
+    ) -> Vec<Value> {
+        let events = self.audit_events(entity_id).await;
+        assert_eq!(actions(&events), expected, "{entity_type} {entity_id}");
+        for event in &events {
+            assert_eq!(event["entity_type"], entity_type, "{entity_id}");
+        }
+        events
     }
 
     /// Audit events of one entity, oldest first, as JSON.

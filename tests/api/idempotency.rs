@@ -1,7 +1,5 @@
 //! `Idempotency-Key` on POST: replay, reuse with another body, concurrency, per client.
 
-use diesel::sql_types::BigInt;
-use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 
@@ -9,9 +7,7 @@ use crate::helpers::{Resp, TestApp, spawn_app};
 
 async fn post_with_key(app: &TestApp, token: &str, key: &str, body: &Value) -> Resp {
     app.send(
-        app.http
-            .post(app.url("/api/v1/vendors"))
-            .bearer_auth(token)
+        app.request("POST", "/api/v1/vendors", token)
             .header("idempotency-key", key)
             .json(body),
     )
@@ -19,17 +15,7 @@ async fn post_with_key(app: &TestApp, token: &str, key: &str, body: &Value) -> R
 }
 
 async fn vendors(app: &TestApp) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut conn = app.db().await;
-    diesel::sql_query("SELECT count(*) AS n FROM vendors")
-        .get_result::<Count>(&mut conn)
-        .await
-        .unwrap()
-        .n
+    app.count("SELECT count(*) FROM vendors").await
 }
 
 #[actix_web::test]
@@ -48,9 +34,7 @@ async fn the_same_key_and_body_replays_the_first_answer() {
     assert_eq!(app.audit_events(&first.id()).await.len(), 1);
 
     // Without a key, the same body is a second vendor.
-    app.post("/api/v1/vendors", &app.admin_token, &body)
-        .await
-        .ok(201);
+    app.admin_post("/api/v1/vendors", &body).await.ok(201);
     assert_eq!(vendors(&app).await, 2);
 }
 
@@ -159,9 +143,7 @@ async fn a_compressed_body_with_a_key_is_decoded_once() {
     let compressed = gzip.wait_with_output().unwrap().stdout;
     let send = || {
         app.send(
-            app.http
-                .post(app.url("/api/v1/vendors"))
-                .bearer_auth(&app.admin_token)
+            app.request("POST", "/api/v1/vendors", &app.admin_token)
                 .header("content-type", "application/json")
                 .header("content-encoding", "gzip")
                 .header("idempotency-key", "gzip-1")

@@ -5,8 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use diesel::sql_types::BigInt;
-use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::SimpleAsyncConnection;
 use serde_json::{Value, json};
 
 use trialops::domain::enums::Role;
@@ -36,7 +35,7 @@ async fn a_client_revoked_on_one_instance_is_refused_by_another_within_a_second(
     b.get("/api/v1/studies", &token).await.ok(200);
     b.get("/api/v1/studies", &token).await.ok(200);
 
-    a.delete(&format!("/api/v1/clients/{id}"), &a.admin_token)
+    a.admin_delete(&format!("/api/v1/clients/{id}"))
         .await
         .ok(204);
     let took = b
@@ -74,11 +73,11 @@ async fn without_its_notification_connection_an_instance_asks_the_database_every
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!b.state.live_clients.listening());
-    let ready = b.send(b.http.get(b.url("/readyz"))).await;
+    let ready = b.send(b.bare("GET", "/readyz")).await;
     assert_eq!(ready.ok(200)["revocations"], "checked on every request");
 
     // A revocation B hears nothing of is still honoured by B's very next request.
-    a.delete(&format!("/api/v1/clients/{id}"), &a.admin_token)
+    a.admin_delete(&format!("/api/v1/clients/{id}"))
         .await
         .ok(204);
     b.get("/api/v1/studies", &token).await.problem(401);
@@ -181,17 +180,7 @@ async fn wrong_secrets_are_throttled_per_address_but_the_right_one_still_passes(
 }
 
 async fn sealed_events(app: &TestApp) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut conn = app.db().await;
-    diesel::sql_query("SELECT count(*) AS n FROM audit_seals")
-        .get_result::<Count>(&mut conn)
-        .await
-        .unwrap()
-        .n
+    app.count("SELECT count(*) FROM audit_seals").await
 }
 
 #[actix_web::test]
@@ -201,7 +190,7 @@ async fn thirty_two_writers_through_the_api_are_in_the_feed_once_in_order_and_th
         settings.db_pool_size = 16;
     })
     .await;
-    let study_id = id_of(&app.create_study(json!({})).await);
+    let study_id = app.study_id(json!({})).await;
     // 32 writers, each creating a risk and then updating it twice.
     let writers = (0..32).map(|writer| {
         let app = &app;
@@ -209,15 +198,10 @@ async fn thirty_two_writers_through_the_api_are_in_the_feed_once_in_order_and_th
         async move {
             let body = json!({"study_id": study_id, "title": format!("Risk {writer}"), "category": "vendor",
                               "likelihood": 1, "impact": 1, "detectability": 1});
-            let risk = app.post("/api/v1/risks", &app.admin_token, &body).await.ok(201).clone();
+            let risk = app.admin_post("/api/v1/risks", &body).await.ok(201).clone();
             let path = format!("/api/v1/risks/{}", id_of(&risk));
             for likelihood in [2, 3] {
-                app.patch_with(
-                    &path,
-                    &app.admin_token,
-                    &json!({"likelihood": likelihood}),
-                    Some("reassessed"),
-                )
+                app.admin_patch_with(&path, &json!({"likelihood": likelihood}), Some("reassessed"))
                 .await
                 .ok(200);
             }
@@ -234,13 +218,10 @@ async fn thirty_two_writers_through_the_api_are_in_the_feed_once_in_order_and_th
     let mut after = 0;
     loop {
         let page = app
-            .get(
-                &format!("/api/v1/changes?after={after}&limit=50&entity_type=risk"),
-                &app.admin_token,
-            )
-            .await
-            .ok(200)
-            .clone();
+            .admin_json(&format!(
+                "/api/v1/changes?after={after}&limit=50&entity_type=risk"
+            ))
+            .await;
         let items = page["data"].as_array().unwrap().clone();
         after = page["next_after"].as_i64().unwrap();
         if items.is_empty() {
@@ -259,9 +240,7 @@ async fn thirty_two_writers_through_the_api_are_in_the_feed_once_in_order_and_th
             .collect();
         assert_eq!(versions, [1, 2, 3], "{risk}: its changes in their order");
     }
-    let check = app
-        .get("/api/v1/audit-events/verify", &app.admin_token)
-        .await;
+    let check = app.admin_get("/api/v1/audit-events/verify").await;
     assert_eq!(check.ok(200)["valid"], true, "{}", check.text);
     // The study, the admin client that wrote it, and every risk change.
     assert_eq!(check.body["events_checked"], 2 + 32 * 3);
@@ -302,16 +281,10 @@ async fn events_wait_for_a_sealer_and_a_sealer_that_dies_mid_batch_loses_nothing
 
     // A read of the feed seals for itself: a write is in the feed as soon as it is answered.
     let study = app.create_study(json!({"title": "Late"})).await;
-    let page = app
-        .get("/api/v1/changes?after=4", &app.admin_token)
-        .await
-        .ok(200)
-        .clone();
+    let page = app.admin_json("/api/v1/changes?after=4").await;
     assert_eq!(page["data"][0]["entity_id"], study["id"]);
     assert_eq!(page["data"][0]["seq"], 5);
-    let check = app
-        .get("/api/v1/audit-events/verify", &app.admin_token)
-        .await;
+    let check = app.admin_get("/api/v1/audit-events/verify").await;
     assert_eq!(check.ok(200)["valid"], true);
     assert_eq!(check.body["events_checked"], 5);
 }

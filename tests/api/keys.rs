@@ -55,9 +55,7 @@ fn header_kid(token: &str) -> String {
 }
 
 async fn jwks_kids(app: &TestApp) -> Vec<String> {
-    let jwks = app
-        .send(app.http.get(app.url("/.well-known/jwks.json")))
-        .await;
+    let jwks = app.send(app.bare("GET", "/.well-known/jwks.json")).await;
     let mut kids: Vec<String> = jwks.ok(200)["keys"]
         .as_array()
         .unwrap()
@@ -90,10 +88,7 @@ fn trialops(database_url: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, S
 }
 
 async fn readyz(app: &TestApp) -> Value {
-    app.send(app.http.get(app.url("/readyz")))
-        .await
-        .ok(200)
-        .clone()
+    app.send(app.bare("GET", "/readyz")).await.ok(200).clone()
 }
 
 #[actix_web::test]
@@ -122,9 +117,7 @@ async fn with_an_encryption_key_a_database_reader_holds_no_usable_signing_key() 
     // An Idempotency-Key replay of a new client keeps its answer, secret included, but
     // not in plain form.
     let create = |key: &'static str| {
-        app.http
-            .post(app.url("/api/v1/clients"))
-            .bearer_auth(&app.admin_token)
+        app.request("POST", "/api/v1/clients", &app.admin_token)
             .header("idempotency-key", key)
             .json(&json!({"name": "Replayed", "role": "analyst"}))
     };
@@ -196,9 +189,7 @@ async fn plain_keys_are_reported_then_encrypted_and_rewrapped_from_the_command_l
     assert!(key_rows(&app).await[0].plain);
     // A kept answer in plain form, to be sealed too.
     app.send(
-        app.http
-            .post(app.url("/api/v1/studies"))
-            .bearer_auth(&app.admin_token)
+        app.request("POST", "/api/v1/studies", &app.admin_token)
             .header("idempotency-key", "plain-1")
             .json(&json!({"title": "Kept", "phase": "phase2", "status": "planned"})),
     )
@@ -218,19 +209,10 @@ async fn plain_keys_are_reported_then_encrypted_and_rewrapped_from_the_command_l
     assert!(ok, "{stderr}");
     let rows = key_rows(&app).await;
     assert!(rows.iter().all(|r| r.sealed && !r.plain), "{rows:?}");
-    let mut conn = app.db().await;
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let plain_bodies: Count = diesel::sql_query(
-        "SELECT count(*) AS n FROM idempotency_keys WHERE response_body IS NOT NULL",
-    )
-    .get_result(&mut conn)
-    .await
-    .unwrap();
-    assert_eq!(plain_bodies.n, 0);
+    let plain_bodies = app
+        .count("SELECT count(*) FROM idempotency_keys WHERE response_body IS NOT NULL")
+        .await;
+    assert_eq!(plain_bodies, 0);
 
     // The same key still signs: the first instance's tokens verify on one with the key.
     let sealed = app
@@ -440,14 +422,7 @@ async fn rotation_publishes_first_switches_every_instance_and_retires_the_old_ke
     })
     .await;
     let refused = app.get("/api/v1/studies", &before).await;
-    assert!(
-        refused.problem(401)["detail"]
-            .as_str()
-            .unwrap()
-            .contains("retired"),
-        "{}",
-        refused.text
-    );
+    assert!(refused.detail(401).contains("retired"), "{}", refused.text);
     other.get("/api/v1/studies", &before).await.problem(401);
     within(Duration::from_secs(1), "the JWKS drops the old key", || {
         let (app, other, new_kid) = (&app, &other, &new_kid);
@@ -487,7 +462,7 @@ async fn rotation_publishes_first_switches_every_instance_and_retires_the_old_ke
 async fn a_key_that_signed_a_checkpoint_stays_published_after_it_retires() {
     let app = spawn_app_with(short_lived).await;
     let checkpoint = app
-        .get("/api/v1/audit-events/checkpoint", &app.admin_token)
+        .admin_get("/api/v1/audit-events/checkpoint")
         .await
         .ok(200)["checkpoint"]
         .as_str()

@@ -7,7 +7,7 @@ use chrono::{Datelike, Days, Months, NaiveDate, Utc};
 use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, column, spawn_app};
 
 fn monday_of(day: NaiveDate) -> NaiveDate {
     day - Days::new(u64::from(day.weekday().num_days_from_monday()))
@@ -26,26 +26,17 @@ fn s(day: NaiveDate) -> String {
 }
 
 async fn created(app: &TestApp, path: &str, body: Value) -> Value {
-    app.post(path, &app.admin_token, &body)
-        .await
-        .ok(201)
-        .clone()
+    app.admin_post(path, &body).await.ok(201).clone()
 }
 
 async fn week(app: &TestApp, site: &str, monday: NaiveDate, counts: (i64, i64, i64)) {
     let (enrolled, screened, screen_failed) = counts;
-    let resp = app
-        .send(
-            app.http
-                .put(app.url(&format!("/api/v1/sites/{site}/enrollment/{monday}")))
-                .bearer_auth(&app.admin_token)
-                .json(
-                    &json!({"screened": screened, "screen_failed": screen_failed,
-                    "enrolled": enrolled, "discontinued": 0, "completed": 0}),
-                ),
-        )
-        .await;
-    resp.ok(201);
+    let counts = json!({"screened": screened, "screen_failed": screen_failed,
+                        "enrolled": enrolled, "discontinued": 0, "completed": 0});
+    let monday = monday.to_string();
+    app.put_week(&app.admin_token, site, &monday, &counts)
+        .await
+        .ok(201);
 }
 
 struct World {
@@ -59,38 +50,28 @@ struct World {
 async fn build(app: &TestApp) -> World {
     let today = Utc::now().date_naive();
     let monday = monday_of(today);
-    let study = created(
-        app,
+    let study = app.created(
         "/api/v1/studies",
-        json!({"protocol_number": "MET-1", "title": "Metrics", "phase": "phase3", "currency": "EUR",
+        &json!({"protocol_number": "MET-1", "title": "Metrics", "phase": "phase3", "currency": "EUR",
                "target_enrollment": 20, "enrollment_buffer_pct": 10,
                "planned_start_date": s(plus(today, -100)), "planned_end_date": s(plus(today, 100))}),
     )
-    .await["id"]
-    .as_str()
-    .unwrap()
-    .to_string();
+    .await;
     // Activation lags 10 and 20 days; the third site has none.
     let a = app
-        .create_site(
+        .site_id(
             &study,
             json!({"site_number": "A", "status": "enrolling",
             "irb_approved_on": "2026-01-01", "activated_on": "2026-01-11"}),
         )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .await;
     let b = app
-        .create_site(
+        .site_id(
             &study,
             json!({"site_number": "B", "status": "activated",
             "irb_approved_on": "2026-02-01", "activated_on": "2026-02-21"}),
         )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .await;
     let c = app
         .site_id(&study, json!({"site_number": "C", "status": "planned"}))
         .await;
@@ -208,13 +189,8 @@ async fn every_figure_matches_the_hand_computation() {
     let app = spawn_app().await;
     let w = build(&app).await;
     let m = app
-        .get(
-            &format!("/api/v1/studies/{}/metrics", w.study),
-            &app.admin_token,
-        )
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!("/api/v1/studies/{}/metrics", w.study))
+        .await;
     assert_eq!(m["study_id"], w.study);
     assert_eq!(m["today"], s(w.today), "the test ran across midnight UTC");
     assert!(m["as_of"].as_str().unwrap().starts_with(&s(w.today)));
@@ -308,11 +284,7 @@ async fn every_figure_matches_the_hand_computation() {
     );
 
     // The portfolio row says the same.
-    let portfolio = app
-        .get("/api/v1/metrics/portfolio", &app.admin_token)
-        .await
-        .ok(200)
-        .clone();
+    let portfolio = app.admin_json("/api/v1/metrics/portfolio").await;
     let rows = portfolio["data"].as_array().unwrap();
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
@@ -360,11 +332,10 @@ async fn every_figure_matches_the_hand_computation() {
 #[actix_web::test]
 async fn figures_follow_the_last_write() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({"target_enrollment": 10})).await;
-    let id = study["id"].as_str().unwrap();
+    let id = &app.study_id(json!({"target_enrollment": 10})).await;
     let site = app.create_site(id, json!({})).await;
     let path = format!("/api/v1/studies/{id}/metrics");
-    let before = app.get(&path, &app.admin_token).await.ok(200).clone();
+    let before = app.admin_json(&path).await;
     assert_eq!(before["enrollment"]["enrolled"], 0);
     week(
         &app,
@@ -373,7 +344,7 @@ async fn figures_follow_the_last_write() {
         (4, 5, 1),
     )
     .await;
-    let after = app.get(&path, &app.admin_token).await.ok(200).clone();
+    let after = app.admin_json(&path).await;
     assert_eq!(after["enrollment"]["enrolled"], 4);
     assert_eq!(after["enrollment"]["percent_of_target"], 40.0);
 }
@@ -381,13 +352,10 @@ async fn figures_follow_the_last_write() {
 #[actix_web::test]
 async fn a_study_without_data_has_nulls_not_divisions_by_zero() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({"target_enrollment": 0})).await;
-    let id = study["id"].as_str().unwrap();
+    let id = &app.study_id(json!({"target_enrollment": 0})).await;
     let m = app
-        .get(&format!("/api/v1/studies/{id}/metrics"), &app.admin_token)
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!("/api/v1/studies/{id}/metrics"))
+        .await;
     let e = &m["enrollment"];
     for field in [
         "screen_fail_rate",
@@ -426,10 +394,7 @@ async fn a_study_without_data_has_nulls_not_divisions_by_zero() {
     assert_eq!(m["deviations"]["by_site"], json!([]));
     // No report and no planned start: no curve.
     let curve = app
-        .get(
-            &format!("/api/v1/studies/{id}/enrollment-curve"),
-            &app.admin_token,
-        )
+        .admin_get(&format!("/api/v1/studies/{id}/enrollment-curve"))
         .await;
     assert_eq!(curve.ok(200)["data"], json!([]));
 }
@@ -439,11 +404,10 @@ async fn a_single_reported_week_and_a_per_site_plan() {
     let app = spawn_app().await;
     let today = Utc::now().date_naive();
     let monday = monday_of(today);
-    let study = app
-        .create_study(json!({"target_enrollment": 100,
+    let id = &app
+        .study_id(json!({"target_enrollment": 100,
             "planned_start_date": s(plus(monday, -14)), "planned_end_date": s(plus(monday, 56))}))
         .await;
-    let id = study["id"].as_str().unwrap();
     // A per-site plan: 30 from the planned start (no activation date), 40 from activation.
     let a = app.create_site(id, json!({"target_enrollment": 30})).await;
     app.create_site(
@@ -455,10 +419,8 @@ async fn a_single_reported_week_and_a_per_site_plan() {
     // One complete week with 6 enrolled: velocity 6 / 4.
     week(&app, a["id"].as_str().unwrap(), plus(monday, -7), (6, 8, 2)).await;
     let m = app
-        .get(&format!("/api/v1/studies/{id}/metrics"), &app.admin_token)
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!("/api/v1/studies/{id}/metrics"))
+        .await;
     assert_eq!(m["enrollment"]["velocity_4w"], 1.5);
     assert_eq!(m["enrollment"]["plan_basis"], "per_site");
     // 94 to go at 1.5 a week: ceil(94 x 4 / 6) = 63 weeks, far past the planned end.
@@ -469,13 +431,8 @@ async fn a_single_reported_week_and_a_per_site_plan() {
     assert_eq!(m["enrollment"]["on_track"], false);
 
     let curve = app
-        .get(
-            &format!("/api/v1/studies/{id}/enrollment-curve"),
-            &app.admin_token,
-        )
-        .await
-        .ok(200)
-        .clone();
+        .admin_json(&format!("/api/v1/studies/{id}/enrollment-curve"))
+        .await;
     let rows = curve["data"].as_array().unwrap();
     // From the planned start's week to the planned end's week: 11 weeks.
     assert_eq!(rows.len(), 11);
@@ -519,10 +476,10 @@ async fn who_reads_metrics() {
     let b = app.create_study(json!({"protocol_number": "B"})).await;
     let deleted = app.create_study(json!({"protocol_number": "GONE"})).await;
     let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
-    app.delete(
-        &format!("/api/v1/studies/{}", deleted["id"].as_str().unwrap()),
-        &app.admin_token,
-    )
+    app.admin_delete(&format!(
+        "/api/v1/studies/{}",
+        deleted["id"].as_str().unwrap()
+    ))
     .await;
     let site_a = app.create_site(a, json!({})).await;
     let site_a = site_a["id"].as_str().unwrap();
@@ -530,14 +487,7 @@ async fn who_reads_metrics() {
     let vendor = vendor["id"].as_str().unwrap();
     app.create_milestone(a, json!({"vendor_id": vendor})).await;
 
-    let portfolio_ids = |resp: &Value| -> Vec<String> {
-        resp["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| row["study_id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let portfolio_ids = |resp: &Value| column(resp, "study_id");
     let everyone = vec![a.to_string(), b.to_string()];
     for role in [Role::Admin, Role::Sponsor, Role::Auditor, Role::Analyst] {
         let token = app.token_for(role, &[], &[], None).await;
@@ -594,12 +544,10 @@ async fn who_reads_metrics() {
         "not-a-uuid",
         gone,
     ] {
-        app.get(&format!("/api/v1/studies/{id}/metrics"), &app.admin_token)
+        app.admin_get(&format!("/api/v1/studies/{id}/metrics"))
             .await
             .problem(404);
     }
-    let anonymous = app
-        .send(app.http.get(app.url("/api/v1/metrics/portfolio")))
-        .await;
+    let anonymous = app.send(app.bare("GET", "/api/v1/metrics/portfolio")).await;
     anonymous.problem(401);
 }

@@ -11,9 +11,7 @@ const COMMITTED: &str = include_str!("../../openapi/openapi.json");
 #[actix_web::test]
 async fn committed_document_equals_the_served_one() {
     let app = spawn_app().await;
-    let served = app
-        .send(app.http.get(app.url("/api-docs/openapi.json")))
-        .await;
+    let served = app.send(app.bare("GET", "/api-docs/openapi.json")).await;
     assert_eq!(served.status, 200);
     let committed: serde_json::Value = serde_json::from_str(COMMITTED).unwrap();
     assert_eq!(
@@ -66,10 +64,10 @@ async fn every_operation_is_documented_with_its_errors() {
 #[actix_web::test]
 async fn swagger_ui_is_served_from_the_binary() {
     let app = spawn_app().await;
-    let redirect = app.send(app.http.get(app.url("/swagger-ui"))).await;
+    let redirect = app.send(app.bare("GET", "/swagger-ui")).await;
     assert_eq!(redirect.status, 308);
     assert_eq!(redirect.header("location").as_deref(), Some("/swagger-ui/"));
-    let page = app.send(app.http.get(app.url("/swagger-ui/"))).await;
+    let page = app.send(app.bare("GET", "/swagger-ui/")).await;
     assert_eq!(page.status, 200);
     assert!(
         page.text.contains("swagger-ui"),
@@ -77,7 +75,7 @@ async fn swagger_ui_is_served_from_the_binary() {
         &page.text[..200.min(page.text.len())]
     );
     let init = app
-        .send(app.http.get(app.url("/swagger-ui/swagger-initializer.js")))
+        .send(app.bare("GET", "/swagger-ui/swagger-initializer.js"))
         .await;
     assert_eq!(init.status, 200);
     assert!(init.text.contains("/api-docs/openapi.json"));
@@ -128,18 +126,20 @@ async fn every_get_that_can_answer_304_documents_it() {
             .await;
         let week = app
             .send(
-                app.http
-                    .put(app.url(&format!("/api/v1/sites/{site}/enrollment/{monday}")))
-                    .bearer_auth(&token)
-                    .json(
-                        &json!({"screened": enrolled, "screen_failed": 0, "enrolled": enrolled,
+                app.request(
+                    "PUT",
+                    &format!("/api/v1/sites/{site}/enrollment/{monday}"),
+                    &token,
+                )
+                .json(
+                    &json!({"screened": enrolled, "screen_failed": 0, "enrolled": enrolled,
                                   "discontinued": 0, "completed": 0}),
-                    ),
+                ),
             )
             .await;
         week.expect(201, "enrollment week");
     }
-    let vendor = id_of(&app.create_vendor(json!({})).await);
+    let vendor = app.vendor_id(json!({})).await;
     let milestone = id_of(&app.create_milestone(&study, json!({})).await);
     let post = async |path: &str, body: serde_json::Value| app.post(path, &token, &body).await.id();
     let risk = post(
@@ -213,9 +213,7 @@ async fn every_get_that_can_answer_304_documents_it() {
         assert_eq!(answer.status, 200, "GET {url}");
         let again = app
             .send(
-                app.http
-                    .get(app.url(&url))
-                    .bearer_auth(&token)
+                app.request("GET", &url, &token)
                     .header("If-None-Match", &etag),
             )
             .await;

@@ -4,10 +4,9 @@
 use std::net::TcpListener;
 use std::process::Command;
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::{Value, json};
 
-use crate::helpers::{SERVER_URL, run_python, spawn_app_with};
+use crate::helpers::{execute, run_python, server, spawn_app_with};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trialops");
 
@@ -45,16 +44,14 @@ async fn metrics_are_scraped_on_their_own_address_in_prometheus_format() {
     let study = app.study_id(json!({})).await;
     let mut refused = 0;
     for _ in 0..8 {
-        let resp = app
-            .get(&format!("/api/v1/studies/{study}"), &app.admin_token)
-            .await;
+        let resp = app.admin_get(&format!("/api/v1/studies/{study}")).await;
         if resp.status == 429 {
             refused += 1;
         }
     }
     assert!(refused > 0, "the rate limit refused nothing");
     // Not on the API's address.
-    let api = app.send(app.http.get(app.url("/metrics"))).await;
+    let api = app.send(app.bare("GET", "/metrics")).await;
     assert_eq!(api.status, 404);
 
     let text = reqwest::get(format!("http://{address}/metrics"))
@@ -183,19 +180,11 @@ async fn start_up_failures_say_what_to_change_in_one_line() {
 
     // A missing database and a user who may not create it.
     let role = format!("trialops_nocreate_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = AsyncPgConnection::establish(&format!("{SERVER_URL}/postgres"))
-        .await
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE ROLE {role} LOGIN NOCREATEDB"))
-        .await
-        .unwrap();
+    let mut admin = server().await;
+    execute(&mut admin, &format!("CREATE ROLE {role} LOGIN NOCREATEDB")).await;
     let url = format!("postgres://{role}@127.0.0.1:5432/trialops_missing_{role}");
     let (code, stderr) = serve(&[("DATABASE_URL", &url)]);
-    admin
-        .batch_execute(&format!("DROP ROLE {role}"))
-        .await
-        .unwrap();
+    execute(&mut admin, &format!("DROP ROLE {role}")).await;
     assert_eq!(code, Some(1));
     one_line(
         &stderr,
@@ -248,7 +237,7 @@ async fn requests_beyond_the_in_flight_bound_wait_and_are_all_answered_while_pro
         // A probe behind the held permit would never answer: fail instead of hanging.
         let answer = tokio::time::timeout(
             std::time::Duration::from_secs(30),
-            app.http.get(app.url(probe)).send(),
+            app.bare("GET", probe).send(),
         )
         .await
         .unwrap_or_else(|_| panic!("{probe} waited for a permit"))
@@ -263,7 +252,7 @@ async fn requests_beyond_the_in_flight_bound_wait_and_are_all_answered_while_pro
     assert_eq!(waiting.await.unwrap().unwrap().status(), 200);
 
     // Twenty reads at once through one permit: every one answered.
-    let reads = (0..20).map(|_| app.get(&path, &app.admin_token));
+    let reads = (0..20).map(|_| app.admin_get(&path));
     for read in futures_util::future::join_all(reads).await {
         read.expect(200, "a read through a bound of one");
     }

@@ -14,15 +14,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, id_of, spawn_app};
+use crate::helpers::{TestApp, column, id_of, spawn_app};
 
 fn ids(page: &Value) -> Vec<String> {
-    page["data"]
-        .as_array()
-        .expect("data is an array")
-        .iter()
-        .map(id_of)
-        .collect()
+    column(page, "id")
 }
 
 /// `path?query` with every value form-encoded.
@@ -40,7 +35,7 @@ async fn walk(app: &TestApp, path: &str, limit: usize) -> Vec<Vec<String>> {
         if let Some(cursor) = &cursor {
             params.push(("cursor", cursor));
         }
-        let resp = app.get(&with_query(path, &params), &app.admin_token).await;
+        let resp = app.admin_get(&with_query(path, &params)).await;
         let page = resp.ok(200);
         pages.push(ids(page));
         assert!(pages.len() <= 1000, "the walk does not end");
@@ -57,7 +52,7 @@ async fn walk(app: &TestApp, path: &str, limit: usize) -> Vec<Vec<String>> {
 async fn create_studies(app: &TestApp, n: usize) -> Vec<String> {
     let mut created = Vec::new();
     for _ in 0..n {
-        created.push(id_of(&app.create_study(json!({})).await));
+        created.push(app.study_id(json!({})).await);
     }
     created
 }
@@ -87,7 +82,7 @@ async fn a_walk_returns_every_row_once_in_id_order() {
     // One page holds everything.
     let pages = walk(&app, "/api/v1/studies", 1000).await;
     assert_eq!(pages, [sorted.clone()]);
-    let default = app.get("/api/v1/studies", &app.admin_token).await;
+    let default = app.admin_get("/api/v1/studies").await;
     assert_eq!(ids(default.ok(200)), sorted);
     assert!(default.body["next_cursor"].is_null());
 }
@@ -107,7 +102,7 @@ async fn a_walk_sees_every_existing_row_once_while_rows_are_inserted() {
             if let Some(cursor) = &cursor {
                 path.push_str(&format!("&cursor={cursor}"));
             }
-            let page = app.get(&path, &app.admin_token).await.ok(200).clone();
+            let page = app.admin_json(&path).await;
             seen.extend(ids(&page));
             // Let the inserter in between every two pages.
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -123,7 +118,7 @@ async fn a_walk_sees_every_existing_row_once_while_rows_are_inserted() {
     let inserter = async {
         let mut inserted = Vec::new();
         while walking.get() && inserted.len() < 40 {
-            inserted.push(id_of(&app.create_study(json!({})).await));
+            inserted.push(app.study_id(json!({})).await);
             if walking.get() {
                 inserted_during_walk.set(inserted_during_walk.get() + 1);
             }
@@ -156,22 +151,18 @@ async fn bad_limits_and_cursors_are_400() {
     create_studies(&app, 3).await;
     for path in ["/api/v1/studies", "/api/v1/sites"] {
         for limit in ["0", "1001", "-1", "abc", "", "1.5", "99999999999999999999"] {
-            let resp = app
-                .get(&with_query(path, &[("limit", limit)]), &app.admin_token)
-                .await;
+            let resp = app.admin_get(&with_query(path, &[("limit", limit)])).await;
             assert_eq!(resp.status, 400, "{path} limit={limit:?}: {}", resp.text);
             resp.problem(400);
         }
         for limit in ["1", "1000"] {
-            let resp = app
-                .get(&with_query(path, &[("limit", limit)]), &app.admin_token)
-                .await;
+            let resp = app.admin_get(&with_query(path, &[("limit", limit)])).await;
             assert_eq!(resp.status, 200, "{path} limit={limit}: {}", resp.text);
         }
 
         let valid = URL_SAFE_NO_PAD.encode(format!("k1:{}", Uuid::now_v7()));
         let ok = app
-            .get(&with_query(path, &[("cursor", &valid)]), &app.admin_token)
+            .admin_get(&with_query(path, &[("cursor", &valid)]))
             .await;
         assert_eq!(ok.status, 200, "{path} a well-formed cursor: {}", ok.text);
         let bad_cursors = [
@@ -186,7 +177,7 @@ async fn bad_limits_and_cursors_are_400() {
         ];
         for cursor in &bad_cursors {
             let resp = app
-                .get(&with_query(path, &[("cursor", cursor)]), &app.admin_token)
+                .admin_get(&with_query(path, &[("cursor", cursor)]))
                 .await;
             assert_eq!(resp.status, 400, "{path} cursor={cursor:?}: {}", resp.text);
             resp.problem(400);
@@ -220,14 +211,11 @@ async fn updated_since_lists_only_rows_changed_since() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let target = id_of(&created[1]);
     let patched = app
-        .patch(
+        .admin_patch_ok(
             &format!("/api/v1/studies/{target}"),
-            &app.admin_token,
             &json!({"title": "changed"}),
         )
-        .await
-        .ok(200)
-        .clone();
+        .await;
     let changed_at = time_of(&patched, "updated_at");
     assert!(changed_at > last_created);
     let between = last_created + (changed_at - last_created) / 2;
@@ -236,10 +224,7 @@ async fn updated_since_lists_only_rows_changed_since() {
         let app = &app;
         async move {
             let resp = app
-                .get(
-                    &with_query("/api/v1/studies", &[("updated_since", &since)]),
-                    &app.admin_token,
-                )
+                .admin_get(&with_query("/api/v1/studies", &[("updated_since", &since)]))
                 .await;
             assert_eq!(resp.status, 200, "updated_since={since}: {}", resp.text);
             ids(&resp.body)
@@ -282,20 +267,14 @@ async fn updated_since_lists_only_rows_changed_since() {
         "",
     ] {
         let resp = app
-            .get(
-                &with_query("/api/v1/studies", &[("updated_since", bad)]),
-                &app.admin_token,
-            )
+            .admin_get(&with_query("/api/v1/studies", &[("updated_since", bad)]))
             .await;
         assert_eq!(resp.status, 400, "updated_since={bad:?}: {}", resp.text);
         resp.problem(400);
     }
     // A raw `+` in a query string is a space: not a time.
     let raw = app
-        .get(
-            "/api/v1/studies?updated_since=2026-03-01T09:30:00+00:00",
-            &app.admin_token,
-        )
+        .admin_get("/api/v1/studies?updated_since=2026-03-01T09:30:00+00:00")
         .await;
     raw.problem(400);
 }
@@ -303,17 +282,15 @@ async fn updated_since_lists_only_rows_changed_since() {
 #[actix_web::test]
 async fn include_deleted_shows_soft_deleted_rows() {
     let app = spawn_app().await;
-    let kept = id_of(&app.create_study(json!({})).await);
-    let doomed = id_of(&app.create_study(json!({})).await);
-    let site_study = id_of(&app.create_study(json!({})).await);
-    let kept_site = id_of(&app.create_site(&site_study, json!({})).await);
-    let doomed_site = id_of(&app.create_site(&site_study, json!({})).await);
-    app.delete(&format!("/api/v1/studies/{doomed}"), &app.admin_token)
-        .await
-        .ok(204);
-    app.delete(&format!("/api/v1/sites/{doomed_site}"), &app.admin_token)
-        .await
-        .ok(204);
+    let kept = app.study_id(json!({})).await;
+    let doomed = app.study_id(json!({})).await;
+    let site_study = app.study_id(json!({})).await;
+    let kept_site = app.site_id(&site_study, json!({})).await;
+    let doomed_site = app.site_id(&site_study, json!({})).await;
+    app.admin_delete_ok(&format!("/api/v1/studies/{doomed}"))
+        .await;
+    app.admin_delete_ok(&format!("/api/v1/sites/{doomed_site}"))
+        .await;
 
     for (collection, kept, doomed) in [
         ("/api/v1/studies", &kept, &doomed),
@@ -323,17 +300,14 @@ async fn include_deleted_shows_soft_deleted_rows() {
             collection.to_string(),
             format!("{collection}?include_deleted=false"),
         ] {
-            let list = app.get(&path, &app.admin_token).await;
+            let list = app.admin_get(&path).await;
             let listed = ids(list.ok(200));
             assert!(listed.contains(kept), "{path}");
             assert!(!listed.contains(doomed), "{path} shows a deleted row");
         }
 
         let list = app
-            .get(
-                &format!("{collection}?include_deleted=true"),
-                &app.admin_token,
-            )
+            .admin_get(&format!("{collection}?include_deleted=true"))
             .await;
         let rows = list.ok(200)["data"].as_array().unwrap();
         let row = |id: &str| {
@@ -345,15 +319,12 @@ async fn include_deleted_shows_soft_deleted_rows() {
         assert!(deleted_at <= Utc::now() + chrono::Duration::minutes(1));
         assert!(row(kept)["deleted_at"].is_null());
 
-        app.get(&format!("{collection}/{doomed}"), &app.admin_token)
+        app.admin_get(&format!("{collection}/{doomed}"))
             .await
             .problem(404);
         for bad in ["maybe", "yes please"] {
             let resp = app
-                .get(
-                    &with_query(collection, &[("include_deleted", bad)]),
-                    &app.admin_token,
-                )
+                .admin_get(&with_query(collection, &[("include_deleted", bad)]))
                 .await;
             assert_eq!(resp.status, 400, "include_deleted={bad:?}: {}", resp.text);
             resp.problem(400);
@@ -368,16 +339,16 @@ async fn filters_narrow_lists_and_bad_values_are_400() {
         &app.create_study(json!({"phase": "phase3", "status": "recruiting"}))
             .await,
     );
-    let y = id_of(&app.create_study(json!({"phase": "phase1"})).await);
-    let z = id_of(&app.create_study(json!({"phase": "phase3"})).await);
-    let x_active = id_of(&app.create_site(&x, json!({"status": "activated"})).await);
-    let x_planned = id_of(&app.create_site(&x, json!({})).await);
-    let y_active = id_of(&app.create_site(&y, json!({"status": "activated"})).await);
+    let y = app.study_id(json!({"phase": "phase1"})).await;
+    let z = app.study_id(json!({"phase": "phase3"})).await;
+    let x_active = app.site_id(&x, json!({"status": "activated"})).await;
+    let x_planned = app.site_id(&x, json!({})).await;
+    let y_active = app.site_id(&y, json!({"status": "activated"})).await;
 
     let listed = |query: String| {
         let app = &app;
         async move {
-            let resp = app.get(&query, &app.admin_token).await;
+            let resp = app.admin_get(&query).await;
             assert_eq!(resp.status, 200, "{query}: {}", resp.text);
             ids(&resp.body).into_iter().collect::<BTreeSet<String>>()
         }
@@ -413,16 +384,13 @@ async fn filters_narrow_lists_and_bad_values_are_400() {
         set(&[])
     );
     // Filters and pagination together.
-    let first = app
-        .get("/api/v1/studies?phase=phase3&limit=1", &app.admin_token)
-        .await;
+    let first = app.admin_get("/api/v1/studies?phase=phase3&limit=1").await;
     assert_eq!(ids(first.ok(200)), std::slice::from_ref(&x));
     let cursor = first.body["next_cursor"].as_str().unwrap();
     let second = app
-        .get(
-            &format!("/api/v1/studies?phase=phase3&limit=1&cursor={cursor}"),
-            &app.admin_token,
-        )
+        .admin_get(&format!(
+            "/api/v1/studies?phase=phase3&limit=1&cursor={cursor}"
+        ))
         .await;
     assert_eq!(ids(second.ok(200)), std::slice::from_ref(&z));
     assert!(second.body["next_cursor"].is_null());
@@ -437,7 +405,7 @@ async fn filters_narrow_lists_and_bad_values_are_400() {
         "/api/v1/studies?status=active",
         "/api/v1/studies?phase=phase3&phase=phase1",
     ] {
-        let resp = app.get(bad, &app.admin_token).await;
+        let resp = app.admin_get(bad).await;
         assert_eq!(resp.status, 400, "{bad}: {}", resp.text);
         resp.problem(400);
     }

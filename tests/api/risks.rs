@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use trialops::domain::enums::Role;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, id_of, spawn_app};
+use crate::helpers::{TestApp, actions, bad, id_of, ids, spawn_app};
 
 /// A vendor row, straight into the database (vendors have their own API elsewhere).
 async fn insert_vendor(app: &TestApp, deleted: bool) -> String {
@@ -40,65 +40,45 @@ fn risk_body(study_id: &str, overrides: Value) -> Value {
 }
 
 async fn create_risk(app: &TestApp, study_id: &str, overrides: Value) -> Value {
-    app.post(
-        "/api/v1/risks",
-        &app.admin_token,
-        &risk_body(study_id, overrides),
-    )
-    .await
-    .ok(201)
-    .clone()
+    app.admin_post("/api/v1/risks", &risk_body(study_id, overrides))
+        .await
+        .ok(201)
+        .clone()
 }
 
-fn ids(page: &Value) -> BTreeSet<String> {
-    page["data"].as_array().unwrap().iter().map(id_of).collect()
-}
-
-fn actions(events: &[Value]) -> Vec<&str> {
-    events
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect()
+/// Asserts an escalation event: its reason, and the status it moved from open.
+#[track_caller]
+fn assert_escalation(escalate: &Value, reason: &str) {
+    assert_eq!(escalate["reason"], reason);
+    let moved = json!({"status": {"old": "open", "new": "escalated"}});
+    assert_eq!(escalate["changes"], moved);
 }
 
 #[actix_web::test]
 async fn risk_lifecycle() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await;
-    let study_id = study["id"].as_str().unwrap();
+    let study_id = &app.study_id(json!({})).await;
     let site = app.create_site(study_id, json!({})).await;
     let vendor = insert_vendor(&app, false).await;
-    let created = app
-        .post(
-            "/api/v1/risks",
-            &app.admin_token,
-            &risk_body(
-                study_id,
-                json!({
-                    "site_id": site["id"], "vendor_id": vendor, "likelihood": 2, "impact": 3,
-                    "detectability": 4, "owner": "QA lead", "review_due_on": "2026-06-30"
-                }),
-            ),
-        )
-        .await;
-    let risk = created.ok(201).clone();
-    let path = format!("/api/v1/risks/{}", id_of(&risk));
-    assert_eq!(created.header("location").as_deref(), Some(path.as_str()));
-    assert_eq!(created.header("etag").as_deref(), Some("\"1\""));
+    let body = risk_body(
+        study_id,
+        json!({
+            "site_id": site["id"], "vendor_id": vendor, "likelihood": 2, "impact": 3,
+            "detectability": 4, "owner": "QA lead", "review_due_on": "2026-06-30"
+        }),
+    );
+    let (risk, path) = app.create_checked("/api/v1/risks", &body).await;
     assert_eq!(risk["score"], 24);
     assert_eq!(risk["status"], "open");
     assert_eq!(risk["version"], 1);
     assert_eq!(risk["site_id"], site["id"]);
     assert_eq!(risk["vendor_id"], vendor.as_str());
 
-    let read = app.get(&path, &app.admin_token).await;
-    assert_eq!(read.ok(200), &risk);
-    assert_eq!(read.header("etag").as_deref(), Some("\"1\""));
+    app.assert_reads_back(&path, &risk).await;
 
     let patched = app
-        .patch_with(
+        .admin_patch_with(
             &path,
-            &app.admin_token,
             &json!({"impact": 1, "mitigation_plan": "Second lab on standby", "site_id": null}),
             Some("Quarterly risk review"),
         )
@@ -111,32 +91,22 @@ async fn risk_lifecycle() {
 
     // A patch that changes nothing writes nothing.
     let same = app
-        .patch_with(&path, &app.admin_token, &json!({"impact": 1}), Some("x"))
+        .admin_patch_with(&path, &json!({"impact": 1}), Some("x"))
         .await;
     assert_eq!(same.ok(200)["version"], 2);
 
     let events = app.audit_events(&id_of(&risk)).await;
     assert_eq!(actions(&events), ["create", "update"]);
     assert_eq!(events[0]["entity_type"], "risk");
-    assert_eq!(events[0]["study_id"], study_id);
+    assert_eq!(events[0]["study_id"], study_id.as_str());
     assert_eq!(events[1]["reason"], "Quarterly risk review");
     assert_eq!(events[1]["changes"]["impact"], json!({"old": 3, "new": 1}));
     assert_eq!(events[1]["changes"]["score"], json!({"old": 24, "new": 8}));
 
-    app.delete(&path, &app.admin_token).await.ok(204);
-    app.get(&path, &app.admin_token).await.problem(404);
-    let listed = app
-        .get(
-            &format!("/api/v1/risks?study_id={study_id}&include_deleted=true"),
-            &app.admin_token,
-        )
+    app.assert_soft_delete(&path, &format!("/api/v1/risks?study_id={study_id}"))
         .await;
-    assert!(listed.ok(200)["data"][0]["deleted_at"].is_string());
     let live = app
-        .get(
-            &format!("/api/v1/risks?study_id={study_id}"),
-            &app.admin_token,
-        )
+        .admin_get(&format!("/api/v1/risks?study_id={study_id}"))
         .await;
     assert!(ids(live.ok(200)).is_empty());
     assert_eq!(
@@ -158,53 +128,31 @@ async fn invalid_risks_are_refused() {
     let ghost = Uuid::now_v7().to_string();
     let before = app.fingerprint().await;
     let cases = [
-        (json!({"likelihood": 0}), "likelihood", "range"),
-        (json!({"likelihood": 6}), "likelihood", "range"),
-        (json!({"impact": 6}), "impact", "range"),
-        (json!({"detectability": 0}), "detectability", "range"),
-        (json!({"likelihood": null}), "likelihood", "required"),
-        (json!({"score": 8}), "score", "unknown_field"),
-        (json!({"title": "  "}), "title", "blank"),
-        (json!({"title": null}), "title", "required"),
-        (json!({"category": "weather"}), "category", "enum"),
-        (json!({"status": "done"}), "status", "enum"),
-        (
-            json!({"site_id": foreign_site["id"]}),
-            "site_id",
-            "reference",
-        ),
-        (json!({"site_id": ghost}), "site_id", "reference"),
-        (json!({"vendor_id": ghost}), "vendor_id", "reference"),
-        (
-            json!({"vendor_id": deleted_vendor}),
-            "vendor_id",
-            "reference",
-        ),
+        bad("likelihood", json!(0), "range"),
+        bad("likelihood", json!(6), "range"),
+        bad("impact", json!(6), "range"),
+        bad("detectability", json!(0), "range"),
+        bad("likelihood", json!(null), "required"),
+        bad("score", json!(8), "unknown_field"),
+        bad("title", json!("  "), "blank"),
+        bad("title", json!(null), "required"),
+        bad("category", json!("weather"), "enum"),
+        bad("status", json!("done"), "enum"),
+        bad("site_id", json!(foreign_site["id"]), "reference"),
+        bad("site_id", json!(ghost), "reference"),
+        bad("vendor_id", json!(ghost), "reference"),
+        bad("vendor_id", json!(deleted_vendor), "reference"),
     ];
     for (overrides, field, code) in cases {
         let resp = app
-            .post(
-                "/api/v1/risks",
-                &app.admin_token,
-                &risk_body(study_id, overrides.clone()),
-            )
+            .admin_post("/api/v1/risks", &risk_body(study_id, overrides.clone()))
             .await;
-        assert_eq!(
-            resp.invalid_fields(),
-            vec![field.to_string()],
-            "{overrides}: {}",
-            resp.text
-        );
-        assert_eq!(resp.body["errors"][0]["code"], code, "{overrides}");
+        resp.refuses(field, code, &overrides.to_string());
     }
     // A study that does not exist is a 404.
-    app.post(
-        "/api/v1/risks",
-        &app.admin_token,
-        &risk_body(&ghost, json!({})),
-    )
-    .await
-    .problem(404);
+    app.admin_post("/api/v1/risks", &risk_body(&ghost, json!({})))
+        .await
+        .problem(404);
     assert_eq!(app.fingerprint().await, before, "nothing written");
 }
 
@@ -217,28 +165,16 @@ async fn a_patch_cannot_write_the_score_move_the_risk_or_break_a_rule() {
     let path = format!("/api/v1/risks/{}", id_of(&risk));
     let before = app.fingerprint().await;
     let cases = [
-        (json!({"score": 125}), "score", "unknown_field"),
-        (json!({"likelihood": 6}), "likelihood", "range"),
-        (json!({"detectability": 0}), "detectability", "range"),
-        (json!({"impact": null}), "impact", "not_nullable"),
-        (json!({"study_id": other["id"]}), "study_id", "immutable"),
-        (
-            json!({"site_id": Uuid::now_v7().to_string()}),
-            "site_id",
-            "reference",
-        ),
+        bad("score", json!(125), "unknown_field"),
+        bad("likelihood", json!(6), "range"),
+        bad("detectability", json!(0), "range"),
+        bad("impact", json!(null), "not_nullable"),
+        bad("study_id", json!(other["id"]), "immutable"),
+        bad("site_id", json!(Uuid::now_v7().to_string()), "reference"),
     ];
     for (patch, field, code) in cases {
-        let resp = app
-            .patch_with(&path, &app.admin_token, &patch, Some("try"))
-            .await;
-        assert_eq!(
-            resp.invalid_fields(),
-            vec![field.to_string()],
-            "{patch}: {}",
-            resp.text
-        );
-        assert_eq!(resp.body["errors"][0]["code"], code, "{patch}");
+        let resp = app.admin_patch_with(&path, &patch, Some("try")).await;
+        resp.refuses(field, code, &patch.to_string());
     }
     assert_eq!(app.fingerprint().await, before, "nothing written");
 }
@@ -249,30 +185,11 @@ async fn patch_requires_a_change_reason() {
     let study = app.create_study(json!({})).await;
     let risk = create_risk(&app, study["id"].as_str().unwrap(), json!({})).await;
     let path = format!("/api/v1/risks/{}", id_of(&risk));
-    let before = app.fingerprint().await;
-    for reason in [None, Some("   ")] {
-        let resp = app
-            .patch_with(
-                &path,
-                &app.admin_token,
-                &json!({"title": "Renamed"}),
-                reason,
-            )
-            .await;
-        assert_eq!(
-            resp.invalid_fields(),
-            vec!["X-Change-Reason".to_string()],
-            "{reason:?}"
-        );
-        assert_eq!(resp.body["errors"][0]["code"], "required");
-    }
-    assert_eq!(app.fingerprint().await, before, "nothing changed");
-    assert_eq!(
-        app.get(&path, &app.admin_token).await.body["title"],
-        risk["title"]
-    );
+    app.assert_reason_required(&path, &json!({"title": "Renamed"}))
+        .await;
+    assert_eq!(app.admin_get(&path).await.body["title"], risk["title"]);
     // Create and delete take a reason but do not demand one.
-    app.delete(&path, &app.admin_token).await.ok(204);
+    app.admin_delete(&path).await.ok(204);
 }
 
 #[actix_web::test]
@@ -282,9 +199,7 @@ async fn a_risk_created_at_the_threshold_is_escalated_as_its_own_audit_event() {
     assert_eq!(study["risk_escalation_threshold"], 45);
     let created = app
         .send(
-            app.http
-                .post(app.url("/api/v1/risks"))
-                .bearer_auth(&app.admin_token)
+            app.request("POST", "/api/v1/risks", &app.admin_token)
                 .header("x-change-reason", "Initial assessment")
                 .json(&risk_body(
                     study["id"].as_str().unwrap(),
@@ -303,18 +218,14 @@ async fn a_risk_created_at_the_threshold_is_escalated_as_its_own_audit_event() {
     let (create, escalate) = (&events[0], &events[1]);
     assert_eq!(create["reason"], "Initial assessment");
     assert_eq!(create["changes"]["status"]["new"], "open");
-    assert_eq!(escalate["reason"], "score 45 reached threshold 45");
-    assert_eq!(
-        escalate["changes"],
-        json!({"status": {"old": "open", "new": "escalated"}})
-    );
+    assert_escalation(escalate, "score 45 reached threshold 45");
     assert_eq!(escalate["actor"], create["actor"], "the writer escalates");
     assert_eq!(escalate["role"], "admin");
     assert_eq!(escalate["entity_version"], 2);
     assert_eq!(escalate["request_id"], create["request_id"]);
     assert_eq!(escalate["data"]["status"], "escalated");
     assert_eq!(
-        app.get(&format!("/api/v1/risks/{}", id_of(&risk)), &app.admin_token)
+        app.admin_get(&format!("/api/v1/risks/{}", id_of(&risk)))
             .await
             .body,
         risk
@@ -324,8 +235,7 @@ async fn a_risk_created_at_the_threshold_is_escalated_as_its_own_audit_event() {
 #[actix_web::test]
 async fn below_the_threshold_or_already_closed_a_new_risk_is_left_alone() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await;
-    let study_id = study["id"].as_str().unwrap();
+    let study_id = &app.study_id(json!({})).await;
     // 40 < 45.
     let below = create_risk(
         &app,
@@ -354,10 +264,7 @@ async fn below_the_threshold_or_already_closed_a_new_risk_is_left_alone() {
 #[actix_web::test]
 async fn an_update_crossing_the_studys_threshold_escalates() {
     let app = spawn_app().await;
-    let study = app
-        .create_study(json!({"risk_escalation_threshold": 20}))
-        .await;
-    let study_id = study["id"].as_str().unwrap();
+    let study_id = &app.study_id(json!({"risk_escalation_threshold": 20})).await;
     let cro = app.token_for(Role::Cro, &[study_id], &[], None).await;
     // 2 x 3 x 3 = 18 < 20.
     let risk = create_risk(
@@ -382,11 +289,7 @@ async fn an_update_crossing_the_studys_threshold_escalates() {
     assert_eq!(actions(&events), ["create", "update", "escalate"]);
     let (update, escalate) = (&events[1], &events[2]);
     assert_eq!(update["reason"], "New data");
-    assert_eq!(escalate["reason"], "score 27 reached threshold 20");
-    assert_eq!(
-        escalate["changes"],
-        json!({"status": {"old": "open", "new": "escalated"}})
-    );
+    assert_escalation(escalate, "score 27 reached threshold 20");
     assert_eq!(escalate["actor"], update["actor"], "the cro escalated it");
     assert_eq!(escalate["role"], "cro");
     assert_ne!(escalate["actor"], events[0]["actor"]);
@@ -395,10 +298,7 @@ async fn an_update_crossing_the_studys_threshold_escalates() {
 #[actix_web::test]
 async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
     let app = spawn_app().await;
-    let study = app
-        .create_study(json!({"risk_escalation_threshold": 20}))
-        .await;
-    let study_id = study["id"].as_str().unwrap();
+    let study_id = &app.study_id(json!({"risk_escalation_threshold": 20})).await;
     // Raised, but still below: 1x3x3 = 9 -> 2x3x3 = 18.
     let risk = create_risk(
         &app,
@@ -408,12 +308,7 @@ async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
     .await;
     let path = format!("/api/v1/risks/{}", id_of(&risk));
     let resp = app
-        .patch_with(
-            &path,
-            &app.admin_token,
-            &json!({"likelihood": 2}),
-            Some("r"),
-        )
+        .admin_patch_with(&path, &json!({"likelihood": 2}), Some("r"))
         .await;
     assert_eq!(resp.ok(200)["score"], 18);
     assert_eq!(resp.body["status"], "open");
@@ -424,18 +319,12 @@ async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
 
     // Crossing escalates (18 -> 27); a person then moves it to `mitigating`.
     let resp = app
-        .patch_with(
-            &path,
-            &app.admin_token,
-            &json!({"likelihood": 3}),
-            Some("r"),
-        )
+        .admin_patch_with(&path, &json!({"likelihood": 3}), Some("r"))
         .await;
     assert_eq!(resp.ok(200)["status"], "escalated");
     let resp = app
-        .patch_with(
+        .admin_patch_with(
             &path,
-            &app.admin_token,
             &json!({"status": "mitigating"}),
             Some("Mitigation agreed"),
         )
@@ -444,7 +333,7 @@ async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
 
     // Still at or above the threshold, even raised further: the decision stands.
     let resp = app
-        .patch_with(&path, &app.admin_token, &json!({"impact": 4}), Some("r"))
+        .admin_patch_with(&path, &json!({"impact": 4}), Some("r"))
         .await;
     assert_eq!(resp.ok(200)["score"], 36);
     assert_eq!(resp.body["status"], "mitigating");
@@ -456,21 +345,11 @@ async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
 
     // Below and back up: reaching the threshold again escalates again.
     let resp = app
-        .patch_with(
-            &path,
-            &app.admin_token,
-            &json!({"likelihood": 1}),
-            Some("r"),
-        )
+        .admin_patch_with(&path, &json!({"likelihood": 1}), Some("r"))
         .await;
     assert_eq!(resp.ok(200)["score"], 12);
     let resp = app
-        .patch_with(
-            &path,
-            &app.admin_token,
-            &json!({"likelihood": 2}),
-            Some("r"),
-        )
+        .admin_patch_with(&path, &json!({"likelihood": 2}), Some("r"))
         .await;
     assert_eq!(resp.ok(200)["score"], 24);
     assert_eq!(resp.body["status"], "escalated");
@@ -490,9 +369,8 @@ async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
     .await;
     let closed_path = format!("/api/v1/risks/{}", id_of(&closed));
     let resp = app
-        .patch_with(
+        .admin_patch_with(
             &closed_path,
-            &app.admin_token,
             &json!({"likelihood": 5, "impact": 5, "detectability": 5}),
             Some("r"),
         )
@@ -507,9 +385,8 @@ async fn updates_below_the_threshold_or_staying_above_it_do_not_escalate() {
 #[actix_web::test]
 async fn risks_filter_by_study_site_vendor_category_status_and_score() {
     let app = spawn_app().await;
-    let a = app.create_study(json!({})).await;
-    let b = app.create_study(json!({})).await;
-    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let (a, b) = &app.two_studies().await;
+    let (a, b) = (a.as_str(), b.as_str());
     let site = app.create_site(a, json!({})).await;
     let vendor = insert_vendor(&app, false).await;
     let r1 = create_risk(
@@ -545,209 +422,28 @@ async fn risks_filter_by_study_site_vendor_category_status_and_score() {
         ("min_score=50".into(), set(&[&r3])),
         (format!("study_id={a}&min_score=16"), set(&[&r2])),
     ];
-    for (query, expected) in cases {
-        let resp = app
-            .get(&format!("/api/v1/risks?{query}"), &app.admin_token)
-            .await;
-        assert_eq!(ids(resp.ok(200)), expected, "{query}");
-    }
-    app.get("/api/v1/risks?category=weather", &app.admin_token)
-        .await
-        .problem(400);
-    app.get("/api/v1/risks?min_score=high", &app.admin_token)
-        .await
-        .problem(400);
-}
-
-// ---------------------------------------------------------------------------------------
-// Who may do what, as a table: every role against every endpoint, on a risk inside and a
-// risk outside the caller's scope. The world: studies A and B; risk RA in A naming vendor
-// V, risk RB in B naming no vendor. The `cro` is scoped to A, the `vendor` client to V, the
-// `site` client to a site of A (and sees no risk at all).
-
-const L: u16 = 200;
-const H: u16 = 404;
-
-/// `[in scope, out of scope]` per endpoint; for create, the study named in the body.
-struct Line {
-    role: Role,
-    list: [u16; 2],
-    read: [u16; 2],
-    create: [u16; 2],
-    patch: [u16; 2],
-    delete: [u16; 2],
-}
-
-#[rustfmt::skip]
-const TABLE: &[Line] = &[
-    //                      list            read                create              patch               delete
-    Line { role: Role::Admin,   list: [L, L], read: [200, 200], create: [201, 201], patch: [200, 200], delete: [204, 204] },
-    Line { role: Role::Sponsor, list: [L, L], read: [200, 200], create: [201, 201], patch: [200, 200], delete: [204, 204] },
-    Line { role: Role::Cro,     list: [L, H], read: [200, 404], create: [201, 404], patch: [200, 404], delete: [204, 404] },
-    Line { role: Role::Site,    list: [H, H], read: [404, 404], create: [403, 403], patch: [404, 404], delete: [404, 404] },
-    Line { role: Role::Vendor,  list: [L, H], read: [200, 404], create: [403, 403], patch: [403, 404], delete: [403, 404] },
-    Line { role: Role::Auditor, list: [L, L], read: [200, 200], create: [403, 403], patch: [403, 403], delete: [403, 403] },
-    Line { role: Role::Analyst, list: [L, L], read: [200, 200], create: [403, 403], patch: [403, 403], delete: [403, 403] },
-];
-
-struct World {
-    app: TestApp,
-    tokens: Vec<(Role, String)>,
-    studies: [String; 2],
-    risks: [String; 2],
-    vendor: String,
-}
-
-impl World {
-    async fn new() -> Self {
-        let app = spawn_app().await;
-        let a = id_of(&app.create_study(json!({"title": "Study A"})).await);
-        let b = id_of(&app.create_study(json!({"title": "Study B"})).await);
-        let site_a = id_of(&app.create_site(&a, json!({})).await);
-        let vendor = insert_vendor(&app, false).await;
-        let ra = id_of(&create_risk(&app, &a, json!({"vendor_id": vendor})).await);
-        let rb = id_of(&create_risk(&app, &b, json!({})).await);
-        let mut tokens = vec![(Role::Admin, app.admin_token.clone())];
-        for line in &TABLE[1..] {
-            let token = match line.role {
-                Role::Cro => app.token_for(Role::Cro, &[&a], &[], None).await,
-                Role::Site => app.token_for(Role::Site, &[], &[&site_a], None).await,
-                Role::Vendor => app.token_for(Role::Vendor, &[], &[], Some(&vendor)).await,
-                role => app.token_for(role, &[], &[], None).await,
-            };
-            tokens.push((line.role, token));
-        }
-        Self {
-            app,
-            tokens,
-            studies: [a, b],
-            risks: [ra, rb],
-            vendor,
-        }
-    }
-
-    fn token(&self, role: Role) -> &str {
-        &self.tokens.iter().find(|(r, _)| *r == role).unwrap().1
-    }
-
-    /// A fresh risk shaped like RA (index 0) or RB (index 1), for deletes that succeed.
-    async fn fresh_risk(&self, index: usize) -> String {
-        let overrides = if index == 0 {
-            json!({"vendor_id": self.vendor})
-        } else {
-            json!({})
-        };
-        id_of(&create_risk(&self.app, &self.studies[index], overrides).await)
-    }
-}
-
-#[actix_web::test]
-async fn risk_endpoints_follow_the_role_table() {
-    let world = World::new().await;
-    let app = &world.app;
-    let scopes = ["in scope", "out of scope"];
-
-    // Lists first, while RA and RB are the only risks.
-    for line in TABLE {
-        let resp = app.get("/api/v1/risks", world.token(line.role)).await;
-        resp.expect(200, &format!("{} lists", line.role));
-        let expected: BTreeSet<String> = (0..2)
-            .filter(|&i| line.list[i] == L)
-            .map(|i| world.risks[i].clone())
-            .collect();
-        assert_eq!(ids(&resp.body), expected, "{} lists", line.role);
-    }
-
-    for line in TABLE {
-        let token = world.token(line.role);
-        for (i, scope) in scopes.iter().enumerate() {
-            let what = |op: &str| format!("{} {op} {scope}", line.role);
-            let path = format!("/api/v1/risks/{}", world.risks[i]);
-
-            let resp = app.get(&path, token).await;
-            resp.expect(line.read[i], &what("reads"));
-            if resp.status == 200 {
-                assert_eq!(resp.body["id"], world.risks[i].as_str());
-            }
-
-            let before = app.fingerprint().await;
-            let title = format!("patched by {}", line.role);
-            let resp = app
-                .patch_with(&path, token, &json!({"title": title}), Some("table"))
-                .await;
-            resp.expect(line.patch[i], &what("patches"));
-            let after = app.fingerprint().await;
-            if resp.status == 200 {
-                assert_eq!(resp.body["title"], title.as_str());
-                assert_ne!(before, after, "{}", what("patches"));
-            } else {
-                assert_eq!(
-                    before,
-                    after,
-                    "{}: a refused write changed data",
-                    what("patches")
-                );
-            }
-
-            let before = app.fingerprint().await;
-            let body = risk_body(
-                &world.studies[i],
-                json!({"title": format!("made by {}", line.role)}),
-            );
-            let resp = app.post("/api/v1/risks", token, &body).await;
-            resp.expect(line.create[i], &what("creates"));
-            let after = app.fingerprint().await;
-            if resp.status == 201 {
-                assert_eq!(resp.body["study_id"], world.studies[i].as_str());
-                assert_ne!(before, after);
-            } else {
-                assert_eq!(
-                    before,
-                    after,
-                    "{}: a refused write changed data",
-                    what("creates")
-                );
-            }
-
-            let target = if line.delete[i] == 204 {
-                world.fresh_risk(i).await
-            } else {
-                world.risks[i].clone()
-            };
-            let path = format!("/api/v1/risks/{target}");
-            let before = app.fingerprint().await;
-            let resp = app.delete(&path, token).await;
-            resp.expect(line.delete[i], &what("deletes"));
-            let after = app.fingerprint().await;
-            if resp.status == 204 {
-                app.get(&path, &app.admin_token).await.problem(404);
-            } else {
-                assert_eq!(
-                    before,
-                    after,
-                    "{}: a refused write changed data",
-                    what("deletes")
-                );
-            }
-        }
-    }
+    let refused = ["category=weather", "min_score=high"];
+    app.assert_filters("/api/v1/risks", cases, &refused).await;
 }
 
 #[actix_web::test]
 async fn a_vendor_client_sees_the_studies_of_the_risks_naming_it() {
-    let world = World::new().await;
-    let app = &world.app;
-    let vendor = world.token(Role::Vendor);
+    let app = spawn_app().await;
+    let a = app.study_id(json!({"title": "Study A"})).await;
+    let b = app.study_id(json!({"title": "Study B"})).await;
+    let vendor_id = insert_vendor(&app, false).await;
+    let ra = id_of(&create_risk(&app, &a, json!({"vendor_id": vendor_id})).await);
+    create_risk(&app, &b, json!({})).await;
+    let vendor = &app
+        .token_for(Role::Vendor, &[], &[], Some(&vendor_id))
+        .await;
     let studies = app.get("/api/v1/studies", vendor).await;
     let seen: BTreeSet<String> = ids(studies.ok(200));
-    assert_eq!(seen, BTreeSet::from([world.studies[0].clone()]));
+    assert_eq!(seen, BTreeSet::from([a]));
     // Once no live risk names the vendor, the study is out of its sight too.
-    app.delete(
-        &format!("/api/v1/risks/{}", world.risks[0]),
-        &app.admin_token,
-    )
-    .await
-    .ok(204);
+    app.admin_delete(&format!("/api/v1/risks/{ra}"))
+        .await
+        .ok(204);
     assert!(ids(app.get("/api/v1/studies", vendor).await.ok(200)).is_empty());
     assert!(ids(app.get("/api/v1/risks", vendor).await.ok(200)).is_empty());
 }

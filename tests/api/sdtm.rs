@@ -40,9 +40,7 @@ async fn deviation(app: &TestApp, study: &str, site: &str, extra: Value) -> Stri
         "description": "Consent form v2 not signed before visit 3", "importance": "important",
         "occurred_on": "2026-03-02", "detected_on": "2026-03-04"});
     json_patch::merge(&mut body, &extra);
-    app.post("/api/v1/deviations", &app.admin_token, &body)
-        .await
-        .ok(201)["id"]
+    app.admin_post("/api/v1/deviations", &body).await.ok(201)["id"]
         .as_str()
         .unwrap()
         .to_string()
@@ -137,9 +135,8 @@ async fn deviations_are_a_valid_dataset_json_dv_domain() {
     // Left out: no participant, and an invalidated one.
     deviation(&app, &study, &site1, json!({})).await;
     let withdrawn = deviation(&app, &study, &site2, json!({"participant_ref": "0009"})).await;
-    app.patch_with(
+    app.admin_patch_with(
         &format!("/api/v1/deviations/{withdrawn}"),
-        &app.admin_token,
         &json!({"status": "invalidated"}),
         Some("Duplicate"),
     )
@@ -157,10 +154,7 @@ async fn deviations_are_a_valid_dataset_json_dv_domain() {
     .await;
 
     let resp = app
-        .get(
-            &format!("/api/v1/studies/{study}/sdtm/dv"),
-            &app.admin_token,
-        )
+        .admin_get(&format!("/api/v1/studies/{study}/sdtm/dv"))
         .await;
     assert_eq!(resp.status, 200, "{}", resp.text);
     assert_eq!(resp.header("x-excluded-deviations").as_deref(), Some("2"));
@@ -229,10 +223,7 @@ async fn deviations_are_a_valid_dataset_json_dv_domain() {
 
     // The other study's export holds its own deviation only.
     let theirs = app
-        .get(
-            &format!("/api/v1/studies/{other}/sdtm/dv"),
-            &app.admin_token,
-        )
+        .admin_get(&format!("/api/v1/studies/{other}/sdtm/dv"))
         .await;
     let their_rows = check_table(theirs.ok(200));
     assert_eq!(their_rows.len(), 1);
@@ -241,12 +232,7 @@ async fn deviations_are_a_valid_dataset_json_dv_domain() {
 
     // The same table as CSV.
     let csv = app
-        .send(
-            app.http
-                .get(app.url(&format!("/api/v1/studies/{study}/sdtm/dv")))
-                .bearer_auth(&app.admin_token)
-                .header("accept", "text/csv"),
-        )
+        .admin_csv(&format!("/api/v1/studies/{study}/sdtm/dv"))
         .await;
     assert_eq!(csv.status, 200, "{}", csv.text);
     assert_eq!(
@@ -270,10 +256,7 @@ async fn an_empty_study_is_a_valid_empty_dataset_and_the_validator_catches_break
     let app = spawn_app().await;
     let study = app.study_id(json!({})).await;
     let resp = app
-        .get(
-            &format!("/api/v1/studies/{study}/sdtm/dv"),
-            &app.admin_token,
-        )
+        .admin_get(&format!("/api/v1/studies/{study}/sdtm/dv"))
         .await;
     let document = resp.ok(200).clone();
     assert_eq!(document["records"], 0);

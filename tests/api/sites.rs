@@ -7,65 +7,46 @@ use crate::helpers::spawn_app;
 #[actix_web::test]
 async fn site_lifecycle() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await;
-    let study_id = study["id"].as_str().unwrap();
+    let study_id = &app.study_id(json!({})).await;
     let site = app
         .create_site(study_id, json!({"site_number": "DE-001", "irb_approved_on": "2026-01-10", "target_enrollment": 40}))
         .await;
     assert_eq!(site["status"], "planned");
-    assert_eq!(site["study_id"], study_id);
+    assert_eq!(site["study_id"], study_id.as_str());
     let path = format!("/api/v1/sites/{}", site["id"].as_str().unwrap());
 
     let patched = app
-        .patch(
+        .admin_patch(
             &path,
-            &app.admin_token,
             &json!({"status": "activated", "activated_on": "2026-02-01"}),
         )
         .await;
     assert_eq!(patched.ok(200)["version"], 2);
     assert_eq!(patched.body["activated_on"], "2026-02-01");
     assert_eq!(
-        app.get(&path, &app.admin_token)
-            .await
-            .header("etag")
-            .as_deref(),
+        app.admin_get(&path).await.header("etag").as_deref(),
         Some("\"2\"")
     );
 
-    app.delete(&path, &app.admin_token).await.ok(204);
-    app.get(&path, &app.admin_token).await.problem(404);
-    let listed = app
-        .get(
-            &format!("/api/v1/sites?study_id={study_id}&include_deleted=true"),
-            &app.admin_token,
-        )
+    app.assert_soft_delete(&path, &format!("/api/v1/sites?study_id={study_id}"))
         .await;
-    assert!(listed.ok(200)["data"][0]["deleted_at"].is_string());
 }
 
 #[actix_web::test]
 async fn site_number_is_unique_within_a_study_only() {
     let app = spawn_app().await;
-    let a = app.create_study(json!({})).await;
-    let b = app.create_study(json!({})).await;
-    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let (a, b) = &app.two_studies().await;
+    let (a, b) = (a.as_str(), b.as_str());
     app.create_site(a, json!({"site_number": "001"})).await;
     app.create_site(b, json!({"site_number": "001"})).await;
     let before = app.fingerprint().await;
     let dup = app
-        .post(
+        .admin_post(
             "/api/v1/sites",
-            &app.admin_token,
             &json!({"study_id": a, "site_number": "001", "name": "X", "country": "FR"}),
         )
         .await;
-    assert!(
-        dup.problem(409)["detail"]
-            .as_str()
-            .unwrap()
-            .contains("site_number")
-    );
+    assert!(dup.detail(409).contains("site_number"));
     assert_eq!(app.fingerprint().await, before);
 }
 
@@ -96,21 +77,12 @@ async fn invalid_sites_are_refused() {
         let mut body =
             json!({"study_id": study_id, "site_number": "1", "name": "N", "country": "DE"});
         json_patch::merge(&mut body, &overrides);
-        let resp = app.post("/api/v1/sites", &app.admin_token, &body).await;
-        let mut fields = resp.invalid_fields();
-        fields.dedup();
-        assert_eq!(
-            fields,
-            vec![field.to_string()],
-            "{overrides}: {}",
-            resp.text
-        );
+        let resp = app.admin_post("/api/v1/sites", &body).await;
+        resp.refuses_field(field, &overrides.to_string());
     }
     // A study that does not exist (or is deleted) is a 404.
     let ghost = json!({"study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99", "site_number": "1", "name": "N", "country": "DE"});
-    app.post("/api/v1/sites", &app.admin_token, &ghost)
-        .await
-        .problem(404);
+    app.admin_post("/api/v1/sites", &ghost).await.problem(404);
     assert_eq!(app.fingerprint().await, before);
 }
 
@@ -121,14 +93,9 @@ async fn a_site_cannot_move_to_another_study() {
     let b = app.create_study(json!({})).await;
     let site = app.create_site(a["id"].as_str().unwrap(), json!({})).await;
     let path = format!("/api/v1/sites/{}", site["id"].as_str().unwrap());
-    let resp = app
-        .patch(&path, &app.admin_token, &json!({"study_id": b["id"]}))
-        .await;
+    let resp = app.admin_patch(&path, &json!({"study_id": b["id"]})).await;
     assert_eq!(resp.invalid_fields(), vec!["study_id".to_string()]);
-    assert_eq!(
-        app.get(&path, &app.admin_token).await.body["study_id"],
-        a["id"]
-    );
+    assert_eq!(app.admin_get(&path).await.body["study_id"], a["id"]);
 }
 
 #[actix_web::test]
@@ -151,10 +118,7 @@ async fn a_site_may_name_a_live_cro_vendor() {
         .await;
     assert_eq!(site["cro_vendor_id"], vendor.to_string());
     let listed = app
-        .get(
-            &format!("/api/v1/sites?cro_vendor_id={vendor}"),
-            &app.admin_token,
-        )
+        .admin_get(&format!("/api/v1/sites?cro_vendor_id={vendor}"))
         .await;
     assert_eq!(listed.ok(200)["data"].as_array().unwrap().len(), 1);
 }
@@ -170,33 +134,22 @@ async fn city_is_optional_and_goes_everywhere_a_site_goes() {
     let path = format!("/api/v1/sites/{}", site["id"].as_str().unwrap());
     assert!(app.create_site(&study, json!({})).await["city"].is_null());
 
-    let cleared = app
-        .patch(&path, &app.admin_token, &json!({"city": null}))
-        .await;
+    let cleared = app.admin_patch(&path, &json!({"city": null})).await;
     assert!(cleared.ok(200)["city"].is_null());
-    app.patch(&path, &app.admin_token, &json!({"city": "Lyon"}))
-        .await
-        .ok(200);
+    app.admin_patch_ok(&path, &json!({"city": "Lyon"})).await;
     for bad in [json!(""), json!("  "), json!("x".repeat(201)), json!(7)] {
-        let resp = app
-            .patch(&path, &app.admin_token, &json!({"city": bad}))
-            .await;
+        let resp = app.admin_patch(&path, &json!({"city": bad})).await;
         assert!(matches!(resp.status, 400 | 422), "{bad}: {}", resp.text);
         resp.problem(resp.status);
     }
-    let batch = app
-        .post(
-            "/api/v1/sites/batch",
-            &app.admin_token,
-            &json!({"items": [{"external_id": "S-CITY", "study_id": study, "site_number": "B-1", "name": "B", "country": "FR", "city": "Paris"}]}),
-        )
+    let batch = app.admin_post("/api/v1/sites/batch", &json!({"items": [{"external_id": "S-CITY", "study_id": study, "site_number": "B-1", "name": "B", "country": "FR", "city": "Paris"}]}))
         .await;
     let batched = batch.ok(200)["items"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
     assert_eq!(
-        app.get(&format!("/api/v1/sites/{batched}"), &app.admin_token)
+        app.admin_get(&format!("/api/v1/sites/{batched}"))
             .await
             .ok(200)["city"],
         "Paris"
@@ -204,10 +157,7 @@ async fn city_is_optional_and_goes_everywhere_a_site_goes() {
 
     // The change feed carries it, and the CSV has its column.
     let feed = app
-        .get(
-            "/api/v1/changes?entity_type=site&limit=100",
-            &app.admin_token,
-        )
+        .admin_get("/api/v1/changes?entity_type=site&limit=100")
         .await;
     let last = feed.ok(200)["data"]
         .as_array()
@@ -218,12 +168,7 @@ async fn city_is_optional_and_goes_everywhere_a_site_goes() {
         .clone();
     assert_eq!(last["data"]["city"], "Lyon");
     let csv = app
-        .send(
-            app.http
-                .get(app.url(&format!("/api/v1/sites?study_id={study}")))
-                .bearer_auth(&app.admin_token)
-                .header("accept", "text/csv"),
-        )
+        .admin_csv(&format!("/api/v1/sites?study_id={study}"))
         .await;
     let header = csv.text.lines().next().unwrap();
     assert!(header.split(',').any(|c| c == "city"), "{header}");

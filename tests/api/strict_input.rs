@@ -25,6 +25,27 @@ fn errors(resp: &Resp) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Asserts that `resp` is a 422 with exactly one error, on `field` with `code`.
+#[track_caller]
+fn assert_one_error(resp: &Resp, field: &str, code: &str, what: &str) {
+    let expected = vec![(field.to_string(), code.to_string())];
+    assert_eq!(errors(resp), expected, "{what}");
+}
+
+/// Asserts that `resp` is a 422 naming exactly these `(field, code)` errors, in any order,
+/// in the API's words.
+#[track_caller]
+fn assert_errors(resp: &Resp, expected: &[(&str, &str)]) {
+    let mut got = errors(resp);
+    got.sort();
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(field, code)| (field.to_string(), code.to_string()))
+        .collect();
+    assert_eq!(got, expected, "{}", resp.text);
+    in_api_words(resp);
+}
+
 /// No message names a Rust type or serde's words for one.
 #[track_caller]
 fn in_api_words(resp: &Resp) {
@@ -58,7 +79,7 @@ async fn unknown_query_parameters_are_a_400_naming_them_everywhere() {
     let resp = app
         .get(&format!("/api/v1/sites?site_id={site}"), token)
         .await;
-    let detail = resp.problem(400)["detail"].as_str().unwrap().to_string();
+    let detail = resp.detail(400).to_string();
     assert!(detail.contains("site_id"), "{detail}");
 
     // Two unknown ones are both named; known ones still work.
@@ -68,7 +89,7 @@ async fn unknown_query_parameters_are_a_400_naming_them_everywhere() {
             token,
         )
         .await;
-    let detail = resp.problem(400)["detail"].as_str().unwrap().to_string();
+    let detail = resp.detail(400).to_string();
     assert!(
         detail.contains("limt") && detail.contains("sattus"),
         "{detail}"
@@ -92,15 +113,13 @@ async fn unknown_query_parameters_are_a_400_naming_them_everywhere() {
         "/.well-known/jwks.json".to_string(),
     ] {
         let resp = app.get(&format!("{path}?foo=1"), token).await;
-        let detail = resp.problem(400)["detail"].as_str().unwrap().to_string();
+        let detail = resp.detail(400).to_string();
         assert!(detail.contains("foo"), "{path}: {detail}");
     }
     // A CSV export with an unknown parameter is refused before any row is sent.
     let resp = app
         .send(
-            app.http
-                .get(app.url("/api/v1/sites?format=csv"))
-                .bearer_auth(token)
+            app.request("GET", "/api/v1/sites?format=csv", token)
                 .header("accept", "text/csv"),
         )
         .await;
@@ -131,7 +150,7 @@ async fn unknown_query_parameters_are_a_400_naming_them_everywhere() {
         .await;
     assert_eq!(resp.status, 200, "{}", resp.text);
     let resp = app
-        .send(app.http.get(app.url("/swagger-ui/index.html?x=1")))
+        .send(app.bare("GET", "/swagger-ui/index.html?x=1"))
         .await;
     assert_eq!(resp.status, 200);
 }
@@ -199,28 +218,21 @@ async fn every_invalid_field_comes_back_in_one_422() {
             &json!({"study_id": 7, "site_number": ["x"], "name": {}, "country": "XX"}),
         )
         .await;
-    let mut got = errors(&resp);
-    got.sort();
-    assert_eq!(
-        got,
-        vec![
-            ("country".to_string(), "format".to_string()),
-            ("name".to_string(), "type".to_string()),
-            ("site_number".to_string(), "type".to_string()),
-            ("study_id".to_string(), "type".to_string()),
+    assert_errors(
+        &resp,
+        &[
+            ("country", "format"),
+            ("name", "type"),
+            ("site_number", "type"),
+            ("study_id", "type"),
         ],
-        "{}",
-        resp.text
     );
-    in_api_words(&resp);
 
     // 400 stays for malformed JSON and for a body that is not a JSON object.
     for body in ["{\"title\": ", "[]", "\"a study\"", "42", "null"] {
         let resp = app
             .send(
-                app.http
-                    .post(app.url("/api/v1/studies"))
-                    .bearer_auth(token)
+                app.request("POST", "/api/v1/studies", token)
                     .header("content-type", "application/json")
                     .body(body),
             )
@@ -237,19 +249,14 @@ async fn every_invalid_field_comes_back_in_one_422() {
             &json!({"phase": 3, "target_enrollment": "many", "nct_id": "NCT1"}),
         )
         .await;
-    let mut got = errors(&resp);
-    got.sort();
-    assert_eq!(
-        got,
-        vec![
-            ("nct_id".to_string(), "format".to_string()),
-            ("phase".to_string(), "type".to_string()),
-            ("target_enrollment".to_string(), "type".to_string()),
+    assert_errors(
+        &resp,
+        &[
+            ("nct_id", "format"),
+            ("phase", "type"),
+            ("target_enrollment", "type"),
         ],
-        "{}",
-        resp.text
     );
-    in_api_words(&resp);
 
     // A batch: every invalid field of every item, named by item.
     let resp = app
@@ -263,21 +270,16 @@ async fn every_invalid_field_comes_back_in_one_422() {
             ]}),
         )
         .await;
-    let mut got = errors(&resp);
-    got.sort();
-    assert_eq!(
-        got,
-        vec![
-            ("items[0].target_enrollment".to_string(), "type".to_string()),
-            ("items[1].country".to_string(), "format".to_string()),
-            ("items[1].name".to_string(), "blank".to_string()),
-            ("items[1].name".to_string(), "length".to_string()),
-            ("items[2]".to_string(), "type".to_string()),
+    assert_errors(
+        &resp,
+        &[
+            ("items[0].target_enrollment", "type"),
+            ("items[1].country", "format"),
+            ("items[1].name", "blank"),
+            ("items[1].name", "length"),
+            ("items[2]", "type"),
         ],
-        "{}",
-        resp.text
     );
-    in_api_words(&resp);
 }
 
 #[actix_web::test]
@@ -288,12 +290,7 @@ async fn integral_numbers_written_with_a_fraction_are_integers() {
         .await;
     assert_eq!(study["target_enrollment"], 480);
     assert_eq!(study["enrollment_buffer_pct"], 10);
-    let resp = app
-        .post(
-            "/api/v1/studies",
-            &app.admin_token,
-            &json!({"protocol_number": "P-2", "title": "T", "phase": "phase2", "currency": "EUR", "target_enrollment": 2.5}),
-        )
+    let resp = app.admin_post("/api/v1/studies", &json!({"protocol_number": "P-2", "title": "T", "phase": "phase2", "currency": "EUR", "target_enrollment": 2.5}))
         .await;
     assert_eq!(
         errors(&resp),
@@ -323,11 +320,7 @@ async fn dates_and_timestamps_are_exact_everywhere() {
                 &json!({"planned_start_date": bad}),
             )
             .await;
-        assert_eq!(
-            errors(&resp),
-            vec![("planned_start_date".to_string(), "format".to_string())],
-            "{bad:?}"
-        );
+        assert_one_error(&resp, "planned_start_date", "format", &format!("{bad:?}"));
     }
     let resp = app
         .patch(
@@ -349,44 +342,39 @@ async fn dates_and_timestamps_are_exact_everywhere() {
     .ok(200);
 
     // Query parameters: dates and timestamps.
-    for bad in ["2026-1-5", "%202026-01-05", "2026-01-05%20"] {
-        app.get(&format!("/api/v1/enrollment?from={bad}"), token)
-            .await
-            .problem(400);
+    let queries = [
+        ("/api/v1/enrollment?from=", "2026-1-5", 400),
+        ("/api/v1/enrollment?from=", "%202026-01-05", 400),
+        ("/api/v1/enrollment?from=", "2026-01-05%20", 400),
+        ("/api/v1/enrollment?from=", "2026-01-05", 200),
+        ("/api/v1/studies?updated_since=", "2026-03-01T09:30:00", 400),
+        (
+            "/api/v1/studies?updated_since=",
+            "2026-03-01%2009:30:00Z",
+            400,
+        ),
+        (
+            "/api/v1/studies?updated_since=",
+            "%202026-03-01T09:30:00Z",
+            400,
+        ),
+        ("/api/v1/studies?updated_since=", "2026-3-1T09:30:00Z", 400),
+        (
+            "/api/v1/studies?updated_since=",
+            "2026-03-01T09:30:00Z",
+            200,
+        ),
+    ];
+    for (query, value, status) in queries {
+        let resp = app.get(&format!("{query}{value}"), token).await;
+        resp.expect(status, &format!("{query}{value}"));
     }
-    app.get("/api/v1/enrollment?from=2026-01-05", token)
-        .await
-        .ok(200);
-    for bad in [
-        "2026-03-01T09:30:00",
-        "2026-03-01%2009:30:00Z",
-        "%202026-03-01T09:30:00Z",
-        "2026-3-1T09:30:00Z",
-    ] {
-        app.get(&format!("/api/v1/studies?updated_since={bad}"), token)
-            .await
-            .problem(400);
-    }
-    app.get("/api/v1/studies?updated_since=2026-03-01T09:30:00Z", token)
-        .await
-        .ok(200);
 
     // A path date.
     let counts = json!({"screened": 1, "screen_failed": 0, "enrolled": 1, "discontinued": 0, "completed": 0});
     for bad in ["2026-1-5", "%202026-01-05"] {
-        let resp = app
-            .send(
-                app.http
-                    .put(app.url(&format!("/api/v1/sites/{site}/enrollment/{bad}")))
-                    .bearer_auth(token)
-                    .json(&counts),
-            )
-            .await;
-        assert_eq!(
-            errors(&resp),
-            vec![("week_start".to_string(), "format".to_string())],
-            "{bad}"
-        );
+        let resp = app.put_week(token, &site, bad, &counts).await;
+        assert_one_error(&resp, "week_start", "format", bad);
     }
 
     // Batch items.

@@ -16,13 +16,11 @@ async fn create_read_list_a_study() {
     assert_eq!(created["deviation_reporting_days"], 7);
     let id = created["id"].as_str().unwrap();
 
-    let read = app
-        .get(&format!("/api/v1/studies/{id}"), &app.admin_token)
-        .await;
+    let read = app.admin_get(&format!("/api/v1/studies/{id}")).await;
     assert_eq!(read.ok(200), &created);
     assert_eq!(read.header("etag").as_deref(), Some("\"1\""));
 
-    let list = app.get("/api/v1/studies", &app.admin_token).await;
+    let list = app.admin_get("/api/v1/studies").await;
     assert_eq!(list.ok(200)["data"][0]["id"], id);
     assert!(list.body["next_cursor"].is_null());
 }
@@ -31,7 +29,7 @@ async fn create_read_list_a_study() {
 async fn create_answers_location_and_etag() {
     let app = spawn_app().await;
     let body = json!({"protocol_number": "LOC-1", "title": "T", "phase": "phase1", "currency": "USD", "target_enrollment": 0});
-    let resp = app.post("/api/v1/studies", &app.admin_token, &body).await;
+    let resp = app.admin_post("/api/v1/studies", &body).await;
     resp.ok(201);
     assert_eq!(
         resp.header("location"),
@@ -92,18 +90,11 @@ async fn invalid_studies_are_422_naming_each_field_and_write_nothing() {
     for (overrides, field) in cases {
         let mut body = json!({"protocol_number": "V-1", "title": "T", "phase": "phase1", "currency": "EUR", "target_enrollment": 10});
         json_patch::merge(&mut body, &overrides);
-        let resp = app.post("/api/v1/studies", &app.admin_token, &body).await;
-        let mut fields = resp.invalid_fields();
-        fields.dedup();
-        assert_eq!(
-            fields,
-            vec![field.to_string()],
-            "{overrides}: {}",
-            resp.text
-        );
+        let resp = app.admin_post("/api/v1/studies", &body).await;
+        resp.refuses_field(field, &overrides.to_string());
     }
     let missing = app
-        .post("/api/v1/studies", &app.admin_token, &json!({"title": "T"}))
+        .admin_post("/api/v1/studies", &json!({"title": "T"}))
         .await;
     assert!(
         missing
@@ -112,9 +103,8 @@ async fn invalid_studies_are_422_naming_each_field_and_write_nothing() {
     );
     // A wrong JSON type is a 422 naming the field, with every other invalid field.
     let wrong_type = app
-        .post(
+        .admin_post(
             "/api/v1/studies",
-            &app.admin_token,
             &json!({"protocol_number": 5, "title": "T"}),
         )
         .await;
@@ -132,27 +122,19 @@ async fn duplicate_protocol_number_is_409_until_the_first_is_deleted() {
     let app = spawn_app().await;
     let first = app.create_study(json!({"protocol_number": "DUP-1"})).await;
     let body = json!({"protocol_number": "DUP-1", "title": "T", "phase": "phase1", "currency": "EUR", "target_enrollment": 1});
-    let conflict = app.post("/api/v1/studies", &app.admin_token, &body).await;
-    assert!(
-        conflict.problem(409)["detail"]
-            .as_str()
-            .unwrap()
-            .contains("protocol_number")
-    );
+    let conflict = app.admin_post("/api/v1/studies", &body).await;
+    assert!(conflict.detail(409).contains("protocol_number"));
     assert!(
         !conflict.text.contains("studies_protocol_number_key"),
         "no internal names leak"
     );
 
-    app.delete(
-        &format!("/api/v1/studies/{}", first["id"].as_str().unwrap()),
-        &app.admin_token,
-    )
-    .await
-    .ok(204);
-    app.post("/api/v1/studies", &app.admin_token, &body)
-        .await
-        .ok(201);
+    app.admin_delete_ok(&format!(
+        "/api/v1/studies/{}",
+        first["id"].as_str().unwrap()
+    ))
+    .await;
+    app.admin_post("/api/v1/studies", &body).await.ok(201);
 }
 
 #[actix_web::test]
@@ -164,9 +146,8 @@ async fn merge_patch_sets_clears_and_keeps() {
     let path = format!("/api/v1/studies/{}", study["id"].as_str().unwrap());
 
     let patched = app
-        .patch(
+        .admin_patch(
             &path,
-            &app.admin_token,
             &json!({"title": "New title", "short_title": null, "status": "recruiting"}),
         )
         .await;
@@ -181,46 +162,36 @@ async fn merge_patch_sets_clears_and_keeps() {
 
     // null on a required field, or on one with a default, is refused and changes nothing.
     for field in ["title", "currency", "risk_escalation_threshold"] {
-        let resp = app
-            .patch(&path, &app.admin_token, &json!({ field: null }))
-            .await;
+        let resp = app.admin_patch(&path, &json!({ field: null })).await;
         assert_eq!(resp.invalid_fields(), vec![field.to_string()]);
         assert_eq!(resp.body["errors"][0]["code"], "not_nullable");
     }
     // Read-only fields cannot be patched.
     for field in ["id", "version", "created_at"] {
-        let resp = app
-            .patch(&path, &app.admin_token, &json!({ field: "x" }))
-            .await;
+        let resp = app.admin_patch(&path, &json!({ field: "x" })).await;
         assert_eq!(resp.invalid_fields(), vec![field.to_string()]);
     }
     // A patch that breaks a cross-field rule is refused as a whole.
     let resp = app
-        .patch(
+        .admin_patch(
             &path,
-            &app.admin_token,
             &json!({"planned_start_date": "2027-01-01", "planned_end_date": "2026-01-01"}),
         )
         .await;
     assert_eq!(resp.invalid_fields(), vec!["planned_end_date".to_string()]);
     // Not an object: 400.
-    app.patch(&path, &app.admin_token, &json!([1, 2]))
-        .await
-        .problem(400);
+    app.admin_patch(&path, &json!([1, 2])).await.problem(400);
 
-    let now = app.get(&path, &app.admin_token).await;
+    let now = app.admin_get(&path).await;
     assert_eq!(now.body["version"], 2);
 }
 
 #[actix_web::test]
 async fn a_patch_that_changes_nothing_keeps_the_version() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({"title": "Same"})).await;
-    let id = study["id"].as_str().unwrap();
+    let id = &app.study_id(json!({"title": "Same"})).await;
     let path = format!("/api/v1/studies/{id}");
-    let resp = app
-        .patch(&path, &app.admin_token, &json!({"title": "Same"}))
-        .await;
+    let resp = app.admin_patch(&path, &json!({"title": "Same"})).await;
     assert_eq!(resp.ok(200)["version"], 1);
     assert_eq!(app.audit_events(id).await.len(), 1, "only the create");
 }
@@ -231,54 +202,38 @@ async fn if_match_guards_patch_and_delete() {
     let study = app.create_study(json!({})).await;
     let path = format!("/api/v1/studies/{}", study["id"].as_str().unwrap());
     let patch = |etag: &'static str| {
-        app.http
-            .patch(app.url(&path))
-            .bearer_auth(&app.admin_token)
+        app.request("PATCH", &path, &app.admin_token)
             .header("content-type", "application/merge-patch+json")
             .header("if-match", etag)
             .body(json!({"title": format!("t {etag}")}).to_string())
     };
     app.send(patch("\"1\"")).await.ok(200);
     let stale = app.send(patch("\"1\"")).await;
-    assert!(
-        stale.problem(412)["detail"]
-            .as_str()
-            .unwrap()
-            .contains("\"2\"")
-    );
+    assert!(stale.detail(412).contains("\"2\""));
     app.send(patch("\"abc\"")).await.problem(412);
     app.send(patch("W/\"2\"")).await.ok(200);
     app.send(patch("*")).await.ok(200);
 
     let delete = |etag: &'static str| {
-        app.http
-            .delete(app.url(&path))
-            .bearer_auth(&app.admin_token)
+        app.request("DELETE", &path, &app.admin_token)
             .header("if-match", etag)
     };
     app.send(delete("\"1\"")).await.problem(412);
-    app.get(&path, &app.admin_token).await.ok(200);
+    app.admin_get(&path).await.ok(200);
     app.send(delete("\"4\"")).await.ok(204);
 }
 
 #[actix_web::test]
 async fn soft_deleted_study_leaves_reads_but_stays_in_the_database() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await;
-    let id = study["id"].as_str().unwrap();
+    let id = &app.study_id(json!({})).await;
     let path = format!("/api/v1/studies/{id}");
-    app.delete(&path, &app.admin_token).await.ok(204);
-    app.get(&path, &app.admin_token).await.problem(404);
-    app.patch(&path, &app.admin_token, &json!({"title": "x"}))
-        .await
-        .problem(404);
-    app.delete(&path, &app.admin_token).await.problem(404);
-    let list = app.get("/api/v1/studies", &app.admin_token).await;
+    app.assert_deleted(&path, &json!({"title": "x"})).await;
+    app.admin_delete(&path).await.problem(404);
+    let list = app.admin_get("/api/v1/studies").await;
     assert!(list.body["data"].as_array().unwrap().is_empty());
-    let with_deleted = app
-        .get("/api/v1/studies?include_deleted=true", &app.admin_token)
-        .await;
-    assert_eq!(with_deleted.body["data"][0]["id"], id);
+    let with_deleted = app.admin_get("/api/v1/studies?include_deleted=true").await;
+    assert_eq!(with_deleted.body["data"][0]["id"], id.as_str());
     assert!(with_deleted.body["data"][0]["deleted_at"].is_string());
     assert_eq!(with_deleted.body["data"][0]["version"], 2);
 }
@@ -286,21 +241,14 @@ async fn soft_deleted_study_leaves_reads_but_stays_in_the_database() {
 #[actix_web::test]
 async fn a_study_with_live_sites_cannot_be_deleted() {
     let app = spawn_app().await;
-    let study = app.create_study(json!({})).await;
-    let id = study["id"].as_str().unwrap();
+    let id = &app.study_id(json!({})).await;
     let site = app.create_site(id, json!({})).await;
     let before = app.fingerprint().await;
-    app.delete(&format!("/api/v1/studies/{id}"), &app.admin_token)
+    app.admin_delete(&format!("/api/v1/studies/{id}"))
         .await
         .problem(409);
     assert_eq!(app.fingerprint().await, before);
-    app.delete(
-        &format!("/api/v1/sites/{}", site["id"].as_str().unwrap()),
-        &app.admin_token,
-    )
-    .await
-    .ok(204);
-    app.delete(&format!("/api/v1/studies/{id}"), &app.admin_token)
-        .await
-        .ok(204);
+    app.admin_delete_ok(&format!("/api/v1/sites/{}", site["id"].as_str().unwrap()))
+        .await;
+    app.admin_delete_ok(&format!("/api/v1/studies/{id}")).await;
 }

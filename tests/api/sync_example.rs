@@ -104,19 +104,13 @@ fn lines(path: &Path) -> Vec<Value> {
 /// A site created in the study, then the study renamed: three changes and more.
 async fn some_writes(app: &TestApp, study_id: &str, title: &str) {
     let site = app.create_site(study_id, json!({})).await;
-    app.patch(
+    app.admin_patch_ok(
         &format!("/api/v1/studies/{study_id}"),
-        &app.admin_token,
         &json!({"title": title}),
     )
-    .await
-    .ok(200);
-    app.delete(
-        &format!("/api/v1/sites/{}", site["id"].as_str().unwrap()),
-        &app.admin_token,
-    )
-    .await
-    .ok(204);
+    .await;
+    app.admin_delete_ok(&format!("/api/v1/sites/{}", site["id"].as_str().unwrap()))
+        .await;
 }
 
 /// Removes the file when the test ends, however it ends.
@@ -134,8 +128,7 @@ async fn the_example_client_copies_the_feed_and_resumes_without_gaps_or_repeats(
     // A cro client: it sees its study's changes, not the other study's.
     let study = app.create_study(json!({})).await;
     let study_id = study["id"].as_str().unwrap().to_string();
-    let other = app.create_study(json!({})).await;
-    let other_id = other["id"].as_str().unwrap().to_string();
+    let other_id = app.study_id(json!({})).await;
     let (id, secret) = app
         .register(Role::Cro, vec![study_id.parse().unwrap()], vec![], None)
         .await;

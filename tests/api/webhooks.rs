@@ -154,22 +154,19 @@ async fn changes_are_pushed_signed_in_feed_order_and_shown_as_deliveries() {
     assert_eq!(hook["entity_types"], json!(["site", "study"]));
 
     // Changes after the subscription, of the chosen types (the milestone is not one).
-    app.patch(
+    app.admin_patch(
         &format!("/api/v1/studies/{study_id}"),
-        &app.admin_token,
         &json!({"title": "T2"}),
     )
     .await
     .ok(200);
     let site = app.create_site(&study_id, json!({})).await;
     app.create_milestone(&study_id, json!({})).await;
-    app.patch(
+    app.admin_patch_ok(
         &format!("/api/v1/studies/{study_id}"),
-        &app.admin_token,
         &json!({"title": "T3"}),
     )
-    .await
-    .ok(200);
+    .await;
 
     let deliveries = wait_for_deliveries(&app, &app.admin_token, &hook_id, |d| {
         d.len() == 3 && all_in("delivered")(d)
@@ -197,10 +194,9 @@ async fn changes_are_pushed_signed_in_feed_order_and_shown_as_deliveries() {
     bodies.sort_by_key(|b| b["seq"].as_i64().unwrap());
     let after = bodies[0]["seq"].as_i64().unwrap() - 1;
     let feed = app
-        .get(
-            &format!("/api/v1/changes?after={after}&entity_type=study,site"),
-            &app.admin_token,
-        )
+        .admin_get(&format!(
+            "/api/v1/changes?after={after}&entity_type=study,site"
+        ))
         .await;
     assert_eq!(feed.ok(200)["data"].as_array().unwrap(), &bodies);
     assert_eq!(
@@ -224,31 +220,24 @@ async fn changes_are_pushed_signed_in_feed_order_and_shown_as_deliveries() {
     assert!(attempt["error"].is_null() && attempt["at"].is_string());
 
     // The secret is shown once; reads never carry it.
-    let read = app
-        .get(&format!("/api/v1/webhooks/{hook_id}"), &app.admin_token)
-        .await;
+    let read = app.admin_get(&format!("/api/v1/webhooks/{hook_id}")).await;
     assert!(read.ok(200).get("secret").is_none());
     assert!(
-        !app.get("/api/v1/webhooks", &app.admin_token)
+        !app.admin_get("/api/v1/webhooks")
             .await
             .text
             .contains(&secret)
     );
 
     // Deleted: nothing more is sent.
-    app.delete(&format!("/api/v1/webhooks/{hook_id}"), &app.admin_token)
-        .await
-        .ok(204);
-    app.patch(
-        &format!("/api/v1/studies/{study_id}"),
-        &app.admin_token,
-        &json!({"title": "T4"}),
-    )
-    .await
-    .ok(200);
+    app.admin_delete_ok(&format!("/api/v1/webhooks/{hook_id}"))
+        .await;
+    let study_path = format!("/api/v1/studies/{study_id}");
+    app.admin_patch_ok(&study_path, &json!({"title": "T4"}))
+        .await;
     actix_web::rt::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(receiver.requests().len(), 3);
-    app.get(&format!("/api/v1/webhooks/{hook_id}"), &app.admin_token)
+    app.admin_get(&format!("/api/v1/webhooks/{hook_id}"))
         .await
         .problem(404);
 }
@@ -318,8 +307,7 @@ async fn a_delivery_is_failed_after_its_last_attempt_and_later_ones_still_flow()
 async fn a_cro_webhook_carries_only_what_the_cro_may_read() {
     let app = app_for_webhooks(5).await;
     let receiver = Receiver::start(0);
-    let mine = app.create_study(json!({})).await;
-    let mine_id = mine["id"].as_str().unwrap();
+    let mine_id = &app.study_id(json!({})).await;
     let other = app.create_study(json!({})).await;
     let cro = app.token_for(Role::Cro, &[mine_id], &[], None).await;
     let hook = subscribe(&app, &cro, &receiver.url, &["site"]).await;
@@ -347,7 +335,7 @@ async fn a_cro_webhook_carries_only_what_the_cro_may_read() {
     )
     .await
     .problem(404);
-    let all = app.get("/api/v1/webhooks", &app.admin_token).await;
+    let all = app.admin_get("/api/v1/webhooks").await;
     assert_eq!(all.ok(200)["data"].as_array().unwrap().len(), 1);
     let theirs = app.get("/api/v1/webhooks", &other_cro).await;
     assert!(theirs.ok(200)["data"].as_array().unwrap().is_empty());
@@ -376,9 +364,8 @@ async fn registration_refuses_internal_addresses_and_bad_requests() {
         "not a url",
     ] {
         let resp = app
-            .post(
+            .admin_post(
                 "/api/v1/webhooks",
-                &app.admin_token,
                 &json!({"url": url, "entity_types": ["study"]}),
             )
             .await;
@@ -390,17 +377,15 @@ async fn registration_refuses_internal_addresses_and_bad_requests() {
         );
     }
     let resp = app
-        .post(
+        .admin_post(
             "/api/v1/webhooks",
-            &app.admin_token,
             &json!({"url": "https://8.8.8.8/h", "entity_types": []}),
         )
         .await;
     assert_eq!(resp.invalid_fields(), vec!["entity_types".to_string()]);
     let resp = app
-        .post(
+        .admin_post(
             "/api/v1/webhooks",
-            &app.admin_token,
             &json!({"url": "https://8.8.8.8/h", "entity_types": ["studies"]}),
         )
         .await;
@@ -431,13 +416,12 @@ async fn registration_refuses_internal_addresses_and_bad_requests() {
     }
     // Registering clients above changed the fingerprint; compare from here on.
     let _ = before;
-    let none = app.get("/api/v1/webhooks", &app.admin_token).await;
+    let none = app.admin_get("/api/v1/webhooks").await;
     assert!(none.ok(200)["data"].as_array().unwrap().is_empty());
     // A public address is accepted (nothing is sent to it here: no change follows).
     let created = app
-        .post(
+        .admin_post(
             "/api/v1/webhooks",
-            &app.admin_token,
             &json!({"url": "https://8.8.8.8/h", "entity_types": ["study"]}),
         )
         .await;
@@ -453,8 +437,7 @@ async fn two_dispatchers_on_one_database_send_each_change_once() {
     let receiver = Receiver::start(0);
     let hook = subscribe(&app, &app.admin_token, &receiver.url, &["milestone"]).await;
     let hook_id = hook["id"].as_str().unwrap().to_string();
-    let study = app.create_study(json!({})).await;
-    let study_id = study["id"].as_str().unwrap().to_string();
+    let study_id = app.study_id(json!({})).await;
 
     let settings = app.state.webhooks.clone();
     let http = trialops::webhooks::dispatcher::client(&settings).unwrap();
