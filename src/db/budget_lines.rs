@@ -7,14 +7,14 @@ use diesel::dsl::sum;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Numeric};
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{budget_lines, expenses};
-use crate::db::write::{self, Record};
-use crate::db::{Conn, keyset_page, studies, vendors};
+use crate::db::write::{self, Readable, Record};
+use crate::db::{Conn, keyset_page, locks};
 use crate::domain::budget_lines::BudgetLineFields;
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{BudgetCategory, EntityType};
@@ -101,37 +101,16 @@ impl BudgetLine {
             version: row.version,
         }
     }
-
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: None,
-            // A vendor named on a line does not make the line the vendor's to read.
-            vendor_id: None,
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> BudgetLineFields {
-        BudgetLineFields {
-            external_id: self.external_id.clone(),
-            study_id: self.study_id,
-            vendor_id: self.vendor_id,
-            category: self.category,
-            description: self.description.clone(),
-            planned_amount: self.planned_amount,
-            committed_amount: self.committed_amount,
-            currency: Some(self.currency.clone()),
-        }
-    }
 }
 
 /// Filters of `GET /budget-lines` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BudgetLineFilter {
     pub study_id: Option<Uuid>,
     pub vendor_id: Option<Uuid>,
     pub category: Option<BudgetCategory>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -249,23 +228,18 @@ pub async fn find_row(
         .ok_or(ApiError::NotFound)
 }
 
-/// A live line within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<BudgetLine, ApiError> {
-    let row = find_row(conn, id, scope).await?;
-    one_with_totals(conn, row).await
-}
+impl Readable for BudgetLine {
+    type Answer = Self;
 
-/// Locks a live line against deletion while an expense is written under it (404 if there
-/// is no such live line).
-pub async fn lock_for_child(conn: &mut Conn, id: Uuid) -> Result<BudgetLineRow, ApiError> {
-    budget_lines::table
-        .find(id)
-        .filter(budget_lines::deleted_at.is_null())
-        .for_key_share()
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
+    /// A live line within `scope` with its totals, or 404.
+    async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Self, ApiError> {
+        let row = find_row(conn, id, scope).await?;
+        one_with_totals(conn, row).await
+    }
+
+    async fn answer(_: &mut Conn, row: Self) -> Result<Self, ApiError> {
+        Ok(row)
+    }
 }
 
 /// The number of live lines of a study (which keep it from being deleted, and its currency
@@ -292,8 +266,26 @@ impl Record for BudgetLine {
     fn study_id(&self) -> Option<Uuid> {
         Some(self.study_id)
     }
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: None,
+            // A vendor named on a line does not make the line the vendor's to read.
+            vendor_id: None,
+        }
+    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> BudgetLineFields {
-        BudgetLine::fields(self)
+        BudgetLineFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            vendor_id: self.vendor_id,
+            category: self.category,
+            description: self.description.clone(),
+            planned_amount: self.planned_amount,
+            committed_amount: self.committed_amount,
+            currency: Some(self.currency.clone()),
+        }
     }
 
     /// The line takes its study's currency (the study is locked by `check`).
@@ -302,7 +294,7 @@ impl Record for BudgetLine {
         id: Uuid,
         fields: &BudgetLineFields,
     ) -> Result<Self, ApiError> {
-        let study = studies::lock_for_child(conn, fields.study_id).await?;
+        let study = locks::study_for_child(conn, fields.study_id).await?;
         let row: BudgetLineRow = diesel::insert_into(budget_lines::table)
             .values((
                 budget_lines::id.eq(id),
@@ -374,7 +366,7 @@ impl Record for BudgetLine {
                 "a budget line cannot move to another study",
             ));
         }
-        let study = studies::lock_for_child(conn, fields.study_id).await?;
+        let study = locks::study_for_child(conn, fields.study_id).await?;
         if let Some(currency) = &fields.currency
             && *currency != study.currency
         {
@@ -387,13 +379,13 @@ impl Record for BudgetLine {
         if let Some(vendor) = fields.vendor_id
             && before.is_none_or(|b| b.vendor_id != fields.vendor_id)
         {
-            vendors::lock_for_reference(conn, vendor, "vendor_id").await?;
+            locks::vendor_for_reference(conn, vendor, "vendor_id").await?;
         }
         Ok(write::Checked { study: Some(study) })
     }
 
     /// A line with live expenses stays. The delete holds the line's row lock, which blocks a
-    /// concurrent expense insert (`lock_for_child`), so none can appear meanwhile.
+    /// concurrent expense insert (`locks::budget_line_for_child`), so none can appear meanwhile.
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let live: i64 = expenses::table
             .filter(expenses::budget_line_id.eq(self.id))

@@ -8,19 +8,18 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Date};
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::audit::WriteContext;
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{deviations, studies};
-use crate::db::write::{self, Record, Upsert};
-use crate::db::{Conn, keyset_page};
+use crate::db::write::{self, Readable, Record, Upsert};
+use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::deviations::{DeviationFields, reporting_overdue};
 use crate::domain::enums::{DeviationCategory, DeviationImportance, DeviationStatus, EntityType};
-use crate::domain::versioning::IfMatch;
 use crate::error::ApiError;
 
 /// A protocol deviation as stored: what the audit trail and the change feed carry.
@@ -90,47 +89,18 @@ impl Deviation {
     }
 }
 
-impl DeviationRecord {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: Some(self.site_id),
-            vendor_id: None,
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> DeviationFields {
-        DeviationFields {
-            external_id: self.external_id.clone(),
-            study_id: self.study_id,
-            site_id: self.site_id,
-            participant_ref: self.participant_ref.clone(),
-            category: self.category,
-            description: self.description.clone(),
-            importance: self.importance,
-            occurred_on: self.occurred_on,
-            detected_on: self.detected_on,
-            reported_on: self.reported_on,
-            irb_reported_on: self.irb_reported_on,
-            status: self.status,
-            root_cause: self.root_cause.clone(),
-            corrective_action: self.corrective_action.clone(),
-            preventive_action: self.preventive_action.clone(),
-            capa_due_on: self.capa_due_on,
-        }
-    }
-}
-
 /// Filters of `GET /deviations` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeviationFilter {
     pub study_id: Option<Uuid>,
     pub site_id: Option<Uuid>,
     pub category: Option<DeviationCategory>,
     pub importance: Option<DeviationImportance>,
     pub status: Option<DeviationStatus>,
+    /// `true`: only deviations whose reporting is overdue today; `false`: only the others.
     pub reporting_overdue: Option<bool>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -216,23 +186,8 @@ pub async fn list(
     Ok(page_of_rows.map(|(record, days)| Deviation::new(record, days, today)))
 }
 
-/// A deviation within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Deviation, ApiError> {
-    let (record, days) = visible(scope)
-        .filter(deviations::id.eq(id))
-        .select((
-            DeviationRecord::as_select(),
-            studies::deviation_reporting_days,
-        ))
-        .first::<(DeviationRecord, i32)>(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)?;
-    Ok(Deviation::new(record, days, today()))
-}
-
 /// A written record as answered, with its study's reporting window.
-async fn answer(conn: &mut Conn, record: DeviationRecord) -> Result<Deviation, ApiError> {
+async fn answered(conn: &mut Conn, record: DeviationRecord) -> Result<Deviation, ApiError> {
     let days: i32 = studies::table
         .find(record.study_id)
         .select(studies::deviation_reporting_days)
@@ -247,26 +202,34 @@ pub async fn create(
     fields: DeviationFields,
 ) -> Result<Deviation, ApiError> {
     let record: DeviationRecord = write::create(conn, ctx, fields).await?;
-    answer(conn, record).await
+    answered(conn, record).await
 }
 
-pub async fn update(
-    conn: &mut Conn,
-    ctx: &WriteContext,
-    id: Uuid,
-    scope: &RowScope,
-    if_match: &IfMatch,
-    change: impl FnOnce(&DeviationRecord) -> Result<DeviationFields, ApiError> + Send,
-) -> Result<Deviation, ApiError> {
-    let in_scope = |record: &DeviationRecord| scope.allows(record.keys());
-    let record = write::update(conn, ctx, id, in_scope, if_match, change).await?;
-    answer(conn, record).await
+impl Readable for DeviationRecord {
+    type Answer = Deviation;
+
+    /// A deviation within `scope` with its study's reporting window, in one statement, or
+    /// 404.
+    async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Deviation, ApiError> {
+        let (record, days) = visible(scope)
+            .filter(deviations::id.eq(id))
+            .select((
+                DeviationRecord::as_select(),
+                studies::deviation_reporting_days,
+            ))
+            .first::<(DeviationRecord, i32)>(conn)
+            .await
+            .optional()?
+            .ok_or(ApiError::NotFound)?;
+        Ok(Deviation::new(record, days, today()))
+    }
+
+    async fn answer(conn: &mut Conn, row: Self) -> Result<Deviation, ApiError> {
+        answered(conn, row).await
+    }
 }
 
 impl Upsert for DeviationRecord {
-    fn row_keys(&self) -> RowKeys {
-        self.keys()
-    }
     fn keys_of(fields: &DeviationFields) -> RowKeys {
         RowKeys {
             study_id: Some(fields.study_id),
@@ -290,8 +253,33 @@ impl Record for DeviationRecord {
     fn study_id(&self) -> Option<Uuid> {
         Some(self.study_id)
     }
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: Some(self.site_id),
+            vendor_id: None,
+        }
+    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> DeviationFields {
-        DeviationRecord::fields(self)
+        DeviationFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            site_id: self.site_id,
+            participant_ref: self.participant_ref.clone(),
+            category: self.category,
+            description: self.description.clone(),
+            importance: self.importance,
+            occurred_on: self.occurred_on,
+            detected_on: self.detected_on,
+            reported_on: self.reported_on,
+            irb_reported_on: self.irb_reported_on,
+            status: self.status,
+            root_cause: self.root_cause.clone(),
+            corrective_action: self.corrective_action.clone(),
+            preventive_action: self.preventive_action.clone(),
+            capa_due_on: self.capa_due_on,
+        }
     }
 
     write::table_steps!(never_deleted deviations);
@@ -312,9 +300,9 @@ impl Record for DeviationRecord {
     ) -> Result<write::Checked, ApiError> {
         match before {
             None => {
-                let study = crate::db::studies::lock_for_child(conn, fields.study_id).await?;
+                let study = locks::study_for_child(conn, fields.study_id).await?;
                 // The site stays live until the deviation is in (a site delete counts them).
-                crate::db::sites::lock_for_reference(conn, fields.site_id, fields.study_id).await?;
+                locks::site_for_reference(conn, fields.site_id, fields.study_id).await?;
                 return Ok(write::Checked { study: Some(study) });
             }
             Some(before) => {

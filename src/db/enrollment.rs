@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::audit::WriteContext;
@@ -45,16 +45,6 @@ pub struct EnrollmentReport {
     pub version: i32,
 }
 
-impl EnrollmentReport {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: Some(self.site_id),
-            vendor_id: None,
-        }
-    }
-}
-
 impl Record for EnrollmentReport {
     type Fields = EnrollmentFields;
     const ENTITY: EntityType = EntityType::EnrollmentReport;
@@ -67,6 +57,13 @@ impl Record for EnrollmentReport {
     }
     fn study_id(&self) -> Option<Uuid> {
         Some(self.study_id)
+    }
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: Some(self.site_id),
+            vendor_id: None,
+        }
     }
     fn fields(&self) -> EnrollmentFields {
         EnrollmentFields {
@@ -152,7 +149,8 @@ pub async fn upsert(
 }
 
 /// Filters of `GET /enrollment`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EnrollmentFilter {
     pub study_id: Option<Uuid>,
     pub site_id: Option<Uuid>,

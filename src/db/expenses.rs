@@ -3,14 +3,14 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::expenses;
-use crate::db::write::{self, Record};
-use crate::db::{Conn, budget_lines, keyset_page};
+use crate::db::write::{self, Readable, Record};
+use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::EntityType;
 use crate::domain::expenses::ExpenseFields;
@@ -47,37 +47,19 @@ pub struct Expense {
     pub version: i32,
 }
 
-impl Expense {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: None,
-            vendor_id: None,
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> ExpenseFields {
-        ExpenseFields {
-            external_id: self.external_id.clone(),
-            budget_line_id: self.budget_line_id,
-            amount: self.amount,
-            currency: Some(self.currency.clone()),
-            incurred_on: self.incurred_on,
-            invoice_number: self.invoice_number.clone(),
-            description: self.description.clone(),
-        }
-    }
-}
-
 /// Filters of `GET /expenses` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExpenseFilter {
     pub study_id: Option<Uuid>,
     pub budget_line_id: Option<Uuid>,
+    /// ISO 4217 code: the currency of the expense's line (its study's).
     pub currency: Option<String>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
+    /// Only expenses incurred on or after this day (`YYYY-MM-DD`).
     pub incurred_from: Option<NaiveDate>,
+    /// Only expenses incurred on or before this day (`YYYY-MM-DD`).
     pub incurred_to: Option<NaiveDate>,
 }
 
@@ -124,15 +106,8 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page.limit, |expense| expense.id))
 }
 
-/// A live expense within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Expense, ApiError> {
-    visible(scope)
-        .filter(expenses::id.eq(id))
-        .filter(expenses::deleted_at.is_null())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
+impl Readable for Expense {
+    write::read_as_stored!(expenses);
 }
 
 impl Record for Expense {
@@ -148,13 +123,29 @@ impl Record for Expense {
     fn study_id(&self) -> Option<Uuid> {
         Some(self.study_id)
     }
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: None,
+            vendor_id: None,
+        }
+    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> ExpenseFields {
-        Expense::fields(self)
+        ExpenseFields {
+            external_id: self.external_id.clone(),
+            budget_line_id: self.budget_line_id,
+            amount: self.amount,
+            currency: Some(self.currency.clone()),
+            incurred_on: self.incurred_on,
+            invoice_number: self.invoice_number.clone(),
+            description: self.description.clone(),
+        }
     }
 
     /// `study_id` and `currency` are the line's (locked by `check`), never the client's.
     async fn insert(conn: &mut Conn, id: Uuid, fields: &ExpenseFields) -> Result<Self, ApiError> {
-        let line = budget_lines::lock_for_child(conn, fields.budget_line_id).await?;
+        let line = locks::budget_line_for_child(conn, fields.budget_line_id).await?;
         Ok(diesel::insert_into(expenses::table)
             .values((
                 expenses::id.eq(id),
@@ -179,7 +170,7 @@ impl Record for Expense {
     /// `study_id` and `currency` are written from the (possibly new) line, exactly as on
     /// insert; `check` has made sure the line is of the same study.
     async fn write(conn: &mut Conn, id: Uuid, fields: &ExpenseFields) -> Result<Self, ApiError> {
-        let line = budget_lines::lock_for_child(conn, fields.budget_line_id).await?;
+        let line = locks::budget_line_for_child(conn, fields.budget_line_id).await?;
         Ok(diesel::update(expenses::table.find(id))
             .set((
                 fields,
@@ -210,7 +201,7 @@ impl Record for Expense {
         before: Option<&Self>,
         fields: &ExpenseFields,
     ) -> Result<write::Checked, ApiError> {
-        let line = budget_lines::lock_for_child(conn, fields.budget_line_id).await?;
+        let line = locks::budget_line_for_child(conn, fields.budget_line_id).await?;
         if let Some(before) = before
             && line.study_id != before.study_id
         {

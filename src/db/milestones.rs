@@ -4,14 +4,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Nullable};
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::milestones;
-use crate::db::write::{self, Record, Upsert};
-use crate::db::{Conn, keyset_page, sites, studies, vendors};
+use crate::db::write::{self, Readable, Record, Upsert};
+use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, MilestoneKind, MilestoneStatus};
 use crate::domain::milestones::{MilestoneFields, SETTLED, Schedule, schedule};
@@ -54,32 +54,6 @@ pub struct Milestone {
 }
 
 impl Milestone {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: self.site_id,
-            vendor_id: self.vendor_id,
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> MilestoneFields {
-        MilestoneFields {
-            external_id: self.external_id.clone(),
-            study_id: self.study_id,
-            site_id: self.site_id,
-            vendor_id: self.vendor_id,
-            name: self.name.clone(),
-            kind: self.kind,
-            baseline_date: self.baseline_date,
-            forecast_date: self.forecast_date,
-            actual_date: self.actual_date,
-            status: self.status,
-            owner: self.owner.clone(),
-            notes: self.notes.clone(),
-        }
-    }
-
     /// Slippage and overdue as of `today`.
     pub fn schedule(&self, today: NaiveDate) -> Schedule {
         schedule(
@@ -92,16 +66,54 @@ impl Milestone {
     }
 }
 
+/// A milestone as answered: the stored record plus two values derived from its dates on
+/// the day of the answer (UTC). The derived values are not stored: the audit trail and
+/// the change feed carry the stored record only, since the calendar changes them, not
+/// writes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MilestoneView {
+    #[serde(flatten)]
+    pub milestone: Milestone,
+    /// Days late against the baseline: `actual_date` (else `forecast_date`) minus
+    /// `baseline_date`. Negative when early, 0 when on time, `null` when either side is
+    /// missing.
+    #[schema(example = 9)]
+    pub slippage_days: Option<i64>,
+    /// `true` when the milestone has no `actual_date`, is neither `completed` nor
+    /// `cancelled`, and its due date (`forecast_date`, else `baseline_date`) is before
+    /// today (UTC). A milestone without either date is never overdue.
+    #[schema(example = false)]
+    pub overdue: bool,
+}
+
+impl MilestoneView {
+    pub fn new(milestone: Milestone, today: NaiveDate) -> Self {
+        let schedule = milestone.schedule(today);
+        Self {
+            milestone,
+            slippage_days: schedule.slippage_days,
+            overdue: schedule.overdue,
+        }
+    }
+}
+
+/// "Today" for the derived values: the UTC calendar day.
+pub fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
 /// Filters of `GET /milestones` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MilestoneFilter {
     pub study_id: Option<Uuid>,
     pub site_id: Option<Uuid>,
     pub vendor_id: Option<Uuid>,
     pub kind: Option<MilestoneKind>,
     pub status: Option<MilestoneStatus>,
-    /// Overdue (or not) as of `today`.
+    /// `true`: only overdue milestones (as of today, UTC); `false`: only those that are not.
     pub overdue: Option<bool>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -170,21 +182,20 @@ pub async fn list(
     }))
 }
 
-/// A live milestone within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Milestone, ApiError> {
-    visible(scope)
-        .filter(milestones::id.eq(id))
-        .filter(milestones::deleted_at.is_null())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
+impl Readable for Milestone {
+    type Answer = MilestoneView;
+
+    async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<MilestoneView, ApiError> {
+        let milestone = write::find_live!(milestones, conn, id, scope)?;
+        Ok(MilestoneView::new(milestone, today()))
+    }
+
+    async fn answer(_: &mut Conn, row: Self) -> Result<MilestoneView, ApiError> {
+        Ok(MilestoneView::new(row, today()))
+    }
 }
 
 impl Upsert for Milestone {
-    fn row_keys(&self) -> RowKeys {
-        self.keys()
-    }
     fn keys_of(fields: &MilestoneFields) -> RowKeys {
         RowKeys {
             study_id: Some(fields.study_id),
@@ -208,8 +219,29 @@ impl Record for Milestone {
     fn study_id(&self) -> Option<Uuid> {
         Some(self.study_id)
     }
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: self.site_id,
+            vendor_id: self.vendor_id,
+        }
+    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> MilestoneFields {
-        Milestone::fields(self)
+        MilestoneFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            site_id: self.site_id,
+            vendor_id: self.vendor_id,
+            name: self.name.clone(),
+            kind: self.kind,
+            baseline_date: self.baseline_date,
+            forecast_date: self.forecast_date,
+            actual_date: self.actual_date,
+            status: self.status,
+            owner: self.owner.clone(),
+            notes: self.notes.clone(),
+        }
     }
 
     write::table_steps!(soft_delete milestones);
@@ -229,7 +261,7 @@ impl Record for Milestone {
         let mut checked = write::Checked::default();
         match before {
             None => {
-                checked.study = Some(studies::lock_for_child(conn, fields.study_id).await?);
+                checked.study = Some(locks::study_for_child(conn, fields.study_id).await?);
             }
             Some(before) if before.study_id != fields.study_id => {
                 return Err(ApiError::invalid(
@@ -243,12 +275,12 @@ impl Record for Milestone {
         if let Some(site) = fields.site_id
             && before.is_none_or(|b| b.site_id != fields.site_id)
         {
-            sites::lock_for_reference(conn, site, fields.study_id).await?;
+            locks::site_for_reference(conn, site, fields.study_id).await?;
         }
         if let Some(vendor) = fields.vendor_id
             && before.is_none_or(|b| b.vendor_id != fields.vendor_id)
         {
-            vendors::lock_for_reference(conn, vendor, "vendor_id").await?;
+            locks::vendor_for_reference(conn, vendor, "vendor_id").await?;
         }
         Ok(checked)
     }

@@ -4,15 +4,15 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::audit::{self, WriteContext};
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{risks, studies};
-use crate::db::write::{self, Record, Upsert};
-use crate::db::{Conn, keyset_page, sites, vendors};
+use crate::db::write::{self, Readable, Record, Upsert};
+use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{AuditAction, EntityType, RiskCategory, RiskStatus};
 use crate::domain::risks::{RiskFields, escalates, escalation_reason};
@@ -61,46 +61,18 @@ pub struct Risk {
     pub version: i32,
 }
 
-impl Risk {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: self.site_id,
-            vendor_id: self.vendor_id,
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> RiskFields {
-        RiskFields {
-            external_id: self.external_id.clone(),
-            study_id: self.study_id,
-            site_id: self.site_id,
-            vendor_id: self.vendor_id,
-            title: self.title.clone(),
-            description: self.description.clone(),
-            category: self.category,
-            likelihood: self.likelihood,
-            impact: self.impact,
-            detectability: self.detectability,
-            status: self.status,
-            owner: self.owner.clone(),
-            mitigation_plan: self.mitigation_plan.clone(),
-            contingency_plan: self.contingency_plan.clone(),
-            review_due_on: self.review_due_on,
-        }
-    }
-}
-
 /// Filters of `GET /risks` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RiskFilter {
     pub study_id: Option<Uuid>,
     pub site_id: Option<Uuid>,
     pub vendor_id: Option<Uuid>,
     pub category: Option<RiskCategory>,
     pub status: Option<RiskStatus>,
+    /// Only risks whose score is at least this (1..=125).
     pub min_score: Option<i32>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -147,17 +119,6 @@ pub async fn list(
         .load(conn)
         .await?;
     Ok(Page::from_overfetch(rows, page.limit, |risk| risk.id))
-}
-
-/// A live risk within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Risk, ApiError> {
-    visible(scope)
-        .filter(risks::id.eq(id))
-        .filter(risks::deleted_at.is_null())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
 }
 
 /// Sets `escalated` when `escalates` says so, as an audit event of its own (`escalate`)
@@ -212,9 +173,6 @@ async fn escalate_if_reached(
 }
 
 impl Upsert for Risk {
-    fn row_keys(&self) -> RowKeys {
-        self.keys()
-    }
     fn keys_of(fields: &RiskFields) -> RowKeys {
         RowKeys {
             study_id: Some(fields.study_id),
@@ -223,6 +181,10 @@ impl Upsert for Risk {
         }
     }
     write::external_id_lock!(soft_delete risks);
+}
+
+impl Readable for Risk {
+    write::read_as_stored!(risks);
 }
 
 impl Record for Risk {
@@ -238,8 +200,32 @@ impl Record for Risk {
     fn study_id(&self) -> Option<Uuid> {
         Some(self.study_id)
     }
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: self.site_id,
+            vendor_id: self.vendor_id,
+        }
+    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> RiskFields {
-        Risk::fields(self)
+        RiskFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            site_id: self.site_id,
+            vendor_id: self.vendor_id,
+            title: self.title.clone(),
+            description: self.description.clone(),
+            category: self.category,
+            likelihood: self.likelihood,
+            impact: self.impact,
+            detectability: self.detectability,
+            status: self.status,
+            owner: self.owner.clone(),
+            mitigation_plan: self.mitigation_plan.clone(),
+            contingency_plan: self.contingency_plan.clone(),
+            review_due_on: self.review_due_on,
+        }
     }
 
     write::table_steps!(soft_delete risks);
@@ -275,8 +261,7 @@ impl Record for Risk {
         let mut checked = write::Checked::default();
         match before {
             None => {
-                checked.study =
-                    Some(crate::db::studies::lock_for_child(conn, fields.study_id).await?);
+                checked.study = Some(locks::study_for_child(conn, fields.study_id).await?);
             }
             Some(before) if before.study_id != fields.study_id => {
                 return Err(ApiError::invalid(
@@ -291,12 +276,12 @@ impl Record for Risk {
         if let Some(site) = fields.site_id
             && before.is_none_or(|b| b.site_id != fields.site_id)
         {
-            sites::lock_for_reference(conn, site, fields.study_id).await?;
+            locks::site_for_reference(conn, site, fields.study_id).await?;
         }
         if let Some(vendor) = fields.vendor_id
             && before.is_none_or(|b| b.vendor_id != fields.vendor_id)
         {
-            vendors::lock_for_reference(conn, vendor, "vendor_id").await?;
+            locks::vendor_for_reference(conn, vendor, "vendor_id").await?;
         }
         Ok(checked)
     }

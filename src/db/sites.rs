@@ -3,14 +3,14 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{deviations, enrollment_reports, milestones, risks, sites};
-use crate::db::write::{self, Record, Upsert};
-use crate::db::{Conn, keyset_page, studies, vendors};
+use crate::db::write::{self, Readable, Record, Upsert};
+use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, SiteStatus};
 use crate::domain::sites::SiteFields;
@@ -55,43 +55,16 @@ pub struct Site {
     pub city: Option<String>,
 }
 
-impl Site {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: Some(self.id),
-            vendor_id: None,
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> SiteFields {
-        SiteFields {
-            external_id: self.external_id.clone(),
-            study_id: self.study_id,
-            site_number: self.site_number.clone(),
-            name: self.name.clone(),
-            institution: self.institution.clone(),
-            principal_investigator: self.principal_investigator.clone(),
-            country: self.country.clone(),
-            status: self.status,
-            irb_approved_on: self.irb_approved_on,
-            activated_on: self.activated_on,
-            target_enrollment: self.target_enrollment,
-            cro_vendor_id: self.cro_vendor_id,
-            planned_activation_on: self.planned_activation_on,
-            city: self.city.clone(),
-        }
-    }
-}
-
 /// Filters of `GET /sites` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SiteFilter {
     pub study_id: Option<Uuid>,
     pub status: Option<SiteStatus>,
+    /// ISO 3166-1 alpha-2 code.
     pub country: Option<String>,
     pub cro_vendor_id: Option<Uuid>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -136,17 +109,6 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page.limit, |site| site.id))
 }
 
-/// A live site within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Site, ApiError> {
-    visible(scope)
-        .filter(sites::id.eq(id))
-        .filter(sites::deleted_at.is_null())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
-}
-
 /// The studies the given (live) sites belong to.
 pub async fn study_ids_of(conn: &mut Conn, site_ids: &[Uuid]) -> QueryResult<Vec<Uuid>> {
     sites::table
@@ -158,38 +120,7 @@ pub async fn study_ids_of(conn: &mut Conn, site_ids: &[Uuid]) -> QueryResult<Vec
         .await
 }
 
-/// Call inside the transaction of a write that starts naming `site_id` under `study_id`
-/// (a milestone, say): 422 on `site_id` unless it is a live site of that study, and a
-/// `FOR KEY SHARE` lock that keeps it so until the write commits (a site delete takes the row
-/// `FOR UPDATE` before it counts what names the site).
-pub async fn lock_for_reference(
-    conn: &mut Conn,
-    site_id: Uuid,
-    study_id: Uuid,
-) -> Result<(), ApiError> {
-    let study_of_site: Option<Uuid> = sites::table
-        .find(site_id)
-        .filter(sites::deleted_at.is_null())
-        .select(sites::study_id)
-        .for_key_share()
-        .first(conn)
-        .await
-        .optional()?;
-    if study_of_site == Some(study_id) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "site_id",
-            "reference",
-            "names no site of this study",
-        ))
-    }
-}
-
 impl Upsert for Site {
-    fn row_keys(&self) -> RowKeys {
-        self.keys()
-    }
     fn keys_of(fields: &SiteFields) -> RowKeys {
         RowKeys {
             study_id: Some(fields.study_id),
@@ -198,6 +129,10 @@ impl Upsert for Site {
         }
     }
     write::external_id_lock!(soft_delete sites);
+}
+
+impl Readable for Site {
+    write::read_as_stored!(sites);
 }
 
 impl Record for Site {
@@ -213,8 +148,31 @@ impl Record for Site {
     fn study_id(&self) -> Option<Uuid> {
         Some(self.study_id)
     }
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: Some(self.id),
+            vendor_id: None,
+        }
+    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> SiteFields {
-        Site::fields(self)
+        SiteFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            site_number: self.site_number.clone(),
+            name: self.name.clone(),
+            institution: self.institution.clone(),
+            principal_investigator: self.principal_investigator.clone(),
+            country: self.country.clone(),
+            status: self.status,
+            irb_approved_on: self.irb_approved_on,
+            activated_on: self.activated_on,
+            target_enrollment: self.target_enrollment,
+            cro_vendor_id: self.cro_vendor_id,
+            planned_activation_on: self.planned_activation_on,
+            city: self.city.clone(),
+        }
     }
 
     write::table_steps!(soft_delete sites);
@@ -225,7 +183,7 @@ impl Record for Site {
 
     /// A site with live milestones, risks, deviations (which are never deleted) or
     /// enrollment reports stays: deleting it would orphan regulated records. The delete holds
-    /// the site's row lock, which blocks a concurrent write naming it (`lock_for_reference`,
+    /// the site's row lock, which blocks a concurrent write naming it (`locks::site_for_reference`,
     /// the enrollment upsert's share lock).
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let milestones: i64 = milestones::table
@@ -282,7 +240,7 @@ impl Record for Site {
         let mut checked = write::Checked::default();
         match before {
             None => {
-                checked.study = Some(studies::lock_for_child(conn, fields.study_id).await?);
+                checked.study = Some(locks::study_for_child(conn, fields.study_id).await?);
             }
             Some(before) if before.study_id != fields.study_id => {
                 return Err(ApiError::invalid(
@@ -296,7 +254,7 @@ impl Record for Site {
         if let Some(vendor) = fields.cro_vendor_id
             && before.is_none_or(|b| b.cro_vendor_id != fields.cro_vendor_id)
         {
-            vendors::lock_for_reference(conn, vendor, "cro_vendor_id").await?;
+            locks::vendor_for_reference(conn, vendor, "cro_vendor_id").await?;
         }
         Ok(checked)
     }

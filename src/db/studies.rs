@@ -3,13 +3,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Scope;
+use crate::auth::{RowKeys, RowScope, Scope};
 use crate::db::schema::{milestones, risks, sites, studies};
-use crate::db::write::{self, Record};
+use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, budget_lines, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, StudyPhase, StudyStatus};
@@ -66,42 +66,15 @@ pub struct Study {
     pub forecast_confidence_threshold: f64,
 }
 
-impl Study {
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> StudyFields {
-        StudyFields {
-            external_id: self.external_id.clone(),
-            protocol_number: self.protocol_number.clone(),
-            title: self.title.clone(),
-            short_title: self.short_title.clone(),
-            phase: self.phase,
-            status: self.status,
-            therapeutic_area: self.therapeutic_area.clone(),
-            indication: self.indication.clone(),
-            sponsor_name: self.sponsor_name.clone(),
-            nct_id: self.nct_id.clone(),
-            euct_number: self.euct_number.clone(),
-            ind_number: self.ind_number.clone(),
-            currency: self.currency.clone(),
-            target_enrollment: self.target_enrollment,
-            enrollment_buffer_pct: self.enrollment_buffer_pct,
-            planned_start_date: self.planned_start_date,
-            planned_end_date: self.planned_end_date,
-            actual_start_date: self.actual_start_date,
-            actual_end_date: self.actual_end_date,
-            risk_escalation_threshold: self.risk_escalation_threshold,
-            deviation_reporting_days: self.deviation_reporting_days,
-            forecast_confidence_threshold: self.forecast_confidence_threshold,
-        }
-    }
-}
-
 /// Filters of `GET /studies` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StudyFilter {
     pub status: Option<StudyStatus>,
     pub phase: Option<StudyPhase>,
+    /// Exact protocol number.
     pub protocol_number: Option<String>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -138,23 +111,21 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page.limit, |study| study.id))
 }
 
+/// The rows a study scope reaches, as the scope of any other resource is written.
+pub fn row_scope(scope: &Scope) -> RowScope {
+    match scope {
+        Scope::All => RowScope::All,
+        Scope::Only(ids) => RowScope::Studies(ids.clone()),
+    }
+}
+
 /// A live study within `scope`, or 404.
 pub async fn find(conn: &mut Conn, id: Uuid, scope: &Scope) -> Result<Study, ApiError> {
-    // A static query, not `visible(scope)`'s boxed one: diesel keeps a static query as a
-    // prepared statement per connection, so PostgreSQL parses and plans it once, not on
-    // every read. The scope is then checked on the row.
-    let study: Option<Study> = studies::table
-        .find(id)
-        .filter(studies::deleted_at.is_null())
-        .first(conn)
-        .await
-        .optional()?;
-    study
-        .filter(|study| match scope {
-            Scope::All => true,
-            Scope::Only(ids) => ids.contains(&study.id),
-        })
-        .ok_or(ApiError::NotFound)
+    <Study as Readable>::find(conn, id, &row_scope(scope)).await
+}
+
+impl Readable for Study {
+    write::read_as_stored!(studies);
 }
 
 impl Record for Study {
@@ -170,15 +141,46 @@ impl Record for Study {
     fn study_id(&self) -> Option<Uuid> {
         Some(self.id)
     }
+    /// A study is in a caller's reach when it is one of the caller's studies.
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.id),
+            ..RowKeys::default()
+        }
+    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> StudyFields {
-        Study::fields(self)
+        StudyFields {
+            external_id: self.external_id.clone(),
+            protocol_number: self.protocol_number.clone(),
+            title: self.title.clone(),
+            short_title: self.short_title.clone(),
+            phase: self.phase,
+            status: self.status,
+            therapeutic_area: self.therapeutic_area.clone(),
+            indication: self.indication.clone(),
+            sponsor_name: self.sponsor_name.clone(),
+            nct_id: self.nct_id.clone(),
+            euct_number: self.euct_number.clone(),
+            ind_number: self.ind_number.clone(),
+            currency: self.currency.clone(),
+            target_enrollment: self.target_enrollment,
+            enrollment_buffer_pct: self.enrollment_buffer_pct,
+            planned_start_date: self.planned_start_date,
+            planned_end_date: self.planned_end_date,
+            actual_start_date: self.actual_start_date,
+            actual_end_date: self.actual_end_date,
+            risk_escalation_threshold: self.risk_escalation_threshold,
+            deviation_reporting_days: self.deviation_reporting_days,
+            forecast_confidence_threshold: self.forecast_confidence_threshold,
+        }
     }
 
     write::table_steps!(soft_delete studies);
 
     /// A study's budget is kept in its currency: the currency cannot change while the study
     /// has live budget lines. The update holds the study's row lock, which blocks a
-    /// concurrent line insert (`lock_for_child`).
+    /// concurrent line insert (`locks::study_for_child`).
     async fn check(
         conn: &mut Conn,
         before: Option<&Self>,
@@ -200,7 +202,7 @@ impl Record for Study {
 
     /// A study with live sites, milestones, budget lines or risks stays (deviations and
     /// enrollment weeks hang off its sites, which keep them). The delete holds the study's
-    /// row lock, which blocks a concurrent child insert (`lock_for_child`), so none can
+    /// row lock, which blocks a concurrent child insert (`locks::study_for_child`), so none can
     /// appear meanwhile.
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let live_sites: i64 = sites::table
@@ -262,41 +264,6 @@ pub async fn ids_naming_vendor(conn: &mut Conn, vendor: Uuid) -> QueryResult<Vec
     ids.sort();
     ids.dedup();
     Ok(ids)
-}
-
-/// Locks a live study against deletion while a row is written under it (404 if there is
-/// no such live study).
-///
-/// `FOR KEY SHARE`, the weakest lock that conflicts with the `FOR UPDATE` every study
-/// update and delete takes first (`write::table_steps`): a delete waits for the child's
-/// commit and then sees the child (409), or the child waits for the delete and then finds
-/// no live study (404). It is also the lock the child's foreign key takes anyway, so
-/// concurrent writers under one study share one lock instead of stacking a `FOR SHARE`
-/// on it (each of which PostgreSQL records as a new multixact of every holder).
-pub async fn lock_for_child(conn: &mut Conn, id: Uuid) -> Result<Study, ApiError> {
-    studies::table
-        .find(id)
-        .filter(studies::deleted_at.is_null())
-        .for_key_share()
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
-}
-
-/// `lock_for_child` for many studies at once, in id order so that concurrent lockers agree
-/// on it (a batch takes them before its first write; see `write::upsert_batch`). Studies
-/// that are missing are skipped: the item naming one answers for it.
-pub async fn share_lock_all(conn: &mut Conn, ids: &[Uuid]) -> Result<(), ApiError> {
-    studies::table
-        .filter(studies::id.eq_any(ids))
-        .filter(studies::deleted_at.is_null())
-        .order(studies::id)
-        .select(studies::id)
-        .for_key_share()
-        .load::<Uuid>(conn)
-        .await?;
-    Ok(())
 }
 
 /// The live studies registered under a ClinicalTrials.gov id (an import expects at most

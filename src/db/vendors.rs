@@ -4,13 +4,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{budget_lines, milestones, risks, sites, vendors};
-use crate::db::write::{self, Record};
+use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, VendorKind, VendorStatus};
@@ -45,35 +45,15 @@ pub struct Vendor {
     pub version: i32,
 }
 
-impl Vendor {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: None,
-            site_id: None,
-            vendor_id: Some(self.id),
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> VendorFields {
-        VendorFields {
-            external_id: self.external_id.clone(),
-            name: self.name.clone(),
-            kind: self.kind,
-            status: self.status,
-            country: self.country.clone(),
-            contact_email: self.contact_email.clone(),
-            qualified_on: self.qualified_on,
-        }
-    }
-}
-
 /// Filters of `GET /vendors` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VendorFilter {
     pub kind: Option<VendorKind>,
     pub status: Option<VendorStatus>,
+    /// ISO 3166-1 alpha-2 code.
     pub country: Option<String>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -114,41 +94,12 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page.limit, |vendor| vendor.id))
 }
 
-/// A live vendor within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Vendor, ApiError> {
-    visible(scope)
-        .filter(vendors::id.eq(id))
-        .filter(vendors::deleted_at.is_null())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
-}
+/// The lock a write naming a vendor takes (`locks::vendor_for_reference`), under the name
+/// the integration tests call it by.
+pub use crate::db::locks::vendor_for_reference as lock_for_reference;
 
-/// Call inside the transaction of a write that starts naming `vendor_id` (a new row, or a
-/// changed reference): 422 on `field` unless the vendor is live, and a `FOR SHARE` lock
-/// that holds it so until the write commits.
-///
-/// A vendor delete takes the row `FOR UPDATE` before it counts what names the vendor, so
-/// the two serialise: either the delete waits for this write and then counts it (409), or
-/// this lock waits for the delete, re-reads the row, finds it deleted and refuses (422).
-pub async fn lock_for_reference(
-    conn: &mut Conn,
-    vendor_id: Uuid,
-    field: &str,
-) -> Result<(), ApiError> {
-    let live: Option<Uuid> = vendors::table
-        .find(vendor_id)
-        .filter(vendors::deleted_at.is_null())
-        .select(vendors::id)
-        .for_key_share()
-        .first(conn)
-        .await
-        .optional()?;
-    match live {
-        Some(_) => Ok(()),
-        None => Err(ApiError::invalid(field, "reference", "names no vendor")),
-    }
+impl Readable for Vendor {
+    write::read_as_stored!(vendors);
 }
 
 impl Record for Vendor {
@@ -164,14 +115,30 @@ impl Record for Vendor {
     fn study_id(&self) -> Option<Uuid> {
         None
     }
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: None,
+            site_id: None,
+            vendor_id: Some(self.id),
+        }
+    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> VendorFields {
-        Vendor::fields(self)
+        VendorFields {
+            external_id: self.external_id.clone(),
+            name: self.name.clone(),
+            kind: self.kind,
+            status: self.status,
+            country: self.country.clone(),
+            contact_email: self.contact_email.clone(),
+            qualified_on: self.qualified_on,
+        }
     }
 
     write::table_steps!(soft_delete vendors);
 
     /// A vendor stays while live rows name it. The delete holds the vendor's row lock, and
-    /// every write that starts naming a vendor takes `lock_for_reference` first, so no such
+    /// every write that starts naming a vendor takes `locks::vendor_for_reference` first, so no such
     /// row can appear between this count and the delete.
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let milestones: i64 = milestones::table
