@@ -1,4 +1,5 @@
-//! Protocol deviations: the row, and every query on it. Deviations are regulated records:
+//! Protocol deviations: the row, the writable fields (with their rules), and every query on
+//! it. Deviations are regulated records:
 //! never deleted (the table has no `deleted_at`, and a database rule turns `DELETE` into a
 //! no-op), withdrawn by the status `invalidated` instead.
 
@@ -11,6 +12,7 @@ use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::{Validate, ValidationError};
 
 use crate::audit::WriteContext;
 use crate::auth::{RowKeys, RowScope};
@@ -18,9 +20,97 @@ use crate::db::schema::{deviations, studies};
 use crate::db::write::{self, Readable, Record, Upsert};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
-use crate::domain::deviations::{DeviationFields, reporting_overdue};
+use crate::domain::deviations::participant_code;
+use crate::domain::deviations::reporting_overdue;
 use crate::domain::enums::{DeviationCategory, DeviationImportance, DeviationStatus, EntityType};
+use crate::domain::validation::{dates_in_order, not_blank};
 use crate::error::ApiError;
+
+fn default_status() -> DeviationStatus {
+    DeviationStatus::Open
+}
+
+/// A protocol deviation as a client writes it (POST body; PATCH bodies are merged into it).
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
+)]
+#[diesel(table_name = deviations, treat_none_as_null = true)]
+#[serde(deny_unknown_fields)]
+#[validate(schema(function = "deviation_dates_in_order"))]
+#[schema(example = json!({
+    "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+    "site_id": "0193f0e5-0c2d-7a11-8f3e-6b5a4c3d2e1f",
+    "participant_ref": "DE-001-0042",
+    "category": "informed_consent",
+    "description": "Visit 3 procedures done before the amended consent form was signed.",
+    "importance": "important",
+    "occurred_on": "2026-03-02",
+    "detected_on": "2026-03-04",
+    "reported_on": "2026-03-06"
+}))]
+pub struct DeviationFields {
+    /// The partner system's id for this deviation (unique, up to 100 chars).
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub external_id: Option<String>,
+    /// The study; fixed once the deviation exists.
+    pub study_id: Uuid,
+    /// A live site of the study; fixed once the deviation exists.
+    pub site_id: Uuid,
+    /// The participant's pseudonymous code (never a name or an e-mail address): 1 to 64
+    /// characters, no whitespace, no `@`.
+    #[validate(custom(function = "participant_code"))]
+    #[schema(
+        example = "DE-001-0042",
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f@]{1,64}$"
+    )]
+    pub participant_ref: Option<String>,
+    pub category: DeviationCategory,
+    #[validate(length(min = 1, max = 10_000), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
+    pub description: String,
+    /// ICH E6(R3): an important deviation may significantly affect the completeness,
+    /// accuracy or reliability of key data, or a participant's rights, safety or well-being.
+    pub importance: DeviationImportance,
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub occurred_on: NaiveDate,
+    /// Not before `occurred_on`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub detected_on: NaiveDate,
+    /// When it was reported to the sponsor; not before `detected_on`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub reported_on: Option<NaiveDate>,
+    /// When it was reported to the IRB / ethics committee; not before `detected_on`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub irb_reported_on: Option<NaiveDate>,
+    /// Defaults to `open`. A deviation is never deleted: `invalidated` withdraws it.
+    #[serde(default = "default_status")]
+    pub status: DeviationStatus,
+    #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
+    pub root_cause: Option<String>,
+    #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
+    pub corrective_action: Option<String>,
+    #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
+    pub preventive_action: Option<String>,
+    /// When the corrective and preventive actions are due.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub capa_due_on: Option<NaiveDate>,
+}
+
+fn deviation_dates_in_order(deviation: &DeviationFields) -> Result<(), ValidationError> {
+    let detected = ("detected_on", Some(deviation.detected_on));
+    dates_in_order(("occurred_on", Some(deviation.occurred_on)), detected)?;
+    dates_in_order(detected, ("reported_on", deviation.reported_on))?;
+    dates_in_order(detected, ("irb_reported_on", deviation.irb_reported_on))
+}
 
 /// A protocol deviation as stored: what the audit trail and the change feed carry.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
