@@ -8,15 +8,15 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource, RowKeys};
+use crate::auth::{Caller, Resource, RowKeys};
 use crate::db;
 use crate::db::budget_lines::BudgetLineFields;
 use crate::db::budget_lines::{BudgetLine, BudgetLineFilter};
-use crate::db::write::{self, Record};
+use crate::db::write::Record;
 use crate::domain::cursor::Page;
 use crate::domain::patch::apply_merge_patch;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::startup::AppState;
 
 /// The merged patch, with `currency: null` read as "the study's", which the line already
@@ -81,23 +81,21 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<BudgetLineFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::BudgetLine, Operation::Create)?;
-    // A study outside the caller's scope is as absent as one that does not exist.
+    // A line is created under a study, which the caller must reach.
     let study = RowKeys {
         study_id: Some(body.0.study_id),
         ..RowKeys::default()
     };
-    if !caller.row_scope(Resource::BudgetLine).allows(study) {
-        return Err(ApiError::NotFound);
-    }
-    let mut conn = state.db.get().await?;
-    let line: BudgetLine =
-        write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(
-        format!("/api/v1/budget-lines/{}", line.id),
-        &line,
-        line.version,
-    ))
+    let references = Some(study);
+    resource::create::<BudgetLine>(
+        &caller,
+        &state,
+        "/api/v1/budget-lines",
+        reason,
+        references,
+        body.0,
+    )
+    .await
 }
 
 /// Read a budget line

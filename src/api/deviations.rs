@@ -8,14 +8,14 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::auth::{Caller, Resource};
 use crate::db;
 use crate::db::deviations::DeviationFields;
 use crate::db::deviations::{Deviation, DeviationFilter, DeviationRecord};
 use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::startup::AppState;
 
 /// List protocol deviations
@@ -71,24 +71,18 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<DeviationFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Deviation, Operation::Create)?;
-    let mut conn = state.db.get().await?;
     // The caller must be able to read what it reports: a study, or for a `site` client a
     // site, outside its scope is as absent as one that does not exist.
-    let scope = caller.create_scope(&mut conn, Resource::Deviation).await?;
-    if scope
-        .refused_reference(DeviationRecord::keys_of(&body.0))
-        .is_some()
-    {
-        return Err(ApiError::NotFound);
-    }
-    let deviation =
-        db::deviations::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(
-        format!("/api/v1/deviations/{}", deviation.record.id),
-        &deviation,
-        deviation.record.version,
-    ))
+    let references = Some(DeviationRecord::keys_of(&body.0));
+    resource::create::<DeviationRecord>(
+        &caller,
+        &state,
+        "/api/v1/deviations",
+        reason,
+        references,
+        body.0,
+    )
+    .await
 }
 
 /// Read a protocol deviation

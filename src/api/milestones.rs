@@ -9,11 +9,11 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::auth::{Caller, Resource};
 use crate::db;
 use crate::db::milestones::MilestoneFields;
 use crate::db::milestones::{Milestone, MilestoneFilter, MilestoneView, today};
-use crate::db::write::{self, Record, Upsert};
+use crate::db::write::{Record, Upsert};
 use crate::domain::cursor::Page;
 use crate::domain::enums::Role;
 use crate::domain::milestones::{VENDOR_WRITABLE, refused_for_vendor};
@@ -75,24 +75,16 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<MilestoneFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Milestone, Operation::Create)?;
-    let mut conn = state.db.get().await?;
-    // A study outside the caller's scope is as absent as one that does not exist.
-    let scope = caller.create_scope(&mut conn, Resource::Milestone).await?;
-    if scope
-        .refused_reference(Milestone::keys_of(&body.0))
-        .is_some()
-    {
-        return Err(ApiError::NotFound);
-    }
-    let milestone: Milestone =
-        write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    let version = milestone.version;
-    Ok(respond::created(
-        format!("/api/v1/milestones/{}", milestone.id),
-        &MilestoneView::new(milestone, today()),
-        version,
-    ))
+    let references = Some(Milestone::keys_of(&body.0));
+    resource::create::<Milestone>(
+        &caller,
+        &state,
+        "/api/v1/milestones",
+        reason,
+        references,
+        body.0,
+    )
+    .await
 }
 
 /// Read a milestone

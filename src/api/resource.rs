@@ -14,7 +14,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::api::extract::ChangeReason;
-use crate::auth::{Caller, Operation, RowScope};
+use crate::api::respond;
+use crate::auth::{Caller, Operation, RowKeys, RowScope};
 use crate::db::write::{self, Guard, Readable, Record};
 use crate::db::{self, Conn};
 use crate::domain::enums::EntityType;
@@ -30,6 +31,37 @@ pub async fn reach(caller: &Caller, conn: &mut Conn, kind: EntityType) -> ApiRes
         return Ok(db::studies::row_scope(&caller.study_scope(conn).await?));
     }
     Ok(caller.row_scope(kind.into()))
+}
+
+/// The body of every `POST` that creates one row: the role's check (403); for a resource
+/// created under something the caller must reach, that it reaches what the new row names
+/// (`references`, the keys the row will have: a study outside the caller's scope, or a
+/// site outside a `site` client's, is as absent as one that does not exist, 404); then the
+/// write. 201 with `Location` under `collection` and the row's version as `ETag`.
+pub async fn create<R: Readable>(
+    caller: &Caller,
+    state: &AppState,
+    collection: &str,
+    reason: ChangeReason,
+    references: Option<RowKeys>,
+    fields: R::Fields,
+) -> ApiResult<HttpResponse> {
+    caller.require(R::ENTITY.into(), Operation::Create)?;
+    let mut conn = state.db.get().await?;
+    if let Some(keys) = references {
+        let scope = caller.create_scope(&mut conn, R::ENTITY.into()).await?;
+        if scope.refused_reference(keys).is_some() {
+            return Err(ApiError::NotFound);
+        }
+    }
+    let row: R = write::create(&mut conn, &caller.write_context(reason.0), fields).await?;
+    let (id, version) = (row.id(), row.version());
+    let answer = R::answer(&mut conn, row).await?;
+    Ok(respond::created(
+        format!("{collection}/{id}"),
+        &answer,
+        version,
+    ))
 }
 
 /// The body of every read by id.

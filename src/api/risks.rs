@@ -8,14 +8,14 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::auth::{Caller, Resource};
 use crate::db;
 use crate::db::risks::RiskFields;
 use crate::db::risks::{Risk, RiskFilter};
-use crate::db::write::{self, Upsert};
+use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::startup::AppState;
 
 /// List risks
@@ -69,19 +69,8 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<RiskFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Risk, Operation::Create)?;
-    let mut conn = state.db.get().await?;
-    // A study outside the caller's scope is as absent as one that does not exist.
-    let scope = caller.create_scope(&mut conn, Resource::Risk).await?;
-    if scope.refused_reference(Risk::keys_of(&body.0)).is_some() {
-        return Err(ApiError::NotFound);
-    }
-    let risk: Risk = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(
-        format!("/api/v1/risks/{}", risk.id),
-        &risk,
-        risk.version,
-    ))
+    let references = Some(Risk::keys_of(&body.0));
+    resource::create::<Risk>(&caller, &state, "/api/v1/risks", reason, references, body.0).await
 }
 
 /// Read a risk

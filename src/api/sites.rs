@@ -8,14 +8,14 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::auth::{Caller, Resource};
 use crate::db;
 use crate::db::sites::SiteFields;
 use crate::db::sites::{Site, SiteFilter};
-use crate::db::write::{self, Upsert};
+use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::startup::AppState;
 
 /// List sites
@@ -66,19 +66,8 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<SiteFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Site, Operation::Create)?;
-    let mut conn = state.db.get().await?;
-    // A study outside the caller's scope is as absent as one that does not exist.
-    let scope = caller.create_scope(&mut conn, Resource::Site).await?;
-    if scope.refused_reference(Site::keys_of(&body.0)).is_some() {
-        return Err(ApiError::NotFound);
-    }
-    let site: Site = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(
-        format!("/api/v1/sites/{}", site.id),
-        &site,
-        site.version,
-    ))
+    let references = Some(Site::keys_of(&body.0));
+    resource::create::<Site>(&caller, &state, "/api/v1/sites", reason, references, body.0).await
 }
 
 /// Read a site

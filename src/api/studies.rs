@@ -7,11 +7,10 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::auth::Caller;
 use crate::db;
 use crate::db::studies::StudyFields;
 use crate::db::studies::{Study, StudyFilter};
-use crate::db::write;
 use crate::domain::cursor::Page;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
@@ -64,14 +63,7 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<StudyFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Study, Operation::Create)?;
-    let mut conn = state.db.get().await?;
-    let study: Study = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(
-        format!("/api/v1/studies/{}", study.id),
-        &study,
-        study.version,
-    ))
+    resource::create::<Study>(&caller, &state, "/api/v1/studies", reason, None, body.0).await
 }
 
 /// Read a study

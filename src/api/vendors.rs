@@ -7,11 +7,10 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::auth::{Caller, Resource};
 use crate::db;
 use crate::db::vendors::VendorFields;
 use crate::db::vendors::{Vendor, VendorFilter};
-use crate::db::write;
 use crate::domain::cursor::Page;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
@@ -64,14 +63,7 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<VendorFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Vendor, Operation::Create)?;
-    let mut conn = state.db.get().await?;
-    let vendor: Vendor = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(
-        format!("/api/v1/vendors/{}", vendor.id),
-        &vendor,
-        vendor.version,
-    ))
+    resource::create::<Vendor>(&caller, &state, "/api/v1/vendors", reason, None, body.0).await
 }
 
 /// Read a vendor
