@@ -318,9 +318,6 @@ impl Record for BudgetLine {
     fn version(&self) -> i32 {
         self.version
     }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
-    }
     fn keys(&self) -> RowKeys {
         RowKeys {
             study_id: Some(self.study_id),
@@ -431,11 +428,13 @@ impl Record for BudgetLine {
                 format!("must be the study's currency, {}", study.currency),
             ));
         }
-        if let Some(vendor) = fields.vendor_id
-            && before.is_none_or(|b| b.vendor_id != fields.vendor_id)
-        {
-            locks::vendor_for_reference(conn, vendor, "vendor_id").await?;
-        }
+        locks::named_vendor(
+            conn,
+            before.map(|b| b.vendor_id),
+            fields.vendor_id,
+            "vendor_id",
+        )
+        .await?;
         Ok(write::Checked { study: Some(study) })
     }
 

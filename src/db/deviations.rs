@@ -334,15 +334,6 @@ impl Record for DeviationRecord {
     type Fields = DeviationFields;
     const ENTITY: EntityType = EntityType::Deviation;
 
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
-    }
     fn keys(&self) -> RowKeys {
         RowKeys {
             study_id: Some(self.study_id),
@@ -388,31 +379,26 @@ impl Record for DeviationRecord {
         before: Option<&Self>,
         fields: &DeviationFields,
     ) -> Result<write::Checked, ApiError> {
+        let study = locks::in_study(
+            conn,
+            before.map(|b| b.study_id),
+            fields.study_id,
+            "a deviation",
+        )
+        .await?;
         match before {
-            None => {
-                let study = locks::study_for_child(conn, fields.study_id).await?;
-                // The site stays live until the deviation is in (a site delete counts them).
-                locks::site_for_reference(conn, fields.site_id, fields.study_id).await?;
-                return Ok(write::Checked { study: Some(study) });
+            // The site stays live until the deviation is in (a site delete counts them).
+            None => locks::site_for_reference(conn, fields.site_id, fields.study_id).await?,
+            Some(before) if before.site_id != fields.site_id => {
+                return Err(ApiError::invalid(
+                    "site_id",
+                    "immutable",
+                    "a deviation cannot move to another site",
+                ));
             }
-            Some(before) => {
-                if before.study_id != fields.study_id {
-                    return Err(ApiError::invalid(
-                        "study_id",
-                        "immutable",
-                        "a deviation cannot move to another study",
-                    ));
-                }
-                if before.site_id != fields.site_id {
-                    return Err(ApiError::invalid(
-                        "site_id",
-                        "immutable",
-                        "a deviation cannot move to another site",
-                    ));
-                }
-            }
+            Some(_) => {}
         }
-        Ok(write::Checked::default())
+        Ok(write::Checked { study })
     }
 }
 

@@ -84,15 +84,6 @@ impl Record for EnrollmentReport {
     type Fields = EnrollmentFields;
     const ENTITY: EntityType = EntityType::EnrollmentReport;
 
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
-    }
     fn keys(&self) -> RowKeys {
         RowKeys {
             study_id: Some(self.study_id),

@@ -174,9 +174,6 @@ impl Record for Expense {
     fn version(&self) -> i32 {
         self.version
     }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
-    }
     fn keys(&self) -> RowKeys {
         RowKeys {
             study_id: Some(self.study_id),

@@ -130,3 +130,56 @@ pub async fn budget_line_for_child(conn: &mut Conn, id: Uuid) -> Result<LockedLi
         .optional()?
         .ok_or(ApiError::NotFound)
 }
+
+/// The study check of a write of a row under a study: a new row locks its study
+/// (`study_for_child`, 404 when it is not live), an existing one stays in it (422 on
+/// `study_id`: "`row` cannot move to another study"). Answers what the lock read.
+pub async fn in_study(
+    conn: &mut Conn,
+    before: Option<Uuid>,
+    study_id: Uuid,
+    row: &str,
+) -> Result<Option<LockedStudy>, ApiError> {
+    match before {
+        None => Ok(Some(study_for_child(conn, study_id).await?)),
+        Some(before) if before != study_id => Err(ApiError::invalid(
+            "study_id",
+            "immutable",
+            format!("{row} cannot move to another study"),
+        )),
+        Some(_) => Ok(None),
+    }
+}
+
+/// Whether a write starts naming `after` (a new row naming it, or an update changing it):
+/// only then is the reference locked. `before` is the row's current value, `None` on
+/// create.
+fn newly_named(before: Option<Option<Uuid>>, after: Option<Uuid>) -> Option<Uuid> {
+    after.filter(|_| before.is_none_or(|before| before != after))
+}
+
+/// `site_for_reference` for a site the write starts naming.
+pub async fn named_site(
+    conn: &mut Conn,
+    before: Option<Option<Uuid>>,
+    after: Option<Uuid>,
+    study_id: Uuid,
+) -> Result<(), ApiError> {
+    match newly_named(before, after) {
+        Some(site) => site_for_reference(conn, site, study_id).await,
+        None => Ok(()),
+    }
+}
+
+/// `vendor_for_reference` (422 on `field`) for a vendor the write starts naming.
+pub async fn named_vendor(
+    conn: &mut Conn,
+    before: Option<Option<Uuid>>,
+    after: Option<Uuid>,
+    field: &str,
+) -> Result<(), ApiError> {
+    match newly_named(before, after) {
+        Some(vendor) => vendor_for_reference(conn, vendor, field).await,
+        None => Ok(()),
+    }
+}

@@ -275,15 +275,6 @@ impl Record for Milestone {
     type Fields = MilestoneFields;
     const ENTITY: EntityType = EntityType::Milestone;
 
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
-    }
     fn keys(&self) -> RowKeys {
         RowKeys {
             study_id: Some(self.study_id),
@@ -323,31 +314,28 @@ impl Record for Milestone {
         before: Option<&Self>,
         fields: &MilestoneFields,
     ) -> Result<write::Checked, ApiError> {
-        let mut checked = write::Checked::default();
-        match before {
-            None => {
-                checked.study = Some(locks::study_for_child(conn, fields.study_id).await?);
-            }
-            Some(before) if before.study_id != fields.study_id => {
-                return Err(ApiError::invalid(
-                    "study_id",
-                    "immutable",
-                    "a milestone cannot move to another study",
-                ));
-            }
-            Some(_) => {}
-        }
-        if let Some(site) = fields.site_id
-            && before.is_none_or(|b| b.site_id != fields.site_id)
-        {
-            locks::site_for_reference(conn, site, fields.study_id).await?;
-        }
-        if let Some(vendor) = fields.vendor_id
-            && before.is_none_or(|b| b.vendor_id != fields.vendor_id)
-        {
-            locks::vendor_for_reference(conn, vendor, "vendor_id").await?;
-        }
-        Ok(checked)
+        let study = locks::in_study(
+            conn,
+            before.map(|b| b.study_id),
+            fields.study_id,
+            "a milestone",
+        )
+        .await?;
+        locks::named_site(
+            conn,
+            before.map(|b| b.site_id),
+            fields.site_id,
+            fields.study_id,
+        )
+        .await?;
+        locks::named_vendor(
+            conn,
+            before.map(|b| b.vendor_id),
+            fields.vendor_id,
+            "vendor_id",
+        )
+        .await?;
+        Ok(write::Checked { study })
     }
 }
 

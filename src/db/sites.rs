@@ -226,15 +226,6 @@ impl Record for Site {
     type Fields = SiteFields;
     const ENTITY: EntityType = EntityType::Site;
 
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
-    }
     fn keys(&self) -> RowKeys {
         RowKeys {
             study_id: Some(self.study_id),
@@ -324,26 +315,16 @@ impl Record for Site {
         before: Option<&Self>,
         fields: &SiteFields,
     ) -> Result<write::Checked, ApiError> {
-        let mut checked = write::Checked::default();
-        match before {
-            None => {
-                checked.study = Some(locks::study_for_child(conn, fields.study_id).await?);
-            }
-            Some(before) if before.study_id != fields.study_id => {
-                return Err(ApiError::invalid(
-                    "study_id",
-                    "immutable",
-                    "a site cannot move to another study",
-                ));
-            }
-            Some(_) => {}
-        }
-        if let Some(vendor) = fields.cro_vendor_id
-            && before.is_none_or(|b| b.cro_vendor_id != fields.cro_vendor_id)
-        {
-            locks::vendor_for_reference(conn, vendor, "cro_vendor_id").await?;
-        }
-        Ok(checked)
+        let study =
+            locks::in_study(conn, before.map(|b| b.study_id), fields.study_id, "a site").await?;
+        locks::named_vendor(
+            conn,
+            before.map(|b| b.cro_vendor_id),
+            fields.cro_vendor_id,
+            "cro_vendor_id",
+        )
+        .await?;
+        Ok(write::Checked { study })
     }
 }
 

@@ -278,15 +278,6 @@ impl Record for Study {
     type Fields = StudyFields;
     const ENTITY: EntityType = EntityType::Study;
 
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.id)
-    }
     /// A study is in a caller's reach when it is one of the caller's studies.
     fn keys(&self) -> RowKeys {
         RowKeys {

@@ -153,15 +153,6 @@ impl Record for Vendor {
     type Fields = VendorFields;
     const ENTITY: EntityType = EntityType::Vendor;
 
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        None
-    }
     fn keys(&self) -> RowKeys {
         RowKeys {
             study_id: None,

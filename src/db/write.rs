@@ -31,8 +31,11 @@ pub trait Record: Serialize + Send + Sync + Sized {
     /// The ids scope rules look at (`RowScope::allows`): the one way a row is matched
     /// against what a caller reaches, for reads, updates, deletes and batches alike.
     fn keys(&self) -> RowKeys;
-    /// The study the row belongs to, for the audit trail (the study itself for a study).
-    fn study_id(&self) -> Option<Uuid>;
+    /// The study the row belongs to, for the audit trail (the study itself for a study):
+    /// the study its scope keys name.
+    fn study_id(&self) -> Option<Uuid> {
+        self.keys().study_id
+    }
     fn fields(&self) -> Self::Fields;
 
     /// Inserts a row with this id.
@@ -516,9 +519,9 @@ macro_rules! external_id_lock {
 }
 pub(crate) use external_id_lock;
 
-/// The table-shaped steps of a `Record` (`insert`, `lock`, `write` and, for tables with soft
-/// delete, `mark_deleted`), the same for every resource whose stored fields are exactly its
-/// `Fields`. Used inside `impl Record for X { ... }`:
+/// The table-shaped steps of a `Record` (`id`, `version`, `insert`, `lock`, `write` and, for
+/// tables with soft delete, `mark_deleted`), the same for every resource whose stored fields
+/// are exactly its `Fields`. Used inside `impl Record for X { ... }`:
 /// `table_steps!(soft_delete studies);` or `table_steps!(never_deleted deviations);`.
 macro_rules! table_steps {
     (soft_delete $table:ident) => {
@@ -539,6 +542,14 @@ macro_rules! table_steps {
         $crate::db::write::table_steps!(@common $table, diesel::dsl::sql::<diesel::sql_types::Bool>("TRUE"));
     };
     (@common $table:ident, $live:expr) => {
+        fn id(&self) -> uuid::Uuid {
+            self.id
+        }
+
+        fn version(&self) -> i32 {
+            self.version
+        }
+
         async fn insert(
             conn: &mut $crate::db::Conn,
             id: uuid::Uuid,
