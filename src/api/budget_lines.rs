@@ -2,46 +2,22 @@
 //! spent against each line so far.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use serde::Deserialize;
-use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
+use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource, RowKeys};
+use crate::auth::{Caller, Resource, RowKeys};
 use crate::db;
+use crate::db::budget_lines::BudgetLineFields;
 use crate::db::budget_lines::{BudgetLine, BudgetLineFilter};
-use crate::db::write;
-use crate::domain::budget_lines::BudgetLineFields;
+use crate::db::write::Record;
 use crate::domain::cursor::Page;
-use crate::domain::enums::BudgetCategory;
 use crate::domain::patch::apply_merge_patch;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::startup::AppState;
-
-/// Filters of the budget line list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct BudgetLineListFilter {
-    pub study_id: Option<Uuid>,
-    pub vendor_id: Option<Uuid>,
-    pub category: Option<BudgetCategory>,
-    /// Exact partner-system id.
-    pub external_id: Option<String>,
-}
-
-impl From<BudgetLineListFilter> for BudgetLineFilter {
-    fn from(f: BudgetLineListFilter) -> Self {
-        Self {
-            study_id: f.study_id,
-            vendor_id: f.vendor_id,
-            category: f.category,
-            external_id: f.external_id,
-        }
-    }
-}
 
 /// The merged patch, with `currency: null` read as "the study's", which the line already
 /// has: such a patch changes nothing.
@@ -61,7 +37,7 @@ fn patched(current: &BudgetLine, patch: &serde_json::Value) -> ApiResult<BudgetL
 #[utoipa::path(
     operation_id = "list_budget_lines",
     tag = "budget-lines",
-    params(ListParams, BudgetLineListFilter),
+    params(ListParams, BudgetLineFilter),
     responses((status = 200, description = "A page of budget lines", body = Page<BudgetLine>)),
 )]
 #[get("/budget-lines")]
@@ -70,11 +46,11 @@ pub async fn list(
     state: web::Data<AppState>,
     format: Format,
     params: web::Query<ListParams>,
-    filter: web::Query<BudgetLineListFilter>,
+    filter: web::Query<BudgetLineFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     let scope = caller.row_scope(Resource::BudgetLine);
-    let filter: BudgetLineFilter = filter.into_inner().into();
+    let filter = filter.into_inner();
     export::list(
         format,
         &state.db,
@@ -105,23 +81,21 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<BudgetLineFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::BudgetLine, Operation::Create)?;
-    // A study outside the caller's scope is as absent as one that does not exist.
+    // A line is created under a study, which the caller must reach.
     let study = RowKeys {
         study_id: Some(body.0.study_id),
         ..RowKeys::default()
     };
-    if !caller.row_scope(Resource::BudgetLine).allows(study) {
-        return Err(ApiError::NotFound);
-    }
-    let mut conn = state.db.get().await?;
-    let line: BudgetLine =
-        write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(
-        format!("/api/v1/budget-lines/{}", line.id),
-        &line,
-        line.version,
-    ))
+    let references = Some(study);
+    resource::create::<BudgetLine>(
+        &caller,
+        &state,
+        "/api/v1/budget-lines",
+        reason,
+        references,
+        body.0,
+    )
+    .await
 }
 
 /// Read a budget line
@@ -139,13 +113,7 @@ pub async fn read(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let mut conn = state.db.get().await?;
-    let line = db::budget_lines::find(
-        &mut conn,
-        id.into_inner(),
-        &caller.row_scope(Resource::BudgetLine),
-    )
-    .await?;
+    let line: BudgetLine = resource::read::<BudgetLine>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&line, line.version))
 }
 
@@ -172,16 +140,15 @@ pub async fn update(
     reason: ChangeReason,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::BudgetLine);
-    let mut conn = state.db.get().await?;
-    db::budget_lines::find_row(&mut conn, id, &scope).await?;
-    caller.require(Resource::BudgetLine, Operation::Update)?;
-    let ctx = caller.write_context(reason.0);
-    let in_scope = |line: &BudgetLine| scope.allows(line.keys());
-    let line = write::update(&mut conn, &ctx, id, in_scope, &if_match, |current| {
-        patched(current, &patch.0)
-    })
+    let line = resource::update::<BudgetLine>(
+        &caller,
+        &state,
+        id.into_inner(),
+        &if_match,
+        reason,
+        Ok(()),
+        |current| patched(current, &patch.0),
+    )
     .await?;
     Ok(respond::tagged(&line, line.version))
 }
@@ -204,19 +171,5 @@ pub async fn delete(
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::BudgetLine);
-    let mut conn = state.db.get().await?;
-    let permitted = caller.require(Resource::BudgetLine, Operation::Delete);
-    let in_scope = |line: &BudgetLine| scope.allows(line.keys());
-    write::soft_delete::<BudgetLine>(
-        &mut conn,
-        &caller.write_context(reason.0),
-        id,
-        in_scope,
-        permitted,
-        &if_match,
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    resource::delete::<BudgetLine>(&caller, &state, id.into_inner(), &if_match, reason).await
 }

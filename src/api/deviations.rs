@@ -1,54 +1,22 @@
 //! `/api/v1/deviations`: protocol deviations, regulated records that are never deleted.
 
 use actix_web::{HttpResponse, get, patch, post, web};
-use serde::Deserialize;
-use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
 use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
+use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::auth::{Caller, Resource};
 use crate::db;
+use crate::db::deviations::DeviationFields;
 use crate::db::deviations::{Deviation, DeviationFilter, DeviationRecord};
 use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
-use crate::domain::deviations::DeviationFields;
-use crate::domain::enums::{DeviationCategory, DeviationImportance, DeviationStatus};
-use crate::domain::patch::apply_merge_patch;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::startup::AppState;
-
-/// Filters of the deviation list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct DeviationListFilter {
-    pub study_id: Option<Uuid>,
-    pub site_id: Option<Uuid>,
-    pub category: Option<DeviationCategory>,
-    pub importance: Option<DeviationImportance>,
-    pub status: Option<DeviationStatus>,
-    /// `true`: only deviations whose reporting is overdue today; `false`: only the others.
-    pub reporting_overdue: Option<bool>,
-    /// Exact partner-system id.
-    pub external_id: Option<String>,
-}
-
-impl From<DeviationListFilter> for DeviationFilter {
-    fn from(f: DeviationListFilter) -> Self {
-        Self {
-            study_id: f.study_id,
-            site_id: f.site_id,
-            category: f.category,
-            importance: f.importance,
-            status: f.status,
-            reporting_overdue: f.reporting_overdue,
-            external_id: f.external_id,
-        }
-    }
-}
 
 /// List protocol deviations
 ///
@@ -59,7 +27,7 @@ impl From<DeviationListFilter> for DeviationFilter {
 #[utoipa::path(
     operation_id = "list_deviations",
     tag = "deviations",
-    params(ListParams, DeviationListFilter),
+    params(ListParams, DeviationFilter),
     responses((status = 200, description = "A page of deviations", body = Page<Deviation>)),
 )]
 #[get("/deviations")]
@@ -68,11 +36,11 @@ pub async fn list(
     state: web::Data<AppState>,
     format: Format,
     params: web::Query<ListParams>,
-    filter: web::Query<DeviationListFilter>,
+    filter: web::Query<DeviationFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     let scope = caller.row_scope(Resource::Deviation);
-    let filter: DeviationFilter = filter.into_inner().into();
+    let filter = filter.into_inner();
     export::list(
         format,
         &state.db,
@@ -103,24 +71,18 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<DeviationFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Deviation, Operation::Create)?;
-    let mut conn = state.db.get().await?;
     // The caller must be able to read what it reports: a study, or for a `site` client a
     // site, outside its scope is as absent as one that does not exist.
-    let scope = caller.create_scope(&mut conn, Resource::Deviation).await?;
-    if scope
-        .refused_reference(DeviationRecord::keys_of(&body.0))
-        .is_some()
-    {
-        return Err(ApiError::NotFound);
-    }
-    let deviation =
-        db::deviations::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(
-        format!("/api/v1/deviations/{}", deviation.record.id),
-        &deviation,
-        deviation.record.version,
-    ))
+    let references = Some(DeviationRecord::keys_of(&body.0));
+    resource::create::<DeviationRecord>(
+        &caller,
+        &state,
+        "/api/v1/deviations",
+        reason,
+        references,
+        body.0,
+    )
+    .await
 }
 
 /// Read a protocol deviation
@@ -136,13 +98,7 @@ pub async fn read(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let mut conn = state.db.get().await?;
-    let deviation = db::deviations::find(
-        &mut conn,
-        id.into_inner(),
-        &caller.row_scope(Resource::Deviation),
-    )
-    .await?;
+    let deviation = resource::read::<DeviationRecord>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&deviation, deviation.record.version))
 }
 
@@ -172,19 +128,16 @@ pub async fn update(
     reason: ChangeReason,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::Deviation);
-    let mut conn = state.db.get().await?;
-    db::deviations::find(&mut conn, id, &scope).await?;
-    caller.require(Resource::Deviation, Operation::Update)?;
-    let ctx = caller.write_context(Some(reason.required()?));
-    let deviation = db::deviations::update(
-        &mut conn,
-        &ctx,
-        id,
-        &scope,
+    // Every change of a deviation must say why (422 without a reason).
+    let refusal = reason.require();
+    let deviation = resource::update::<DeviationRecord>(
+        &caller,
+        &state,
+        id.into_inner(),
         &if_match,
-        |current: &DeviationRecord| apply_merge_patch(&current.fields(), &patch.0),
+        reason,
+        refusal,
+        resource::merged(&patch.0),
     )
     .await?;
     Ok(respond::tagged(&deviation, deviation.record.version))

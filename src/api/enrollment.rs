@@ -3,18 +3,19 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, put, web};
-use chrono::{NaiveDate, Utc};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use chrono::Utc;
 use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams};
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
+use crate::db::enrollment::EnrollmentFields;
 use crate::db::enrollment::{EnrollmentFilter, EnrollmentReport, Upserted};
+use crate::db::sites::Site;
+use crate::db::write::{Readable, Record};
 use crate::domain::cursor::Page;
-use crate::domain::enrollment::{EnrollmentCounts, EnrollmentFields, parse_week_start};
+use crate::domain::enrollment::{EnrollmentCounts, parse_week_start};
 use crate::domain::validation;
 use crate::domain::versioning::{IfMatch, etag};
 use crate::error::{ApiError, ApiResult};
@@ -51,7 +52,7 @@ pub async fn put_week(
 ) -> ApiResult<HttpResponse> {
     let (site_id, week_start) = path.into_inner();
     let mut conn = state.db.get().await?;
-    let site = db::sites::find(&mut conn, site_id, &caller.row_scope(Resource::Site)).await?;
+    let site = Site::find(&mut conn, site_id, &caller.row_scope(Resource::Site)).await?;
     if !caller
         .row_scope(Resource::EnrollmentReport)
         .allows(site.keys())
@@ -88,18 +89,6 @@ pub async fn put_week(
         .json(report))
 }
 
-/// Filters of the enrollment list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EnrollmentListFilter {
-    pub study_id: Option<Uuid>,
-    pub site_id: Option<Uuid>,
-    /// Weeks starting on or after this date.
-    pub from: Option<NaiveDate>,
-    /// Weeks starting on or before this date.
-    pub to: Option<NaiveDate>,
-}
-
 /// List weekly enrollment
 ///
 /// The weekly reports the caller may read (a `cro`: of its studies; a `site` client: of its
@@ -108,7 +97,7 @@ pub struct EnrollmentListFilter {
 #[utoipa::path(
     operation_id = "list_enrollment_reports",
     tag = "enrollment",
-    params(ListParams, EnrollmentListFilter),
+    params(ListParams, EnrollmentFilter),
     responses((status = 200, description = "A page of weekly reports", body = Page<EnrollmentReport>)),
 )]
 #[get("/enrollment")]
@@ -117,7 +106,7 @@ pub async fn list(
     state: web::Data<AppState>,
     format: Format,
     params: web::Query<ListParams>,
-    filter: web::Query<EnrollmentListFilter>,
+    filter: web::Query<EnrollmentFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     let filter = filter.into_inner();
@@ -128,12 +117,6 @@ pub async fn list(
     {
         return Err(ApiError::BadRequest("from must not be after to".into()));
     }
-    let filter = EnrollmentFilter {
-        study_id: filter.study_id,
-        site_id: filter.site_id,
-        from: filter.from,
-        to: filter.to,
-    };
     let scope = caller.row_scope(Resource::EnrollmentReport);
     export::list(
         format,

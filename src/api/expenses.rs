@@ -1,55 +1,24 @@
 //! `/api/v1/expenses`: money spent, each booked against a budget line.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use chrono::NaiveDate;
-use serde::Deserialize;
-use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
+use crate::api::resource;
 use crate::api::respond;
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::Conn;
+use crate::db::expenses::ExpenseFields;
 use crate::db::expenses::{Expense, ExpenseFilter};
-use crate::db::write;
+use crate::db::write::{self, Record};
 use crate::domain::cursor::Page;
-use crate::domain::expenses::ExpenseFields;
 use crate::domain::patch::apply_merge_patch;
 use crate::domain::validation;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
 use crate::startup::AppState;
-
-/// Filters of the expense list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ExpenseListFilter {
-    pub study_id: Option<Uuid>,
-    pub budget_line_id: Option<Uuid>,
-    /// ISO 4217 code: the currency of the expense's line (its study's).
-    pub currency: Option<String>,
-    /// Exact partner-system id.
-    pub external_id: Option<String>,
-    /// Only expenses incurred on or after this day (`YYYY-MM-DD`).
-    pub incurred_from: Option<NaiveDate>,
-    /// Only expenses incurred on or before this day (`YYYY-MM-DD`).
-    pub incurred_to: Option<NaiveDate>,
-}
-
-impl From<ExpenseListFilter> for ExpenseFilter {
-    fn from(f: ExpenseListFilter) -> Self {
-        Self {
-            study_id: f.study_id,
-            budget_line_id: f.budget_line_id,
-            currency: f.currency,
-            external_id: f.external_id,
-            incurred_from: f.incurred_from,
-            incurred_to: f.incurred_to,
-        }
-    }
-}
 
 /// 404 unless the budget line is live and the caller may see expenses of its study: a line
 /// outside the caller's scope is as absent as one that does not exist.
@@ -75,7 +44,7 @@ fn patched(current: &Expense, patch: &serde_json::Value) -> ApiResult<ExpenseFie
 #[utoipa::path(
     operation_id = "list_expenses",
     tag = "expenses",
-    params(ListParams, ExpenseListFilter),
+    params(ListParams, ExpenseFilter),
     responses((status = 200, description = "A page of expenses", body = Page<Expense>)),
 )]
 #[get("/expenses")]
@@ -84,13 +53,13 @@ pub async fn list(
     state: web::Data<AppState>,
     format: Format,
     params: web::Query<ListParams>,
-    filter: web::Query<ExpenseListFilter>,
+    filter: web::Query<ExpenseFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     validation::date_param("incurred_from", filter.incurred_from)?;
     validation::date_param("incurred_to", filter.incurred_to)?;
     let scope = caller.row_scope(Resource::Expense);
-    let filter: ExpenseFilter = filter.into_inner().into();
+    let filter = filter.into_inner();
     export::list(
         format,
         &state.db,
@@ -146,13 +115,7 @@ pub async fn read(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let mut conn = state.db.get().await?;
-    let expense = db::expenses::find(
-        &mut conn,
-        id.into_inner(),
-        &caller.row_scope(Resource::Expense),
-    )
-    .await?;
+    let expense: Expense = resource::read::<Expense>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&expense, expense.version))
 }
 
@@ -178,28 +141,26 @@ pub async fn update(
     reason: ChangeReason,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::Expense);
-    let mut conn = state.db.get().await?;
-    let current = db::expenses::find(&mut conn, id, &scope).await?;
     // A line named in the patch is an object the caller touches: outside its scope, 404.
-    // (A value that is not a UUID is left to the merge, which refuses it with a 422.)
+    // (A value that is not a UUID is left to the merge, which refuses it with a 422.) The
+    // expense's own line is in the caller's scope whenever the expense is.
     let named_line = patch
         .0
         .get("budget_line_id")
         .and_then(serde_json::Value::as_str)
         .and_then(|line| line.parse::<Uuid>().ok());
-    if let Some(line) = named_line
-        && line != current.budget_line_id
-    {
-        require_visible_line(&mut conn, &caller, line).await?;
+    if let Some(line) = named_line {
+        require_visible_line(&mut *state.db.get().await?, &caller, line).await?;
     }
-    caller.require(Resource::Expense, Operation::Update)?;
-    let ctx = caller.write_context(reason.0);
-    let in_scope = |expense: &Expense| scope.allows(expense.keys());
-    let expense = write::update(&mut conn, &ctx, id, in_scope, &if_match, |current| {
-        patched(current, &patch.0)
-    })
+    let expense = resource::update::<Expense>(
+        &caller,
+        &state,
+        id.into_inner(),
+        &if_match,
+        reason,
+        Ok(()),
+        |current| patched(current, &patch.0),
+    )
     .await?;
     Ok(respond::tagged(&expense, expense.version))
 }
@@ -222,19 +183,5 @@ pub async fn delete(
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::Expense);
-    let mut conn = state.db.get().await?;
-    let permitted = caller.require(Resource::Expense, Operation::Delete);
-    let in_scope = |expense: &Expense| scope.allows(expense.keys());
-    write::soft_delete::<Expense>(
-        &mut conn,
-        &caller.write_context(reason.0),
-        id,
-        in_scope,
-        permitted,
-        &if_match,
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    resource::delete::<Expense>(&caller, &state, id.into_inner(), &if_match, reason).await
 }

@@ -285,14 +285,21 @@ pub struct ChangeReason(pub Option<String>);
 
 impl ChangeReason {
     /// For resources whose changes must be explained (risks, deviations): 422 without one.
-    pub fn required(self) -> Result<String, ApiError> {
-        self.0.ok_or_else(|| {
-            ApiError::invalid(
+    pub fn require(&self) -> Result<(), ApiError> {
+        match self.0 {
+            Some(_) => Ok(()),
+            None => Err(ApiError::invalid(
                 "X-Change-Reason",
                 "required",
                 "a reason for this change is required",
-            )
-        })
+            )),
+        }
+    }
+
+    /// The reason, which `require` demands.
+    pub fn required(self) -> Result<String, ApiError> {
+        self.require()?;
+        Ok(self.0.unwrap_or_default())
     }
 }
 

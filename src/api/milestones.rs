@@ -2,91 +2,24 @@
 //! vendor deliverables, with their slippage and overdue state.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use chrono::{NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
 use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
+use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::auth::{Caller, Resource};
 use crate::db;
-use crate::db::milestones::{Milestone, MilestoneFilter};
-use crate::db::write::{self, Upsert};
+use crate::db::milestones::MilestoneFields;
+use crate::db::milestones::{Milestone, MilestoneFilter, MilestoneView, today};
+use crate::db::write::{Record, Upsert};
 use crate::domain::cursor::Page;
-use crate::domain::enums::{MilestoneKind, MilestoneStatus, Role};
-use crate::domain::milestones::{MilestoneFields, VENDOR_WRITABLE, refused_for_vendor};
-use crate::domain::patch::apply_merge_patch;
+use crate::domain::enums::Role;
+use crate::domain::milestones::{VENDOR_WRITABLE, refused_for_vendor};
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::startup::AppState;
-
-/// A milestone as answered: the stored record plus two values derived from its dates on
-/// the day of the answer (UTC). The derived values are not stored: the audit trail and
-/// the change feed carry the stored record only, since the calendar changes them, not
-/// writes.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MilestoneView {
-    #[serde(flatten)]
-    pub milestone: Milestone,
-    /// Days late against the baseline: `actual_date` (else `forecast_date`) minus
-    /// `baseline_date`. Negative when early, 0 when on time, `null` when either side is
-    /// missing.
-    #[schema(example = 9)]
-    pub slippage_days: Option<i64>,
-    /// `true` when the milestone has no `actual_date`, is neither `completed` nor
-    /// `cancelled`, and its due date (`forecast_date`, else `baseline_date`) is before
-    /// today (UTC). A milestone without either date is never overdue.
-    #[schema(example = false)]
-    pub overdue: bool,
-}
-
-impl MilestoneView {
-    fn new(milestone: Milestone, today: NaiveDate) -> Self {
-        let schedule = milestone.schedule(today);
-        Self {
-            milestone,
-            slippage_days: schedule.slippage_days,
-            overdue: schedule.overdue,
-        }
-    }
-}
-
-/// "Today" for the derived values: the UTC calendar day.
-fn today() -> NaiveDate {
-    Utc::now().date_naive()
-}
-
-/// Filters of the milestone list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct MilestoneListFilter {
-    pub study_id: Option<Uuid>,
-    pub site_id: Option<Uuid>,
-    pub vendor_id: Option<Uuid>,
-    pub kind: Option<MilestoneKind>,
-    pub status: Option<MilestoneStatus>,
-    /// `true`: only overdue milestones (as of today, UTC); `false`: only those that are not.
-    pub overdue: Option<bool>,
-    /// Exact partner-system id.
-    pub external_id: Option<String>,
-}
-
-impl From<MilestoneListFilter> for MilestoneFilter {
-    fn from(f: MilestoneListFilter) -> Self {
-        Self {
-            study_id: f.study_id,
-            site_id: f.site_id,
-            vendor_id: f.vendor_id,
-            kind: f.kind,
-            status: f.status,
-            overdue: f.overdue,
-            external_id: f.external_id,
-        }
-    }
-}
 
 /// List milestones
 ///
@@ -95,7 +28,7 @@ impl From<MilestoneListFilter> for MilestoneFilter {
 #[utoipa::path(
     operation_id = "list_milestones",
     tag = "milestones",
-    params(ListParams, MilestoneListFilter),
+    params(ListParams, MilestoneFilter),
     responses((status = 200, description = "A page of milestones", body = Page<MilestoneView>)),
 )]
 #[get("/milestones")]
@@ -104,13 +37,13 @@ pub async fn list(
     state: web::Data<AppState>,
     format: Format,
     params: web::Query<ListParams>,
-    filter: web::Query<MilestoneListFilter>,
+    filter: web::Query<MilestoneFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     // One "today" for the whole answer, however many pages a CSV export reads.
     let today = today();
     let scope = caller.row_scope(Resource::Milestone);
-    let filter: MilestoneFilter = filter.into_inner().into();
+    let filter = filter.into_inner();
     export::list(
         format,
         &state.db,
@@ -142,24 +75,16 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<MilestoneFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Milestone, Operation::Create)?;
-    let mut conn = state.db.get().await?;
-    // A study outside the caller's scope is as absent as one that does not exist.
-    let scope = caller.create_scope(&mut conn, Resource::Milestone).await?;
-    if scope
-        .refused_reference(Milestone::keys_of(&body.0))
-        .is_some()
-    {
-        return Err(ApiError::NotFound);
-    }
-    let milestone: Milestone =
-        write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    let version = milestone.version;
-    Ok(respond::created(
-        format!("/api/v1/milestones/{}", milestone.id),
-        &MilestoneView::new(milestone, today()),
-        version,
-    ))
+    let references = Some(Milestone::keys_of(&body.0));
+    resource::create::<Milestone>(
+        &caller,
+        &state,
+        "/api/v1/milestones",
+        reason,
+        references,
+        body.0,
+    )
+    .await
 }
 
 /// Read a milestone
@@ -175,18 +100,8 @@ pub async fn read(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let mut conn = state.db.get().await?;
-    let milestone = db::milestones::find(
-        &mut conn,
-        id.into_inner(),
-        &caller.row_scope(Resource::Milestone),
-    )
-    .await?;
-    let version = milestone.version;
-    Ok(respond::tagged(
-        &MilestoneView::new(milestone, today()),
-        version,
-    ))
+    let milestone = resource::read::<Milestone>(&caller, &state, id.into_inner()).await?;
+    Ok(respond::tagged(&milestone, milestone.milestone.version))
 }
 
 /// Update a milestone
@@ -213,30 +128,22 @@ pub async fn update(
     reason: ChangeReason,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::Milestone);
-    let mut conn = state.db.get().await?;
-    db::milestones::find(&mut conn, id, &scope).await?;
-    caller.require(Resource::Milestone, Operation::Update)?;
-    if caller.role == Role::Vendor {
-        refuse_fields_outside_a_vendors_reach(&patch.0)?;
-    }
-    let ctx = caller.write_context(reason.0);
-    let in_scope = |milestone: &Milestone| scope.allows(milestone.keys());
-    let milestone = write::update(
-        &mut conn,
-        &ctx,
-        id,
-        in_scope,
+    let refusal = if caller.role == Role::Vendor {
+        refuse_fields_outside_a_vendors_reach(&patch.0)
+    } else {
+        Ok(())
+    };
+    let milestone = resource::update::<Milestone>(
+        &caller,
+        &state,
+        id.into_inner(),
         &if_match,
-        |current: &Milestone| apply_merge_patch(&current.fields(), &patch.0),
+        reason,
+        refusal,
+        resource::merged(&patch.0),
     )
     .await?;
-    let version = milestone.version;
-    Ok(respond::tagged(
-        &MilestoneView::new(milestone, today()),
-        version,
-    ))
+    Ok(respond::tagged(&milestone, milestone.milestone.version))
 }
 
 /// 403 naming the fields of `patch` a `vendor` client may not change.
@@ -273,21 +180,7 @@ pub async fn delete(
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::Milestone);
-    let mut conn = state.db.get().await?;
-    let permitted = caller.require(Resource::Milestone, Operation::Delete);
-    let in_scope = |milestone: &Milestone| scope.allows(milestone.keys());
-    write::soft_delete(
-        &mut conn,
-        &caller.write_context(reason.0),
-        id,
-        in_scope,
-        permitted,
-        &if_match,
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    resource::delete::<Milestone>(&caller, &state, id.into_inner(), &if_match, reason).await
 }
 
 /// Create or update milestones in one batch

@@ -24,6 +24,7 @@ pub mod keys;
 pub mod metrics;
 pub mod milestones;
 pub mod oauth;
+pub mod resource;
 pub mod respond;
 pub mod risks;
 mod schema_rules;

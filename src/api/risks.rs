@@ -1,54 +1,22 @@
 //! `/api/v1/risks`: the study's risk register (risk-based quality management).
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use serde::Deserialize;
-use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
 use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
+use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::auth::{Caller, Resource};
 use crate::db;
+use crate::db::risks::RiskFields;
 use crate::db::risks::{Risk, RiskFilter};
-use crate::db::write::{self, Upsert};
+use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
-use crate::domain::enums::{RiskCategory, RiskStatus};
-use crate::domain::patch::apply_merge_patch;
-use crate::domain::risks::RiskFields;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::startup::AppState;
-
-/// Filters of the risk list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RiskListFilter {
-    pub study_id: Option<Uuid>,
-    pub site_id: Option<Uuid>,
-    pub vendor_id: Option<Uuid>,
-    pub category: Option<RiskCategory>,
-    pub status: Option<RiskStatus>,
-    /// Only risks whose score is at least this (1..=125).
-    pub min_score: Option<i32>,
-    /// Exact partner-system id.
-    pub external_id: Option<String>,
-}
-
-impl From<RiskListFilter> for RiskFilter {
-    fn from(f: RiskListFilter) -> Self {
-        Self {
-            study_id: f.study_id,
-            site_id: f.site_id,
-            vendor_id: f.vendor_id,
-            category: f.category,
-            status: f.status,
-            min_score: f.min_score,
-            external_id: f.external_id,
-        }
-    }
-}
 
 /// List risks
 ///
@@ -57,7 +25,7 @@ impl From<RiskListFilter> for RiskFilter {
 #[utoipa::path(
     operation_id = "list_risks",
     tag = "risks",
-    params(ListParams, RiskListFilter),
+    params(ListParams, RiskFilter),
     responses((status = 200, description = "A page of risks", body = Page<Risk>)),
 )]
 #[get("/risks")]
@@ -66,11 +34,11 @@ pub async fn list(
     state: web::Data<AppState>,
     format: Format,
     params: web::Query<ListParams>,
-    filter: web::Query<RiskListFilter>,
+    filter: web::Query<RiskFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     let scope = caller.row_scope(Resource::Risk);
-    let filter: RiskFilter = filter.into_inner().into();
+    let filter = filter.into_inner();
     export::list(
         format,
         &state.db,
@@ -101,19 +69,8 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<RiskFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Risk, Operation::Create)?;
-    let mut conn = state.db.get().await?;
-    // A study outside the caller's scope is as absent as one that does not exist.
-    let scope = caller.create_scope(&mut conn, Resource::Risk).await?;
-    if scope.refused_reference(Risk::keys_of(&body.0)).is_some() {
-        return Err(ApiError::NotFound);
-    }
-    let risk: Risk = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(
-        format!("/api/v1/risks/{}", risk.id),
-        &risk,
-        risk.version,
-    ))
+    let references = Some(Risk::keys_of(&body.0));
+    resource::create::<Risk>(&caller, &state, "/api/v1/risks", reason, references, body.0).await
 }
 
 /// Read a risk
@@ -129,13 +86,7 @@ pub async fn read(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let mut conn = state.db.get().await?;
-    let risk = db::risks::find(
-        &mut conn,
-        id.into_inner(),
-        &caller.row_scope(Resource::Risk),
-    )
-    .await?;
+    let risk: Risk = resource::read::<Risk>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&risk, risk.version))
 }
 
@@ -167,20 +118,16 @@ pub async fn update(
     reason: ChangeReason,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::Risk);
-    let mut conn = state.db.get().await?;
-    db::risks::find(&mut conn, id, &scope).await?;
-    caller.require(Resource::Risk, Operation::Update)?;
-    let ctx = caller.write_context(Some(reason.required()?));
-    let in_scope = |risk: &Risk| scope.allows(risk.keys());
-    let risk = write::update(
-        &mut conn,
-        &ctx,
-        id,
-        in_scope,
+    // Every change of a risk must say why (422 without a reason).
+    let refusal = reason.require();
+    let risk = resource::update::<Risk>(
+        &caller,
+        &state,
+        id.into_inner(),
         &if_match,
-        |current: &Risk| apply_merge_patch(&current.fields(), &patch.0),
+        reason,
+        refusal,
+        resource::merged(&patch.0),
     )
     .await?;
     Ok(respond::tagged(&risk, risk.version))
@@ -204,21 +151,7 @@ pub async fn delete(
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::Risk);
-    let mut conn = state.db.get().await?;
-    let permitted = caller.require(Resource::Risk, Operation::Delete);
-    let in_scope = |risk: &Risk| scope.allows(risk.keys());
-    write::soft_delete(
-        &mut conn,
-        &caller.write_context(reason.0),
-        id,
-        in_scope,
-        permitted,
-        &if_match,
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    resource::delete::<Risk>(&caller, &state, id.into_inner(), &if_match, reason).await
 }
 
 /// Create or update risks in one batch

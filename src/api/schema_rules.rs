@@ -175,11 +175,12 @@ mod tests {
 
     #[test]
     fn every_rule_the_validators_apply_is_in_the_document() {
-        use crate::domain::{
-            budget_lines::BudgetLineFields, deviations::DeviationFields,
-            enrollment::EnrollmentCounts, expenses::ExpenseFields, milestones::MilestoneFields,
-            risks::RiskFields, sites::SiteFields, studies::StudyFields, vendors::VendorFields,
+        use crate::db::{
+            budget_lines::BudgetLineFields, deviations::DeviationFields, expenses::ExpenseFields,
+            milestones::MilestoneFields, risks::RiskFields, sites::SiteFields,
+            studies::StudyFields, vendors::VendorFields,
         };
+        use crate::domain::enrollment::EnrollmentCounts;
         let id = "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99";
         let mut failures = Vec::new();
         failures.extend(walk::<StudyFields>(json!({
@@ -234,14 +235,14 @@ mod tests {
                 compile(&document).err()
             );
         }
-        check::<crate::domain::studies::StudyFields>();
-        check::<crate::domain::sites::SiteFields>();
-        check::<crate::domain::vendors::VendorFields>();
-        check::<crate::domain::milestones::MilestoneFields>();
-        check::<crate::domain::risks::RiskFields>();
-        check::<crate::domain::deviations::DeviationFields>();
-        check::<crate::domain::budget_lines::BudgetLineFields>();
-        check::<crate::domain::expenses::ExpenseFields>();
+        check::<crate::db::studies::StudyFields>();
+        check::<crate::db::sites::SiteFields>();
+        check::<crate::db::vendors::VendorFields>();
+        check::<crate::db::milestones::MilestoneFields>();
+        check::<crate::db::risks::RiskFields>();
+        check::<crate::db::deviations::DeviationFields>();
+        check::<crate::db::budget_lines::BudgetLineFields>();
+        check::<crate::db::expenses::ExpenseFields>();
         check::<crate::domain::enrollment::EnrollmentCounts>();
         check::<crate::auth::clients::NewClientRequest>();
         check::<crate::api::webhooks::NewWebhook>();

@@ -1,50 +1,22 @@
 //! `/api/v1/sites`: the hospitals and clinics that enroll participants.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use serde::Deserialize;
-use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
 use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
+use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::auth::{Caller, Resource};
 use crate::db;
+use crate::db::sites::SiteFields;
 use crate::db::sites::{Site, SiteFilter};
-use crate::db::write::{self, Upsert};
+use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
-use crate::domain::enums::SiteStatus;
-use crate::domain::patch::apply_merge_patch;
-use crate::domain::sites::SiteFields;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::startup::AppState;
-
-/// Filters of the site list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SiteListFilter {
-    pub study_id: Option<Uuid>,
-    pub status: Option<SiteStatus>,
-    /// ISO 3166-1 alpha-2 code.
-    pub country: Option<String>,
-    pub cro_vendor_id: Option<Uuid>,
-    /// Exact partner-system id.
-    pub external_id: Option<String>,
-}
-
-impl From<SiteListFilter> for SiteFilter {
-    fn from(f: SiteListFilter) -> Self {
-        Self {
-            study_id: f.study_id,
-            status: f.status,
-            country: f.country,
-            cro_vendor_id: f.cro_vendor_id,
-            external_id: f.external_id,
-        }
-    }
-}
 
 /// List sites
 ///
@@ -53,7 +25,7 @@ impl From<SiteListFilter> for SiteFilter {
 #[utoipa::path(
     operation_id = "list_sites",
     tag = "sites",
-    params(ListParams, SiteListFilter),
+    params(ListParams, SiteFilter),
     responses((status = 200, description = "A page of sites", body = Page<Site>)),
 )]
 #[get("/sites")]
@@ -62,11 +34,11 @@ pub async fn list(
     state: web::Data<AppState>,
     format: Format,
     params: web::Query<ListParams>,
-    filter: web::Query<SiteListFilter>,
+    filter: web::Query<SiteFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     let scope = caller.row_scope(Resource::Site);
-    let filter: SiteFilter = filter.into_inner().into();
+    let filter = filter.into_inner();
     export::list(
         format,
         &state.db,
@@ -94,19 +66,8 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<SiteFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Site, Operation::Create)?;
-    let mut conn = state.db.get().await?;
-    // A study outside the caller's scope is as absent as one that does not exist.
-    let scope = caller.create_scope(&mut conn, Resource::Site).await?;
-    if scope.refused_reference(Site::keys_of(&body.0)).is_some() {
-        return Err(ApiError::NotFound);
-    }
-    let site: Site = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(
-        format!("/api/v1/sites/{}", site.id),
-        &site,
-        site.version,
-    ))
+    let references = Some(Site::keys_of(&body.0));
+    resource::create::<Site>(&caller, &state, "/api/v1/sites", reason, references, body.0).await
 }
 
 /// Read a site
@@ -122,13 +83,7 @@ pub async fn read(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let mut conn = state.db.get().await?;
-    let site = db::sites::find(
-        &mut conn,
-        id.into_inner(),
-        &caller.row_scope(Resource::Site),
-    )
-    .await?;
+    let site: Site = resource::read::<Site>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&site, site.version))
 }
 
@@ -153,20 +108,14 @@ pub async fn update(
     reason: ChangeReason,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::Site);
-    let mut conn = state.db.get().await?;
-    db::sites::find(&mut conn, id, &scope).await?;
-    caller.require(Resource::Site, Operation::Update)?;
-    let ctx = caller.write_context(reason.0);
-    let in_scope = |site: &Site| scope.allows(site.keys());
-    let site = write::update(
-        &mut conn,
-        &ctx,
-        id,
-        in_scope,
+    let site = resource::update::<Site>(
+        &caller,
+        &state,
+        id.into_inner(),
         &if_match,
-        |current: &Site| apply_merge_patch(&current.fields(), &patch.0),
+        reason,
+        Ok(()),
+        resource::merged(&patch.0),
     )
     .await?;
     Ok(respond::tagged(&site, site.version))
@@ -190,21 +139,7 @@ pub async fn delete(
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::Site);
-    let mut conn = state.db.get().await?;
-    let permitted = caller.require(Resource::Site, Operation::Delete);
-    let in_scope = |site: &Site| scope.allows(site.keys());
-    write::soft_delete(
-        &mut conn,
-        &caller.write_context(reason.0),
-        id,
-        in_scope,
-        permitted,
-        &if_match,
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    resource::delete::<Site>(&caller, &state, id.into_inner(), &if_match, reason).await
 }
 
 /// Create or update sites in one batch

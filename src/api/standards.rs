@@ -19,6 +19,7 @@ use crate::api::extract::{ChangeReason, JsonDocument};
 use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::sites::Site;
+use crate::db::write::Record;
 use crate::domain::tabular::CsvEncoder;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::standards::import::ImportAnswer;

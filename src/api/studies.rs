@@ -1,47 +1,20 @@
 //! `/api/v1/studies`: the trials themselves.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use serde::Deserialize;
-use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
+use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::auth::Caller;
 use crate::db;
+use crate::db::studies::StudyFields;
 use crate::db::studies::{Study, StudyFilter};
-use crate::db::write;
 use crate::domain::cursor::Page;
-use crate::domain::enums::{StudyPhase, StudyStatus};
-use crate::domain::patch::apply_merge_patch;
-use crate::domain::studies::StudyFields;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
 use crate::startup::AppState;
-
-/// Filters of the study list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct StudyListFilter {
-    pub status: Option<StudyStatus>,
-    pub phase: Option<StudyPhase>,
-    /// Exact protocol number.
-    pub protocol_number: Option<String>,
-    /// Exact partner-system id.
-    pub external_id: Option<String>,
-}
-
-impl From<StudyListFilter> for StudyFilter {
-    fn from(f: StudyListFilter) -> Self {
-        Self {
-            status: f.status,
-            phase: f.phase,
-            protocol_number: f.protocol_number,
-            external_id: f.external_id,
-        }
-    }
-}
 
 /// List studies
 ///
@@ -50,7 +23,7 @@ impl From<StudyListFilter> for StudyFilter {
 #[utoipa::path(
     operation_id = "list_studies",
     tag = "studies",
-    params(ListParams, StudyListFilter),
+    params(ListParams, StudyFilter),
     responses((status = 200, description = "A page of studies", body = Page<Study>)),
 )]
 #[get("/studies")]
@@ -59,11 +32,11 @@ pub async fn list(
     state: web::Data<AppState>,
     format: Format,
     params: web::Query<ListParams>,
-    filter: web::Query<StudyListFilter>,
+    filter: web::Query<StudyFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     let scope = caller.study_scope(&mut *state.db.get().await?).await?;
-    let filter: StudyFilter = filter.into_inner().into();
+    let filter = filter.into_inner();
     export::list(
         format,
         &state.db,
@@ -90,14 +63,7 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<StudyFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Study, Operation::Create)?;
-    let mut conn = state.db.get().await?;
-    let study: Study = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(
-        format!("/api/v1/studies/{}", study.id),
-        &study,
-        study.version,
-    ))
+    resource::create::<Study>(&caller, &state, "/api/v1/studies", reason, None, body.0).await
 }
 
 /// Read a study
@@ -113,9 +79,7 @@ pub async fn read(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let mut conn = state.db.get().await?;
-    let scope = caller.study_scope(&mut conn).await?;
-    let study = db::studies::find(&mut conn, id.into_inner(), &scope).await?;
+    let study: Study = resource::read::<Study>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&study, study.version))
 }
 
@@ -141,20 +105,14 @@ pub async fn update(
     reason: ChangeReason,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let mut conn = state.db.get().await?;
-    let scope = caller.study_scope(&mut conn).await?;
-    db::studies::find(&mut conn, id, &scope).await?;
-    caller.require(Resource::Study, Operation::Update)?;
-    let ctx = caller.write_context(reason.0);
-    let in_scope = |study: &Study| scope.contains(study.id);
-    let study = write::update(
-        &mut conn,
-        &ctx,
-        id,
-        in_scope,
+    let study = resource::update::<Study>(
+        &caller,
+        &state,
+        id.into_inner(),
         &if_match,
-        |current: &Study| apply_merge_patch(&current.fields(), &patch.0),
+        reason,
+        Ok(()),
+        resource::merged(&patch.0),
     )
     .await?;
     Ok(respond::tagged(&study, study.version))
@@ -178,19 +136,5 @@ pub async fn delete(
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let mut conn = state.db.get().await?;
-    let scope = caller.study_scope(&mut conn).await?;
-    let permitted = caller.require(Resource::Study, Operation::Delete);
-    let in_scope = |study: &Study| scope.contains(study.id);
-    write::soft_delete(
-        &mut conn,
-        &caller.write_context(reason.0),
-        id,
-        in_scope,
-        permitted,
-        &if_match,
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    resource::delete::<Study>(&caller, &state, id.into_inner(), &if_match, reason).await
 }

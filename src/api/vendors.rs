@@ -1,47 +1,20 @@
 //! `/api/v1/vendors`: CROs, labs and other suppliers, shared by every study.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use serde::Deserialize;
-use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
+use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::auth::{Caller, Resource};
 use crate::db;
+use crate::db::vendors::VendorFields;
 use crate::db::vendors::{Vendor, VendorFilter};
-use crate::db::write;
 use crate::domain::cursor::Page;
-use crate::domain::enums::{VendorKind, VendorStatus};
-use crate::domain::patch::apply_merge_patch;
-use crate::domain::vendors::VendorFields;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
 use crate::startup::AppState;
-
-/// Filters of the vendor list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct VendorListFilter {
-    pub kind: Option<VendorKind>,
-    pub status: Option<VendorStatus>,
-    /// ISO 3166-1 alpha-2 code.
-    pub country: Option<String>,
-    /// Exact partner-system id.
-    pub external_id: Option<String>,
-}
-
-impl From<VendorListFilter> for VendorFilter {
-    fn from(f: VendorListFilter) -> Self {
-        Self {
-            kind: f.kind,
-            status: f.status,
-            country: f.country,
-            external_id: f.external_id,
-        }
-    }
-}
 
 /// List vendors
 ///
@@ -50,7 +23,7 @@ impl From<VendorListFilter> for VendorFilter {
 #[utoipa::path(
     operation_id = "list_vendors",
     tag = "vendors",
-    params(ListParams, VendorListFilter),
+    params(ListParams, VendorFilter),
     responses((status = 200, description = "A page of vendors", body = Page<Vendor>)),
 )]
 #[get("/vendors")]
@@ -59,11 +32,11 @@ pub async fn list(
     state: web::Data<AppState>,
     format: Format,
     params: web::Query<ListParams>,
-    filter: web::Query<VendorListFilter>,
+    filter: web::Query<VendorFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
     let scope = caller.row_scope(Resource::Vendor);
-    let filter: VendorFilter = filter.into_inner().into();
+    let filter = filter.into_inner();
     export::list(
         format,
         &state.db,
@@ -90,14 +63,7 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<VendorFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Vendor, Operation::Create)?;
-    let mut conn = state.db.get().await?;
-    let vendor: Vendor = write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
-    Ok(respond::created(
-        format!("/api/v1/vendors/{}", vendor.id),
-        &vendor,
-        vendor.version,
-    ))
+    resource::create::<Vendor>(&caller, &state, "/api/v1/vendors", reason, None, body.0).await
 }
 
 /// Read a vendor
@@ -113,13 +79,7 @@ pub async fn read(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let mut conn = state.db.get().await?;
-    let vendor = db::vendors::find(
-        &mut conn,
-        id.into_inner(),
-        &caller.row_scope(Resource::Vendor),
-    )
-    .await?;
+    let vendor: Vendor = resource::read::<Vendor>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&vendor, vendor.version))
 }
 
@@ -144,20 +104,14 @@ pub async fn update(
     reason: ChangeReason,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::Vendor);
-    let mut conn = state.db.get().await?;
-    db::vendors::find(&mut conn, id, &scope).await?;
-    caller.require(Resource::Vendor, Operation::Update)?;
-    let ctx = caller.write_context(reason.0);
-    let in_scope = |vendor: &Vendor| scope.allows(vendor.keys());
-    let vendor = write::update(
-        &mut conn,
-        &ctx,
-        id,
-        in_scope,
+    let vendor = resource::update::<Vendor>(
+        &caller,
+        &state,
+        id.into_inner(),
         &if_match,
-        |current: &Vendor| apply_merge_patch(&current.fields(), &patch.0),
+        reason,
+        Ok(()),
+        resource::merged(&patch.0),
     )
     .await?;
     Ok(respond::tagged(&vendor, vendor.version))
@@ -182,19 +136,5 @@ pub async fn delete(
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let scope = caller.row_scope(Resource::Vendor);
-    let mut conn = state.db.get().await?;
-    let permitted = caller.require(Resource::Vendor, Operation::Delete);
-    let in_scope = |vendor: &Vendor| scope.allows(vendor.keys());
-    write::soft_delete(
-        &mut conn,
-        &caller.write_context(reason.0),
-        id,
-        in_scope,
-        permitted,
-        &if_match,
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    resource::delete::<Vendor>(&caller, &state, id.into_inner(), &if_match, reason).await
 }

@@ -1,25 +1,80 @@
-//! Budget lines: the row, its derived amounts, and every query on it.
+//! Budget lines: the row, its derived amounts, the writable fields (with their rules), and
+//! every query on it.
 
 use std::collections::HashMap;
+use validator::Validate;
 
 use chrono::{DateTime, Utc};
 use diesel::dsl::sum;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Numeric};
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{budget_lines, expenses};
-use crate::db::write::{self, Record};
-use crate::db::{Conn, keyset_page, studies, vendors};
-use crate::domain::budget_lines::BudgetLineFields;
+use crate::db::write::{self, Readable, Record};
+use crate::db::{Conn, keyset_page, locks};
+
+use crate::domain::budget_lines::not_negative;
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{BudgetCategory, EntityType};
 use crate::domain::money::Money;
+use crate::domain::validation::{currency_code, not_blank};
 use crate::error::ApiError;
+
+/// A budget line as a client writes it (POST body; PATCH bodies are merged into it).
+///
+/// A line is always in its study's currency: `currency` may be left out.
+// `currency` is checked, never stored from here (`skip_insertion`, `skip_update`): the
+// insert takes the study's.
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
+)]
+#[diesel(table_name = budget_lines, treat_none_as_null = true)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "external_id": "FIN-BL-0042",
+    "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+    "vendor_id": "0193f0e6-1d2e-7f30-8a41-5c6d7e8f9a0b",
+    "category": "cro_services",
+    "description": "CRO monitoring visits, Germany",
+    "planned_amount": "250000.00",
+    "committed_amount": "180000.00"
+}))]
+pub struct BudgetLineFields {
+    /// The partner system's id for this line (unique among live budget lines, up to 100
+    /// chars).
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub external_id: Option<String>,
+    /// The study the line belongs to; fixed once the line exists.
+    pub study_id: Uuid,
+    /// The vendor the money goes to, if any (a live vendor).
+    pub vendor_id: Option<Uuid>,
+    pub category: BudgetCategory,
+    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
+    pub description: String,
+    /// What the line is planned to cost: a decimal string, 0.00 or more.
+    #[validate(custom(function = "not_negative"))]
+    #[schema(schema_with = crate::domain::money::non_negative_schema)]
+    pub planned_amount: Money,
+    /// What is contracted so far (purchase orders, signed work orders); 0.00 or more,
+    /// default "0.00".
+    #[serde(default)]
+    #[validate(custom(function = "not_negative"))]
+    #[schema(schema_with = crate::domain::money::non_negative_schema)]
+    pub committed_amount: Money,
+    /// ISO 4217 code. Always the study's currency: leave it out to take the study's;
+    /// another currency is refused (422).
+    #[validate(custom(function = "currency_code"))]
+    #[diesel(skip_insertion, skip_update)]
+    #[schema(schema_with = crate::domain::validation::currency_or_null_schema)]
+    pub currency: Option<String>,
+}
 
 /// A budget line as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
@@ -101,37 +156,16 @@ impl BudgetLine {
             version: row.version,
         }
     }
-
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: None,
-            // A vendor named on a line does not make the line the vendor's to read.
-            vendor_id: None,
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> BudgetLineFields {
-        BudgetLineFields {
-            external_id: self.external_id.clone(),
-            study_id: self.study_id,
-            vendor_id: self.vendor_id,
-            category: self.category,
-            description: self.description.clone(),
-            planned_amount: self.planned_amount,
-            committed_amount: self.committed_amount,
-            currency: Some(self.currency.clone()),
-        }
-    }
 }
 
 /// Filters of `GET /budget-lines` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BudgetLineFilter {
     pub study_id: Option<Uuid>,
     pub vendor_id: Option<Uuid>,
     pub category: Option<BudgetCategory>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -249,23 +283,18 @@ pub async fn find_row(
         .ok_or(ApiError::NotFound)
 }
 
-/// A live line within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<BudgetLine, ApiError> {
-    let row = find_row(conn, id, scope).await?;
-    one_with_totals(conn, row).await
-}
+impl Readable for BudgetLine {
+    type Answer = Self;
 
-/// Locks a live line against deletion while an expense is written under it (404 if there
-/// is no such live line).
-pub async fn lock_for_child(conn: &mut Conn, id: Uuid) -> Result<BudgetLineRow, ApiError> {
-    budget_lines::table
-        .find(id)
-        .filter(budget_lines::deleted_at.is_null())
-        .for_key_share()
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
+    /// A live line within `scope` with its totals, or 404.
+    async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Self, ApiError> {
+        let row = find_row(conn, id, scope).await?;
+        one_with_totals(conn, row).await
+    }
+
+    async fn answer(_: &mut Conn, row: Self) -> Result<Self, ApiError> {
+        Ok(row)
+    }
 }
 
 /// The number of live lines of a study (which keep it from being deleted, and its currency
@@ -289,11 +318,26 @@ impl Record for BudgetLine {
     fn version(&self) -> i32 {
         self.version
     }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: None,
+            // A vendor named on a line does not make the line the vendor's to read.
+            vendor_id: None,
+        }
     }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> BudgetLineFields {
-        BudgetLine::fields(self)
+        BudgetLineFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            vendor_id: self.vendor_id,
+            category: self.category,
+            description: self.description.clone(),
+            planned_amount: self.planned_amount,
+            committed_amount: self.committed_amount,
+            currency: Some(self.currency.clone()),
+        }
     }
 
     /// The line takes its study's currency (the study is locked by `check`).
@@ -302,7 +346,7 @@ impl Record for BudgetLine {
         id: Uuid,
         fields: &BudgetLineFields,
     ) -> Result<Self, ApiError> {
-        let study = studies::lock_for_child(conn, fields.study_id).await?;
+        let study = locks::study_for_child(conn, fields.study_id).await?;
         let row: BudgetLineRow = diesel::insert_into(budget_lines::table)
             .values((
                 budget_lines::id.eq(id),
@@ -374,7 +418,7 @@ impl Record for BudgetLine {
                 "a budget line cannot move to another study",
             ));
         }
-        let study = studies::lock_for_child(conn, fields.study_id).await?;
+        let study = locks::study_for_child(conn, fields.study_id).await?;
         if let Some(currency) = &fields.currency
             && *currency != study.currency
         {
@@ -384,16 +428,18 @@ impl Record for BudgetLine {
                 format!("must be the study's currency, {}", study.currency),
             ));
         }
-        if let Some(vendor) = fields.vendor_id
-            && before.is_none_or(|b| b.vendor_id != fields.vendor_id)
-        {
-            vendors::lock_for_reference(conn, vendor, "vendor_id").await?;
-        }
+        locks::named_vendor(
+            conn,
+            before.map(|b| b.vendor_id),
+            fields.vendor_id,
+            "vendor_id",
+        )
+        .await?;
         Ok(write::Checked { study: Some(study) })
     }
 
     /// A line with live expenses stays. The delete holds the line's row lock, which blocks a
-    /// concurrent expense insert (`lock_for_child`), so none can appear meanwhile.
+    /// concurrent expense insert (`locks::budget_line_for_child`), so none can appear meanwhile.
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let live: i64 = expenses::table
             .filter(expenses::budget_line_id.eq(self.id))

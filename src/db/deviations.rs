@@ -1,4 +1,5 @@
-//! Protocol deviations: the row, and every query on it. Deviations are regulated records:
+//! Protocol deviations: the row, the writable fields (with their rules), and every query on
+//! it. Deviations are regulated records:
 //! never deleted (the table has no `deleted_at`, and a database rule turns `DELETE` into a
 //! no-op), withdrawn by the status `invalidated` instead.
 
@@ -8,20 +9,108 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Date};
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::{Validate, ValidationError};
 
 use crate::audit::WriteContext;
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{deviations, studies};
-use crate::db::write::{self, Record, Upsert};
-use crate::db::{Conn, keyset_page};
+use crate::db::write::{self, Readable, Record, Upsert};
+use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
-use crate::domain::deviations::{DeviationFields, reporting_overdue};
+use crate::domain::deviations::participant_code;
+use crate::domain::deviations::reporting_overdue;
 use crate::domain::enums::{DeviationCategory, DeviationImportance, DeviationStatus, EntityType};
-use crate::domain::versioning::IfMatch;
+use crate::domain::validation::{dates_in_order, not_blank};
 use crate::error::ApiError;
+
+fn default_status() -> DeviationStatus {
+    DeviationStatus::Open
+}
+
+/// A protocol deviation as a client writes it (POST body; PATCH bodies are merged into it).
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
+)]
+#[diesel(table_name = deviations, treat_none_as_null = true)]
+#[serde(deny_unknown_fields)]
+#[validate(schema(function = "deviation_dates_in_order"))]
+#[schema(example = json!({
+    "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+    "site_id": "0193f0e5-0c2d-7a11-8f3e-6b5a4c3d2e1f",
+    "participant_ref": "DE-001-0042",
+    "category": "informed_consent",
+    "description": "Visit 3 procedures done before the amended consent form was signed.",
+    "importance": "important",
+    "occurred_on": "2026-03-02",
+    "detected_on": "2026-03-04",
+    "reported_on": "2026-03-06"
+}))]
+pub struct DeviationFields {
+    /// The partner system's id for this deviation (unique, up to 100 chars).
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub external_id: Option<String>,
+    /// The study; fixed once the deviation exists.
+    pub study_id: Uuid,
+    /// A live site of the study; fixed once the deviation exists.
+    pub site_id: Uuid,
+    /// The participant's pseudonymous code (never a name or an e-mail address): 1 to 64
+    /// characters, no whitespace, no `@`.
+    #[validate(custom(function = "participant_code"))]
+    #[schema(
+        example = "DE-001-0042",
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f@]{1,64}$"
+    )]
+    pub participant_ref: Option<String>,
+    pub category: DeviationCategory,
+    #[validate(length(min = 1, max = 10_000), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
+    pub description: String,
+    /// ICH E6(R3): an important deviation may significantly affect the completeness,
+    /// accuracy or reliability of key data, or a participant's rights, safety or well-being.
+    pub importance: DeviationImportance,
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub occurred_on: NaiveDate,
+    /// Not before `occurred_on`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub detected_on: NaiveDate,
+    /// When it was reported to the sponsor; not before `detected_on`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub reported_on: Option<NaiveDate>,
+    /// When it was reported to the IRB / ethics committee; not before `detected_on`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub irb_reported_on: Option<NaiveDate>,
+    /// Defaults to `open`. A deviation is never deleted: `invalidated` withdraws it.
+    #[serde(default = "default_status")]
+    pub status: DeviationStatus,
+    #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
+    pub root_cause: Option<String>,
+    #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
+    pub corrective_action: Option<String>,
+    #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
+    pub preventive_action: Option<String>,
+    /// When the corrective and preventive actions are due.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub capa_due_on: Option<NaiveDate>,
+}
+
+fn deviation_dates_in_order(deviation: &DeviationFields) -> Result<(), ValidationError> {
+    let detected = ("detected_on", Some(deviation.detected_on));
+    dates_in_order(("occurred_on", Some(deviation.occurred_on)), detected)?;
+    dates_in_order(detected, ("reported_on", deviation.reported_on))?;
+    dates_in_order(detected, ("irb_reported_on", deviation.irb_reported_on))
+}
 
 /// A protocol deviation as stored: what the audit trail and the change feed carry.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
@@ -90,47 +179,18 @@ impl Deviation {
     }
 }
 
-impl DeviationRecord {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: Some(self.site_id),
-            vendor_id: None,
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> DeviationFields {
-        DeviationFields {
-            external_id: self.external_id.clone(),
-            study_id: self.study_id,
-            site_id: self.site_id,
-            participant_ref: self.participant_ref.clone(),
-            category: self.category,
-            description: self.description.clone(),
-            importance: self.importance,
-            occurred_on: self.occurred_on,
-            detected_on: self.detected_on,
-            reported_on: self.reported_on,
-            irb_reported_on: self.irb_reported_on,
-            status: self.status,
-            root_cause: self.root_cause.clone(),
-            corrective_action: self.corrective_action.clone(),
-            preventive_action: self.preventive_action.clone(),
-            capa_due_on: self.capa_due_on,
-        }
-    }
-}
-
 /// Filters of `GET /deviations` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeviationFilter {
     pub study_id: Option<Uuid>,
     pub site_id: Option<Uuid>,
     pub category: Option<DeviationCategory>,
     pub importance: Option<DeviationImportance>,
     pub status: Option<DeviationStatus>,
+    /// `true`: only deviations whose reporting is overdue today; `false`: only the others.
     pub reporting_overdue: Option<bool>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -216,23 +276,8 @@ pub async fn list(
     Ok(page_of_rows.map(|(record, days)| Deviation::new(record, days, today)))
 }
 
-/// A deviation within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Deviation, ApiError> {
-    let (record, days) = visible(scope)
-        .filter(deviations::id.eq(id))
-        .select((
-            DeviationRecord::as_select(),
-            studies::deviation_reporting_days,
-        ))
-        .first::<(DeviationRecord, i32)>(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)?;
-    Ok(Deviation::new(record, days, today()))
-}
-
 /// A written record as answered, with its study's reporting window.
-async fn answer(conn: &mut Conn, record: DeviationRecord) -> Result<Deviation, ApiError> {
+async fn answered(conn: &mut Conn, record: DeviationRecord) -> Result<Deviation, ApiError> {
     let days: i32 = studies::table
         .find(record.study_id)
         .select(studies::deviation_reporting_days)
@@ -247,26 +292,34 @@ pub async fn create(
     fields: DeviationFields,
 ) -> Result<Deviation, ApiError> {
     let record: DeviationRecord = write::create(conn, ctx, fields).await?;
-    answer(conn, record).await
+    answered(conn, record).await
 }
 
-pub async fn update(
-    conn: &mut Conn,
-    ctx: &WriteContext,
-    id: Uuid,
-    scope: &RowScope,
-    if_match: &IfMatch,
-    change: impl FnOnce(&DeviationRecord) -> Result<DeviationFields, ApiError> + Send,
-) -> Result<Deviation, ApiError> {
-    let in_scope = |record: &DeviationRecord| scope.allows(record.keys());
-    let record = write::update(conn, ctx, id, in_scope, if_match, change).await?;
-    answer(conn, record).await
+impl Readable for DeviationRecord {
+    type Answer = Deviation;
+
+    /// A deviation within `scope` with its study's reporting window, in one statement, or
+    /// 404.
+    async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Deviation, ApiError> {
+        let (record, days) = visible(scope)
+            .filter(deviations::id.eq(id))
+            .select((
+                DeviationRecord::as_select(),
+                studies::deviation_reporting_days,
+            ))
+            .first::<(DeviationRecord, i32)>(conn)
+            .await
+            .optional()?
+            .ok_or(ApiError::NotFound)?;
+        Ok(Deviation::new(record, days, today()))
+    }
+
+    async fn answer(conn: &mut Conn, row: Self) -> Result<Deviation, ApiError> {
+        answered(conn, row).await
+    }
 }
 
 impl Upsert for DeviationRecord {
-    fn row_keys(&self) -> RowKeys {
-        self.keys()
-    }
     fn keys_of(fields: &DeviationFields) -> RowKeys {
         RowKeys {
             study_id: Some(fields.study_id),
@@ -281,17 +334,33 @@ impl Record for DeviationRecord {
     type Fields = DeviationFields;
     const ENTITY: EntityType = EntityType::Deviation;
 
-    fn id(&self) -> Uuid {
-        self.id
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: Some(self.site_id),
+            vendor_id: None,
+        }
     }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
-    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> DeviationFields {
-        DeviationRecord::fields(self)
+        DeviationFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            site_id: self.site_id,
+            participant_ref: self.participant_ref.clone(),
+            category: self.category,
+            description: self.description.clone(),
+            importance: self.importance,
+            occurred_on: self.occurred_on,
+            detected_on: self.detected_on,
+            reported_on: self.reported_on,
+            irb_reported_on: self.irb_reported_on,
+            status: self.status,
+            root_cause: self.root_cause.clone(),
+            corrective_action: self.corrective_action.clone(),
+            preventive_action: self.preventive_action.clone(),
+            capa_due_on: self.capa_due_on,
+        }
     }
 
     write::table_steps!(never_deleted deviations);
@@ -310,31 +379,26 @@ impl Record for DeviationRecord {
         before: Option<&Self>,
         fields: &DeviationFields,
     ) -> Result<write::Checked, ApiError> {
+        let study = locks::in_study(
+            conn,
+            before.map(|b| b.study_id),
+            fields.study_id,
+            "a deviation",
+        )
+        .await?;
         match before {
-            None => {
-                let study = crate::db::studies::lock_for_child(conn, fields.study_id).await?;
-                // The site stays live until the deviation is in (a site delete counts them).
-                crate::db::sites::lock_for_reference(conn, fields.site_id, fields.study_id).await?;
-                return Ok(write::Checked { study: Some(study) });
+            // The site stays live until the deviation is in (a site delete counts them).
+            None => locks::site_for_reference(conn, fields.site_id, fields.study_id).await?,
+            Some(before) if before.site_id != fields.site_id => {
+                return Err(ApiError::invalid(
+                    "site_id",
+                    "immutable",
+                    "a deviation cannot move to another site",
+                ));
             }
-            Some(before) => {
-                if before.study_id != fields.study_id {
-                    return Err(ApiError::invalid(
-                        "study_id",
-                        "immutable",
-                        "a deviation cannot move to another study",
-                    ));
-                }
-                if before.site_id != fields.site_id {
-                    return Err(ApiError::invalid(
-                        "site_id",
-                        "immutable",
-                        "a deviation cannot move to another site",
-                    ));
-                }
-            }
+            Some(_) => {}
         }
-        Ok(write::Checked::default())
+        Ok(write::Checked { study })
     }
 }
 

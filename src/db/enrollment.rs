@@ -1,11 +1,11 @@
-//! Weekly enrollment reports: rows, the upsert, and the list.
+//! Weekly enrollment reports: rows, their stored fields, the upsert, and the list.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::audit::WriteContext;
@@ -14,10 +14,45 @@ use crate::db::schema::{enrollment_reports, sites};
 use crate::db::write::{self, Record};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
-use crate::domain::enrollment::EnrollmentFields;
+
+use crate::domain::enrollment::EnrollmentCounts;
 use crate::domain::enums::EntityType;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiError;
+
+/// The stored fields of a report.
+#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]
+#[diesel(table_name = enrollment_reports)]
+pub struct EnrollmentFields {
+    pub study_id: Uuid,
+    pub site_id: Uuid,
+    pub week_start: NaiveDate,
+    pub screened: i32,
+    pub screen_failed: i32,
+    pub enrolled: i32,
+    pub discontinued: i32,
+    pub completed: i32,
+}
+
+impl EnrollmentFields {
+    pub fn new(
+        study_id: Uuid,
+        site_id: Uuid,
+        week_start: NaiveDate,
+        counts: &EnrollmentCounts,
+    ) -> Self {
+        Self {
+            study_id,
+            site_id,
+            week_start,
+            screened: counts.screened,
+            screen_failed: counts.screen_failed,
+            enrolled: counts.enrolled,
+            discontinued: counts.discontinued,
+            completed: counts.completed,
+        }
+    }
+}
 
 /// One site's counts for one ISO week.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
@@ -45,28 +80,16 @@ pub struct EnrollmentReport {
     pub version: i32,
 }
 
-impl EnrollmentReport {
-    pub fn keys(&self) -> RowKeys {
+impl Record for EnrollmentReport {
+    type Fields = EnrollmentFields;
+    const ENTITY: EntityType = EntityType::EnrollmentReport;
+
+    fn keys(&self) -> RowKeys {
         RowKeys {
             study_id: Some(self.study_id),
             site_id: Some(self.site_id),
             vendor_id: None,
         }
-    }
-}
-
-impl Record for EnrollmentReport {
-    type Fields = EnrollmentFields;
-    const ENTITY: EntityType = EntityType::EnrollmentReport;
-
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
     }
     fn fields(&self) -> EnrollmentFields {
         EnrollmentFields {
@@ -152,7 +175,8 @@ pub async fn upsert(
 }
 
 /// Filters of `GET /enrollment`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EnrollmentFilter {
     pub study_id: Option<Uuid>,
     pub site_id: Option<Uuid>,

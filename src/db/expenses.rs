@@ -1,21 +1,75 @@
-//! Expenses: the row, and every query on it.
+//! Expenses: the row, the writable fields (what a POST takes and a PATCH is merged into,
+//! with their rules), and every query on it.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::expenses;
-use crate::db::write::{self, Record};
-use crate::db::{Conn, budget_lines, keyset_page};
+use crate::db::write::{self, Readable, Record};
+use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::EntityType;
-use crate::domain::expenses::ExpenseFields;
+
+use crate::domain::expenses::positive;
 use crate::domain::money::Money;
+use crate::domain::validation::currency_code;
 use crate::error::ApiError;
+
+/// An expense as a client writes it (POST body; PATCH bodies are merged into it).
+///
+/// An expense's `study_id` and `currency` are always its budget line's: `study_id` is not
+/// sent at all, and `currency` may be left out.
+// `currency` is checked, never stored from here (`skip_insertion`, `skip_update`): the
+// insert and update take the line's `study_id` and `currency`.
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
+)]
+#[diesel(table_name = expenses, treat_none_as_null = true)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "external_id": "AP-INV-2026-0117",
+    "budget_line_id": "0193f0e7-2a3b-7c4d-9e5f-6a7b8c9d0e1f",
+    "amount": "12500.00",
+    "incurred_on": "2026-04-30",
+    "invoice_number": "INV-2026-0117",
+    "description": "Monitoring visits, April"
+}))]
+pub struct ExpenseFields {
+    /// The partner system's id for this expense (unique among live expenses, up to 100
+    /// chars).
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub external_id: Option<String>,
+    /// The budget line the expense is booked against. It may move to another line of the
+    /// same study only.
+    pub budget_line_id: Uuid,
+    /// A decimal string, more than 0.00, in the line's currency.
+    #[validate(custom(function = "positive"))]
+    #[schema(schema_with = crate::domain::money::positive_schema)]
+    pub amount: Money,
+    /// ISO 4217 code. Always the budget line's currency: leave it out, or send the line's
+    /// (another is refused, 422).
+    #[validate(custom(function = "currency_code"))]
+    #[diesel(skip_insertion, skip_update)]
+    #[schema(schema_with = crate::domain::validation::currency_or_null_schema)]
+    pub currency: Option<String>,
+    /// The day the cost was incurred (service date, or invoice date where there is none).
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub incurred_on: NaiveDate,
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub invoice_number: Option<String>,
+    #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
+    pub description: Option<String>,
+}
 
 /// An expense, as stored and as answered.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
@@ -47,37 +101,19 @@ pub struct Expense {
     pub version: i32,
 }
 
-impl Expense {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: None,
-            vendor_id: None,
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> ExpenseFields {
-        ExpenseFields {
-            external_id: self.external_id.clone(),
-            budget_line_id: self.budget_line_id,
-            amount: self.amount,
-            currency: Some(self.currency.clone()),
-            incurred_on: self.incurred_on,
-            invoice_number: self.invoice_number.clone(),
-            description: self.description.clone(),
-        }
-    }
-}
-
 /// Filters of `GET /expenses` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExpenseFilter {
     pub study_id: Option<Uuid>,
     pub budget_line_id: Option<Uuid>,
+    /// ISO 4217 code: the currency of the expense's line (its study's).
     pub currency: Option<String>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
+    /// Only expenses incurred on or after this day (`YYYY-MM-DD`).
     pub incurred_from: Option<NaiveDate>,
+    /// Only expenses incurred on or before this day (`YYYY-MM-DD`).
     pub incurred_to: Option<NaiveDate>,
 }
 
@@ -124,15 +160,8 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page.limit, |expense| expense.id))
 }
 
-/// A live expense within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Expense, ApiError> {
-    visible(scope)
-        .filter(expenses::id.eq(id))
-        .filter(expenses::deleted_at.is_null())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
+impl Readable for Expense {
+    write::read_as_stored!(expenses);
 }
 
 impl Record for Expense {
@@ -145,16 +174,29 @@ impl Record for Expense {
     fn version(&self) -> i32 {
         self.version
     }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: None,
+            vendor_id: None,
+        }
     }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> ExpenseFields {
-        Expense::fields(self)
+        ExpenseFields {
+            external_id: self.external_id.clone(),
+            budget_line_id: self.budget_line_id,
+            amount: self.amount,
+            currency: Some(self.currency.clone()),
+            incurred_on: self.incurred_on,
+            invoice_number: self.invoice_number.clone(),
+            description: self.description.clone(),
+        }
     }
 
     /// `study_id` and `currency` are the line's (locked by `check`), never the client's.
     async fn insert(conn: &mut Conn, id: Uuid, fields: &ExpenseFields) -> Result<Self, ApiError> {
-        let line = budget_lines::lock_for_child(conn, fields.budget_line_id).await?;
+        let line = locks::budget_line_for_child(conn, fields.budget_line_id).await?;
         Ok(diesel::insert_into(expenses::table)
             .values((
                 expenses::id.eq(id),
@@ -179,7 +221,7 @@ impl Record for Expense {
     /// `study_id` and `currency` are written from the (possibly new) line, exactly as on
     /// insert; `check` has made sure the line is of the same study.
     async fn write(conn: &mut Conn, id: Uuid, fields: &ExpenseFields) -> Result<Self, ApiError> {
-        let line = budget_lines::lock_for_child(conn, fields.budget_line_id).await?;
+        let line = locks::budget_line_for_child(conn, fields.budget_line_id).await?;
         Ok(diesel::update(expenses::table.find(id))
             .set((
                 fields,
@@ -210,7 +252,7 @@ impl Record for Expense {
         before: Option<&Self>,
         fields: &ExpenseFields,
     ) -> Result<write::Checked, ApiError> {
-        let line = budget_lines::lock_for_child(conn, fields.budget_line_id).await?;
+        let line = locks::budget_line_for_child(conn, fields.budget_line_id).await?;
         if let Some(before) = before
             && line.study_id != before.study_id
         {

@@ -1,21 +1,86 @@
-//! Milestones: the row, and every query on it.
+//! Milestones: the row, the writable fields (what a POST takes and a PATCH is merged into,
+//! with their rules), and every query on it.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Nullable};
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::milestones;
-use crate::db::write::{self, Record, Upsert};
-use crate::db::{Conn, keyset_page, sites, studies, vendors};
+use crate::db::write::{self, Readable, Record, Upsert};
+use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, MilestoneKind, MilestoneStatus};
-use crate::domain::milestones::{MilestoneFields, SETTLED, Schedule, schedule};
+use crate::domain::milestones::{SETTLED, Schedule, schedule};
+use crate::domain::validation::not_blank;
 use crate::error::ApiError;
+
+fn default_status() -> MilestoneStatus {
+    MilestoneStatus::Planned
+}
+
+/// A milestone as a client writes it (POST body; PATCH bodies are merged into it).
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
+)]
+#[diesel(table_name = milestones, treat_none_as_null = true)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "external_id": "CTMS-MS-0107",
+    "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+    "vendor_id": "0193f0e6-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+    "name": "Central lab kits shipped to all activated sites",
+    "kind": "vendor_deliverable",
+    "baseline_date": "2026-04-01",
+    "forecast_date": "2026-04-10",
+    "status": "in_progress",
+    "owner": "Clinical supplies lead"
+}))]
+pub struct MilestoneFields {
+    /// The partner system's id for this milestone (unique among live milestones, up to 100
+    /// chars).
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub external_id: Option<String>,
+    /// The study the milestone belongs to; fixed once the milestone exists.
+    pub study_id: Uuid,
+    /// A site of the same study, for site-level milestones (e.g. `site_activation`).
+    pub site_id: Option<Uuid>,
+    /// The vendor responsible, for vendor deliverables. The vendor's clients read the
+    /// milestone and may update its forecast and actual dates, status and notes.
+    pub vendor_id: Option<Uuid>,
+    #[validate(length(min = 1, max = 300), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
+    pub name: String,
+    pub kind: MilestoneKind,
+    /// The date first planned, against which slippage is measured.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub baseline_date: Option<NaiveDate>,
+    /// The date currently expected.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub forecast_date: Option<NaiveDate>,
+    /// The date the milestone was reached.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub actual_date: Option<NaiveDate>,
+    /// Defaults to `planned`.
+    #[serde(default = "default_status")]
+    pub status: MilestoneStatus,
+    /// Who answers for the milestone (a person or a function).
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
+    pub owner: Option<String>,
+    #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
+    pub notes: Option<String>,
+}
 
 /// A milestone as stored: the shape the audit trail and the change feed carry. Answers add
 /// the values derived from its dates (`MilestoneView`).
@@ -54,32 +119,6 @@ pub struct Milestone {
 }
 
 impl Milestone {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: self.site_id,
-            vendor_id: self.vendor_id,
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> MilestoneFields {
-        MilestoneFields {
-            external_id: self.external_id.clone(),
-            study_id: self.study_id,
-            site_id: self.site_id,
-            vendor_id: self.vendor_id,
-            name: self.name.clone(),
-            kind: self.kind,
-            baseline_date: self.baseline_date,
-            forecast_date: self.forecast_date,
-            actual_date: self.actual_date,
-            status: self.status,
-            owner: self.owner.clone(),
-            notes: self.notes.clone(),
-        }
-    }
-
     /// Slippage and overdue as of `today`.
     pub fn schedule(&self, today: NaiveDate) -> Schedule {
         schedule(
@@ -92,16 +131,54 @@ impl Milestone {
     }
 }
 
+/// A milestone as answered: the stored record plus two values derived from its dates on
+/// the day of the answer (UTC). The derived values are not stored: the audit trail and
+/// the change feed carry the stored record only, since the calendar changes them, not
+/// writes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MilestoneView {
+    #[serde(flatten)]
+    pub milestone: Milestone,
+    /// Days late against the baseline: `actual_date` (else `forecast_date`) minus
+    /// `baseline_date`. Negative when early, 0 when on time, `null` when either side is
+    /// missing.
+    #[schema(example = 9)]
+    pub slippage_days: Option<i64>,
+    /// `true` when the milestone has no `actual_date`, is neither `completed` nor
+    /// `cancelled`, and its due date (`forecast_date`, else `baseline_date`) is before
+    /// today (UTC). A milestone without either date is never overdue.
+    #[schema(example = false)]
+    pub overdue: bool,
+}
+
+impl MilestoneView {
+    pub fn new(milestone: Milestone, today: NaiveDate) -> Self {
+        let schedule = milestone.schedule(today);
+        Self {
+            milestone,
+            slippage_days: schedule.slippage_days,
+            overdue: schedule.overdue,
+        }
+    }
+}
+
+/// "Today" for the derived values: the UTC calendar day.
+pub fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
 /// Filters of `GET /milestones` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MilestoneFilter {
     pub study_id: Option<Uuid>,
     pub site_id: Option<Uuid>,
     pub vendor_id: Option<Uuid>,
     pub kind: Option<MilestoneKind>,
     pub status: Option<MilestoneStatus>,
-    /// Overdue (or not) as of `today`.
+    /// `true`: only overdue milestones (as of today, UTC); `false`: only those that are not.
     pub overdue: Option<bool>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -170,21 +247,20 @@ pub async fn list(
     }))
 }
 
-/// A live milestone within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Milestone, ApiError> {
-    visible(scope)
-        .filter(milestones::id.eq(id))
-        .filter(milestones::deleted_at.is_null())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
+impl Readable for Milestone {
+    type Answer = MilestoneView;
+
+    async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<MilestoneView, ApiError> {
+        let milestone = write::find_live!(milestones, conn, id, scope)?;
+        Ok(MilestoneView::new(milestone, today()))
+    }
+
+    async fn answer(_: &mut Conn, row: Self) -> Result<MilestoneView, ApiError> {
+        Ok(MilestoneView::new(row, today()))
+    }
 }
 
 impl Upsert for Milestone {
-    fn row_keys(&self) -> RowKeys {
-        self.keys()
-    }
     fn keys_of(fields: &MilestoneFields) -> RowKeys {
         RowKeys {
             study_id: Some(fields.study_id),
@@ -199,17 +275,29 @@ impl Record for Milestone {
     type Fields = MilestoneFields;
     const ENTITY: EntityType = EntityType::Milestone;
 
-    fn id(&self) -> Uuid {
-        self.id
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: self.site_id,
+            vendor_id: self.vendor_id,
+        }
     }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
-    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> MilestoneFields {
-        Milestone::fields(self)
+        MilestoneFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            site_id: self.site_id,
+            vendor_id: self.vendor_id,
+            name: self.name.clone(),
+            kind: self.kind,
+            baseline_date: self.baseline_date,
+            forecast_date: self.forecast_date,
+            actual_date: self.actual_date,
+            status: self.status,
+            owner: self.owner.clone(),
+            notes: self.notes.clone(),
+        }
     }
 
     write::table_steps!(soft_delete milestones);
@@ -226,30 +314,63 @@ impl Record for Milestone {
         before: Option<&Self>,
         fields: &MilestoneFields,
     ) -> Result<write::Checked, ApiError> {
-        let mut checked = write::Checked::default();
-        match before {
-            None => {
-                checked.study = Some(studies::lock_for_child(conn, fields.study_id).await?);
-            }
-            Some(before) if before.study_id != fields.study_id => {
-                return Err(ApiError::invalid(
-                    "study_id",
-                    "immutable",
-                    "a milestone cannot move to another study",
-                ));
-            }
-            Some(_) => {}
-        }
-        if let Some(site) = fields.site_id
-            && before.is_none_or(|b| b.site_id != fields.site_id)
-        {
-            sites::lock_for_reference(conn, site, fields.study_id).await?;
-        }
-        if let Some(vendor) = fields.vendor_id
-            && before.is_none_or(|b| b.vendor_id != fields.vendor_id)
-        {
-            vendors::lock_for_reference(conn, vendor, "vendor_id").await?;
-        }
-        Ok(checked)
+        let study = locks::in_study(
+            conn,
+            before.map(|b| b.study_id),
+            fields.study_id,
+            "a milestone",
+        )
+        .await?;
+        locks::named_site(
+            conn,
+            before.map(|b| b.site_id),
+            fields.site_id,
+            fields.study_id,
+        )
+        .await?;
+        locks::named_vendor(
+            conn,
+            before.map(|b| b.vendor_id),
+            fields.vendor_id,
+            "vendor_id",
+        )
+        .await?;
+        Ok(write::Checked { study })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::milestones::{FIELDS, VENDOR_WRITABLE};
+
+    #[test]
+    fn fields_lists_every_writable_field() {
+        let fields = MilestoneFields {
+            external_id: None,
+            study_id: Uuid::nil(),
+            site_id: None,
+            vendor_id: None,
+            name: "n".into(),
+            kind: MilestoneKind::Other,
+            baseline_date: None,
+            forecast_date: None,
+            actual_date: None,
+            status: MilestoneStatus::Planned,
+            owner: None,
+            notes: None,
+        };
+        let json = serde_json::to_value(fields).unwrap();
+        let mut names: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = FIELDS.to_vec();
+        names.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+        assert!(VENDOR_WRITABLE.iter().all(|f| FIELDS.contains(f)));
     }
 }

@@ -11,6 +11,7 @@ pub mod expenses;
 pub mod forecast;
 pub mod idempotency;
 pub mod keys;
+pub mod locks;
 pub mod metrics;
 pub mod milestones;
 pub mod operations;

@@ -4,19 +4,94 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::audit::{self, WriteContext};
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{risks, studies};
-use crate::db::write::{self, Record, Upsert};
-use crate::db::{Conn, keyset_page, sites, vendors};
+use crate::db::write::{self, Readable, Record, Upsert};
+use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{AuditAction, EntityType, RiskCategory, RiskStatus};
-use crate::domain::risks::{RiskFields, escalates, escalation_reason};
+use crate::domain::risks::{escalates, escalation_reason};
+use crate::domain::validation::not_blank;
 use crate::error::ApiError;
+
+fn default_status() -> RiskStatus {
+    RiskStatus::Open
+}
+
+/// A risk as a client writes it (POST body; PATCH bodies are merged into it). `score` is
+/// not among them: the database derives it from the three factors.
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
+)]
+#[diesel(table_name = risks, treat_none_as_null = true)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+    "vendor_id": "0193f0e6-1d2e-7f30-8a41-5b6c7d8e9f00",
+    "title": "Central lab turnaround exceeds 72 h",
+    "description": "Sample results arrive late, delaying eligibility decisions.",
+    "category": "vendor",
+    "likelihood": 3,
+    "impact": 4,
+    "detectability": 2,
+    "owner": "Clinical operations lead",
+    "mitigation_plan": "Weekly turnaround report; escalation call with the lab.",
+    "review_due_on": "2026-04-30"
+}))]
+pub struct RiskFields {
+    /// The partner system's id for this risk (unique among live risks, up to 100 chars).
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub external_id: Option<String>,
+    /// The study the risk belongs to; fixed once the risk exists.
+    pub study_id: Uuid,
+    /// A live site of the same study, if the risk is about one site.
+    pub site_id: Option<Uuid>,
+    /// A live vendor, if the risk is about one vendor (its `vendor` clients then read it).
+    pub vendor_id: Option<Uuid>,
+    #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
+    pub title: String,
+    #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
+    pub description: Option<String>,
+    pub category: RiskCategory,
+    /// How likely the risk is to occur: 1 (rare) ..= 5 (almost certain).
+    #[validate(range(min = 1, max = 5))]
+    #[schema(minimum = 1, maximum = 5)]
+    pub likelihood: i32,
+    /// How bad it would be: 1 (negligible) ..= 5 (severe).
+    #[validate(range(min = 1, max = 5))]
+    #[schema(minimum = 1, maximum = 5)]
+    pub impact: i32,
+    /// How hard it is to detect: 1 (easily detected) ..= 5 (hard to detect).
+    #[validate(range(min = 1, max = 5))]
+    #[schema(minimum = 1, maximum = 5)]
+    pub detectability: i32,
+    /// Defaults to `open`. Becomes `escalated` by itself when a write makes the score
+    /// reach the study's `risk_escalation_threshold`.
+    #[serde(default = "default_status")]
+    pub status: RiskStatus,
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
+    pub owner: Option<String>,
+    #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
+    pub mitigation_plan: Option<String>,
+    #[validate(length(max = 10_000))]
+    #[schema(max_length = 10_000)]
+    pub contingency_plan: Option<String>,
+    /// When the risk is next to be reviewed.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub review_due_on: Option<NaiveDate>,
+}
 
 /// A risk, as stored and as answered.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
@@ -61,46 +136,18 @@ pub struct Risk {
     pub version: i32,
 }
 
-impl Risk {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: self.site_id,
-            vendor_id: self.vendor_id,
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> RiskFields {
-        RiskFields {
-            external_id: self.external_id.clone(),
-            study_id: self.study_id,
-            site_id: self.site_id,
-            vendor_id: self.vendor_id,
-            title: self.title.clone(),
-            description: self.description.clone(),
-            category: self.category,
-            likelihood: self.likelihood,
-            impact: self.impact,
-            detectability: self.detectability,
-            status: self.status,
-            owner: self.owner.clone(),
-            mitigation_plan: self.mitigation_plan.clone(),
-            contingency_plan: self.contingency_plan.clone(),
-            review_due_on: self.review_due_on,
-        }
-    }
-}
-
 /// Filters of `GET /risks` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RiskFilter {
     pub study_id: Option<Uuid>,
     pub site_id: Option<Uuid>,
     pub vendor_id: Option<Uuid>,
     pub category: Option<RiskCategory>,
     pub status: Option<RiskStatus>,
+    /// Only risks whose score is at least this (1..=125).
     pub min_score: Option<i32>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -147,17 +194,6 @@ pub async fn list(
         .load(conn)
         .await?;
     Ok(Page::from_overfetch(rows, page.limit, |risk| risk.id))
-}
-
-/// A live risk within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Risk, ApiError> {
-    visible(scope)
-        .filter(risks::id.eq(id))
-        .filter(risks::deleted_at.is_null())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
 }
 
 /// Sets `escalated` when `escalates` says so, as an audit event of its own (`escalate`)
@@ -212,9 +248,6 @@ async fn escalate_if_reached(
 }
 
 impl Upsert for Risk {
-    fn row_keys(&self) -> RowKeys {
-        self.keys()
-    }
     fn keys_of(fields: &RiskFields) -> RowKeys {
         RowKeys {
             study_id: Some(fields.study_id),
@@ -225,21 +258,40 @@ impl Upsert for Risk {
     write::external_id_lock!(soft_delete risks);
 }
 
+impl Readable for Risk {
+    write::read_as_stored!(risks);
+}
+
 impl Record for Risk {
     type Fields = RiskFields;
     const ENTITY: EntityType = EntityType::Risk;
 
-    fn id(&self) -> Uuid {
-        self.id
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: self.site_id,
+            vendor_id: self.vendor_id,
+        }
     }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
-    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> RiskFields {
-        Risk::fields(self)
+        RiskFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            site_id: self.site_id,
+            vendor_id: self.vendor_id,
+            title: self.title.clone(),
+            description: self.description.clone(),
+            category: self.category,
+            likelihood: self.likelihood,
+            impact: self.impact,
+            detectability: self.detectability,
+            status: self.status,
+            owner: self.owner.clone(),
+            mitigation_plan: self.mitigation_plan.clone(),
+            contingency_plan: self.contingency_plan.clone(),
+            review_due_on: self.review_due_on,
+        }
     }
 
     write::table_steps!(soft_delete risks);
@@ -272,32 +324,23 @@ impl Record for Risk {
         before: Option<&Self>,
         fields: &RiskFields,
     ) -> Result<write::Checked, ApiError> {
-        let mut checked = write::Checked::default();
-        match before {
-            None => {
-                checked.study =
-                    Some(crate::db::studies::lock_for_child(conn, fields.study_id).await?);
-            }
-            Some(before) if before.study_id != fields.study_id => {
-                return Err(ApiError::invalid(
-                    "study_id",
-                    "immutable",
-                    "a risk cannot move to another study",
-                ));
-            }
-            Some(_) => {}
-        }
+        let study =
+            locks::in_study(conn, before.map(|b| b.study_id), fields.study_id, "a risk").await?;
         // A site or vendor the risk starts naming stays live until this write commits.
-        if let Some(site) = fields.site_id
-            && before.is_none_or(|b| b.site_id != fields.site_id)
-        {
-            sites::lock_for_reference(conn, site, fields.study_id).await?;
-        }
-        if let Some(vendor) = fields.vendor_id
-            && before.is_none_or(|b| b.vendor_id != fields.vendor_id)
-        {
-            vendors::lock_for_reference(conn, vendor, "vendor_id").await?;
-        }
-        Ok(checked)
+        locks::named_site(
+            conn,
+            before.map(|b| b.site_id),
+            fields.site_id,
+            fields.study_id,
+        )
+        .await?;
+        locks::named_vendor(
+            conn,
+            before.map(|b| b.vendor_id),
+            fields.vendor_id,
+            "vendor_id",
+        )
+        .await?;
+        Ok(write::Checked { study })
     }
 }

@@ -1,20 +1,107 @@
-//! Sites: the row, and every query on it.
+//! Sites: the row, the writable fields (what a POST takes and a PATCH is merged into,
+//! with their rules), and every query on it.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::{Validate, ValidationError};
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{deviations, enrollment_reports, milestones, risks, sites};
-use crate::db::write::{self, Record, Upsert};
-use crate::db::{Conn, keyset_page, studies, vendors};
+use crate::db::write::{self, Readable, Record, Upsert};
+use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, SiteStatus};
-use crate::domain::sites::SiteFields;
+
+use crate::domain::validation::{self, dates_in_order, not_blank};
 use crate::error::ApiError;
+
+fn default_status() -> SiteStatus {
+    SiteStatus::Planned
+}
+
+/// A site as a client writes it (POST body; PATCH bodies are merged into it).
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
+)]
+#[diesel(table_name = sites, treat_none_as_null = true)]
+#[serde(deny_unknown_fields)]
+#[validate(schema(function = "site_dates_in_order"))]
+#[schema(example = json!({
+    "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
+    "site_number": "DE-001",
+    "name": "Charité Pneumology",
+    "institution": "Charité – Universitätsmedizin Berlin",
+    "principal_investigator": "Dr. A. Example",
+    "country": "DE",
+    "city": "Berlin",
+    "status": "selected",
+    "irb_approved_on": "2026-02-10",
+    "planned_activation_on": "2026-03-02",
+    "target_enrollment": 40
+}))]
+pub struct SiteFields {
+    /// The partner system's id for this site (unique among live sites, up to 100 chars).
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub external_id: Option<String>,
+    /// The study the site takes part in; fixed once the site exists.
+    pub study_id: Uuid,
+    /// The site's number, unique among the live sites of its study.
+    #[validate(length(min = 1, max = 50), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 50, pattern = "\\S")]
+    pub site_number: String,
+    #[validate(length(min = 1, max = 300), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
+    pub name: String,
+    #[validate(length(max = 300))]
+    #[schema(max_length = 300)]
+    pub institution: Option<String>,
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
+    pub principal_investigator: Option<String>,
+    /// ISO 3166-1 alpha-2 code.
+    #[validate(custom(function = "validation::country_code"))]
+    #[schema(schema_with = crate::domain::validation::country_schema)]
+    pub country: String,
+    /// The city the site is in (up to 200 chars), when known: the FHIR export's
+    /// `Location.address.city`.
+    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub city: Option<String>,
+    /// Defaults to `planned`.
+    #[serde(default = "default_status")]
+    pub status: SiteStatus,
+    /// IRB / ethics committee approval date.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub irb_approved_on: Option<NaiveDate>,
+    /// Site activation date (after the site initiation visit); not before `irb_approved_on`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub activated_on: Option<NaiveDate>,
+    /// Participants this site is expected to enroll (0 or more).
+    #[validate(range(min = 0, max = 1_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000)]
+    pub target_enrollment: Option<i32>,
+    /// The CRO vendor managing this site, if any.
+    pub cro_vendor_id: Option<Uuid>,
+    /// When the site is planned to activate. The enrollment forecast starts a site that is
+    /// not yet active (`planned`, `selected`) on this date, and leaves one without it out.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub planned_activation_on: Option<NaiveDate>,
+}
+
+fn site_dates_in_order(site: &SiteFields) -> Result<(), ValidationError> {
+    dates_in_order(
+        ("irb_approved_on", site.irb_approved_on),
+        ("activated_on", site.activated_on),
+    )
+}
 
 /// A site, as stored and as answered.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
@@ -55,43 +142,16 @@ pub struct Site {
     pub city: Option<String>,
 }
 
-impl Site {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: Some(self.study_id),
-            site_id: Some(self.id),
-            vendor_id: None,
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> SiteFields {
-        SiteFields {
-            external_id: self.external_id.clone(),
-            study_id: self.study_id,
-            site_number: self.site_number.clone(),
-            name: self.name.clone(),
-            institution: self.institution.clone(),
-            principal_investigator: self.principal_investigator.clone(),
-            country: self.country.clone(),
-            status: self.status,
-            irb_approved_on: self.irb_approved_on,
-            activated_on: self.activated_on,
-            target_enrollment: self.target_enrollment,
-            cro_vendor_id: self.cro_vendor_id,
-            planned_activation_on: self.planned_activation_on,
-            city: self.city.clone(),
-        }
-    }
-}
-
 /// Filters of `GET /sites` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SiteFilter {
     pub study_id: Option<Uuid>,
     pub status: Option<SiteStatus>,
+    /// ISO 3166-1 alpha-2 code.
     pub country: Option<String>,
     pub cro_vendor_id: Option<Uuid>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -136,17 +196,6 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page.limit, |site| site.id))
 }
 
-/// A live site within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Site, ApiError> {
-    visible(scope)
-        .filter(sites::id.eq(id))
-        .filter(sites::deleted_at.is_null())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
-}
-
 /// The studies the given (live) sites belong to.
 pub async fn study_ids_of(conn: &mut Conn, site_ids: &[Uuid]) -> QueryResult<Vec<Uuid>> {
     sites::table
@@ -158,38 +207,7 @@ pub async fn study_ids_of(conn: &mut Conn, site_ids: &[Uuid]) -> QueryResult<Vec
         .await
 }
 
-/// Call inside the transaction of a write that starts naming `site_id` under `study_id`
-/// (a milestone, say): 422 on `site_id` unless it is a live site of that study, and a
-/// `FOR KEY SHARE` lock that keeps it so until the write commits (a site delete takes the row
-/// `FOR UPDATE` before it counts what names the site).
-pub async fn lock_for_reference(
-    conn: &mut Conn,
-    site_id: Uuid,
-    study_id: Uuid,
-) -> Result<(), ApiError> {
-    let study_of_site: Option<Uuid> = sites::table
-        .find(site_id)
-        .filter(sites::deleted_at.is_null())
-        .select(sites::study_id)
-        .for_key_share()
-        .first(conn)
-        .await
-        .optional()?;
-    if study_of_site == Some(study_id) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "site_id",
-            "reference",
-            "names no site of this study",
-        ))
-    }
-}
-
 impl Upsert for Site {
-    fn row_keys(&self) -> RowKeys {
-        self.keys()
-    }
     fn keys_of(fields: &SiteFields) -> RowKeys {
         RowKeys {
             study_id: Some(fields.study_id),
@@ -200,21 +218,39 @@ impl Upsert for Site {
     write::external_id_lock!(soft_delete sites);
 }
 
+impl Readable for Site {
+    write::read_as_stored!(sites);
+}
+
 impl Record for Site {
     type Fields = SiteFields;
     const ENTITY: EntityType = EntityType::Site;
 
-    fn id(&self) -> Uuid {
-        self.id
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.study_id),
+            site_id: Some(self.id),
+            vendor_id: None,
+        }
     }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.study_id)
-    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> SiteFields {
-        Site::fields(self)
+        SiteFields {
+            external_id: self.external_id.clone(),
+            study_id: self.study_id,
+            site_number: self.site_number.clone(),
+            name: self.name.clone(),
+            institution: self.institution.clone(),
+            principal_investigator: self.principal_investigator.clone(),
+            country: self.country.clone(),
+            status: self.status,
+            irb_approved_on: self.irb_approved_on,
+            activated_on: self.activated_on,
+            target_enrollment: self.target_enrollment,
+            cro_vendor_id: self.cro_vendor_id,
+            planned_activation_on: self.planned_activation_on,
+            city: self.city.clone(),
+        }
     }
 
     write::table_steps!(soft_delete sites);
@@ -225,7 +261,7 @@ impl Record for Site {
 
     /// A site with live milestones, risks, deviations (which are never deleted) or
     /// enrollment reports stays: deleting it would orphan regulated records. The delete holds
-    /// the site's row lock, which blocks a concurrent write naming it (`lock_for_reference`,
+    /// the site's row lock, which blocks a concurrent write naming it (`locks::site_for_reference`,
     /// the enrollment upsert's share lock).
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let milestones: i64 = milestones::table
@@ -279,26 +315,16 @@ impl Record for Site {
         before: Option<&Self>,
         fields: &SiteFields,
     ) -> Result<write::Checked, ApiError> {
-        let mut checked = write::Checked::default();
-        match before {
-            None => {
-                checked.study = Some(studies::lock_for_child(conn, fields.study_id).await?);
-            }
-            Some(before) if before.study_id != fields.study_id => {
-                return Err(ApiError::invalid(
-                    "study_id",
-                    "immutable",
-                    "a site cannot move to another study",
-                ));
-            }
-            Some(_) => {}
-        }
-        if let Some(vendor) = fields.cro_vendor_id
-            && before.is_none_or(|b| b.cro_vendor_id != fields.cro_vendor_id)
-        {
-            vendors::lock_for_reference(conn, vendor, "cro_vendor_id").await?;
-        }
-        Ok(checked)
+        let study =
+            locks::in_study(conn, before.map(|b| b.study_id), fields.study_id, "a site").await?;
+        locks::named_vendor(
+            conn,
+            before.map(|b| b.cro_vendor_id),
+            fields.cro_vendor_id,
+            "cro_vendor_id",
+        )
+        .await?;
+        Ok(write::Checked { study })
     }
 }
 

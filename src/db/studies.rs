@@ -1,20 +1,166 @@
-//! Studies: the row, and every query on it.
+//! Studies: the row, the writable fields (what a POST takes and a PATCH is merged into,
+//! with their rules), and every query on it.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::{Validate, ValidationError};
 
-use crate::auth::Scope;
+use crate::auth::{RowKeys, RowScope, Scope};
 use crate::db::schema::{milestones, risks, sites, studies};
-use crate::db::write::{self, Record};
+use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, budget_lines, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, StudyPhase, StudyStatus};
-use crate::domain::studies::StudyFields;
+
+use crate::domain::studies::{
+    DEFAULT_DEVIATION_REPORTING_DAYS, DEFAULT_FORECAST_CONFIDENCE_THRESHOLD,
+    DEFAULT_RISK_ESCALATION_THRESHOLD,
+};
+use crate::domain::validation::{self, currency_code, dates_in_order, not_blank};
 use crate::error::ApiError;
+
+fn default_status() -> StudyStatus {
+    StudyStatus::Planning
+}
+
+fn default_threshold() -> i32 {
+    DEFAULT_RISK_ESCALATION_THRESHOLD
+}
+
+fn default_reporting_days() -> i32 {
+    DEFAULT_DEVIATION_REPORTING_DAYS
+}
+
+fn default_confidence() -> f64 {
+    DEFAULT_FORECAST_CONFIDENCE_THRESHOLD
+}
+
+/// A study as a client writes it (POST body; PATCH bodies are merged into it).
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
+)]
+#[diesel(table_name = studies, treat_none_as_null = true)]
+#[serde(deny_unknown_fields)]
+#[validate(schema(function = "study_dates_in_order"))]
+#[schema(example = json!({
+    "protocol_number": "TOP-2026-001",
+    "title": "A Phase 3 Study of Examplumab in Adults with Moderate Asthma",
+    "short_title": "EXAMPLE-3",
+    "phase": "phase3",
+    "status": "recruiting",
+    "therapeutic_area": "Respiratory",
+    "indication": "Asthma",
+    "sponsor_name": "Example Pharma",
+    "nct_id": "NCT01234567",
+    "currency": "EUR",
+    "target_enrollment": 480,
+    "enrollment_buffer_pct": 10,
+    "planned_start_date": "2026-03-01",
+    "planned_end_date": "2027-12-31"
+}))]
+pub struct StudyFields {
+    /// The partner system's id for this study (unique among live studies, up to 100 chars).
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub external_id: Option<String>,
+    /// The sponsor's protocol number; unique among live studies.
+    #[validate(length(min = 1, max = 100), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
+    pub protocol_number: String,
+    #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
+    pub title: String,
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
+    pub short_title: Option<String>,
+    pub phase: StudyPhase,
+    /// Defaults to `planning`.
+    #[serde(default = "default_status")]
+    pub status: StudyStatus,
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
+    pub therapeutic_area: Option<String>,
+    #[validate(length(max = 500))]
+    #[schema(max_length = 500)]
+    pub indication: Option<String>,
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
+    pub sponsor_name: Option<String>,
+    /// ClinicalTrials.gov id: `NCT` and 8 digits.
+    #[validate(custom(function = "validation::nct_id"))]
+    #[schema(example = "NCT01234567", pattern = "^NCT[0-9]{8}$")]
+    pub nct_id: Option<String>,
+    /// EU CT number (CTIS), `YYYY-5NNNNN-NN-NN`.
+    #[validate(custom(function = "validation::euct_number"))]
+    #[schema(
+        example = "2026-500123-12-00",
+        pattern = "^[0-9]{4}-5[0-9]{5}-[0-9]{2}-[0-9]{2}$"
+    )]
+    pub euct_number: Option<String>,
+    /// US IND number.
+    #[validate(length(min = 1, max = 20))]
+    #[schema(min_length = 1, max_length = 20)]
+    pub ind_number: Option<String>,
+    /// ISO 4217 code of the study's budget currency.
+    #[validate(custom(function = "currency_code"))]
+    #[schema(schema_with = crate::domain::validation::currency_schema)]
+    pub currency: String,
+    /// Participants to enroll (0 or more).
+    #[validate(range(min = 0, max = 10_000_000))]
+    #[schema(minimum = 0, maximum = 10_000_000)]
+    pub target_enrollment: i32,
+    /// Buffer added to the enrollment plan, in percent (0..=100, default 0).
+    #[serde(default)]
+    #[validate(range(min = 0, max = 100))]
+    #[schema(minimum = 0, maximum = 100)]
+    pub enrollment_buffer_pct: i32,
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub planned_start_date: Option<NaiveDate>,
+    /// Not before `planned_start_date`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub planned_end_date: Option<NaiveDate>,
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub actual_start_date: Option<NaiveDate>,
+    /// Not before `actual_start_date`.
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub actual_end_date: Option<NaiveDate>,
+    /// Risk score (1..=125) at which a risk escalates; default 45.
+    #[serde(default = "default_threshold")]
+    #[validate(range(min = 1, max = 125))]
+    #[schema(minimum = 1, maximum = 125)]
+    pub risk_escalation_threshold: i32,
+    /// Days after detection within which an important deviation must be reported; default 7.
+    #[serde(default = "default_reporting_days")]
+    #[validate(range(min = 1, max = 365))]
+    #[schema(minimum = 1, maximum = 365)]
+    pub deviation_reporting_days: i32,
+    /// The probability of enrolling the target by the planned end that the study wants
+    /// (0 < x < 1, default 0.8): below it the study signals `completion_at_risk`
+    /// (critical below half of it).
+    #[serde(default = "default_confidence")]
+    #[validate(range(exclusive_min = 0.0, exclusive_max = 1.0))]
+    #[schema(example = 0.8, exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
+    pub forecast_confidence_threshold: f64,
+}
+
+fn study_dates_in_order(study: &StudyFields) -> Result<(), ValidationError> {
+    dates_in_order(
+        ("planned_start_date", study.planned_start_date),
+        ("planned_end_date", study.planned_end_date),
+    )?;
+    dates_in_order(
+        ("actual_start_date", study.actual_start_date),
+        ("actual_end_date", study.actual_end_date),
+    )
+}
 
 /// A study, as stored and as answered.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
@@ -66,42 +212,15 @@ pub struct Study {
     pub forecast_confidence_threshold: f64,
 }
 
-impl Study {
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> StudyFields {
-        StudyFields {
-            external_id: self.external_id.clone(),
-            protocol_number: self.protocol_number.clone(),
-            title: self.title.clone(),
-            short_title: self.short_title.clone(),
-            phase: self.phase,
-            status: self.status,
-            therapeutic_area: self.therapeutic_area.clone(),
-            indication: self.indication.clone(),
-            sponsor_name: self.sponsor_name.clone(),
-            nct_id: self.nct_id.clone(),
-            euct_number: self.euct_number.clone(),
-            ind_number: self.ind_number.clone(),
-            currency: self.currency.clone(),
-            target_enrollment: self.target_enrollment,
-            enrollment_buffer_pct: self.enrollment_buffer_pct,
-            planned_start_date: self.planned_start_date,
-            planned_end_date: self.planned_end_date,
-            actual_start_date: self.actual_start_date,
-            actual_end_date: self.actual_end_date,
-            risk_escalation_threshold: self.risk_escalation_threshold,
-            deviation_reporting_days: self.deviation_reporting_days,
-            forecast_confidence_threshold: self.forecast_confidence_threshold,
-        }
-    }
-}
-
 /// Filters of `GET /studies` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StudyFilter {
     pub status: Option<StudyStatus>,
     pub phase: Option<StudyPhase>,
+    /// Exact protocol number.
     pub protocol_number: Option<String>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -138,47 +257,67 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page.limit, |study| study.id))
 }
 
+/// The rows a study scope reaches, as the scope of any other resource is written.
+pub fn row_scope(scope: &Scope) -> RowScope {
+    match scope {
+        Scope::All => RowScope::All,
+        Scope::Only(ids) => RowScope::Studies(ids.clone()),
+    }
+}
+
 /// A live study within `scope`, or 404.
 pub async fn find(conn: &mut Conn, id: Uuid, scope: &Scope) -> Result<Study, ApiError> {
-    // A static query, not `visible(scope)`'s boxed one: diesel keeps a static query as a
-    // prepared statement per connection, so PostgreSQL parses and plans it once, not on
-    // every read. The scope is then checked on the row.
-    let study: Option<Study> = studies::table
-        .find(id)
-        .filter(studies::deleted_at.is_null())
-        .first(conn)
-        .await
-        .optional()?;
-    study
-        .filter(|study| match scope {
-            Scope::All => true,
-            Scope::Only(ids) => ids.contains(&study.id),
-        })
-        .ok_or(ApiError::NotFound)
+    <Study as Readable>::find(conn, id, &row_scope(scope)).await
+}
+
+impl Readable for Study {
+    write::read_as_stored!(studies);
 }
 
 impl Record for Study {
     type Fields = StudyFields;
     const ENTITY: EntityType = EntityType::Study;
 
-    fn id(&self) -> Uuid {
-        self.id
+    /// A study is in a caller's reach when it is one of the caller's studies.
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: Some(self.id),
+            ..RowKeys::default()
+        }
     }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        Some(self.id)
-    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> StudyFields {
-        Study::fields(self)
+        StudyFields {
+            external_id: self.external_id.clone(),
+            protocol_number: self.protocol_number.clone(),
+            title: self.title.clone(),
+            short_title: self.short_title.clone(),
+            phase: self.phase,
+            status: self.status,
+            therapeutic_area: self.therapeutic_area.clone(),
+            indication: self.indication.clone(),
+            sponsor_name: self.sponsor_name.clone(),
+            nct_id: self.nct_id.clone(),
+            euct_number: self.euct_number.clone(),
+            ind_number: self.ind_number.clone(),
+            currency: self.currency.clone(),
+            target_enrollment: self.target_enrollment,
+            enrollment_buffer_pct: self.enrollment_buffer_pct,
+            planned_start_date: self.planned_start_date,
+            planned_end_date: self.planned_end_date,
+            actual_start_date: self.actual_start_date,
+            actual_end_date: self.actual_end_date,
+            risk_escalation_threshold: self.risk_escalation_threshold,
+            deviation_reporting_days: self.deviation_reporting_days,
+            forecast_confidence_threshold: self.forecast_confidence_threshold,
+        }
     }
 
     write::table_steps!(soft_delete studies);
 
     /// A study's budget is kept in its currency: the currency cannot change while the study
     /// has live budget lines. The update holds the study's row lock, which blocks a
-    /// concurrent line insert (`lock_for_child`).
+    /// concurrent line insert (`locks::study_for_child`).
     async fn check(
         conn: &mut Conn,
         before: Option<&Self>,
@@ -200,7 +339,7 @@ impl Record for Study {
 
     /// A study with live sites, milestones, budget lines or risks stays (deviations and
     /// enrollment weeks hang off its sites, which keep them). The delete holds the study's
-    /// row lock, which blocks a concurrent child insert (`lock_for_child`), so none can
+    /// row lock, which blocks a concurrent child insert (`locks::study_for_child`), so none can
     /// appear meanwhile.
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let live_sites: i64 = sites::table
@@ -262,41 +401,6 @@ pub async fn ids_naming_vendor(conn: &mut Conn, vendor: Uuid) -> QueryResult<Vec
     ids.sort();
     ids.dedup();
     Ok(ids)
-}
-
-/// Locks a live study against deletion while a row is written under it (404 if there is
-/// no such live study).
-///
-/// `FOR KEY SHARE`, the weakest lock that conflicts with the `FOR UPDATE` every study
-/// update and delete takes first (`write::table_steps`): a delete waits for the child's
-/// commit and then sees the child (409), or the child waits for the delete and then finds
-/// no live study (404). It is also the lock the child's foreign key takes anyway, so
-/// concurrent writers under one study share one lock instead of stacking a `FOR SHARE`
-/// on it (each of which PostgreSQL records as a new multixact of every holder).
-pub async fn lock_for_child(conn: &mut Conn, id: Uuid) -> Result<Study, ApiError> {
-    studies::table
-        .find(id)
-        .filter(studies::deleted_at.is_null())
-        .for_key_share()
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
-}
-
-/// `lock_for_child` for many studies at once, in id order so that concurrent lockers agree
-/// on it (a batch takes them before its first write; see `write::upsert_batch`). Studies
-/// that are missing are skipped: the item naming one answers for it.
-pub async fn share_lock_all(conn: &mut Conn, ids: &[Uuid]) -> Result<(), ApiError> {
-    studies::table
-        .filter(studies::id.eq_any(ids))
-        .filter(studies::deleted_at.is_null())
-        .order(studies::id)
-        .select(studies::id)
-        .for_key_share()
-        .load::<Uuid>(conn)
-        .await?;
-    Ok(())
 }
 
 /// The live studies registered under a ClinicalTrials.gov id (an import expects at most

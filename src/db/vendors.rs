@@ -4,18 +4,65 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{budget_lines, milestones, risks, sites, vendors};
-use crate::db::write::{self, Record};
+use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, VendorKind, VendorStatus};
-use crate::domain::vendors::VendorFields;
+
+use crate::domain::validation::{self, not_blank};
 use crate::error::ApiError;
+
+fn default_status() -> VendorStatus {
+    VendorStatus::Onboarding
+}
+
+/// A vendor as a client writes it (POST body; PATCH bodies are merged into it).
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
+)]
+#[diesel(table_name = vendors, treat_none_as_null = true)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "external_id": "SUP-00042",
+    "name": "Example Central Lab GmbH",
+    "kind": "central_lab",
+    "status": "qualified",
+    "country": "DE",
+    "contact_email": "trials@lab.example",
+    "qualified_on": "2026-01-15"
+}))]
+pub struct VendorFields {
+    /// The partner system's id for this vendor (unique among live vendors, up to 100 chars).
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub external_id: Option<String>,
+    #[validate(length(min = 1, max = 300), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
+    pub name: String,
+    pub kind: VendorKind,
+    /// Defaults to `onboarding`.
+    #[serde(default = "default_status")]
+    pub status: VendorStatus,
+    /// ISO 3166-1 alpha-2 code of the vendor's seat.
+    #[validate(custom(function = "validation::country_code"))]
+    #[schema(schema_with = crate::domain::validation::country_or_null_schema)]
+    pub country: Option<String>,
+    /// Where the sponsor reaches the vendor about this trial.
+    #[validate(length(max = 254), email)]
+    #[schema(example = "trials@lab.example", max_length = 254, format = Email)]
+    pub contact_email: Option<String>,
+    /// When the vendor passed the sponsor's qualification (audit, questionnaire).
+    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
+    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
+    pub qualified_on: Option<NaiveDate>,
+}
 
 /// A vendor (CRO, central lab, IRT, ...), as stored and as answered. Vendors are reference
 /// data shared by every study.
@@ -45,35 +92,15 @@ pub struct Vendor {
     pub version: i32,
 }
 
-impl Vendor {
-    pub fn keys(&self) -> RowKeys {
-        RowKeys {
-            study_id: None,
-            site_id: None,
-            vendor_id: Some(self.id),
-        }
-    }
-
-    /// The writable part, as a PATCH is merged into it.
-    pub fn fields(&self) -> VendorFields {
-        VendorFields {
-            external_id: self.external_id.clone(),
-            name: self.name.clone(),
-            kind: self.kind,
-            status: self.status,
-            country: self.country.clone(),
-            contact_email: self.contact_email.clone(),
-            qualified_on: self.qualified_on,
-        }
-    }
-}
-
 /// Filters of `GET /vendors` beyond the common list parameters.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VendorFilter {
     pub kind: Option<VendorKind>,
     pub status: Option<VendorStatus>,
+    /// ISO 3166-1 alpha-2 code.
     pub country: Option<String>,
+    /// Exact partner-system id.
     pub external_id: Option<String>,
 }
 
@@ -114,64 +141,42 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page.limit, |vendor| vendor.id))
 }
 
-/// A live vendor within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Vendor, ApiError> {
-    visible(scope)
-        .filter(vendors::id.eq(id))
-        .filter(vendors::deleted_at.is_null())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(ApiError::NotFound)
-}
+/// The lock a write naming a vendor takes (`locks::vendor_for_reference`), under the name
+/// the integration tests call it by.
+pub use crate::db::locks::vendor_for_reference as lock_for_reference;
 
-/// Call inside the transaction of a write that starts naming `vendor_id` (a new row, or a
-/// changed reference): 422 on `field` unless the vendor is live, and a `FOR SHARE` lock
-/// that holds it so until the write commits.
-///
-/// A vendor delete takes the row `FOR UPDATE` before it counts what names the vendor, so
-/// the two serialise: either the delete waits for this write and then counts it (409), or
-/// this lock waits for the delete, re-reads the row, finds it deleted and refuses (422).
-pub async fn lock_for_reference(
-    conn: &mut Conn,
-    vendor_id: Uuid,
-    field: &str,
-) -> Result<(), ApiError> {
-    let live: Option<Uuid> = vendors::table
-        .find(vendor_id)
-        .filter(vendors::deleted_at.is_null())
-        .select(vendors::id)
-        .for_key_share()
-        .first(conn)
-        .await
-        .optional()?;
-    match live {
-        Some(_) => Ok(()),
-        None => Err(ApiError::invalid(field, "reference", "names no vendor")),
-    }
+impl Readable for Vendor {
+    write::read_as_stored!(vendors);
 }
 
 impl Record for Vendor {
     type Fields = VendorFields;
     const ENTITY: EntityType = EntityType::Vendor;
 
-    fn id(&self) -> Uuid {
-        self.id
+    fn keys(&self) -> RowKeys {
+        RowKeys {
+            study_id: None,
+            site_id: None,
+            vendor_id: Some(self.id),
+        }
     }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn study_id(&self) -> Option<Uuid> {
-        None
-    }
+    /// The writable part, as a PATCH is merged into it.
     fn fields(&self) -> VendorFields {
-        Vendor::fields(self)
+        VendorFields {
+            external_id: self.external_id.clone(),
+            name: self.name.clone(),
+            kind: self.kind,
+            status: self.status,
+            country: self.country.clone(),
+            contact_email: self.contact_email.clone(),
+            qualified_on: self.qualified_on,
+        }
     }
 
     write::table_steps!(soft_delete vendors);
 
     /// A vendor stays while live rows name it. The delete holds the vendor's row lock, and
-    /// every write that starts naming a vendor takes `lock_for_reference` first, so no such
+    /// every write that starts naming a vendor takes `locks::vendor_for_reference` first, so no such
     /// row can appear between this count and the delete.
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
         let milestones: i64 = milestones::table

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Subject, WriteContext};
 use crate::auth::{CreateScope, Operation, RowKeys, RowScope};
-use crate::db::studies::Study;
+use crate::db::locks::{self, LockedStudy};
 use crate::db::{Conn, check_if_match};
 use crate::domain::enums::{AuditAction, EntityType};
 use crate::domain::versioning::IfMatch;
@@ -28,8 +28,14 @@ pub trait Record: Serialize + Send + Sync + Sized {
 
     fn id(&self) -> Uuid;
     fn version(&self) -> i32;
-    /// The study the row belongs to, for the audit trail (the study itself for a study).
-    fn study_id(&self) -> Option<Uuid>;
+    /// The ids scope rules look at (`RowScope::allows`): the one way a row is matched
+    /// against what a caller reaches, for reads, updates, deletes and batches alike.
+    fn keys(&self) -> RowKeys;
+    /// The study the row belongs to, for the audit trail (the study itself for a study):
+    /// the study its scope keys name.
+    fn study_id(&self) -> Option<Uuid> {
+        self.keys().study_id
+    }
     fn fields(&self) -> Self::Fields;
 
     /// Inserts a row with this id.
@@ -118,12 +124,33 @@ pub trait Record: Serialize + Send + Sync + Sized {
     }
 }
 
+/// A resource read by id: what a read (and an update) answers, and how a read finds it.
+pub trait Readable: Record {
+    /// The row as answered: the row itself, or the row with what is derived from it on the
+    /// day of the answer (a milestone's slippage, a deviation's `reporting_overdue`).
+    type Answer: Serialize + Send;
+
+    /// The live row with this id within `scope`, as answered, in one statement outside any
+    /// transaction; 404 when there is none or the caller does not reach it.
+    fn find(
+        conn: &mut Conn,
+        id: Uuid,
+        scope: &RowScope,
+    ) -> impl Future<Output = Result<Self::Answer, ApiError>> + Send;
+
+    /// A row just written, as answered.
+    fn answer(
+        conn: &mut Conn,
+        row: Self,
+    ) -> impl Future<Output = Result<Self::Answer, ApiError>> + Send;
+}
+
 /// What a write's `check` read on the way (rows it locked), so that a later step of the
 /// same transaction does not ask the database again: one round trip fewer per write.
 #[derive(Debug, Default)]
 pub struct Checked {
-    /// The live study the row belongs to, when `check` locked it (`lock_for_child`).
-    pub study: Option<Study>,
+    /// The live study the row belongs to, when `check` locked it (`locks::study_for_child`).
+    pub study: Option<LockedStudy>,
 }
 
 pub async fn create<R: Record>(
@@ -160,27 +187,71 @@ async fn insert_steps<R: Record>(
     R::after_write(conn, ctx, None, row, checked).await
 }
 
-/// Locks the row, refuses it if `in_scope` says the caller cannot see it (404), checks
-/// `If-Match` (412), asks `change` for the new fields, and writes them with an audit event.
-/// A change that alters nothing answers the row as it is: no new version, no audit event.
+/// Locks the row, lets `guard` admit it (404 outside the caller's reach, then the role's
+/// 403 and the handler's own refusal), checks `If-Match` (412), asks `change` for the new
+/// fields, and writes them with an audit event. A change that alters nothing answers the
+/// row as it is: no new version, no audit event. The row is read once, locked, inside the
+/// transaction.
+pub async fn guarded_update<R: Record>(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    id: Uuid,
+    guard: Guard<'_>,
+    if_match: &IfMatch,
+    change: impl FnOnce(&R) -> Result<R::Fields, ApiError> + Send,
+) -> Result<R, ApiError> {
+    locked_update(conn, ctx, id, |row| guard.admit(row), if_match, change).await
+}
+
+/// `guarded_update` for a write the service makes on its own account (an import, an
+/// enrollment week), whose caller was checked before: `in_scope` only says which rows it
+/// may touch (`|_| true`: any).
 pub async fn update<R: Record>(
     conn: &mut Conn,
     ctx: &WriteContext,
     id: Uuid,
-    in_scope: impl Fn(&R) -> bool + Send,
+    in_scope: impl FnOnce(&R) -> bool + Send,
+    if_match: &IfMatch,
+    change: impl FnOnce(&R) -> Result<R::Fields, ApiError> + Send,
+) -> Result<R, ApiError> {
+    let admit = |row: Option<R>| row.filter(in_scope).ok_or(ApiError::NotFound);
+    locked_update(conn, ctx, id, admit, if_match, change).await
+}
+
+async fn locked_update<R: Record>(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    id: Uuid,
+    admit: impl FnOnce(Option<R>) -> Result<R, ApiError> + Send,
     if_match: &IfMatch,
     change: impl FnOnce(&R) -> Result<R::Fields, ApiError> + Send,
 ) -> Result<R, ApiError> {
     conn.transaction::<_, ApiError, _>(async move |conn| {
-        let before = R::lock(conn, id)
-            .await?
-            .filter(|row| in_scope(row))
-            .ok_or(ApiError::NotFound)?;
+        let before = admit(R::lock(conn, id).await?)?;
         check_if_match(if_match, before.version())?;
         let fields = change(&before)?;
         Ok(update_steps(conn, ctx, before, fields).await?.0)
     })
     .await
+}
+
+/// The one check a caller's update or delete takes, on the row locked inside the write's
+/// transaction: outside `scope` the row does not exist (404, so existence does not leak);
+/// inside it, `permitted` answers: the role's check (403) and any refusal of the handler's
+/// own (a risk's missing reason, a vendor client's fields), in that order.
+pub struct Guard<'a> {
+    pub scope: &'a RowScope,
+    pub permitted: Result<(), ApiError>,
+}
+
+impl Guard<'_> {
+    fn admit<R: Record>(self, row: Option<R>) -> Result<R, ApiError> {
+        let row = row
+            .filter(|row| self.scope.allows(row.keys()))
+            .ok_or(ApiError::NotFound)?;
+        self.permitted?;
+        Ok(row)
+    }
 }
 
 /// The steps of an update of a locked row, inside the caller's transaction. Answers the row
@@ -210,23 +281,17 @@ async fn update_steps<R: Record>(
     Ok((after, true))
 }
 
-/// Soft-deletes a row the caller can see (404 otherwise) and may delete (`permitted`, the
-/// role check, answered only once the row is known to be visible: 403 never leaks
-/// existence), unless `If-Match` or a live child says no.
+/// Soft-deletes a row `guard` admits (as for `update`), unless `If-Match` or a live child
+/// says no.
 pub async fn soft_delete<R: Record>(
     conn: &mut Conn,
     ctx: &WriteContext,
     id: Uuid,
-    in_scope: impl Fn(&R) -> bool + Send,
-    permitted: Result<(), ApiError>,
+    guard: Guard<'_>,
     if_match: &IfMatch,
 ) -> Result<(), ApiError> {
     conn.transaction::<_, ApiError, _>(async move |conn| {
-        let before = R::lock(conn, id)
-            .await?
-            .filter(|row| in_scope(row))
-            .ok_or(ApiError::NotFound)?;
-        permitted?;
+        let before = guard.admit(R::lock(conn, id).await?)?;
         check_if_match(if_match, before.version())?;
         before.check_deletable(conn).await?;
         let after = R::mark_deleted(conn, id).await?;
@@ -274,9 +339,7 @@ pub async fn lock_external_ids(
 
 /// A resource partner systems write in batches, keyed by `external_id`.
 pub trait Upsert: Record {
-    /// The ids scope rules look at, of a row.
-    fn row_keys(&self) -> RowKeys;
-    /// The same ids of a row about to be created from these fields.
+    /// The ids scope rules look at (`Record::keys`) of a row about to be created from these fields.
     fn keys_of(fields: &Self::Fields) -> RowKeys;
     /// The live row with this external id, locked `FOR UPDATE` until the transaction ends.
     fn lock_by_external_id(
@@ -339,7 +402,7 @@ pub async fn upsert_batch<R: Upsert>(
             .collect();
         studies.sort_unstable();
         studies.dedup();
-        crate::db::studies::share_lock_all(conn, &studies).await?;
+        locks::studies_for_batch(conn, &studies).await?;
         let mut answers = Vec::with_capacity(items.len());
         for (index, fields) in items.into_iter().enumerate() {
             let answer = upsert_item(conn, ctx, fields, access)
@@ -373,7 +436,7 @@ async fn upsert_item<R: Upsert>(
         Some(before) => {
             // A single POST with this external id would meet the unique key: the same 409,
             // whether or not the caller can see the record that holds it.
-            if !access.row_scope.allows(before.row_keys()) {
+            if !access.row_scope.allows(before.keys()) {
                 return Err(ApiError::Conflict(
                     "a record of this type with this external_id already exists".into(),
                 ));
@@ -420,7 +483,7 @@ fn at_item(index: usize, error: ApiError) -> ApiError {
                 .collect(),
         ),
         // The one record an item's writes look up by id and can miss is its study (a
-        // create's `studies::lock_for_child`; sites and vendors already answer 422): in a
+        // create's `locks::study_for_child`; sites and vendors already answer 422): in a
         // batch that is the item's bad reference, the same answer as a study out of scope.
         ApiError::NotFound => at_item(index, out_of_scope("study_id")),
         ApiError::Conflict(detail) => ApiError::Conflict(format!("{item}: {detail}")),
@@ -456,9 +519,9 @@ macro_rules! external_id_lock {
 }
 pub(crate) use external_id_lock;
 
-/// The table-shaped steps of a `Record` (`insert`, `lock`, `write` and, for tables with soft
-/// delete, `mark_deleted`), the same for every resource whose stored fields are exactly its
-/// `Fields`. Used inside `impl Record for X { ... }`:
+/// The table-shaped steps of a `Record` (`id`, `version`, `insert`, `lock`, `write` and, for
+/// tables with soft delete, `mark_deleted`), the same for every resource whose stored fields
+/// are exactly its `Fields`. Used inside `impl Record for X { ... }`:
 /// `table_steps!(soft_delete studies);` or `table_steps!(never_deleted deviations);`.
 macro_rules! table_steps {
     (soft_delete $table:ident) => {
@@ -479,6 +542,14 @@ macro_rules! table_steps {
         $crate::db::write::table_steps!(@common $table, diesel::dsl::sql::<diesel::sql_types::Bool>("TRUE"));
     };
     (@common $table:ident, $live:expr) => {
+        fn id(&self) -> uuid::Uuid {
+            self.id
+        }
+
+        fn version(&self) -> i32 {
+            self.version
+        }
+
         async fn insert(
             conn: &mut $crate::db::Conn,
             id: uuid::Uuid,
@@ -504,3 +575,44 @@ macro_rules! table_steps {
     };
 }
 pub(crate) use table_steps;
+
+/// The live row of `$table` with id `$id` within `$scope`, or 404: a static query (diesel
+/// keeps it as a prepared statement per connection, so PostgreSQL plans it once, not on
+/// every read), with the scope checked on the row (`Record::keys`).
+macro_rules! find_live {
+    ($table:ident, $conn:expr, $id:expr, $scope:expr) => {{
+        let row: Option<Self> = $table::table
+            .find($id)
+            .filter($table::deleted_at.is_null())
+            .first($conn)
+            .await
+            .optional()?;
+        row.filter(|row| $scope.allows($crate::db::write::Record::keys(row)))
+            .ok_or($crate::error::ApiError::NotFound)
+    }};
+}
+pub(crate) use find_live;
+
+/// The `Readable` of a resource answered as stored, whose table has `deleted_at`. Used
+/// inside `impl Readable for X { ... }`: `read_as_stored!(sites);`.
+macro_rules! read_as_stored {
+    ($table:ident) => {
+        type Answer = Self;
+
+        async fn find(
+            conn: &mut $crate::db::Conn,
+            id: uuid::Uuid,
+            scope: &$crate::auth::RowScope,
+        ) -> Result<Self, $crate::error::ApiError> {
+            $crate::db::write::find_live!($table, conn, id, scope)
+        }
+
+        async fn answer(
+            _: &mut $crate::db::Conn,
+            row: Self,
+        ) -> Result<Self, $crate::error::ApiError> {
+            Ok(row)
+        }
+    };
+}
+pub(crate) use read_as_stored;

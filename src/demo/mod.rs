@@ -27,6 +27,7 @@ use validator::Validate;
 
 use crate::audit::WriteContext;
 use crate::db::budget_lines::BudgetLine;
+use crate::db::enrollment::EnrollmentFields;
 use crate::db::enrollment::EnrollmentReport;
 use crate::db::expenses::Expense;
 use crate::db::milestones::Milestone;
@@ -36,7 +37,7 @@ use crate::db::studies::Study;
 use crate::db::vendors::Vendor;
 use crate::db::write::{self, lock_external_ids};
 use crate::db::{self, Conn};
-use crate::domain::enrollment::{EnrollmentFields, parse_week_start};
+use crate::domain::enrollment::parse_week_start;
 use crate::domain::enums::{EntityType, Role};
 use crate::error::ApiError;
 

@@ -13,26 +13,27 @@ use rand_distr::{Distribution, Poisson};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::db::budget_lines::BudgetLineFields;
+use crate::db::deviations::DeviationFields;
+use crate::db::expenses::ExpenseFields;
+use crate::db::milestones::MilestoneFields;
+use crate::db::risks::RiskFields;
+use crate::db::sites::SiteFields;
+use crate::db::studies::StudyFields;
+use crate::db::vendors::VendorFields;
 use crate::demo::catalog::{
     CLEARVIEW, HELIX, HUAXIA, KESTREL, LUMEN, MERIDIAN, NORTHWIND, STUDIES, StudySpec, VENDORS,
 };
-use crate::domain::budget_lines::BudgetLineFields;
-use crate::domain::deviations::DeviationFields;
 use crate::domain::enrollment::EnrollmentCounts;
 use crate::domain::enums::{
     BudgetCategory, DeviationCategory, DeviationImportance, DeviationStatus, MilestoneKind,
     MilestoneStatus, RiskCategory, RiskStatus, SiteStatus,
 };
-use crate::domain::expenses::ExpenseFields;
-use crate::domain::milestones::MilestoneFields;
 use crate::domain::money::Money;
-use crate::domain::risks::RiskFields;
-use crate::domain::sites::SiteFields;
 use crate::domain::studies::{
     DEFAULT_DEVIATION_REPORTING_DAYS, DEFAULT_FORECAST_CONFIDENCE_THRESHOLD,
-    DEFAULT_RISK_ESCALATION_THRESHOLD, StudyFields,
+    DEFAULT_RISK_ESCALATION_THRESHOLD,
 };
-use crate::domain::vendors::VendorFields;
 
 use MilestoneKind as K;
 use MilestoneStatus as M;

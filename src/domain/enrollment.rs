@@ -2,13 +2,10 @@
 //! enrollment velocity.
 
 use chrono::{Datelike, NaiveDate, Weekday};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
-use crate::db::schema::enrollment_reports;
 use crate::domain::validation::field_error;
 use crate::error::ApiError;
 
@@ -51,40 +48,6 @@ fn failures_within_screened(counts: &EnrollmentCounts) -> Result<(), ValidationE
         ));
     }
     Ok(())
-}
-
-/// The stored fields of a report.
-#[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]
-#[diesel(table_name = enrollment_reports)]
-pub struct EnrollmentFields {
-    pub study_id: Uuid,
-    pub site_id: Uuid,
-    pub week_start: NaiveDate,
-    pub screened: i32,
-    pub screen_failed: i32,
-    pub enrolled: i32,
-    pub discontinued: i32,
-    pub completed: i32,
-}
-
-impl EnrollmentFields {
-    pub fn new(
-        study_id: Uuid,
-        site_id: Uuid,
-        week_start: NaiveDate,
-        counts: &EnrollmentCounts,
-    ) -> Self {
-        Self {
-            study_id,
-            site_id,
-            week_start,
-            screened: counts.screened,
-            screen_failed: counts.screen_failed,
-            enrolled: counts.enrolled,
-            discontinued: counts.discontinued,
-            completed: counts.completed,
-        }
-    }
 }
 
 /// The `week_start` of a path: a date, a Monday, and not in the future (the current week

@@ -1,78 +1,9 @@
-//! A milestone's writable fields, its rules, and the two values derived from its dates
-//! (`slippage_days`, `overdue`), computed here and nowhere else.
+//! A milestone's rules (which fields a `vendor` client may change), and the two values
+//! derived from its dates (`slippage_days`, `overdue`), computed here and nowhere else.
 
 use chrono::NaiveDate;
-use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use uuid::Uuid;
-use validator::Validate;
 
-use crate::db::schema::milestones;
-use crate::domain::enums::{MilestoneKind, MilestoneStatus};
-use crate::domain::validation::not_blank;
-
-fn default_status() -> MilestoneStatus {
-    MilestoneStatus::Planned
-}
-
-/// A milestone as a client writes it (POST body; PATCH bodies are merged into it).
-#[derive(
-    Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
-)]
-#[diesel(table_name = milestones, treat_none_as_null = true)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({
-    "external_id": "CTMS-MS-0107",
-    "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",
-    "vendor_id": "0193f0e6-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
-    "name": "Central lab kits shipped to all activated sites",
-    "kind": "vendor_deliverable",
-    "baseline_date": "2026-04-01",
-    "forecast_date": "2026-04-10",
-    "status": "in_progress",
-    "owner": "Clinical supplies lead"
-}))]
-pub struct MilestoneFields {
-    /// The partner system's id for this milestone (unique among live milestones, up to 100
-    /// chars).
-    #[validate(length(min = 1, max = 100))]
-    #[schema(min_length = 1, max_length = 100)]
-    pub external_id: Option<String>,
-    /// The study the milestone belongs to; fixed once the milestone exists.
-    pub study_id: Uuid,
-    /// A site of the same study, for site-level milestones (e.g. `site_activation`).
-    pub site_id: Option<Uuid>,
-    /// The vendor responsible, for vendor deliverables. The vendor's clients read the
-    /// milestone and may update its forecast and actual dates, status and notes.
-    pub vendor_id: Option<Uuid>,
-    #[validate(length(min = 1, max = 300), custom(function = "not_blank"))]
-    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
-    pub name: String,
-    pub kind: MilestoneKind,
-    /// The date first planned, against which slippage is measured.
-    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
-    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
-    pub baseline_date: Option<NaiveDate>,
-    /// The date currently expected.
-    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
-    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
-    pub forecast_date: Option<NaiveDate>,
-    /// The date the milestone was reached.
-    #[validate(custom(function = "crate::domain::validation::calendar_date"))]
-    #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
-    pub actual_date: Option<NaiveDate>,
-    /// Defaults to `planned`.
-    #[serde(default = "default_status")]
-    pub status: MilestoneStatus,
-    /// Who answers for the milestone (a person or a function).
-    #[validate(length(max = 200))]
-    #[schema(max_length = 200)]
-    pub owner: Option<String>,
-    #[validate(length(max = 10_000))]
-    #[schema(max_length = 10_000)]
-    pub notes: Option<String>,
-}
+use crate::domain::enums::MilestoneStatus;
 
 /// The fields a `vendor` client may change on the milestones naming its vendor (contract
 /// section 4).
@@ -229,36 +160,6 @@ mod tests {
         assert!(!at(d("2026-01-01"), None, None, Cancelled).overdue);
         // No date at all.
         assert!(!at(None, None, None, Planned).overdue);
-    }
-
-    #[test]
-    fn fields_lists_every_writable_field() {
-        let fields = MilestoneFields {
-            external_id: None,
-            study_id: Uuid::nil(),
-            site_id: None,
-            vendor_id: None,
-            name: "n".into(),
-            kind: MilestoneKind::Other,
-            baseline_date: None,
-            forecast_date: None,
-            actual_date: None,
-            status: Planned,
-            owner: None,
-            notes: None,
-        };
-        let json = serde_json::to_value(fields).unwrap();
-        let mut names: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let mut expected = FIELDS.to_vec();
-        names.sort_unstable();
-        expected.sort_unstable();
-        assert_eq!(names, expected);
-        assert!(VENDOR_WRITABLE.iter().all(|f| FIELDS.contains(f)));
     }
 
     #[test]

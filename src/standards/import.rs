@@ -17,12 +17,12 @@ use validator::Validate;
 
 use crate::audit::{self, WriteContext};
 use crate::db::sites::Site;
+use crate::db::sites::SiteFields;
 use crate::db::studies::Study;
+use crate::db::studies::StudyFields;
 use crate::db::write::{self, Record};
 use crate::db::{self, Conn};
 use crate::domain::enums::SiteStatus;
-use crate::domain::sites::SiteFields;
-use crate::domain::studies::StudyFields;
 use crate::domain::validation::{self, field_errors};
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, FieldError};
