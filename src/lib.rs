@@ -8,6 +8,7 @@
 //! portfolio (`trialops demo`), `startup` assembles the app for `main` and for the tests.
 
 pub mod api;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;

@@ -9,7 +9,8 @@ use uuid::Uuid;
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource, RowKeys};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::budget_lines::{BudgetLine, BudgetLineFilter};
 use crate::db::write;
@@ -17,9 +18,9 @@ use crate::domain::budget_lines::BudgetLineFields;
 use crate::domain::cursor::Page;
 use crate::domain::enums::BudgetCategory;
 use crate::domain::patch::apply_merge_patch;
+use crate::domain::policy::{Operation, Resource, RowKeys};
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
 
 /// Filters of the budget line list.
 #[derive(Debug, Deserialize, IntoParams)]

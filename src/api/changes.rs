@@ -6,12 +6,13 @@ use strum::VariantArray;
 use utoipa::IntoParams;
 
 use crate::api::extract;
-use crate::auth::{Caller, Reach, policy};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::changes::ChangePage;
 use crate::domain::enums::EntityType;
+use crate::domain::policy::{self, Reach};
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
 
 /// Query of the change feed.
 #[derive(Debug, Deserialize, IntoParams)]

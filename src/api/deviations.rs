@@ -9,7 +9,8 @@ use crate::api::batch::{self, BatchAnswer, BatchRequest};
 use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::deviations::{Deviation, DeviationFilter, DeviationRecord};
 use crate::db::write::Upsert;
@@ -17,9 +18,9 @@ use crate::domain::cursor::Page;
 use crate::domain::deviations::DeviationFields;
 use crate::domain::enums::{DeviationCategory, DeviationImportance, DeviationStatus};
 use crate::domain::patch::apply_merge_patch;
+use crate::domain::policy::{Operation, Resource};
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::startup::AppState;
 
 /// Filters of the deviation list.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -9,7 +9,8 @@ use uuid::Uuid;
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::Conn;
 use crate::db::expenses::{Expense, ExpenseFilter};
@@ -17,10 +18,10 @@ use crate::db::write;
 use crate::domain::cursor::Page;
 use crate::domain::expenses::ExpenseFields;
 use crate::domain::patch::apply_merge_patch;
+use crate::domain::policy::{Operation, Resource};
 use crate::domain::validation;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
-use crate::startup::AppState;
 
 /// Filters of the expense list.
 #[derive(Debug, Deserialize, IntoParams)]

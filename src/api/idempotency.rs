@@ -20,11 +20,11 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::api::extract::read_body;
+use crate::app::AppState;
 use crate::auth::encryption;
 use crate::db;
 use crate::db::idempotency::StoredBody;
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";

@@ -11,7 +11,8 @@ use crate::api::batch::{self, BatchAnswer, BatchRequest};
 use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::milestones::{Milestone, MilestoneFilter};
 use crate::db::write::{self, Upsert};
@@ -19,9 +20,9 @@ use crate::domain::cursor::Page;
 use crate::domain::enums::{MilestoneKind, MilestoneStatus, Role};
 use crate::domain::milestones::{MilestoneFields, VENDOR_WRITABLE, refused_for_vendor};
 use crate::domain::patch::apply_merge_patch;
+use crate::domain::policy::{Operation, Resource};
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::startup::AppState;
 
 /// A milestone as answered: the stored record plus two values derived from its dates on
 /// the day of the answer (UTC). The derived values are not stored: the audit trail and

@@ -9,17 +9,18 @@ use crate::api::batch::{self, BatchAnswer, BatchRequest};
 use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::risks::{Risk, RiskFilter};
 use crate::db::write::{self, Upsert};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{RiskCategory, RiskStatus};
 use crate::domain::patch::apply_merge_patch;
+use crate::domain::policy::{Operation, Resource};
 use crate::domain::risks::RiskFields;
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::startup::AppState;
 
 /// Filters of the risk list.
 #[derive(Debug, Deserialize, IntoParams)]

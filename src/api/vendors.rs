@@ -8,17 +8,18 @@ use uuid::Uuid;
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::vendors::{Vendor, VendorFilter};
 use crate::db::write;
 use crate::domain::cursor::Page;
 use crate::domain::enums::{VendorKind, VendorStatus};
 use crate::domain::patch::apply_merge_patch;
+use crate::domain::policy::{Operation, Resource};
 use crate::domain::vendors::VendorFields;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
-use crate::startup::AppState;
 
 /// Filters of the vendor list.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -11,7 +11,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{budget_lines, expenses};
 use crate::db::write::{self, Record};
 use crate::db::{Conn, keyset_page, studies, vendors};
@@ -19,6 +18,7 @@ use crate::domain::budget_lines::BudgetLineFields;
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{BudgetCategory, EntityType};
 use crate::domain::money::Money;
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::error::ApiError;
 
 /// A budget line as stored.

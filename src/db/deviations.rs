@@ -13,13 +13,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::WriteContext;
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{deviations, studies};
 use crate::db::write::{self, Record, Upsert};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::deviations::{DeviationFields, reporting_overdue};
 use crate::domain::enums::{DeviationCategory, DeviationImportance, DeviationStatus, EntityType};
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiError;
 

@@ -7,7 +7,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::expenses;
 use crate::db::write::{self, Record};
 use crate::db::{Conn, budget_lines, keyset_page};
@@ -15,6 +14,7 @@ use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::EntityType;
 use crate::domain::expenses::ExpenseFields;
 use crate::domain::money::Money;
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::error::ApiError;
 
 /// An expense, as stored and as answered.

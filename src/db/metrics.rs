@@ -18,12 +18,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Scope;
 use crate::db::Conn;
 use crate::db::studies::{self, Study};
 use crate::domain::enums::{DeviationCategory, StudyPhase, StudyStatus};
 use crate::domain::metrics::{self as formula, Plan, PlanBasis};
 use crate::domain::money::Money;
+use crate::domain::policy::Scope;
 use crate::domain::signals::SignalSummary;
 use crate::error::ApiError;
 

@@ -8,13 +8,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::milestones;
 use crate::db::write::{self, Record, Upsert};
 use crate::db::{Conn, keyset_page, sites, studies, vendors};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, MilestoneKind, MilestoneStatus};
 use crate::domain::milestones::{MilestoneFields, SETTLED, Schedule, schedule};
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::error::ApiError;
 
 /// A milestone as stored: the shape the audit trail and the change feed carry. Answers add

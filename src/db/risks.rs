@@ -9,12 +9,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::{self, WriteContext};
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{risks, studies};
 use crate::db::write::{self, Record, Upsert};
 use crate::db::{Conn, keyset_page, sites, vendors};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{AuditAction, EntityType, RiskCategory, RiskStatus};
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::risks::{RiskFields, escalates, escalation_reason};
 use crate::error::ApiError;
 

@@ -7,12 +7,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{deviations, enrollment_reports, milestones, risks, sites};
 use crate::db::write::{self, Record, Upsert};
 use crate::db::{Conn, keyset_page, studies, vendors};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, SiteStatus};
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::sites::SiteFields;
 use crate::error::ApiError;
 

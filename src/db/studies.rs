@@ -7,12 +7,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Scope;
 use crate::db::schema::{milestones, risks, sites, studies};
 use crate::db::write::{self, Record};
 use crate::db::{Conn, budget_lines, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, StudyPhase, StudyStatus};
+use crate::domain::policy::Scope;
 use crate::domain::studies::StudyFields;
 use crate::error::ApiError;
 

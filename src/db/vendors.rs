@@ -8,12 +8,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{budget_lines, milestones, risks, sites, vendors};
 use crate::db::write::{self, Record};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, VendorKind, VendorStatus};
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::vendors::VendorFields;
 use crate::error::ApiError;
 

@@ -12,10 +12,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::audit::{self, Subject, WriteContext};
-use crate::auth::{CreateScope, Operation, RowKeys, RowScope};
 use crate::db::studies::Study;
 use crate::db::{Conn, check_if_match};
 use crate::domain::enums::{AuditAction, EntityType};
+use crate::domain::policy::{CreateScope, Operation, RowKeys, RowScope};
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiError;
 
