@@ -94,7 +94,7 @@ pub fn run(
             .clone()
             .listen(state.database_url.clone(), state.listen_retry),
     );
-    let openapi = api::openapi();
+    let openapi = api::document::openapi();
     let known_routes = web::Data::new(KnownRoutes::from_openapi(&openapi));
     let mut server = HttpServer::new(move || {
         let cors = !state.cors_origins.is_empty();
@@ -117,7 +117,7 @@ pub fn run(
             .wrap(from_fn(api::admission::admit))
             .wrap(from_fn(api::edge::outer))
             .configure(|cfg| {
-                // Registered again here for serving; `api::openapi()` registered them once to
+                // Registered again here for serving; `api::document::openapi()` registered them once to
                 // build the document.
                 let mut utoipa_cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
                 api::routes(&mut utoipa_cfg);

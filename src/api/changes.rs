@@ -111,7 +111,7 @@ mod tests {
             .collect::<Vec<&str>>()
             .join("|");
         let document: serde_json::Value =
-            serde_json::from_str(&crate::api::openapi_json()).unwrap_or_default();
+            serde_json::from_str(&crate::api::document::openapi_json()).unwrap_or_default();
         let parameters = &document["paths"]["/api/v1/changes"]["get"]["parameters"];
         let entity_type = parameters
             .as_array()
