@@ -17,8 +17,9 @@ use crate::api::export::{self, Format};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db;
-use crate::db::metrics::{CurveAt, EnrollmentCurveWeek, PortfolioRow, StudyMetrics};
+use crate::db::metrics::curve::CurveAt;
 use crate::domain::forecast::Hyperparameters;
+use crate::domain::metrics::answers::{EnrollmentCurveWeek, PortfolioRow, StudyMetrics};
 use crate::domain::policy::Scope;
 use crate::domain::{tabular, validation};
 use crate::error::{ApiError, ApiResult};
@@ -217,7 +218,7 @@ pub async fn enrollment_curve(
     if let Some(not_modified) = validator.not_modified(&req) {
         return Ok(not_modified);
     }
-    let curve = db::metrics::read_enrollment_curve_at(&mut conn, id, as_of, prior).await?;
+    let curve = db::metrics::curve::read_enrollment_curve_at(&mut conn, id, as_of, prior).await?;
     if svg {
         return validator.tag(Ok(chart::respond(chart::render(&chart_of(&curve)))));
     }
@@ -278,7 +279,7 @@ fn chart_of(curve: &CurveAt) -> Chart {
             if until.is_none_or(|end| week >= end) {
                 break;
             }
-            if let [Some(a), Some(b), Some(c)] = db::metrics::forecast_columns(f, week) {
+            if let [Some(a), Some(b), Some(c)] = db::metrics::curve::forecast_columns(f, week) {
                 points.push(Point {
                     day: week + Days::new(7),
                     actual: None,
