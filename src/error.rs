@@ -9,6 +9,7 @@ use actix_web::{HttpResponse, ResponseError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 use utoipa::ToSchema;
+use validator::{ValidationError, ValidationErrors, ValidationErrorsKind};
 
 use crate::telemetry;
 
@@ -41,6 +42,70 @@ impl FieldError {
     }
 }
 
+/// Key of a struct-level rule's param that names the field it is about
+/// (`domain::validation::field_error` sets it; `field_errors` reads it).
+pub const FIELD_PARAM: &str = "field";
+
+/// Flattens validator's nested errors into `errors[]`, one entry per problem, with dotted
+/// paths for nested structs and `[i]` for list items; sorted for a stable answer.
+pub fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    collect(errors, "", &mut out);
+    out.sort_by(|a, b| a.field.cmp(&b.field).then(a.code.cmp(&b.code)));
+    out
+}
+
+fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
+    for (name, kind) in errors.errors() {
+        let path = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for err in list {
+                    let field = match err.params.get(FIELD_PARAM).and_then(|v| v.as_str()) {
+                        Some(field) if prefix.is_empty() => field.to_string(),
+                        Some(field) => format!("{prefix}.{field}"),
+                        None => path.clone(),
+                    };
+                    out.push(FieldError::new(field, err.code.as_ref(), message_of(err)));
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => collect(inner, &path, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect(inner, &format!("{path}[{index}]"), out);
+                }
+            }
+        }
+    }
+}
+
+fn message_of(err: &ValidationError) -> String {
+    if let Some(message) = &err.message {
+        return message.to_string();
+    }
+    let param = |name: &str| err.params.get(name).map(|v| v.to_string());
+    match err.code.as_ref() {
+        "range" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
+            (Some(min), None) => format!("must be {min} or more"),
+            (None, Some(max)) => format!("must be {max} or less"),
+            _ => "out of range".into(),
+        },
+        "length" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("length must be between {min} and {max}"),
+            (Some(min), None) => format!("length must be at least {min}"),
+            (None, Some(max)) => format!("length must be at most {max}"),
+            _ => "wrong length".into(),
+        },
+        "email" => "must be an e-mail address".into(),
+        code => format!("invalid ({code})"),
+    }
+}
+
 /// RFC 9457 problem details, the body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -56,6 +121,79 @@ pub struct Problem {
     /// Field-level errors, present on 422 answers only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+}
+
+/// One kind of problem, as a client sees it: the HTTP status, the slug of its `type`
+/// (`/problems/<slug>`, stable for clients to branch on) and its title. The catalogue below
+/// is the only place these are written: the problem+json answers (`ApiError::kind`) and
+/// the OpenAPI document's shared error responses (`api::document`) both read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemKind {
+    pub status: StatusCode,
+    pub slug: &'static str,
+    pub title: &'static str,
+}
+
+impl ProblemKind {
+    /// The problem's `type`: `/problems/<slug>`.
+    pub fn type_uri(self) -> String {
+        format!("/problems/{}", self.slug)
+    }
+
+    const fn new(status: StatusCode, slug: &'static str, title: &'static str) -> Self {
+        Self {
+            status,
+            slug,
+            title,
+        }
+    }
+
+    pub const BAD_REQUEST: Self = Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request");
+    pub const UNAUTHORIZED: Self =
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized");
+    pub const FORBIDDEN: Self = Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden");
+    pub const NOT_FOUND: Self = Self::new(StatusCode::NOT_FOUND, "not-found", "Not found");
+    pub const METHOD_NOT_ALLOWED: Self = Self::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+    );
+    pub const CONFLICT: Self = Self::new(StatusCode::CONFLICT, "conflict", "Conflict");
+    pub const PRECONDITION_FAILED: Self = Self::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition-failed",
+        "Precondition failed",
+    );
+    pub const PAYLOAD_TOO_LARGE: Self = Self::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        "Payload too large",
+    );
+    pub const UNSUPPORTED_MEDIA_TYPE: Self = Self::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+    );
+    pub const VALIDATION_FAILED: Self = Self::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+        "Validation failed",
+    );
+    pub const RATE_LIMITED: Self = Self::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "Too many requests",
+    );
+    pub const SERVICE_UNAVAILABLE: Self = Self::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service-unavailable",
+        "Service unavailable",
+    );
+    pub const INTERNAL: Self = Self::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal-error",
+        "Internal server error",
+    );
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,21 +235,22 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(field, code, message)])
     }
 
-    fn slug_and_title(&self) -> (&'static str, &'static str) {
+    /// The kind of problem this error is: its status, slug and title, from the catalogue.
+    pub fn kind(&self) -> ProblemKind {
         match self {
-            Self::BadRequest(_) => ("bad-request", "Bad request"),
-            Self::Unauthorized(_) => ("unauthorized", "Unauthorized"),
-            Self::Forbidden(_) => ("forbidden", "Forbidden"),
-            Self::NotFound => ("not-found", "Not found"),
-            Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
-            Self::Conflict(_) => ("conflict", "Conflict"),
-            Self::PreconditionFailed { .. } => ("precondition-failed", "Precondition failed"),
-            Self::PayloadTooLarge { .. } => ("payload-too-large", "Payload too large"),
-            Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
-            Self::Validation(_) => ("validation-failed", "Validation failed"),
-            Self::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
-            Self::Unavailable(_) => ("service-unavailable", "Service unavailable"),
-            Self::Internal(_) => ("internal-error", "Internal server error"),
+            Self::BadRequest(_) => ProblemKind::BAD_REQUEST,
+            Self::Unauthorized(_) => ProblemKind::UNAUTHORIZED,
+            Self::Forbidden(_) => ProblemKind::FORBIDDEN,
+            Self::NotFound => ProblemKind::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => ProblemKind::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => ProblemKind::CONFLICT,
+            Self::PreconditionFailed { .. } => ProblemKind::PRECONDITION_FAILED,
+            Self::PayloadTooLarge { .. } => ProblemKind::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => ProblemKind::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => ProblemKind::VALIDATION_FAILED,
+            Self::TooManyRequests { .. } => ProblemKind::RATE_LIMITED,
+            Self::Unavailable(_) => ProblemKind::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => ProblemKind::INTERNAL,
         }
     }
 
@@ -143,11 +282,11 @@ impl ApiError {
     }
 
     pub fn problem(&self) -> Problem {
-        let (slug, title) = self.slug_and_title();
+        let kind = self.kind();
         Problem {
-            problem_type: format!("/problems/{slug}"),
-            title: title.into(),
-            status: self.status_code().as_u16(),
+            problem_type: kind.type_uri(),
+            title: kind.title.into(),
+            status: kind.status.as_u16(),
             detail: self.detail(),
             request_id: telemetry::current_request_id(),
             errors: match self {
@@ -160,21 +299,7 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.kind().status
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -284,6 +409,6 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {
 
 impl From<validator::ValidationErrors> for ApiError {
     fn from(errors: validator::ValidationErrors) -> Self {
-        Self::Validation(crate::domain::validation::field_errors(&errors))
+        Self::Validation(field_errors(&errors))
     }
 }

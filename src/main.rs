@@ -131,7 +131,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Openapi => {
-            print!("{}", api::openapi_json());
+            print!("{}", api::document::openapi_json());
             Ok(())
         }
         Command::Migrate => {

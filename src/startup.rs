@@ -1,8 +1,8 @@
-//! Assembling the service: shared state, the actix app, and the HTTP server. `main` and the
+//! Assembling the service: the database and keys made ready, the shared state
+//! (`app::AppState`) built, the actix app and the HTTP server put together. `main` and the
 //! integration tests both start the service through here.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -13,47 +13,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{self, extract, fallback::KnownRoutes};
+use crate::app::AppState;
 use crate::auth::keys::{KeySet, KeySource, KeyStorage};
-use crate::auth::live_clients::LiveClients;
-use crate::auth::rate_limit::RateLimiter;
-use crate::auth::secret_guard::SecretGuard;
 use crate::auth::tokens::TokenService;
-use crate::config::{Settings, WebhookSettings};
-use crate::db::{self, Pool};
-
-/// What every request may need. Nothing here is state another instance would need: the
-/// pool and the keys come from PostgreSQL, and what is remembered in memory (verified
-/// tokens, live clients, a share of each client's rate limit, verified secrets) is a cache
-/// another instance builds for itself, kept true by PostgreSQL.
-pub struct AppState {
-    /// The request handlers' pool. Only HTTP workers take connections from it: each
-    /// connection's I/O task runs on the thread that opened it (diesel-async spawns it
-    /// there), so a connection opened by a background task on the main thread would make
-    /// every request that later borrows it wake that thread and wait for it, twice per
-    /// query (5-7 % of the service's CPU in the read benchmark, docs/benchmarks.md).
-    pub db: Pool,
-    /// Background work off the HTTP workers (the webhook dispatcher, signing key reloads,
-    /// start-up, the metrics endpoint): a small pool of its own, for the reason above.
-    pub background_db: Pool,
-    /// Where lag-tolerant reads go (metrics, the portfolio, the curve): the replica of
-    /// `TRIALOPS_READ_DATABASE_URL`, else the primary's pool.
-    pub read_db: Pool,
-    pub tokens: TokenService,
-    pub live_clients: Arc<LiveClients>,
-    pub rate_limiter: RateLimiter,
-    pub secret_guard: SecretGuard,
-    pub webhooks: WebhookSettings,
-    database_url: String,
-    /// `TRIALOPS_CORS_ORIGINS`; empty: CORS off.
-    pub cors_origins: Vec<String>,
-    /// `TRIALOPS_MAX_IN_FLIGHT` permits (`api::admission`); `None`: no bound.
-    pub in_flight: Option<Arc<tokio::sync::Semaphore>>,
-    seal_interval: Duration,
-    listen_retry: Duration,
-}
-
-/// Connections of `AppState::background_db` at most.
-const BACKGROUND_POOL_SIZE: usize = 4;
+use crate::config::Settings;
+use crate::db;
 
 /// Creates the database if needed, applies migrations, loads (or creates) the signing key.
 pub async fn prepare(settings: &Settings) -> anyhow::Result<web::Data<AppState>> {
@@ -99,33 +63,6 @@ pub fn key_source(settings: &Settings) -> anyhow::Result<KeySource> {
     )
 }
 
-impl AppState {
-    /// The state for `settings`, on a primary pool and signing keys already loaded.
-    pub fn new(settings: &Settings, db: Pool, tokens: TokenService) -> anyhow::Result<Self> {
-        let read_db = match &settings.read_database_url {
-            Some(url) => db::pool(url, settings.db_pool_size)?,
-            None => db.clone(),
-        };
-        let mut webhooks = settings.webhooks();
-        webhooks.secrets = tokens.source.encryption.clone();
-        Ok(Self {
-            background_db: db::pool(&settings.database_url, BACKGROUND_POOL_SIZE)?,
-            db,
-            read_db,
-            tokens,
-            live_clients: Arc::new(LiveClients::default()),
-            rate_limiter: RateLimiter::new(settings.rate_limit_per_minute),
-            secret_guard: SecretGuard::default(),
-            webhooks,
-            database_url: settings.database_url.clone(),
-            cors_origins: settings.cors_origins.clone(),
-            in_flight: api::admission::gate(settings.max_in_flight),
-            seal_interval: Duration::from_millis(settings.seal_interval_ms),
-            listen_retry: Duration::from_millis(settings.listen_retry_ms),
-        })
-    }
-}
-
 /// Starts the HTTP server on `listener`. actix-web stops gracefully on SIGINT and SIGTERM:
 /// it stops accepting, lets in-flight requests finish (up to 30 s), then exits.
 pub fn run(
@@ -134,7 +71,10 @@ pub fn run(
     workers: Option<usize>,
 ) -> anyhow::Result<Server> {
     if !state.webhooks.poll_interval.is_zero() {
-        actix_web::rt::spawn(crate::webhooks::dispatcher::run(state.clone()));
+        actix_web::rt::spawn(crate::webhooks::dispatcher::run(
+            state.background_db.clone(),
+            state.webhooks.clone(),
+        ));
     }
     if !state.seal_interval.is_zero() {
         actix_web::rt::spawn(crate::audit::sealer::run(
@@ -143,7 +83,8 @@ pub fn run(
         ));
     }
     actix_web::rt::spawn(crate::auth::live_keys::listen(
-        state.clone(),
+        state.background_db.clone(),
+        state.tokens.clone(),
         state.database_url.clone(),
         state.listen_retry,
     ));
@@ -153,7 +94,7 @@ pub fn run(
             .clone()
             .listen(state.database_url.clone(), state.listen_retry),
     );
-    let openapi = api::openapi();
+    let openapi = api::document::openapi();
     let known_routes = web::Data::new(KnownRoutes::from_openapi(&openapi));
     let mut server = HttpServer::new(move || {
         let cors = !state.cors_origins.is_empty();
@@ -176,7 +117,7 @@ pub fn run(
             .wrap(from_fn(api::admission::admit))
             .wrap(from_fn(api::edge::outer))
             .configure(|cfg| {
-                // Registered again here for serving; `api::openapi()` registered them once to
+                // Registered again here for serving; `api::document::openapi()` registered them once to
                 // build the document.
                 let mut utoipa_cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
                 api::routes(&mut utoipa_cfg);

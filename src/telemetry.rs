@@ -4,12 +4,20 @@
 //! `X-Request-Id` if it sent a sane one, else a fresh UUIDv7), so every log line of that
 //! request names it. The id also lives in a task-local so the error mapping can put it in
 //! problem+json bodies without each handler passing it along.
+//!
+//! Each completed request is also counted for Prometheus (`record_request`), once
+//! `operations` has installed the recorder; `operations` serves the figures.
 
 use std::future::Future;
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
+use anyhow::Context;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
@@ -78,11 +86,7 @@ where
     let _entered = span.enter();
     match result {
         Ok(mut response) => {
-            crate::operations::record_request(
-                response.request(),
-                response.status(),
-                started.elapsed(),
-            );
+            record_request(response.request(), response.status(), started.elapsed());
             tracing::info!(
                 status = response.status().as_u16(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -100,4 +104,65 @@ where
             Err(error)
         }
     }
+}
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+/// Latency buckets, in seconds: the read path answers in milliseconds, exports in seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Installs the process-wide recorder once (every later call shares it); from then on
+/// `record_request` records (`operations` serves what it recorded).
+pub fn install_recorder() -> anyhow::Result<&'static PrometheusHandle> {
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle);
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("trialops_http_request_duration_seconds".into()),
+            LATENCY_BUCKETS,
+        )
+        .context("configuring the metrics exporter")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let handle = HANDLE.get_or_init(|| handle);
+    RECORDING.store(true, Ordering::Relaxed);
+    Ok(handle)
+}
+
+/// Records one completed request; `route` is its template (`/api/v1/studies/{id}`), never
+/// the raw path, so ids do not explode the series.
+pub fn record_request(req: &actix_web::HttpRequest, status: StatusCode, elapsed: Duration) {
+    if !RECORDING.load(Ordering::Relaxed) {
+        return;
+    }
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().as_str().to_string();
+    let code = status.as_u16().to_string();
+    metrics::counter!(
+        "trialops_http_requests_total",
+        "route" => route.clone(),
+        "method" => method.clone(),
+        "status" => code,
+    )
+    .increment(1);
+    metrics::histogram!(
+        "trialops_http_request_duration_seconds",
+        "route" => route,
+        "method" => method,
+    )
+    .record(elapsed.as_secs_f64());
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        metrics::counter!("trialops_rate_limit_refusals_total").increment(1);
+    }
+}
+
+/// The recorder, once `install_recorder` has installed it.
+pub fn recorder() -> Option<&'static PrometheusHandle> {
+    HANDLE.get()
 }

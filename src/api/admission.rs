@@ -11,20 +11,12 @@
 //! The permit is held until the answer's head is ready; a streamed body (a CSV export) goes
 //! on without one.
 
-use std::sync::Arc;
-
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
-use tokio::sync::Semaphore;
 
-use crate::startup::AppState;
-
-/// The permits of one instance; `None` when unbounded (`TRIALOPS_MAX_IN_FLIGHT=0`).
-pub fn gate(max_in_flight: usize) -> Option<Arc<Semaphore>> {
-    (max_in_flight > 0).then(|| Arc::new(Semaphore::new(max_in_flight)))
-}
+use crate::app::AppState;
 
 fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz")

@@ -10,14 +10,15 @@ use validator::Validate;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{self, Body};
-use crate::auth::{Caller, Resource, checkpoints};
+use crate::app::AppState;
+use crate::auth::{Caller, checkpoints};
 use crate::db;
 use crate::db::audit_events::{AuditEvent, AuditFilter, ChainCheck};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{EntityType, Role};
+use crate::domain::policy::Resource;
 use crate::domain::validation;
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
 
 /// Query of the audit trail.
 #[derive(Debug, Deserialize, IntoParams)]

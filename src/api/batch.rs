@@ -10,10 +10,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::api::extract::ChangeReason;
-use crate::auth::{Caller, Operation, Resource};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db::write::{self, Access, FieldLimits, Upsert, Upserted};
+use crate::domain::policy::{Operation, Resource};
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::startup::AppState;
 
 /// A batch: 1 to 1,000 items, each a complete create body with its `external_id`.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -8,16 +8,17 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Resource, RowKeys};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::budget_lines::BudgetLineFields;
 use crate::db::budget_lines::{BudgetLine, BudgetLineFilter};
 use crate::db::write::Record;
 use crate::domain::cursor::Page;
 use crate::domain::patch::apply_merge_patch;
+use crate::domain::policy::{Resource, RowKeys};
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
-use crate::startup::AppState;
 
 /// The merged patch, with `currency: null` read as "the study's", which the line already
 /// has: such a patch changes nothing.

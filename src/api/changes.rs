@@ -6,12 +6,13 @@ use strum::VariantArray;
 use utoipa::IntoParams;
 
 use crate::api::extract;
-use crate::auth::{Caller, Reach, policy};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::changes::ChangePage;
 use crate::domain::enums::EntityType;
+use crate::domain::policy::{self, Reach};
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
 
 /// Query of the change feed.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -110,7 +111,7 @@ mod tests {
             .collect::<Vec<&str>>()
             .join("|");
         let document: serde_json::Value =
-            serde_json::from_str(&crate::api::openapi_json()).unwrap_or_default();
+            serde_json::from_str(&crate::api::document::openapi_json()).unwrap_or_default();
         let parameters = &document["paths"]["/api/v1/changes"]["get"]["parameters"];
         let entity_type = parameters
             .as_array()

@@ -7,13 +7,14 @@ use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::auth::clients::{NewClientRequest, register};
-use crate::auth::{Caller, Operation, Resource};
 use crate::db;
 use crate::db::clients::ApiClient;
 use crate::domain::cursor::Page;
+use crate::domain::policy::{Operation, Resource};
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
 
 /// A new client and its credentials. The secret is shown here once and never again.
 #[derive(Debug, Serialize, ToSchema)]

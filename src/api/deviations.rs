@@ -8,15 +8,16 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Resource};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::deviations::DeviationFields;
 use crate::db::deviations::{Deviation, DeviationFilter, DeviationRecord};
 use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
+use crate::domain::policy::Resource;
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiResult, Problem};
-use crate::startup::AppState;
 
 /// List protocol deviations
 ///

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams};
-use crate::auth::{Caller, Operation, Resource};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::enrollment::EnrollmentFields;
 use crate::db::enrollment::{EnrollmentFilter, EnrollmentReport, Upserted};
@@ -16,10 +17,10 @@ use crate::db::sites::Site;
 use crate::db::write::{Readable, Record};
 use crate::domain::cursor::Page;
 use crate::domain::enrollment::{EnrollmentCounts, parse_week_start};
+use crate::domain::policy::{Operation, Resource};
 use crate::domain::validation;
 use crate::domain::versioning::{IfMatch, etag};
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
 
 /// Report a site's week
 ///

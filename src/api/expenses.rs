@@ -7,7 +7,8 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, Resource};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::Conn;
 use crate::db::expenses::ExpenseFields;
@@ -15,10 +16,10 @@ use crate::db::expenses::{Expense, ExpenseFilter};
 use crate::db::write::{self, Record};
 use crate::domain::cursor::Page;
 use crate::domain::patch::apply_merge_patch;
+use crate::domain::policy::{Operation, Resource};
 use crate::domain::validation;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
-use crate::startup::AppState;
 
 /// 404 unless the budget line is live and the caller may see expenses of its study: a line
 /// outside the caller's scope is as absent as one that does not exist.

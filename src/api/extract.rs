@@ -14,9 +14,8 @@ use validator::Validate;
 
 use crate::domain::cursor::{PageRequest, SeqPageRequest, decode_cursor, decode_seq_cursor};
 use crate::domain::json;
-use crate::domain::validation::field_errors;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, field_errors};
 
 /// Default body limit (contract: 1 MiB).
 pub const BODY_LIMIT: usize = 1024 * 1024;

@@ -10,69 +10,14 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::export::{self, Format};
-use crate::api::metrics::{figures, study_answer};
+use crate::api::metrics::{ForecastParams, figures, study_answer};
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db;
 use crate::domain::forecast::EnrollmentForecast;
 use crate::domain::signals::Signal;
 use crate::domain::validation;
-use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
-
-/// A given prior: (alpha, beta).
-pub type Prior = (f64, f64);
-
-/// The forecast's parameters (also taken by the enrollment curve).
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ForecastParams {
-    /// The day of the forecast (default today, UTC); t0 is its Monday. Reports of weeks
-    /// starting before t0 are counted.
-    pub as_of: Option<NaiveDate>,
-    /// The gamma prior's shape (> 0), with `prior_beta`; both or neither. Without them
-    /// the prior is fitted from the sites, or else the planning prior.
-    #[param(example = 2.0, exclusive_minimum = 0.0)]
-    pub prior_alpha: Option<f64>,
-    /// The gamma prior's rate (> 0, per week), with `prior_alpha`.
-    #[param(example = 8.0, exclusive_minimum = 0.0)]
-    pub prior_beta: Option<f64>,
-}
-
-impl ForecastParams {
-    /// The `as_of` (range-checked) and the given prior: 400 for one of the two alone, or
-    /// for a value that is not a positive finite number.
-    pub fn checked(&self) -> Result<(Option<NaiveDate>, Option<Prior>), ApiError> {
-        validation::date_param("as_of", self.as_of)?;
-        let positive = |name: &str, value: f64| {
-            if value.is_finite() && value > 0.0 {
-                Ok(value)
-            } else {
-                Err(ApiError::BadRequest(format!(
-                    "{name} must be a number greater than 0"
-                )))
-            }
-        };
-        let prior = match (self.prior_alpha, self.prior_beta) {
-            (None, None) => None,
-            (Some(alpha), Some(beta)) => Some((
-                positive("prior_alpha", alpha)?,
-                positive("prior_beta", beta)?,
-            )),
-            (Some(_), None) => {
-                return Err(ApiError::BadRequest(
-                    "prior_alpha needs prior_beta: give both or neither".into(),
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(ApiError::BadRequest(
-                    "prior_beta needs prior_alpha: give both or neither".into(),
-                ));
-            }
-        };
-        Ok((self.as_of, prior))
-    }
-}
+use crate::error::ApiResult;
 
 /// The day of the signals.
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -3,9 +3,9 @@
 use actix_web::{HttpResponse, get, web};
 use serde_json::json;
 
+use crate::app::AppState;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
 
 /// Liveness
 ///

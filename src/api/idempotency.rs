@@ -12,7 +12,7 @@
 
 use actix_web::body::{EitherBody, MessageBody, to_bytes_limited};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError, web};
@@ -20,11 +20,11 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::api::extract::read_body;
+use crate::app::AppState;
 use crate::auth::encryption;
 use crate::db;
-use crate::db::idempotency::StoredBody;
+use crate::db::idempotency::{StoredBody, StoredKey};
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";
@@ -76,106 +76,152 @@ pub async fn idempotency<B: MessageBody + 'static>(
     Box::pin(keyed(req, next)).await
 }
 
+/// A POST with a key: the key checked, the caller's client and the request's fingerprint
+/// found, the key claimed; then a kept answer replayed, or the request run and its answer
+/// kept.
 async fn keyed<B: MessageBody + 'static>(
     mut req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let key = match req.headers().get(IDEMPOTENCY_KEY) {
-        Some(value) => value.to_str().map(str::to_string),
-        None => return Ok(next.call(req).await?.map_into_left_body()),
-    };
-    let key = match key {
-        Ok(key) if !key.trim().is_empty() && key.chars().count() <= MAX_KEY_CHARS => key,
-        _ => {
-            let error = ApiError::invalid(
-                "Idempotency-Key",
-                "length",
-                "must be 1 to 255 visible ASCII characters",
-            );
-            return Ok(refuse(req, error));
-        }
+    let key = match checked_key(&req) {
+        None => return pass_through(req, next).await,
+        Some(Err(error)) => return Ok(refuse(req, error)),
+        Some(Ok(key)) => key,
     };
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Ok(next.call(req).await?.map_into_left_body());
+        return pass_through(req, next).await;
     };
     let Some(client) = client_of(&req, &state) else {
-        return Ok(next.call(req).await?.map_into_left_body());
+        return pass_through(req, next).await;
     };
-
-    // The body is read here to fingerprint the request, then handed on unchanged.
-    let (http_req, payload) = req.parts_mut();
-    let body = match read_body(http_req, payload).await {
-        Ok(body) => body,
+    let request_hash = match fingerprint_and_restore_body(&mut req).await {
+        Ok(hash) => hash,
         Err(error) => return Ok(refuse(req, error)),
     };
-    let request_hash = fingerprint(&req, &body);
+    let answer = match claim(&state, client, &key, &request_hash).await {
+        Ok(None) => return run_and_keep(req, next, &state, client, &key).await,
+        Ok(Some(kept)) => replay(&state, client, &key, &request_hash, kept),
+        Err(error) => Err(error),
+    };
+    match answer {
+        Ok(replayed) => Ok(req.into_response(replayed).map_into_right_body()),
+        Err(error) => Ok(refuse(req, error)),
+    }
+}
+
+/// A request the middleware leaves alone.
+async fn pass_through<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// The request's key: `None` without one, a 422 for one that is blank, too long or not
+/// visible ASCII.
+fn checked_key(req: &ServiceRequest) -> Option<Result<String, ApiError>> {
+    let key = req
+        .headers()
+        .get(IDEMPOTENCY_KEY)?
+        .to_str()
+        .map(str::to_string);
+    Some(match key {
+        Ok(key) if !key.trim().is_empty() && key.chars().count() <= MAX_KEY_CHARS => Ok(key),
+        _ => Err(ApiError::invalid(
+            "Idempotency-Key",
+            "length",
+            "must be 1 to 255 visible ASCII characters",
+        )),
+    })
+}
+
+/// Reads the body to fingerprint the request, then hands it on unchanged.
+async fn fingerprint_and_restore_body(req: &mut ServiceRequest) -> Result<String, ApiError> {
+    let (http_req, payload) = req.parts_mut();
+    let body = read_body(http_req, payload).await?;
+    let request_hash = fingerprint(req, &body);
     // `read_body` decoded any `Content-Encoding`: what goes on is plain bytes, and the
     // handler's extractor must not try to decode them again.
     let headers = req.headers_mut();
     headers.remove(header::CONTENT_ENCODING);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     req.set_payload(Payload::from(body));
+    Ok(request_hash)
+}
 
-    let claimed = async {
-        let mut conn = state.db.get().await?;
-        Ok::<_, ApiError>(db::idempotency::claim(&mut conn, client, &key, &request_hash).await?)
-    }
-    .await;
-    match claimed {
-        Err(error) => return Ok(refuse(req, error)),
-        Ok(Some(stored)) if stored.request_hash != request_hash => {
-            let error = ApiError::invalid(
-                "Idempotency-Key",
-                "reused",
-                "was used with a different request",
-            );
-            return Ok(refuse(req, error));
-        }
-        Ok(Some(stored)) if stored.state != "completed" => {
-            let error = ApiError::Conflict(
-                "a request with this Idempotency-Key is still running; retry shortly".into(),
-            );
-            return Ok(refuse(req, error));
-        }
-        Ok(Some(stored)) => {
-            let status = u16::try_from(stored.response_status.unwrap_or(200))
-                .ok()
-                .and_then(|s| StatusCode::from_u16(s).ok())
-                .unwrap_or(StatusCode::OK);
-            let mut replay = HttpResponse::build(status);
-            replay.insert_header((REPLAYED, "true"));
-            if let Some(content_type) = stored.response_type {
-                replay.insert_header((header::CONTENT_TYPE, content_type));
-            }
-            if let Some(location) = stored.response_location {
-                replay.insert_header((header::LOCATION, location));
-            }
-            let body = match (stored.response_body, stored.response_body_enc) {
-                (Some(body), _) => body,
-                (None, Some(sealed)) => {
-                    let opened = state.tokens.source.encryption.as_ref().and_then(|kek| {
-                        kek.open(&sealed, &encryption::idempotency_binding(client, &key))
-                    });
-                    match opened {
-                        Some(body) => body,
-                        None => {
-                            let error = ApiError::Internal(anyhow::anyhow!(
-                                "a kept Idempotency-Key answer does not decrypt with {}",
-                                encryption::VARIABLE
-                            ));
-                            return Ok(refuse(req, error));
-                        }
-                    }
-                }
-                (None, None) => Vec::new(),
-            };
-            let response = replay.body(body);
-            return Ok(req.into_response(response).map_into_right_body());
-        }
-        Ok(None) => {}
-    }
+/// Claims the key for this request: `None` when it is ours to run, else what the key
+/// already holds.
+async fn claim(
+    state: &AppState,
+    client: Uuid,
+    key: &str,
+    request_hash: &str,
+) -> Result<Option<StoredKey>, ApiError> {
+    let mut conn = state.db.get().await?;
+    Ok(db::idempotency::claim(&mut conn, client, key, request_hash).await?)
+}
 
-    // Ours: run the request, then keep its answer (or free the key after a 5xx).
+/// What a key already claimed answers: a 422 when it was used for another request, a 409
+/// while the first request is still running, else the kept answer, replayed.
+fn replay(
+    state: &AppState,
+    client: Uuid,
+    key: &str,
+    request_hash: &str,
+    kept: StoredKey,
+) -> Result<HttpResponse, ApiError> {
+    if kept.request_hash != request_hash {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            "reused",
+            "was used with a different request",
+        ));
+    }
+    if kept.state != "completed" {
+        return Err(ApiError::Conflict(
+            "a request with this Idempotency-Key is still running; retry shortly".into(),
+        ));
+    }
+    let status = u16::try_from(kept.response_status.unwrap_or(200))
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let mut replay = HttpResponse::build(status);
+    replay.insert_header((REPLAYED, "true"));
+    if let Some(content_type) = kept.response_type {
+        replay.insert_header((header::CONTENT_TYPE, content_type));
+    }
+    if let Some(location) = kept.response_location {
+        replay.insert_header((header::LOCATION, location));
+    }
+    let body = match (kept.response_body, kept.response_body_enc) {
+        (Some(body), _) => body,
+        (None, Some(sealed)) => {
+            let opened =
+                state.tokens.source.encryption.as_ref().and_then(|kek| {
+                    kek.open(&sealed, &encryption::idempotency_binding(client, key))
+                });
+            opened.ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "a kept Idempotency-Key answer does not decrypt with {}",
+                    encryption::VARIABLE
+                ))
+            })?
+        }
+        (None, None) => Vec::new(),
+    };
+    Ok(replay.body(body))
+}
+
+/// Ours: runs the request, then keeps its answer (or frees the key after a 5xx, or when
+/// the answer is too large to keep).
+async fn run_and_keep<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+    state: &AppState,
+    client: Uuid,
+    key: &str,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let response = next.call(req).await?;
     let (http_req, response) = response.into_parts();
     let status = response.status();
@@ -185,7 +231,7 @@ async fn keyed<B: MessageBody + 'static>(
         Ok(Ok(bytes)) => bytes,
         _ => {
             if let Ok(mut conn) = state.db.get().await {
-                let _ = db::idempotency::release(&mut conn, client, &key).await;
+                let _ = db::idempotency::release(&mut conn, client, key).await;
             }
             let error = ApiError::Internal(anyhow::anyhow!(
                 "answer too large to keep for Idempotency-Key"
@@ -193,50 +239,71 @@ async fn keyed<B: MessageBody + 'static>(
             return Ok(ServiceResponse::new(http_req, error.error_response()).map_into_right_body());
         }
     };
+    keep_answer(state, client, key, status, &headers, &body).await;
+    let response = head.set_body(body).map_into_boxed_body();
+    Ok(ServiceResponse::new(http_req, response).map_into_right_body())
+}
+
+/// Keeps the answer for replay, sealed when it can be; frees the key instead after a 5xx
+/// or when the answer cannot be sealed. A failure here is logged: the client still gets
+/// its answer.
+async fn keep_answer(
+    state: &AppState,
+    client: Uuid,
+    key: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) {
     let header_text = |name| {
         headers
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
             .map(str::to_string)
     };
-    if let Ok(mut conn) = state.db.get().await {
-        let kept = if status.is_server_error() {
-            db::idempotency::release(&mut conn, client, &key).await
-        } else {
-            // Sealed under the key-encryption key when there is one; an answer that cannot
-            // be sealed is released rather than kept in plain form.
-            let stored = match &state.tokens.source.encryption {
-                Some(kek) => {
-                    match kek.seal(&body, &encryption::idempotency_binding(client, &key)) {
-                        Ok(sealed) => Some(StoredBody::Sealed(sealed)),
-                        Err(error) => {
-                            tracing::warn!(error = %error, "could not seal an Idempotency-Key answer");
-                            None
-                        }
-                    }
-                }
-                None => Some(StoredBody::Plain(&body)),
-            };
-            match stored {
-                Some(stored) => {
-                    db::idempotency::complete(
-                        &mut conn,
-                        client,
-                        &key,
-                        status.as_u16(),
-                        header_text(header::CONTENT_TYPE),
-                        header_text(header::LOCATION),
-                        stored,
-                    )
-                    .await
-                }
-                None => db::idempotency::release(&mut conn, client, &key).await,
+    let Ok(mut conn) = state.db.get().await else {
+        return;
+    };
+    let kept = if status.is_server_error() {
+        db::idempotency::release(&mut conn, client, key).await
+    } else {
+        match stored_body(state, client, key, body) {
+            Some(stored) => {
+                db::idempotency::complete(
+                    &mut conn,
+                    client,
+                    key,
+                    status.as_u16(),
+                    header_text(header::CONTENT_TYPE),
+                    header_text(header::LOCATION),
+                    stored,
+                )
+                .await
             }
-        };
-        if let Err(error) = kept {
-            tracing::warn!(error = %error, "could not keep the answer of an Idempotency-Key request");
+            None => db::idempotency::release(&mut conn, client, key).await,
         }
+    };
+    if let Err(error) = kept {
+        tracing::warn!(error = %error, "could not keep the answer of an Idempotency-Key request");
     }
-    let response = head.set_body(body).map_into_boxed_body();
-    Ok(ServiceResponse::new(http_req, response).map_into_right_body())
+}
+
+/// The answer as it is stored: sealed under the key-encryption key when there is one;
+/// `None` for an answer that cannot be sealed (released rather than kept in plain form).
+fn stored_body<'a>(
+    state: &AppState,
+    client: Uuid,
+    key: &str,
+    body: &'a [u8],
+) -> Option<StoredBody<'a>> {
+    match &state.tokens.source.encryption {
+        Some(kek) => match kek.seal(body, &encryption::idempotency_binding(client, key)) {
+            Ok(sealed) => Some(StoredBody::Sealed(sealed)),
+            Err(error) => {
+                tracing::warn!(error = %error, "could not seal an Idempotency-Key answer");
+                None
+            }
+        },
+        None => Some(StoredBody::Plain(body)),
+    }
 }

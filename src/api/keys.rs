@@ -6,11 +6,11 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::api::extract::{Body, ChangeReason};
+use crate::app::AppState;
 use crate::auth::{Caller, keys, live_keys};
 use crate::db::keys::Rotation;
 use crate::domain::enums::Role;
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
 
 /// A rotation takes no options: send `{}` (the reason goes in `X-Change-Reason`).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -56,7 +56,7 @@ pub async fn rotate(
     .await?;
     drop(conn);
     // This instance need not wait for the notification.
-    live_keys::reload(&state).await?;
+    live_keys::reload(&state.background_db, &state.tokens).await?;
     tracing::info!(kid = %rotation.kid, "signing key rotated");
     Ok(HttpResponse::Ok().json(rotation))
 }

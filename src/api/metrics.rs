@@ -7,21 +7,22 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{Days, NaiveDate};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::chart::{self, Chart, Point};
 use crate::api::conditional::{self, Validator};
 use crate::api::export::{self, Format};
-use crate::api::forecast::ForecastParams;
-use crate::auth::{Caller, Scope};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
-use crate::db::metrics::{CurveAt, EnrollmentCurveWeek, PortfolioRow, StudyMetrics};
+use crate::db::metrics::curve::CurveAt;
 use crate::domain::forecast::Hyperparameters;
-use crate::domain::tabular;
-use crate::error::ApiResult;
-use crate::startup::AppState;
+use crate::domain::metrics::answers::{EnrollmentCurveWeek, PortfolioRow, StudyMetrics};
+use crate::domain::policy::Scope;
+use crate::domain::{tabular, validation};
+use crate::error::{ApiError, ApiResult};
 
 /// The enrollment curve: one flat row per ISO week.
 #[derive(Debug, Serialize, ToSchema)]
@@ -34,13 +35,67 @@ pub struct EnrollmentCurve {
     pub data: Vec<EnrollmentCurveWeek>,
 }
 
+/// A given prior: (alpha, beta).
+pub type Prior = (f64, f64);
+
+/// The forecast's parameters (`api::forecast`), also taken by the enrollment curve.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ForecastParams {
+    /// The day of the forecast (default today, UTC); t0 is its Monday. Reports of weeks
+    /// starting before t0 are counted.
+    pub as_of: Option<NaiveDate>,
+    /// The gamma prior's shape (> 0), with `prior_beta`; both or neither. Without them
+    /// the prior is fitted from the sites, or else the planning prior.
+    #[param(example = 2.0, exclusive_minimum = 0.0)]
+    pub prior_alpha: Option<f64>,
+    /// The gamma prior's rate (> 0, per week), with `prior_alpha`.
+    #[param(example = 8.0, exclusive_minimum = 0.0)]
+    pub prior_beta: Option<f64>,
+}
+
+impl ForecastParams {
+    /// The `as_of` (range-checked) and the given prior: 400 for one of the two alone, or
+    /// for a value that is not a positive finite number.
+    pub fn checked(&self) -> Result<(Option<NaiveDate>, Option<Prior>), ApiError> {
+        validation::date_param("as_of", self.as_of)?;
+        let positive = |name: &str, value: f64| {
+            if value.is_finite() && value > 0.0 {
+                Ok(value)
+            } else {
+                Err(ApiError::BadRequest(format!(
+                    "{name} must be a number greater than 0"
+                )))
+            }
+        };
+        let prior = match (self.prior_alpha, self.prior_beta) {
+            (None, None) => None,
+            (Some(alpha), Some(beta)) => Some((
+                positive("prior_alpha", alpha)?,
+                positive("prior_beta", beta)?,
+            )),
+            (Some(_), None) => {
+                return Err(ApiError::BadRequest(
+                    "prior_alpha needs prior_beta: give both or neither".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::BadRequest(
+                    "prior_beta needs prior_alpha: give both or neither".into(),
+                ));
+            }
+        };
+        Ok((self.as_of, prior))
+    }
+}
+
 /// The portfolio: one flat row per live study the caller reads, in creation order.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Portfolio {
     pub data: Vec<PortfolioRow>,
 }
 
-/// 404 unless the caller reads the study, then 403 unless its role reads metrics.
 /// The steps every computed answer about one study shares (metrics, forecast, signals):
 /// the caller may read the study's figures, then its validator, so that an unchanged study
 /// answers 304 before anything is computed, then `read` on the same connection, answered
@@ -76,6 +131,7 @@ pub(crate) fn figures<T: Serialize>(answer: &T, format: Format) -> ApiResult<Htt
     }
 }
 
+/// 404 unless the caller reads the study, then 403 unless its role reads metrics.
 pub(crate) async fn check_study(caller: &Caller, conn: &mut db::Conn, id: Uuid) -> ApiResult<()> {
     let scope = caller.study_scope(conn).await?;
     db::studies::find(conn, id, &scope).await?;
@@ -162,7 +218,7 @@ pub async fn enrollment_curve(
     if let Some(not_modified) = validator.not_modified(&req) {
         return Ok(not_modified);
     }
-    let curve = db::metrics::read_enrollment_curve_at(&mut conn, id, as_of, prior).await?;
+    let curve = db::metrics::curve::read_enrollment_curve_at(&mut conn, id, as_of, prior).await?;
     if svg {
         return validator.tag(Ok(chart::respond(chart::render(&chart_of(&curve)))));
     }
@@ -223,7 +279,7 @@ fn chart_of(curve: &CurveAt) -> Chart {
             if until.is_none_or(|end| week >= end) {
                 break;
             }
-            if let [Some(a), Some(b), Some(c)] = db::metrics::forecast_columns(f, week) {
+            if let [Some(a), Some(b), Some(c)] = db::metrics::curve::forecast_columns(f, week) {
                 points.push(Point {
                     day: week + Days::new(7),
                     actual: None,

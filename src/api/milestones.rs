@@ -9,7 +9,8 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Resource};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::milestones::MilestoneFields;
 use crate::db::milestones::{Milestone, MilestoneFilter, MilestoneView, today};
@@ -17,9 +18,9 @@ use crate::db::write::{Record, Upsert};
 use crate::domain::cursor::Page;
 use crate::domain::enums::Role;
 use crate::domain::milestones::{VENDOR_WRITABLE, refused_for_vendor};
+use crate::domain::policy::Resource;
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::startup::AppState;
 
 /// List milestones
 ///

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::app::AppState;
 use crate::db;
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// The token request form (`application/x-www-form-urlencoded`). The client may send its
 /// credentials here or as HTTP Basic, not both.

@@ -15,14 +15,15 @@ use uuid::Uuid;
 
 use crate::api::extract::ChangeReason;
 use crate::api::respond;
-use crate::auth::{Caller, Operation, RowKeys, RowScope};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db::write::{self, Guard, Readable, Record};
 use crate::db::{self, Conn};
 use crate::domain::enums::EntityType;
 use crate::domain::patch::apply_merge_patch;
+use crate::domain::policy::{Operation, RowKeys, RowScope};
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
 
 /// The rows of `kind` the caller reaches. Studies take a query for `site` and `vendor`
 /// callers (the studies of their sites, or naming their vendor).

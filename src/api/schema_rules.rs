@@ -13,8 +13,7 @@ mod tests {
     use validator::Validate;
 
     use crate::domain::json::{parse, schema_document, schema_errors};
-    use crate::domain::validation::field_errors;
-    use crate::error::ApiError;
+    use crate::error::{ApiError, field_errors};
 
     /// Codes of rules between fields, which no schema states.
     const BETWEEN_FIELDS: &[&str] = &["order", "not_allowed"];

@@ -16,16 +16,17 @@ use uuid::Uuid;
 
 use crate::api::export::{CSV_CONTENT_TYPE, Format};
 use crate::api::extract::{ChangeReason, JsonDocument};
-use crate::auth::{Caller, Operation, Resource};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::sites::Site;
 use crate::db::write::Record;
+use crate::domain::policy::{Operation, Resource};
 use crate::domain::tabular::CsvEncoder;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::standards::import::ImportAnswer;
 use crate::standards::sdtm::DatasetJson;
 use crate::standards::{ctgov, fhir, import, sdtm};
-use crate::startup::AppState;
 
 /// The header that counts the deviations the DV dataset leaves out.
 pub const EXCLUDED_HEADER: &str = "X-Excluded-Deviations";

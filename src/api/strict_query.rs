@@ -145,7 +145,7 @@ impl QueryRules {
 }
 
 static RULES: LazyLock<QueryRules> =
-    LazyLock::new(|| QueryRules::from_openapi(&crate::api::openapi()));
+    LazyLock::new(|| QueryRules::from_openapi(&crate::api::document::openapi()));
 
 /// The query of a request checked by [`QueryRules::check`] before any handler runs
 /// (U+0000 included: PostgreSQL text cannot hold it); a step of `api::edge::inner`.
@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn unknown_parameters_are_named() {
-        let rules = QueryRules::from_openapi(&crate::api::openapi());
+        let rules = QueryRules::from_openapi(&crate::api::document::openapi());
         assert!(rules.check("GET", "/api/v1/sites", "limit=2").is_ok());
         let error = rules
             .check("GET", "/api/v1/sites", "site_id=x&limit=2")
@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn dates_and_timestamps_are_exact() {
-        let rules = QueryRules::from_openapi(&crate::api::openapi());
+        let rules = QueryRules::from_openapi(&crate::api::document::openapi());
         let check = |query: &str| rules.check("GET", "/api/v1/enrollment", query).is_ok();
         assert!(check("from=2026-01-05"));
         assert!(!check("from=2026-1-5"));

@@ -7,6 +7,7 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
+use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db;
 use crate::db::studies::StudyFields;
@@ -14,7 +15,6 @@ use crate::db::studies::{Study, StudyFilter};
 use crate::domain::cursor::Page;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
-use crate::startup::AppState;
 
 /// List studies
 ///

@@ -7,14 +7,15 @@ use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
 use crate::api::resource;
 use crate::api::respond;
-use crate::auth::{Caller, Resource};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::db;
 use crate::db::vendors::VendorFields;
 use crate::db::vendors::{Vendor, VendorFilter};
 use crate::domain::cursor::Page;
+use crate::domain::policy::Resource;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
-use crate::startup::AppState;
 
 /// List vendors
 ///

@@ -8,16 +8,17 @@ use validator::Validate;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{self, Body};
+use crate::app::AppState;
+use crate::auth::Caller;
 use crate::auth::encryption;
 use crate::auth::secrets::generate_secret;
-use crate::auth::{Caller, Reach, policy};
 use crate::db;
 use crate::db::webhooks::StoredSecret;
 use crate::db::webhooks::{Delivery, Webhook, WebhookRow};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{EntityType, Role};
+use crate::domain::policy::{self, Reach};
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
 use crate::webhooks::address::check_url;
 
 /// A subscription to register.

@@ -10,14 +10,16 @@ use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
 use crate::audit::WriteContext;
-use crate::auth::policy::{self, CreateScope, Operation, Reach, Resource, RowScope, Scope};
 use crate::auth::rate_limit::Admission;
 use crate::db::changes::FeedScope;
 use crate::db::clients::ClientRow;
 use crate::db::{self, Conn};
 use crate::domain::enums::{EntityType, Role};
+use crate::domain::policy::{self, CreateScope, Operation, Reach, Resource, RowScope, Scope};
 use crate::error::ApiError;
-use crate::startup::AppState;
+// Upward, on purpose (one of two: docs/architecture.md): an actix extractor finds what it
+// needs (the token service, the pool, the rate limiter) in the app's state.
+use crate::app::AppState;
 use crate::telemetry;
 
 #[derive(Debug, Clone)]

@@ -9,15 +9,15 @@
 //! first; the others hear of it). Tokens of such a key are refused from the moment it is
 //! due, even before that: the set in memory knows each key's `tokens_until`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::web;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use futures_util::StreamExt;
 
 use crate::auth::keys::KeySet;
-use crate::db;
-use crate::startup::AppState;
+use crate::auth::tokens::TokenService;
+use crate::db::{self, Pool};
 
 /// The notification channel the trigger speaks on.
 pub const CHANNEL: &str = "trialops_signing_keys";
@@ -25,21 +25,21 @@ pub const CHANNEL: &str = "trialops_signing_keys";
 /// nothing arrives.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-/// Reloads the key set from the database.
-pub async fn reload(state: &AppState) -> anyhow::Result<()> {
-    let mut conn = state.background_db.get().await?;
+/// Reloads the key set of `tokens` from the database, through `pool`.
+pub async fn reload(pool: &Pool, tokens: &TokenService) -> anyhow::Result<()> {
+    let mut conn = pool.get().await?;
     let rows = db::keys::published(&mut conn).await?;
     drop(conn);
-    let keys = KeySet::from_rows(&rows, &state.tokens.source)?;
-    state.tokens.replace_keys(keys);
+    let keys = KeySet::from_rows(&rows, &tokens.source)?;
+    tokens.replace_keys(keys);
     Ok(())
 }
 
 /// Listens for key changes until the process ends, reconnecting after `retry` whenever
-/// the connection is lost.
-pub async fn listen(state: web::Data<AppState>, database_url: String, retry: Duration) {
+/// the connection is lost; `pool` is the background pool (`AppState::background_db`).
+pub async fn listen(pool: Pool, tokens: Arc<TokenService>, database_url: String, retry: Duration) {
     loop {
-        if let Err(error) = listen_once(&state, &database_url).await {
+        if let Err(error) = listen_once(&pool, &tokens, &database_url).await {
             tracing::warn!(
                 error = format!("{error:#}"),
                 "cannot listen for signing key changes; retrying"
@@ -49,21 +49,21 @@ pub async fn listen(state: web::Data<AppState>, database_url: String, retry: Dur
     }
 }
 
-async fn listen_once(state: &AppState, database_url: &str) -> anyhow::Result<()> {
+async fn listen_once(pool: &Pool, tokens: &TokenService, database_url: &str) -> anyhow::Result<()> {
     use diesel_async::RunQueryDsl;
     let mut conn = AsyncPgConnection::establish(database_url).await?;
     diesel::sql_query(format!("LISTEN {CHANNEL}"))
         .execute(&mut conn)
         .await?;
     // Changes made before now were not announced to us.
-    reload(state).await?;
+    reload(pool, tokens).await?;
     loop {
         let next = {
             let mut notifications = std::pin::pin!(conn.notifications_stream());
             tokio::time::timeout(HEARTBEAT, notifications.next()).await
         };
         match next {
-            Ok(Some(Ok(_))) => reload(state).await?,
+            Ok(Some(Ok(_))) => reload(pool, tokens).await?,
             Ok(Some(Err(error))) => return Err(error.into()),
             Ok(None) => return Ok(()),
             Err(_quiet) => {
@@ -71,14 +71,14 @@ async fn listen_once(state: &AppState, database_url: &str) -> anyhow::Result<()>
                     .await??;
             }
         }
-        if state.tokens.keys().retirement_due() {
-            let mut db_conn = state.background_db.get().await?;
+        if tokens.keys().retirement_due() {
+            let mut db_conn = pool.get().await?;
             let retired = db::keys::retire_due(&mut db_conn)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             drop(db_conn);
             if !retired.is_empty() {
-                reload(state).await?;
+                reload(pool, tokens).await?;
             }
         }
     }

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{budget_lines, expenses};
 use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, keyset_page, locks};
@@ -22,6 +21,7 @@ use crate::domain::budget_lines::not_negative;
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{BudgetCategory, EntityType};
 use crate::domain::money::Money;
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::{currency_code, not_blank};
 use crate::error::ApiError;
 

@@ -15,7 +15,6 @@ use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use crate::audit::WriteContext;
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{deviations, studies};
 use crate::db::write::{self, Readable, Record, Upsert};
 use crate::db::{Conn, keyset_page, locks};
@@ -23,6 +22,7 @@ use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::deviations::participant_code;
 use crate::domain::deviations::reporting_overdue;
 use crate::domain::enums::{DeviationCategory, DeviationImportance, DeviationStatus, EntityType};
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::{dates_in_order, not_blank};
 use crate::error::ApiError;
 

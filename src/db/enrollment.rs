@@ -9,7 +9,6 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::audit::WriteContext;
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{enrollment_reports, sites};
 use crate::db::write::{self, Record};
 use crate::db::{Conn, keyset_page};
@@ -17,6 +16,7 @@ use crate::domain::cursor::{Page, PageRequest};
 
 use crate::domain::enrollment::EnrollmentCounts;
 use crate::domain::enums::EntityType;
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiError;
 

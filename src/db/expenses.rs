@@ -9,7 +9,6 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::expenses;
 use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, keyset_page, locks};
@@ -18,6 +17,7 @@ use crate::domain::enums::EntityType;
 
 use crate::domain::expenses::positive;
 use crate::domain::money::Money;
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::currency_code;
 use crate::error::ApiError;
 

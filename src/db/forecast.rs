@@ -11,11 +11,11 @@ use diesel::sql_types::{Array, BigInt, Date, Nullable, Text, Timestamptz};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use crate::auth::Scope;
 use crate::db::Conn;
 use crate::db::studies::{self, Study};
 use crate::domain::enums::SiteStatus;
 use crate::domain::forecast::{self, EnrollmentForecast, Forecasted, SiteData, StudyData};
+use crate::domain::policy::Scope;
 use crate::error::ApiError;
 
 type SqlUuid = diesel::sql_types::Uuid;

@@ -10,13 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::milestones;
 use crate::db::write::{self, Readable, Record, Upsert};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, MilestoneKind, MilestoneStatus};
 use crate::domain::milestones::{SETTLED, Schedule, schedule};
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::not_blank;
 use crate::error::ApiError;
 

@@ -10,12 +10,12 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::audit::{self, WriteContext};
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{risks, studies};
 use crate::db::write::{self, Readable, Record, Upsert};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{AuditAction, EntityType, RiskCategory, RiskStatus};
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::risks::{escalates, escalation_reason};
 use crate::domain::validation::not_blank;
 use crate::error::ApiError;

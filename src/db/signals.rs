@@ -10,12 +10,12 @@ use diesel::sql_types::{Array, BigInt, Date, Nullable, Numeric, Text};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use crate::auth::Scope;
 use crate::db::Conn;
 use crate::db::forecast;
 use crate::db::studies::{self, Study};
 use crate::domain::enums::{DeviationImportance, DeviationStatus, MilestoneStatus, SiteStatus};
 use crate::domain::money::Money;
+use crate::domain::policy::Scope;
 use crate::domain::signals::{
     self, BudgetLineFacts, DeviationFacts, MilestoneFacts, Signal, SiteFacts, StudyFacts,
 };

@@ -9,13 +9,13 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{deviations, enrollment_reports, milestones, risks, sites};
 use crate::db::write::{self, Readable, Record, Upsert};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, SiteStatus};
 
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::{self, dates_in_order, not_blank};
 use crate::error::ApiError;
 

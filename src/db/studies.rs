@@ -9,12 +9,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
-use crate::auth::{RowKeys, RowScope, Scope};
 use crate::db::schema::{milestones, risks, sites, studies};
 use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, budget_lines, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, StudyPhase, StudyStatus};
+use crate::domain::policy::{RowKeys, RowScope, Scope};
 
 use crate::domain::studies::{
     DEFAULT_DEVIATION_REPORTING_DAYS, DEFAULT_FORECAST_CONFIDENCE_THRESHOLD,

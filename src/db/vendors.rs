@@ -9,13 +9,13 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::auth::{RowKeys, RowScope};
 use crate::db::schema::{budget_lines, milestones, risks, sites, vendors};
 use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, VendorKind, VendorStatus};
 
+use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::{self, not_blank};
 use crate::error::ApiError;
 

@@ -12,10 +12,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::audit::{self, Subject, WriteContext};
-use crate::auth::{CreateScope, Operation, RowKeys, RowScope};
 use crate::db::locks::{self, LockedStudy};
 use crate::db::{Conn, check_if_match};
 use crate::domain::enums::{AuditAction, EntityType};
+use crate::domain::policy::{CreateScope, Operation, RowKeys, RowScope};
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiError;
 
@@ -602,7 +602,7 @@ macro_rules! read_as_stored {
         async fn find(
             conn: &mut $crate::db::Conn,
             id: uuid::Uuid,
-            scope: &$crate::auth::RowScope,
+            scope: &$crate::domain::policy::RowScope,
         ) -> Result<Self, $crate::error::ApiError> {
             $crate::db::write::find_live!($table, conn, id, scope)
         }

@@ -1,8 +1,10 @@
 //! The dashboard figures of contract section 7, as pure functions of the aggregates the
 //! database computes (`db::metrics`) and of `today`. Every figure is defined in
-//! `docs/metrics.md`; the doc comments of the answered types repeat the definitions for the
-//! OpenAPI document. A figure that would divide by zero, or that has no data to stand on,
-//! is `None` (JSON `null`), never a guess.
+//! `docs/metrics.md`; the doc comments of the answered types (`answers`) repeat the
+//! definitions for the OpenAPI document. A figure that would divide by zero, or that has no
+//! data to stand on, is `None` (JSON `null`), never a guess.
+
+pub mod answers;
 
 use chrono::{Datelike, Days, NaiveDate};
 use rust_decimal::Decimal;

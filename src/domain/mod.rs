@@ -1,4 +1,5 @@
-//! Pure domain code: enums, codes, validation rules, cursors and merge patch. No I/O here,
+//! Pure domain code: enums, codes, validation rules, the access policy (who may do what,
+//! as data), cursors and merge patch. No I/O here,
 //! so all of it is unit-tested beside the code.
 
 pub mod budget_lines;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod milestones;
 pub mod money;
 pub mod patch;
+pub mod policy;
 pub mod risks;
 pub mod signals;
 pub mod studies;

@@ -1,15 +1,12 @@
-//! Field rules shared by the resources (codes, dates) and the mapping of validator's
-//! errors to the `errors[]` of a 422.
+//! Field rules shared by the resources (codes, dates). Their errors become the `errors[]`
+//! of a 422 in `error::field_errors`.
 
 use std::borrow::Cow;
 
 use chrono::NaiveDate;
-use validator::{ValidationError, ValidationErrors, ValidationErrorsKind};
+use validator::ValidationError;
 
-use crate::error::FieldError;
-
-/// Key of a struct-level error's param that names the field it is about.
-const FIELD_PARAM: &str = "field";
+use crate::error::FIELD_PARAM;
 
 fn error(code: &'static str, message: impl Into<Cow<'static, str>>) -> ValidationError {
     ValidationError::new(code).with_message(message.into())
@@ -276,69 +273,12 @@ pub fn dates_in_order(
     }
 }
 
-/// Flattens validator's nested errors into `errors[]`, one entry per problem, with dotted
-/// paths for nested structs and `[i]` for list items; sorted for a stable answer.
-pub fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
-    let mut out = Vec::new();
-    collect(errors, "", &mut out);
-    out.sort_by(|a, b| a.field.cmp(&b.field).then(a.code.cmp(&b.code)));
-    out
-}
-
-fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
-    for (name, kind) in errors.errors() {
-        let path = if prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{prefix}.{name}")
-        };
-        match kind {
-            ValidationErrorsKind::Field(list) => {
-                for err in list {
-                    let field = match err.params.get(FIELD_PARAM).and_then(|v| v.as_str()) {
-                        Some(field) if prefix.is_empty() => field.to_string(),
-                        Some(field) => format!("{prefix}.{field}"),
-                        None => path.clone(),
-                    };
-                    out.push(FieldError::new(field, err.code.as_ref(), message_of(err)));
-                }
-            }
-            ValidationErrorsKind::Struct(inner) => collect(inner, &path, out),
-            ValidationErrorsKind::List(items) => {
-                for (index, inner) in items {
-                    collect(inner, &format!("{path}[{index}]"), out);
-                }
-            }
-        }
-    }
-}
-
-fn message_of(err: &ValidationError) -> String {
-    if let Some(message) = &err.message {
-        return message.to_string();
-    }
-    let param = |name: &str| err.params.get(name).map(|v| v.to_string());
-    match err.code.as_ref() {
-        "range" => match (param("min"), param("max")) {
-            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
-            (Some(min), None) => format!("must be {min} or more"),
-            (None, Some(max)) => format!("must be {max} or less"),
-            _ => "out of range".into(),
-        },
-        "length" => match (param("min"), param("max")) {
-            (Some(min), Some(max)) => format!("length must be between {min} and {max}"),
-            (Some(min), None) => format!("length must be at least {min}"),
-            (None, Some(max)) => format!("length must be at most {max}"),
-            _ => "wrong length".into(),
-        },
-        "email" => "must be an e-mail address".into(),
-        code => format!("invalid ({code})"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use validator::ValidationErrors;
+
     use super::*;
+    use crate::error::{FieldError, field_errors};
 
     #[test]
     fn nct_ids() {

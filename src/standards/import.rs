@@ -23,9 +23,9 @@ use crate::db::studies::StudyFields;
 use crate::db::write::{self, Record};
 use crate::db::{self, Conn};
 use crate::domain::enums::SiteStatus;
-use crate::domain::validation::{self, field_errors};
+use crate::domain::validation;
 use crate::domain::versioning::IfMatch;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, field_errors};
 use crate::standards::ctgov::{Location, Mapped, site_key};
 
 /// What the import did (or, in a dry run, would do) to a record.

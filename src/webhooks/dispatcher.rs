@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use actix_web::web;
 use futures_util::StreamExt;
 use strum::VariantArray;
 use uuid::Uuid;
@@ -17,7 +16,6 @@ use crate::auth::Caller;
 use crate::config::WebhookSettings;
 use crate::db::{self, Conn, Pool};
 use crate::domain::enums::EntityType;
-use crate::startup::AppState;
 use crate::webhooks::address::PublicResolver;
 use crate::webhooks::signature;
 
@@ -32,9 +30,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// A claimed delivery is left alone this long; longer than any send can take.
 const LEASE: Duration = Duration::from_secs(60);
 
-/// Runs until the process ends.
-pub async fn run(state: web::Data<AppState>) {
-    let settings = state.webhooks.clone();
+/// Runs until the process ends, on `pool` (the background pool, `AppState::background_db`).
+pub async fn run(pool: Pool, settings: WebhookSettings) {
     let http = match client(&settings) {
         Ok(http) => http,
         Err(error) => {
@@ -43,7 +40,7 @@ pub async fn run(state: web::Data<AppState>) {
         }
     };
     loop {
-        if let Err(error) = round(&state.background_db, &http, &settings).await {
+        if let Err(error) = round(&pool, &http, &settings).await {
             tracing::warn!(
                 error = format!("{error:#}"),
                 "webhook round failed; retrying"

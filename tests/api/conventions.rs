@@ -168,9 +168,8 @@ async fn an_unreachable_database_is_503_with_retry_after_and_the_process_stays_u
     let pool = trialops::db::pool(nowhere, 2).unwrap();
     let mut settings = trialops::config::Settings::for_database(nowhere);
     settings.rate_limit_per_minute = 0;
-    let state = actix_web::web::Data::new(
-        trialops::startup::AppState::new(&settings, pool, tokens).unwrap(),
-    );
+    let state =
+        actix_web::web::Data::new(trialops::app::AppState::new(&settings, pool, tokens).unwrap());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = trialops::startup::run(listener, state, Some(1)).unwrap();

@@ -16,11 +16,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+use trialops::app::AppState;
 use trialops::audit::WriteContext;
 use trialops::auth::clients::{NewClientRequest, register};
 use trialops::config::Settings;
 use trialops::domain::enums::Role;
-use trialops::startup::{self, AppState};
+use trialops::startup;
 
 pub const SERVER_URL: &str = "postgres://postgres@127.0.0.1:5432";
 

@@ -19,7 +19,7 @@ async fn committed_document_equals_the_served_one() {
         "openapi/openapi.json is stale: run `cargo run -- openapi > openapi/openapi.json`"
     );
     assert_eq!(
-        trialops::api::openapi_json(),
+        trialops::api::document::openapi_json(),
         COMMITTED,
         "regenerate openapi/openapi.json"
     );
@@ -244,7 +244,7 @@ async fn every_get_that_can_answer_304_documents_it() {
     // Eight record reads and five computed answers.
     assert_eq!(validated.len(), 13, "{validated:?}");
     assert!(plain > 10);
-    for computed in trialops::api::COMPUTED_ANSWERS {
+    for computed in trialops::api::document::COMPUTED_ANSWERS {
         assert!(validated.iter().any(|p| p == computed), "{computed}");
     }
 }

@@ -12,7 +12,7 @@
 //! and vendor VB. So for vendors "in scope" is the vendor client's own vendor.
 //!
 //! The table is written out by hand rather than derived from the service's rule table
-//! (`auth::policy::RULES`): it is the contract the service is held to, so a wrong rule
+//! (`domain::policy::RULES`): it is the contract the service is held to, so a wrong rule
 //! fails here instead of being copied into the expectation.
 
 use std::collections::BTreeSet;
