@@ -93,6 +93,9 @@ token() {
     curl -fs -u "$ID:$SECRET" -d grant_type=client_credentials "$BASE/oauth/token" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
+# One worker: with two, hypothesis (under schemathesis) once failed in its own lambda
+# descriptions ("AST constructor recursion depth mismatch", a race between its threads), and
+# the run shares the 2 cores with `cargo test` anyway.
 st_run() {
     local name=$1 max_time=$2 phases=$3
     shift 3
@@ -101,7 +104,7 @@ st_run() {
         --header "Authorization: Bearer $(token)" \
         --seed "$ST_SEED" --max-examples "$ST_EXAMPLES" --max-time "$max_time" \
         --generation-with-security-parameters false \
-        --workers 2 --no-color --request-timeout 30 --continue-on-failure \
+        --workers 1 --no-color --request-timeout 30 --continue-on-failure \
         --report junit --report-junit-path "$WORK/$name.xml" "$@" > "$WORK/$name.txt" 2>&1)
     echo "st run $name: exit $?"
     tail -n 12 "$WORK/$name.txt"
