@@ -16,7 +16,6 @@ use crate::db;
 use crate::db::audit_events::{AuditEvent, AuditFilter, ChainCheck};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{EntityType, Role};
-use crate::domain::policy::Resource;
 use crate::domain::validation;
 use crate::error::{ApiError, ApiResult};
 
@@ -60,7 +59,7 @@ pub async fn list(
     format: Format,
     query: web::Query<AuditQuery>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_read(Resource::AuditEvent)?;
+    caller.require_read(EntityType::AuditEvent)?;
     let query = query.into_inner();
     let page = extract::seq_page(query.limit, query.cursor.as_deref())?;
     if let Some(since) = query.since {

@@ -13,7 +13,8 @@ use crate::api::extract::ChangeReason;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db::write::{self, Access, FieldLimits, Upsert, Upserted};
-use crate::domain::policy::{Operation, Resource};
+use crate::domain::enums::EntityType;
+use crate::domain::policy::Operation;
 use crate::error::{ApiError, ApiResult, FieldError};
 
 /// A batch: 1 to 1,000 items, each a complete create body with its `external_id`.
@@ -57,7 +58,7 @@ pub fn no_field_limits<R: Upsert>(_: &R, _: &R::Fields) -> Result<(), ApiError> 
 pub async fn upsert<R: Upsert>(
     caller: &Caller,
     state: &AppState,
-    resource: Resource,
+    resource: EntityType,
     reason: ChangeReason,
     reason_required: bool,
     items: Vec<R::Fields>,

@@ -15,8 +15,9 @@ use crate::db::budget_lines::BudgetLineFields;
 use crate::db::budget_lines::{BudgetLine, BudgetLineFilter};
 use crate::db::write::Record;
 use crate::domain::cursor::Page;
+use crate::domain::enums::EntityType;
 use crate::domain::patch::apply_merge_patch;
-use crate::domain::policy::{Resource, RowKeys};
+use crate::domain::policy::RowKeys;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
 
@@ -50,7 +51,7 @@ pub async fn list(
     filter: web::Query<BudgetLineFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
-    let scope = caller.row_scope(Resource::BudgetLine);
+    let scope = caller.row_scope(EntityType::BudgetLine);
     let filter = filter.into_inner();
     export::list(
         format,

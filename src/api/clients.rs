@@ -13,7 +13,8 @@ use crate::auth::clients::{NewClientRequest, register};
 use crate::db;
 use crate::db::clients::ApiClient;
 use crate::domain::cursor::Page;
-use crate::domain::policy::{Operation, Resource};
+use crate::domain::enums::EntityType;
+use crate::domain::policy::Operation;
 use crate::error::{ApiError, ApiResult};
 
 /// A new client and its credentials. The secret is shown here once and never again.
@@ -44,7 +45,7 @@ pub async fn list(
     format: Format,
     params: web::Query<ListParams>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_read(Resource::Client)?;
+    caller.require_read(EntityType::Client)?;
     let page = params.page()?;
     export::list(format, &state.db, params.limit, page, async |conn, page| {
         Ok(db::clients::list(conn, page).await?)
@@ -69,7 +70,7 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<NewClientRequest>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Client, Operation::Create)?;
+    caller.require(EntityType::Client, Operation::Create)?;
     let mut conn = state.db.get().await?;
     let (client, client_secret) =
         register(&mut conn, &caller.write_context(reason.0), body.0).await?;
@@ -97,7 +98,7 @@ pub async fn read(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_read(Resource::Client)?;
+    caller.require_read(EntityType::Client)?;
     let mut conn = state.db.get().await?;
     let client = db::clients::find(&mut conn, id.into_inner())
         .await?
@@ -122,7 +123,7 @@ pub async fn revoke(
     id: web::Path<Uuid>,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Client, Operation::Delete)?;
+    caller.require(EntityType::Client, Operation::Delete)?;
     let mut conn = state.db.get().await?;
     db::clients::revoke(&mut conn, &caller.write_context(reason.0), id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())

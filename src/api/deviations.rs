@@ -15,7 +15,7 @@ use crate::db::deviations::DeviationFields;
 use crate::db::deviations::{Deviation, DeviationFilter, DeviationRecord};
 use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
-use crate::domain::policy::Resource;
+use crate::domain::enums::EntityType;
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiResult, Problem};
 
@@ -40,7 +40,7 @@ pub async fn list(
     filter: web::Query<DeviationFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
-    let scope = caller.row_scope(Resource::Deviation);
+    let scope = caller.row_scope(EntityType::Deviation);
     let filter = filter.into_inner();
     export::list(
         format,
@@ -186,7 +186,7 @@ pub async fn batch_upsert(
     batch::upsert::<DeviationRecord>(
         &caller,
         &state,
-        Resource::Deviation,
+        EntityType::Deviation,
         reason,
         true,
         body.0,

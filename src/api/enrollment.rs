@@ -17,7 +17,8 @@ use crate::db::sites::Site;
 use crate::db::write::{Readable, Record};
 use crate::domain::cursor::Page;
 use crate::domain::enrollment::{EnrollmentCounts, parse_week_start};
-use crate::domain::policy::{Operation, Resource};
+use crate::domain::enums::EntityType;
+use crate::domain::policy::Operation;
 use crate::domain::validation;
 use crate::domain::versioning::{IfMatch, etag};
 use crate::error::{ApiError, ApiResult};
@@ -53,14 +54,14 @@ pub async fn put_week(
 ) -> ApiResult<HttpResponse> {
     let (site_id, week_start) = path.into_inner();
     let mut conn = state.db.get().await?;
-    let site = Site::find(&mut conn, site_id, &caller.row_scope(Resource::Site)).await?;
+    let site = Site::find(&mut conn, site_id, &caller.row_scope(EntityType::Site)).await?;
     if !caller
-        .row_scope(Resource::EnrollmentReport)
+        .row_scope(EntityType::EnrollmentReport)
         .allows(site.keys())
     {
         return Err(ApiError::NotFound);
     }
-    caller.require(Resource::EnrollmentReport, Operation::Create)?;
+    caller.require(EntityType::EnrollmentReport, Operation::Create)?;
     let week_start = parse_week_start(&week_start, Utc::now().date_naive())?;
     let fields = EnrollmentFields::new(site.study_id, site.id, week_start, &body.0);
     let (report, upserted) = db::enrollment::upsert(
@@ -118,7 +119,7 @@ pub async fn list(
     {
         return Err(ApiError::BadRequest("from must not be after to".into()));
     }
-    let scope = caller.row_scope(Resource::EnrollmentReport);
+    let scope = caller.row_scope(EntityType::EnrollmentReport);
     export::list(
         format,
         &state.db,

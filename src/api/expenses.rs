@@ -15,8 +15,9 @@ use crate::db::expenses::ExpenseFields;
 use crate::db::expenses::{Expense, ExpenseFilter};
 use crate::db::write::{self, Record};
 use crate::domain::cursor::Page;
+use crate::domain::enums::EntityType;
 use crate::domain::patch::apply_merge_patch;
-use crate::domain::policy::{Operation, Resource};
+use crate::domain::policy::Operation;
 use crate::domain::validation;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
@@ -24,7 +25,7 @@ use crate::error::ApiResult;
 /// 404 unless the budget line is live and the caller may see expenses of its study: a line
 /// outside the caller's scope is as absent as one that does not exist.
 async fn require_visible_line(conn: &mut Conn, caller: &Caller, line: Uuid) -> ApiResult<()> {
-    db::budget_lines::find_row(conn, line, &caller.row_scope(Resource::Expense)).await?;
+    db::budget_lines::find_row(conn, line, &caller.row_scope(EntityType::Expense)).await?;
     Ok(())
 }
 
@@ -59,7 +60,7 @@ pub async fn list(
     let page = params.page()?;
     validation::date_param("incurred_from", filter.incurred_from)?;
     validation::date_param("incurred_to", filter.incurred_to)?;
-    let scope = caller.row_scope(Resource::Expense);
+    let scope = caller.row_scope(EntityType::Expense);
     let filter = filter.into_inner();
     export::list(
         format,
@@ -91,7 +92,7 @@ pub async fn create(
     reason: ChangeReason,
     body: Body<ExpenseFields>,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Expense, Operation::Create)?;
+    caller.require(EntityType::Expense, Operation::Create)?;
     let mut conn = state.db.get().await?;
     require_visible_line(&mut conn, &caller, body.0.budget_line_id).await?;
     let expense: Expense =

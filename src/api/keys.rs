@@ -9,7 +9,8 @@ use crate::api::extract::{Body, ChangeReason};
 use crate::app::AppState;
 use crate::auth::{Caller, keys, live_keys};
 use crate::db::keys::Rotation;
-use crate::domain::enums::Role;
+use crate::domain::enums::EntityType;
+use crate::domain::policy::{self, Operation};
 use crate::error::{ApiError, ApiResult};
 
 /// A rotation takes no options: send `{}` (the reason goes in `X-Change-Reason`).
@@ -41,7 +42,7 @@ pub async fn rotate(
     reason: ChangeReason,
     _body: Body<RotateRequest>,
 ) -> ApiResult<HttpResponse> {
-    if caller.role != Role::Admin {
+    if !policy::may_write(caller.role, EntityType::SigningKey, Operation::Create) {
         return Err(ApiError::Forbidden(format!(
             "role {} may not rotate the signing key",
             caller.role

@@ -16,9 +16,8 @@ use crate::db::milestones::MilestoneFields;
 use crate::db::milestones::{Milestone, MilestoneFilter, MilestoneView, today};
 use crate::db::write::{Record, Upsert};
 use crate::domain::cursor::Page;
-use crate::domain::enums::Role;
+use crate::domain::enums::{EntityType, Role};
 use crate::domain::milestones::{VENDOR_WRITABLE, refused_for_vendor};
-use crate::domain::policy::Resource;
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, ApiResult, Problem};
 
@@ -43,7 +42,7 @@ pub async fn list(
     let page = params.page()?;
     // One "today" for the whole answer, however many pages a CSV export reads.
     let today = today();
-    let scope = caller.row_scope(Resource::Milestone);
+    let scope = caller.row_scope(EntityType::Milestone);
     let filter = filter.into_inner();
     export::list(
         format,
@@ -227,7 +226,7 @@ pub async fn batch_upsert(
     batch::upsert::<Milestone>(
         &caller,
         &state,
-        Resource::Milestone,
+        EntityType::Milestone,
         reason,
         false,
         body.0,

@@ -31,7 +31,7 @@ pub async fn reach(caller: &Caller, conn: &mut Conn, kind: EntityType) -> ApiRes
     if kind == EntityType::Study {
         return Ok(db::studies::row_scope(&caller.study_scope(conn).await?));
     }
-    Ok(caller.row_scope(kind.into()))
+    Ok(caller.row_scope(kind))
 }
 
 /// The body of every `POST` that creates one row: the role's check (403); for a resource
@@ -47,10 +47,10 @@ pub async fn create<R: Readable>(
     references: Option<RowKeys>,
     fields: R::Fields,
 ) -> ApiResult<HttpResponse> {
-    caller.require(R::ENTITY.into(), Operation::Create)?;
+    caller.require(R::ENTITY, Operation::Create)?;
     let mut conn = state.db.get().await?;
     if let Some(keys) = references {
-        let scope = caller.create_scope(&mut conn, R::ENTITY.into()).await?;
+        let scope = caller.create_scope(&mut conn, R::ENTITY).await?;
         if scope.refused_reference(keys).is_some() {
             return Err(ApiError::NotFound);
         }
@@ -92,9 +92,7 @@ pub async fn update<R: Readable>(
     let scope = reach(caller, &mut conn, R::ENTITY).await?;
     let guard = Guard {
         scope: &scope,
-        permitted: caller
-            .require(R::ENTITY.into(), Operation::Update)
-            .and(refusal),
+        permitted: caller.require(R::ENTITY, Operation::Update).and(refusal),
     };
     let ctx = caller.write_context(reason.0);
     let row = write::guarded_update(&mut conn, &ctx, id, guard, if_match, change).await?;
@@ -113,7 +111,7 @@ pub async fn delete<R: Record>(
     let scope = reach(caller, &mut conn, R::ENTITY).await?;
     let guard = Guard {
         scope: &scope,
-        permitted: caller.require(R::ENTITY.into(), Operation::Delete),
+        permitted: caller.require(R::ENTITY, Operation::Delete),
     };
     let ctx = caller.write_context(reason.0);
     write::soft_delete::<R>(&mut conn, &ctx, id, guard, if_match).await?;

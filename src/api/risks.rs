@@ -15,7 +15,7 @@ use crate::db::risks::RiskFields;
 use crate::db::risks::{Risk, RiskFilter};
 use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
-use crate::domain::policy::Resource;
+use crate::domain::enums::EntityType;
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiResult, Problem};
 
@@ -38,7 +38,7 @@ pub async fn list(
     filter: web::Query<RiskFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
-    let scope = caller.row_scope(Resource::Risk);
+    let scope = caller.row_scope(EntityType::Risk);
     let filter = filter.into_inner();
     export::list(
         format,
@@ -201,7 +201,7 @@ pub async fn batch_upsert(
     batch::upsert::<Risk>(
         &caller,
         &state,
-        Resource::Risk,
+        EntityType::Risk,
         reason,
         true,
         body.0,

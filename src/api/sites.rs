@@ -15,7 +15,7 @@ use crate::db::sites::SiteFields;
 use crate::db::sites::{Site, SiteFilter};
 use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
-use crate::domain::policy::Resource;
+use crate::domain::enums::EntityType;
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiResult, Problem};
 
@@ -38,7 +38,7 @@ pub async fn list(
     filter: web::Query<SiteFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
-    let scope = caller.row_scope(Resource::Site);
+    let scope = caller.row_scope(EntityType::Site);
     let filter = filter.into_inner();
     export::list(
         format,
@@ -184,7 +184,7 @@ pub async fn batch_upsert(
     batch::upsert::<Site>(
         &caller,
         &state,
-        Resource::Site,
+        EntityType::Site,
         reason,
         false,
         body.0,

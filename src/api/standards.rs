@@ -21,7 +21,8 @@ use crate::auth::Caller;
 use crate::db;
 use crate::db::sites::Site;
 use crate::db::write::Record;
-use crate::domain::policy::{Operation, Resource};
+use crate::domain::enums::EntityType;
+use crate::domain::policy::Operation;
 use crate::domain::tabular::CsvEncoder;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::standards::import::ImportAnswer;
@@ -67,8 +68,8 @@ pub async fn read_fhir(
     let scope = caller.study_scope(&mut conn).await?;
     let study = db::studies::find(&mut conn, id.into_inner(), &scope).await?;
     let sites =
-        db::sites::live_in_study(&mut conn, study.id, &caller.row_scope(Resource::Site)).await?;
-    let reports = caller.row_scope(Resource::EnrollmentReport);
+        db::sites::live_in_study(&mut conn, study.id, &caller.row_scope(EntityType::Site)).await?;
+    let reports = caller.row_scope(EntityType::EnrollmentReport);
     let enrolled = db::enrollment::enrolled_by_site(&mut conn, study.id, &reports).await?;
     // Roles that read a study's metrics read all of its enrollment reports: the sum over
     // them is the study's total.
@@ -127,9 +128,12 @@ pub async fn read_sdtm_dv(
     let mut conn = state.db.get().await?;
     let scope = caller.study_scope(&mut conn).await?;
     let study = db::studies::find(&mut conn, id.into_inner(), &scope).await?;
-    let sources =
-        db::deviations::dv_sources(&mut conn, study.id, &caller.row_scope(Resource::Deviation))
-            .await?;
+    let sources = db::deviations::dv_sources(
+        &mut conn,
+        study.id,
+        &caller.row_scope(EntityType::Deviation),
+    )
+    .await?;
     drop(conn);
     let table = sdtm::table(&study.protocol_number, sources);
     let mut answer = HttpResponse::Ok();
@@ -218,8 +222,8 @@ pub async fn import_ctgov(
     params: web::Query<ImportParams>,
     body: JsonDocument,
 ) -> ApiResult<HttpResponse> {
-    caller.require(Resource::Study, Operation::Create)?;
-    caller.require(Resource::Site, Operation::Create)?;
+    caller.require(EntityType::Study, Operation::Create)?;
+    caller.require(EntityType::Site, Operation::Create)?;
     let mapped = ctgov::map_record(ctgov::the_record(&body.0)?)?;
     let reason = reason
         .0

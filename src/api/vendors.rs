@@ -13,7 +13,7 @@ use crate::db;
 use crate::db::vendors::VendorFields;
 use crate::db::vendors::{Vendor, VendorFilter};
 use crate::domain::cursor::Page;
-use crate::domain::policy::Resource;
+use crate::domain::enums::EntityType;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
 
@@ -36,7 +36,7 @@ pub async fn list(
     filter: web::Query<VendorFilter>,
 ) -> ApiResult<HttpResponse> {
     let page = params.page()?;
-    let scope = caller.row_scope(Resource::Vendor);
+    let scope = caller.row_scope(EntityType::Vendor);
     let filter = filter.into_inner();
     export::list(
         format,

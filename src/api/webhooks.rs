@@ -91,7 +91,7 @@ pub async fn create(
     require_subscriber(&caller)?;
     let request = body.0;
     for (index, entity) in request.entity_types.iter().enumerate() {
-        if policy::reach(caller.role, (*entity).into()) == Reach::Nothing {
+        if policy::reach(caller.role, *entity) == Reach::Nothing {
             return Err(ApiError::invalid(
                 &format!("entity_types[{index}]"),
                 "not_readable",

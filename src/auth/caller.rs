@@ -15,7 +15,7 @@ use crate::db::changes::FeedScope;
 use crate::db::clients::ClientRow;
 use crate::db::{self, Conn};
 use crate::domain::enums::{EntityType, Role};
-use crate::domain::policy::{self, CreateScope, Operation, Reach, Resource, RowScope, Scope};
+use crate::domain::policy::{self, CreateScope, Operation, Reach, RowScope, Scope};
 use crate::error::ApiError;
 // Upward, on purpose (one of two: docs/architecture.md): an actix extractor finds what it
 // needs (the token service, the pool, the rate limiter) in the app's state.
@@ -110,7 +110,7 @@ impl Caller {
     }
 
     /// 403 unless the caller's role may make this kind of change.
-    pub fn require(&self, resource: Resource, operation: Operation) -> Result<(), ApiError> {
+    pub fn require(&self, resource: EntityType, operation: Operation) -> Result<(), ApiError> {
         if policy::may_write(self.role, resource, operation) {
             Ok(())
         } else {
@@ -135,7 +135,7 @@ impl Caller {
     /// The studies this caller may read. For `site` and `vendor` callers that takes a
     /// query: the studies of their sites, or of the milestones and risks naming their vendor.
     pub async fn study_scope(&self, conn: &mut Conn) -> Result<Scope, ApiError> {
-        Ok(match policy::reach(self.role, Resource::Study) {
+        Ok(match policy::reach(self.role, EntityType::Study) {
             Reach::All => Scope::All,
             Reach::ClaimedStudies => Scope::Only(self.studies.clone()),
             Reach::OwnSites => Scope::Only(db::sites::study_ids_of(conn, &self.sites).await?),
@@ -169,7 +169,7 @@ impl Caller {
                 }
                 continue;
             }
-            match self.row_scope(entity.into()) {
+            match self.row_scope(entity) {
                 RowScope::All => scope.all.push(name),
                 RowScope::Studies(_) => scope.by_study.push(name),
                 RowScope::Sites(_) => scope.by_site.push(name),
@@ -185,7 +185,7 @@ impl Caller {
     pub async fn create_scope(
         &self,
         conn: &mut Conn,
-        resource: Resource,
+        resource: EntityType,
     ) -> Result<CreateScope, ApiError> {
         Ok(CreateScope {
             studies: self.study_scope(conn).await?,
@@ -194,7 +194,7 @@ impl Caller {
     }
 
     /// The rows of `resource` (other than studies) this caller may read.
-    pub fn row_scope(&self, resource: Resource) -> RowScope {
+    pub fn row_scope(&self, resource: EntityType) -> RowScope {
         match policy::reach(self.role, resource) {
             Reach::All => RowScope::All,
             Reach::ClaimedStudies => RowScope::Studies(self.studies.clone()),
@@ -218,7 +218,7 @@ impl Caller {
 
     /// 403 unless the caller's role reads `resource` at all (for resources that are not
     /// scoped to studies, such as API clients).
-    pub fn require_read(&self, resource: Resource) -> Result<(), ApiError> {
+    pub fn require_read(&self, resource: EntityType) -> Result<(), ApiError> {
         if policy::reach(self.role, resource) == Reach::Nothing {
             Err(ApiError::Forbidden(format!(
                 "role {} may not read this",

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::db::schema::{budget_lines, expenses};
+use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, keyset_page, locks};
 
@@ -170,15 +171,13 @@ pub struct BudgetLineFilter {
 }
 
 fn visible(scope: &RowScope) -> budget_lines::BoxedQuery<'static, diesel::pg::Pg> {
-    let query = budget_lines::table.into_boxed();
-    match scope {
-        RowScope::All => query,
-        RowScope::Studies(studies) => query.filter(budget_lines::study_id.eq_any(studies.clone())),
-        // Budgets are scoped by study only: site and vendor callers see none.
-        RowScope::Sites(_) | RowScope::Vendor(_) | RowScope::Nothing => {
-            query.filter(budget_lines::id.eq_any(Vec::<Uuid>::new()))
-        }
-    }
+    // Budgets are scoped by study only: site and vendor callers see none.
+    let keys = Keys {
+        study: budget_lines::study_id,
+        site: Absent,
+        vendor: Absent,
+    };
+    keys.visible(budget_lines::table.into_boxed(), scope)
 }
 
 diesel::define_sql_function! {

@@ -16,6 +16,7 @@ use validator::{Validate, ValidationError};
 
 use crate::audit::WriteContext;
 use crate::db::schema::{deviations, studies};
+use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Readable, Record, Upsert};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
@@ -207,15 +208,13 @@ fn visible(scope: &RowScope) -> Visible {
     let query = deviations::table
         .inner_join(studies::table.on(deviations::study_id.eq(studies::id)))
         .into_boxed();
-    match scope {
-        RowScope::All => query,
-        RowScope::Studies(ids) => query.filter(deviations::study_id.eq_any(ids.clone())),
-        RowScope::Sites(ids) => query.filter(deviations::site_id.eq_any(ids.clone())),
-        // No deviation names a vendor: such callers see none.
-        RowScope::Vendor(_) | RowScope::Nothing => {
-            query.filter(deviations::id.eq_any(Vec::<Uuid>::new()))
-        }
-    }
+    // No deviation names a vendor: such callers see none.
+    let keys = Keys {
+        study: deviations::study_id,
+        site: deviations::site_id,
+        vendor: Absent,
+    };
+    keys.visible(query, scope)
 }
 
 /// Today's date in UTC, the calendar `reporting_overdue` is judged in.

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::audit::WriteContext;
 use crate::db::schema::{enrollment_reports, sites};
+use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Record};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
@@ -187,15 +188,13 @@ pub struct EnrollmentFilter {
 }
 
 fn visible(scope: &RowScope) -> enrollment_reports::BoxedQuery<'static, diesel::pg::Pg> {
-    let query = enrollment_reports::table.into_boxed();
-    match scope {
-        RowScope::All => query,
-        RowScope::Studies(ids) => query.filter(enrollment_reports::study_id.eq_any(ids.clone())),
-        RowScope::Sites(ids) => query.filter(enrollment_reports::site_id.eq_any(ids.clone())),
-        RowScope::Vendor(_) | RowScope::Nothing => {
-            query.filter(enrollment_reports::id.eq_any(Vec::<Uuid>::new()))
-        }
-    }
+    // No enrollment week names a vendor: such callers see none.
+    let keys = Keys {
+        study: enrollment_reports::study_id,
+        site: enrollment_reports::site_id,
+        vendor: Absent,
+    };
+    keys.visible(enrollment_reports::table.into_boxed(), scope)
 }
 
 pub async fn list(

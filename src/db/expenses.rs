@@ -10,6 +10,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::db::schema::expenses;
+use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
@@ -118,15 +119,13 @@ pub struct ExpenseFilter {
 }
 
 fn visible(scope: &RowScope) -> expenses::BoxedQuery<'static, diesel::pg::Pg> {
-    let query = expenses::table.into_boxed();
-    match scope {
-        RowScope::All => query,
-        RowScope::Studies(studies) => query.filter(expenses::study_id.eq_any(studies.clone())),
-        // Expenses are scoped by study only: site and vendor callers see none.
-        RowScope::Sites(_) | RowScope::Vendor(_) | RowScope::Nothing => {
-            query.filter(expenses::id.eq_any(Vec::<Uuid>::new()))
-        }
-    }
+    // Expenses are scoped by study only: site and vendor callers see none.
+    let keys = Keys {
+        study: expenses::study_id,
+        site: Absent,
+        vendor: Absent,
+    };
+    keys.visible(expenses::table.into_boxed(), scope)
 }
 
 pub async fn list(

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::db::schema::milestones;
+use crate::db::scope::Keys;
 use crate::db::write::{self, Readable, Record, Upsert};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
@@ -187,14 +188,12 @@ diesel::define_sql_function! {
 }
 
 fn visible(scope: &RowScope) -> milestones::BoxedQuery<'static, diesel::pg::Pg> {
-    let query = milestones::table.into_boxed();
-    match scope {
-        RowScope::All => query,
-        RowScope::Studies(ids) => query.filter(milestones::study_id.eq_any(ids.clone())),
-        RowScope::Sites(ids) => query.filter(milestones::site_id.eq_any(ids.clone())),
-        RowScope::Vendor(id) => query.filter(milestones::vendor_id.eq(*id)),
-        RowScope::Nothing => query.filter(milestones::id.eq_any(Vec::<Uuid>::new())),
-    }
+    let keys = Keys {
+        study: milestones::study_id,
+        site: milestones::site_id,
+        vendor: milestones::vendor_id,
+    };
+    keys.visible(milestones::table.into_boxed(), scope)
 }
 
 pub async fn list(

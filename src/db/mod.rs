@@ -18,6 +18,7 @@ pub mod operations;
 pub mod rate_limits;
 pub mod risks;
 pub mod schema;
+pub mod scope;
 pub mod seals;
 pub mod signals;
 pub mod sites;

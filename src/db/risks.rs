@@ -11,6 +11,7 @@ use validator::Validate;
 
 use crate::audit::{self, WriteContext};
 use crate::db::schema::{risks, studies};
+use crate::db::scope::Keys;
 use crate::db::write::{self, Readable, Record, Upsert};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
@@ -152,14 +153,12 @@ pub struct RiskFilter {
 }
 
 fn visible(scope: &RowScope) -> risks::BoxedQuery<'static, diesel::pg::Pg> {
-    let query = risks::table.into_boxed();
-    match scope {
-        RowScope::All => query,
-        RowScope::Studies(studies) => query.filter(risks::study_id.eq_any(studies.clone())),
-        RowScope::Sites(ids) => query.filter(risks::site_id.eq_any(ids.clone())),
-        RowScope::Vendor(vendor) => query.filter(risks::vendor_id.eq(*vendor)),
-        RowScope::Nothing => query.filter(risks::id.eq_any(Vec::<Uuid>::new())),
-    }
+    let keys = Keys {
+        study: risks::study_id,
+        site: risks::site_id,
+        vendor: risks::vendor_id,
+    };
+    keys.visible(risks::table.into_boxed(), scope)
 }
 
 pub async fn list(

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use crate::db::schema::{deviations, enrollment_reports, milestones, risks, sites};
+use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Readable, Record, Upsert};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
@@ -156,16 +157,13 @@ pub struct SiteFilter {
 }
 
 fn visible(scope: &RowScope) -> sites::BoxedQuery<'static, diesel::pg::Pg> {
-    let query = sites::table.into_boxed();
-    match scope {
-        RowScope::All => query,
-        RowScope::Studies(studies) => query.filter(sites::study_id.eq_any(studies.clone())),
-        RowScope::Sites(ids) => query.filter(sites::id.eq_any(ids.clone())),
-        // No site is scoped by vendor: such callers see none.
-        RowScope::Vendor(_) | RowScope::Nothing => {
-            query.filter(sites::id.eq_any(Vec::<Uuid>::new()))
-        }
-    }
+    // No site is scoped by vendor: such callers see none.
+    let keys = Keys {
+        study: sites::study_id,
+        site: sites::id,
+        vendor: Absent,
+    };
+    keys.visible(sites::table.into_boxed(), scope)
 }
 
 pub async fn list(

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::db::schema::{budget_lines, milestones, risks, sites, vendors};
+use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
@@ -105,15 +106,13 @@ pub struct VendorFilter {
 }
 
 fn visible(scope: &RowScope) -> vendors::BoxedQuery<'static, diesel::pg::Pg> {
-    let query = vendors::table.into_boxed();
-    match scope {
-        RowScope::All => query,
-        RowScope::Vendor(id) => query.filter(vendors::id.eq(*id)),
-        // Vendors belong to no study or site: callers scoped that way see none.
-        RowScope::Studies(_) | RowScope::Sites(_) | RowScope::Nothing => {
-            query.filter(vendors::id.eq_any(Vec::<Uuid>::new()))
-        }
-    }
+    // Vendors belong to no study or site: callers scoped that way see none.
+    let keys = Keys {
+        study: Absent,
+        site: Absent,
+        vendor: vendors::id,
+    };
+    keys.visible(vendors::table.into_boxed(), scope)
 }
 
 pub async fn list(

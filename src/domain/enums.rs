@@ -73,11 +73,45 @@ text_enum! {
     SiteStatus { Planned, Selected, Activated, Enrolling, ClosedToEnrollment, Closed, Terminated }
 }
 
+// The kinds of record the service keeps, for two uses that differ by one kind: the audit
+// trail, the change feed and webhooks name the kinds in `EntityType::FEED`; the access policy
+// (`domain::policy::RULES`) has rules for every variant. (The `///` line below is the
+// component's description in the committed OpenAPI document, hence this plain comment.)
 text_enum! {
     /// Entity type names used in the audit trail, change feed and webhooks.
     EntityType {
         Study, Site, Vendor, Milestone, BudgetLine, Expense, Risk, Deviation, EnrollmentReport, Client,
-        SigningKey
+        SigningKey,
+        /// The audit trail's own events: read under the policy, but never a change the trail
+        /// records, so not in `FEED`, and (by `serde(skip)`, which utoipa honours) neither
+        /// accepted, sent nor in the OpenAPI document.
+        #[serde(skip)]
+        AuditEvent
+    }
+}
+
+impl EntityType {
+    /// The kinds the audit trail, the change feed and webhooks record, in the contract's
+    /// order: every kind but `AuditEvent`.
+    pub const FEED: [EntityType; 11] = [
+        EntityType::Study,
+        EntityType::Site,
+        EntityType::Vendor,
+        EntityType::Milestone,
+        EntityType::BudgetLine,
+        EntityType::Expense,
+        EntityType::Risk,
+        EntityType::Deviation,
+        EntityType::EnrollmentReport,
+        EntityType::Client,
+        EntityType::SigningKey,
+    ];
+
+    /// The feed kind of this name (`risk`), if there is one.
+    pub fn of_feed(name: &str) -> Option<EntityType> {
+        EntityType::FEED
+            .into_iter()
+            .find(|kind| kind.as_ref() == name)
     }
 }
 
@@ -156,7 +190,11 @@ mod tests {
     where
         T: VariantArray + serde::Serialize + AsRef<str> + 'static,
     {
-        for variant in T::VARIANTS {
+        names_agree(T::VARIANTS);
+    }
+
+    fn names_agree<T: serde::Serialize + AsRef<str>>(variants: &[T]) {
+        for variant in variants {
             let json = serde_json::to_value(variant).unwrap();
             assert_eq!(json.as_str(), Some(variant.as_ref()));
         }
@@ -168,7 +206,7 @@ mod tests {
         serde_and_strum_agree::<StudyPhase>();
         serde_and_strum_agree::<StudyStatus>();
         serde_and_strum_agree::<SiteStatus>();
-        serde_and_strum_agree::<EntityType>();
+        names_agree(&EntityType::FEED);
         serde_and_strum_agree::<AuditAction>();
         serde_and_strum_agree::<VendorKind>();
         serde_and_strum_agree::<VendorStatus>();
@@ -180,6 +218,23 @@ mod tests {
         serde_and_strum_agree::<DeviationCategory>();
         serde_and_strum_agree::<DeviationImportance>();
         serde_and_strum_agree::<DeviationStatus>();
+    }
+
+    #[test]
+    fn the_feed_is_every_entity_type_but_audit_events() {
+        let others: Vec<EntityType> = EntityType::VARIANTS
+            .iter()
+            .copied()
+            .filter(|kind| *kind != EntityType::AuditEvent)
+            .collect();
+        assert_eq!(others, EntityType::FEED);
+        assert!(serde_json::to_value(EntityType::AuditEvent).is_err());
+        assert!(serde_json::from_value::<EntityType>(serde_json::json!("audit_event")).is_err());
+        assert_eq!(EntityType::of_feed("audit_event"), None);
+        assert_eq!(
+            EntityType::of_feed("signing_key"),
+            Some(EntityType::SigningKey)
+        );
     }
 
     #[test]

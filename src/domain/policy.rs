@@ -10,56 +10,6 @@ use uuid::Uuid;
 use crate::domain::enums::{EntityType, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Resource {
-    Study,
-    Site,
-    Vendor,
-    Milestone,
-    BudgetLine,
-    Expense,
-    Risk,
-    Deviation,
-    EnrollmentReport,
-    Client,
-    AuditEvent,
-}
-
-impl Resource {
-    pub const ALL: [Resource; 11] = [
-        Resource::Study,
-        Resource::Site,
-        Resource::Vendor,
-        Resource::Milestone,
-        Resource::BudgetLine,
-        Resource::Expense,
-        Resource::Risk,
-        Resource::Deviation,
-        Resource::EnrollmentReport,
-        Resource::Client,
-        Resource::AuditEvent,
-    ];
-}
-
-impl From<EntityType> for Resource {
-    fn from(entity: EntityType) -> Self {
-        match entity {
-            EntityType::Study => Resource::Study,
-            EntityType::Site => Resource::Site,
-            EntityType::Vendor => Resource::Vendor,
-            EntityType::Milestone => Resource::Milestone,
-            EntityType::BudgetLine => Resource::BudgetLine,
-            EntityType::Expense => Resource::Expense,
-            EntityType::Risk => Resource::Risk,
-            EntityType::Deviation => Resource::Deviation,
-            EntityType::EnrollmentReport => Resource::EnrollmentReport,
-            EntityType::Client => Resource::Client,
-            // Audit only: who rotated which key is for those who read the clients.
-            EntityType::SigningKey => Resource::Client,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
     Create,
     Update,
@@ -87,7 +37,7 @@ pub enum Reach {
 /// to the rows it reads.
 #[derive(Debug, Clone, Copy)]
 pub struct Rule {
-    pub resource: Resource,
+    pub resource: EntityType,
     pub role: Role,
     pub reach: Reach,
     pub writes: &'static [Operation],
@@ -97,12 +47,14 @@ const CUD: &[Operation] = &[Operation::Create, Operation::Update, Operation::Del
 /// Deviations are never deleted and enrollment weeks are upserted: create and update only.
 const CU: &[Operation] = &[Operation::Create, Operation::Update];
 const CD: &[Operation] = &[Operation::Create, Operation::Delete];
+/// A key rotation creates the new signing key (and supersedes the old ones).
+const C: &[Operation] = &[Operation::Create];
 const U: &[Operation] = &[Operation::Update];
 const NONE: &[Operation] = &[];
 
 macro_rules! rules {
     ($($resource:ident: $($role:ident $reach:ident $writes:ident),+;)+) => {
-        &[$($(Rule { resource: Resource::$resource, role: Role::$role, reach: Reach::$reach, writes: $writes }),+),+]
+        &[$($(Rule { resource: EntityType::$resource, role: Role::$role, reach: Reach::$reach, writes: $writes }),+),+]
     };
 }
 
@@ -110,7 +62,9 @@ macro_rules! rules {
 /// creating and deleting a study is the sponsor's decision (a `cro` updates the studies it
 /// runs); vendors are reference data that a `cro` reads but does not write; a `vendor`
 /// updates only forecast and actual dates, status and notes of its milestones (the
-/// milestone module enforces the fields).
+/// milestone module enforces the fields); who rotated which signing key is read by those who
+/// read the clients, and only an `admin` rotates; the audit trail is for the roles that
+/// answer for the records.
 #[rustfmt::skip]
 pub const RULES: &[Rule] = rules! {
     Study:            Admin All CUD, Sponsor All CUD, Cro ClaimedStudies U,   Site OwnSites NONE, Vendor OwnVendor NONE, Auditor All NONE, Analyst All NONE;
@@ -123,19 +77,20 @@ pub const RULES: &[Rule] = rules! {
     Deviation:        Admin All CU,  Sponsor All CU,  Cro ClaimedStudies CU,  Site OwnSites CU,   Vendor Nothing NONE,  Auditor All NONE, Analyst All NONE;
     EnrollmentReport: Admin All CU,  Sponsor All CU,  Cro ClaimedStudies CU,  Site OwnSites CU,   Vendor Nothing NONE,  Auditor All NONE, Analyst All NONE;
     Client:           Admin All CD,  Sponsor Nothing NONE, Cro Nothing NONE,  Site Nothing NONE,  Vendor Nothing NONE,  Auditor All NONE, Analyst Nothing NONE;
+    SigningKey:       Admin All C,   Sponsor Nothing NONE, Cro Nothing NONE,  Site Nothing NONE,  Vendor Nothing NONE,  Auditor All NONE, Analyst Nothing NONE;
     AuditEvent:       Admin All NONE, Sponsor All NONE, Cro Nothing NONE, Site Nothing NONE, Vendor Nothing NONE, Auditor All NONE, Analyst Nothing NONE;
 };
 
 /// The study data that the dashboard figures (study metrics, enrollment curve, portfolio)
 /// add up.
-pub const METRIC_SOURCES: [Resource; 7] = [
-    Resource::Site,
-    Resource::Milestone,
-    Resource::BudgetLine,
-    Resource::Expense,
-    Resource::Risk,
-    Resource::Deviation,
-    Resource::EnrollmentReport,
+pub const METRIC_SOURCES: [EntityType; 7] = [
+    EntityType::Site,
+    EntityType::Milestone,
+    EntityType::BudgetLine,
+    EntityType::Expense,
+    EntityType::Risk,
+    EntityType::Deviation,
+    EntityType::EnrollmentReport,
 ];
 
 /// Whether `role` reads the dashboard figures of the studies it reads. Those figures sum
@@ -149,17 +104,17 @@ pub fn reads_metrics(role: Role) -> bool {
         .all(|resource| matches!(reach(role, *resource), Reach::All | Reach::ClaimedStudies))
 }
 
-pub fn rule(role: Role, resource: Resource) -> Option<&'static Rule> {
+pub fn rule(role: Role, resource: EntityType) -> Option<&'static Rule> {
     RULES
         .iter()
         .find(|rule| rule.role == role && rule.resource == resource)
 }
 
-pub fn may_write(role: Role, resource: Resource, operation: Operation) -> bool {
+pub fn may_write(role: Role, resource: EntityType, operation: Operation) -> bool {
     rule(role, resource).is_some_and(|rule| rule.writes.contains(&operation))
 }
 
-pub fn reach(role: Role, resource: Resource) -> Reach {
+pub fn reach(role: Role, resource: EntityType) -> Reach {
     rule(role, resource).map_or(Reach::Nothing, |rule| rule.reach)
 }
 
@@ -250,7 +205,7 @@ mod tests {
 
     #[test]
     fn every_role_has_one_rule_per_resource() {
-        for resource in Resource::ALL {
+        for &resource in EntityType::VARIANTS {
             for role in Role::VARIANTS {
                 let count = RULES
                     .iter()
@@ -280,18 +235,39 @@ mod tests {
 
     #[test]
     fn only_admin_manages_clients_and_deviations_are_never_deleted() {
-        assert!(may_write(Role::Admin, Resource::Client, Operation::Create));
-        assert!(!may_write(
-            Role::Sponsor,
-            Resource::Client,
+        assert!(may_write(
+            Role::Admin,
+            EntityType::Client,
             Operation::Create
         ));
-        assert_eq!(reach(Role::Analyst, Resource::Client), Reach::Nothing);
+        assert!(!may_write(
+            Role::Sponsor,
+            EntityType::Client,
+            Operation::Create
+        ));
+        assert_eq!(reach(Role::Analyst, EntityType::Client), Reach::Nothing);
         assert!(
-            RULES.iter().all(
-                |r| r.resource != Resource::Deviation || !r.writes.contains(&Operation::Delete)
-            )
+            RULES
+                .iter()
+                .all(|r| r.resource != EntityType::Deviation
+                    || !r.writes.contains(&Operation::Delete))
         );
+    }
+
+    #[test]
+    fn signing_keys_are_read_like_clients_and_rotated_by_admin_only() {
+        for &role in Role::VARIANTS {
+            assert_eq!(
+                reach(role, EntityType::SigningKey),
+                reach(role, EntityType::Client),
+                "{role}"
+            );
+            assert_eq!(
+                may_write(role, EntityType::SigningKey, Operation::Create),
+                role == Role::Admin,
+                "{role}"
+            );
+        }
     }
 
     #[test]

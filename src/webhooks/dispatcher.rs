@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use strum::VariantArray;
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -113,9 +112,8 @@ async fn queue_changes(conn: &mut Conn, id: Uuid) -> anyhow::Result<()> {
                 _ => return Ok(()),
             };
             let owner = Caller::from_client(&owner);
-            let types: Vec<EntityType> = EntityType::VARIANTS
-                .iter()
-                .copied()
+            let types: Vec<EntityType> = EntityType::FEED
+                .into_iter()
                 .filter(|t| webhook.entity_types.iter().any(|name| name == t.as_ref()))
                 .collect();
             let scope = owner.feed_scope(conn, &types).await?;
