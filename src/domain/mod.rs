@@ -9,6 +9,7 @@ pub mod enrollment;
 pub mod enums;
 pub mod expenses;
 pub mod forecast;
+pub mod ids;
 pub mod json;
 pub mod metrics;
 pub mod milestones;

@@ -1,0 +1,134 @@
+//! One id type per kind of record, so that a study's id cannot be passed where a site's is
+//! wanted: `lock_for_reference(conn, site_id, study_id)` with its arguments swapped does
+//! not compile.
+//!
+//! Each is a UUID underneath and only that on the outside: serde reads and writes the bare
+//! UUID string (`transparent`), diesel binds and loads it as a `uuid` column, and the
+//! OpenAPI document shows `string`/`uuid`. utoipa cannot be told that once for a type (its
+//! derive makes every named type a `$ref`), so a documented field or parameter of an id
+//! type says `value_type = Uuid` where it is declared; the drift test on
+//! `openapi/openapi.json` catches one that does not.
+//!
+//! A polymorphic reference (an audit event's or feed entry's `entity_id`, which names a
+//! record of any kind) stays a bare [`Uuid`].
+
+use uuid::Uuid;
+
+/// Declares an id type: a UUID that serde, diesel and `Display` see as one.
+macro_rules! entity_id {
+    ($($(#[$meta:meta])* $name:ident;)+) => {$(
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize,
+            diesel::AsExpression, diesel::FromSqlRow,
+        )]
+        #[serde(transparent)]
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new, time-ordered id (UUIDv7), as every record gets on insert.
+            pub fn new_v7() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            /// The UUID underneath, for a place that takes any kind of record (the audit
+            /// trail's `entity_id`, a cursor, a log line).
+            pub fn uuid(self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<$name> for Uuid {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Uuid, diesel::pg::Pg> for $name {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                <Uuid as diesel::serialize::ToSql<diesel::sql_types::Uuid, diesel::pg::Pg>>::to_sql(
+                    &self.0, out,
+                )
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Uuid, diesel::pg::Pg> for $name {
+            fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                <Uuid as diesel::deserialize::FromSql<diesel::sql_types::Uuid, diesel::pg::Pg>>::from_sql(
+                    bytes,
+                )
+                .map(Self)
+            }
+        }
+    )+};
+}
+
+entity_id! {
+    /// A study's id.
+    StudyId;
+    /// A site's id.
+    SiteId;
+    /// A vendor's id.
+    VendorId;
+    /// A milestone's id.
+    MilestoneId;
+    /// A budget line's id.
+    BudgetLineId;
+    /// An expense's id.
+    ExpenseId;
+    /// A risk's id.
+    RiskId;
+    /// A protocol deviation's id.
+    DeviationId;
+    /// A weekly enrollment report's id.
+    EnrollmentReportId;
+    /// An API client's id (its OAuth2 `client_id`).
+    ClientId;
+    /// A webhook subscription's id.
+    WebhookId;
+    /// A webhook delivery's id.
+    DeliveryId;
+    /// An audit event's id.
+    AuditEventId;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_the_bare_uuid_in_json() {
+        let uuid = Uuid::now_v7();
+        let id = StudyId::from(uuid);
+        assert_eq!(
+            serde_json::to_value(id).unwrap(),
+            serde_json::json!(uuid.to_string())
+        );
+        let back: StudyId = serde_json::from_value(serde_json::json!(uuid.to_string())).unwrap();
+        assert_eq!(back, id);
+        assert_eq!(id.to_string(), uuid.to_string());
+    }
+
+    #[test]
+    fn an_id_that_is_not_a_uuid_is_refused() {
+        assert!(serde_json::from_value::<SiteId>(serde_json::json!("not-a-uuid")).is_err());
+        assert!(serde_json::from_value::<SiteId>(serde_json::json!(42)).is_err());
+    }
+}
