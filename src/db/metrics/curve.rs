@@ -2,11 +2,11 @@
 //! snapshot, like the dashboard.
 
 use chrono::NaiveDate;
-use uuid::Uuid;
 
 use crate::db::Conn;
 use crate::db::metrics::queries::{WeekRow, now, plan, weekly_enrollment};
 use crate::db::studies::{self, Study};
+use crate::domain::ids::StudyId;
 use crate::domain::metrics as formula;
 use crate::domain::metrics::answers::EnrollmentCurveWeek;
 use crate::domain::policy::Scope;
@@ -15,14 +15,14 @@ use crate::error::ApiError;
 /// A study's weekly enrollment curve, in one snapshot like its dashboard.
 pub async fn read_enrollment_curve(
     conn: &mut Conn,
-    id: Uuid,
+    id: StudyId,
 ) -> Result<Vec<EnrollmentCurveWeek>, ApiError> {
     conn.build_transaction()
         .repeatable_read()
         .read_only()
         .run(async move |conn| {
             let today = now(conn).await?.date_naive();
-            let study = studies::find(conn, id, &Scope::All).await?;
+            let study = studies::find(conn, id.into(), &Scope::All).await?;
             enrollment_curve(conn, &study, today).await
         })
         .await
@@ -45,7 +45,7 @@ pub struct CurveAt {
 /// columns (the curve itself still answers).
 pub async fn read_enrollment_curve_at(
     conn: &mut Conn,
-    id: Uuid,
+    id: StudyId,
     as_of: Option<NaiveDate>,
     prior: Option<(f64, f64)>,
 ) -> Result<CurveAt, ApiError> {
@@ -57,7 +57,7 @@ pub async fn read_enrollment_curve_at(
                 Some(day) => day,
                 None => now(conn).await?.date_naive(),
             };
-            let study = studies::find(conn, id, &Scope::All).await?;
+            let study = studies::find(conn, id.into(), &Scope::All).await?;
             let mut rows = enrollment_curve(conn, &study, as_of).await?;
             let forecast = match crate::db::forecast::forecast_of(conn, &study, as_of, prior).await
             {
@@ -105,7 +105,7 @@ async fn enrollment_curve(
     study: &Study,
     today: NaiveDate,
 ) -> Result<Vec<EnrollmentCurveWeek>, ApiError> {
-    let weeks = weekly_enrollment(conn, study.id).await?;
+    let weeks = weekly_enrollment(conn, study.id.into()).await?;
     let plan = plan(conn, study).await?;
     let current = formula::week_monday(today);
     let first = [
