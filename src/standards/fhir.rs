@@ -236,6 +236,16 @@ mod tests {
     use super::*;
     use strum::VariantArray;
 
+    /// Every value of `T` has a code of `value_set`.
+    fn all_coded<T>(value_set: &[&str], code: fn(T) -> &'static str)
+    where
+        T: VariantArray + Copy + std::fmt::Display,
+    {
+        for value in T::VARIANTS {
+            assert!(value_set.contains(&code(*value)), "{value}");
+        }
+    }
+
     #[test]
     fn every_enum_value_has_a_code_of_the_value_sets() {
         let phases = [
@@ -248,9 +258,7 @@ mod tests {
             "phase-4",
             "n-a",
         ];
-        for phase in StudyPhase::VARIANTS {
-            assert!(phases.contains(&phase_code(*phase)), "{phase}");
-        }
+        all_coded::<StudyPhase>(&phases, phase_code);
         let states = [
             "not-yet-recruiting",
             "recruiting",
@@ -262,12 +270,8 @@ mod tests {
             "enrolling-by-invitation",
             "closed-to-accrual",
         ];
-        for status in StudyStatus::VARIANTS {
-            assert!(states.contains(&study_status_code(*status)), "{status}");
-        }
-        for status in SiteStatus::VARIANTS {
-            assert!(states.contains(&site_status_code(*status)), "{status}");
-        }
+        all_coded::<StudyStatus>(&states, study_status_code);
+        all_coded::<SiteStatus>(&states, site_status_code);
     }
 
     #[test]

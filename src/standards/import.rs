@@ -411,17 +411,7 @@ async fn apply(
             study.id
         }
         StudyStep::Update { before, after } => {
-            if before.fields() != *after {
-                write::update::<Study>(
-                    conn,
-                    ctx,
-                    before.id,
-                    |_| true,
-                    &IfMatch::any(),
-                    |_| Ok(after.clone()),
-                )
-                .await?;
-            }
+            update_changed::<Study>(conn, ctx, before, after).await?;
             before.id
         }
     };
@@ -434,21 +424,32 @@ async fn apply(
                 let site: Site = write::create(conn, ctx, fields).await?;
                 created.push(site.id);
             }
-            SiteStep::Update { before, after } if before.fields() != *after => {
-                write::update::<Site>(
-                    conn,
-                    ctx,
-                    before.id,
-                    |_| true,
-                    &IfMatch::any(),
-                    |_| Ok(after.clone()),
-                )
-                .await?;
+            SiteStep::Update { before, after } => {
+                update_changed::<Site>(conn, ctx, before, after).await?
             }
-            SiteStep::Update { .. } | SiteStep::NotInRecord(_) => {}
+            SiteStep::NotInRecord(_) => {}
         }
     }
     Ok((study_id, created))
+}
+
+/// Writes the record's fields mapped from the record, when they differ from its stored
+/// ones, through the write path without `If-Match`: the import answers for the whole record.
+async fn update_changed<R>(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    before: &R,
+    after: &R::Fields,
+) -> Result<(), ApiError>
+where
+    R: Record + Sync,
+    R::Fields: Clone,
+{
+    if before.fields() != *after {
+        let change = |_: &R| Ok(after.clone());
+        write::update::<R>(conn, ctx, before.id(), |_| true, &IfMatch::any(), change).await?;
+    }
+    Ok(())
 }
 
 /// Validates the `currency` query parameter (422 naming it).
