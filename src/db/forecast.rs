@@ -11,6 +11,7 @@ use diesel::sql_types::{Array, Date, Timestamptz};
 use diesel_async::RunQueryDsl;
 
 use crate::db::Conn;
+use crate::db::metrics::snapshot;
 use crate::db::studies::{self, Study};
 use crate::domain::forecast::{self, EnrollmentForecast, Forecasted, SiteData, StudyData};
 use crate::domain::ids::StudyId;
@@ -147,12 +148,8 @@ pub async fn read_forecast(
     as_of: Option<NaiveDate>,
     prior: Option<(f64, f64)>,
 ) -> Result<EnrollmentForecast, ApiError> {
-    conn.build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run(async move |conn| {
-            let (study, as_of) = study_on(conn, id, as_of).await?;
-            Ok(forecast_of(conn, &study, as_of, prior).await?.answer)
-        })
-        .await
+    snapshot!(conn, async move |conn| {
+        let (study, as_of) = study_on(conn, id, as_of).await?;
+        Ok(forecast_of(conn, &study, as_of, prior).await?.answer)
+    })
 }

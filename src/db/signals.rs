@@ -12,6 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::Conn;
 use crate::db::forecast::{self, OfStudy, study_ids};
+use crate::db::metrics::snapshot;
 use crate::db::studies::Study;
 use crate::domain::ids::StudyId;
 use crate::domain::signals::{self, Signal, StudyFacts};
@@ -152,13 +153,9 @@ pub async fn read_signals(
     id: StudyId,
     as_of: Option<NaiveDate>,
 ) -> Result<Vec<Signal>, ApiError> {
-    conn.build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run(async move |conn| {
-            let (study, as_of) = forecast::study_on(conn, id, as_of).await?;
-            let mut all = leading(conn, std::slice::from_ref(&study), as_of).await?;
-            Ok(all.remove(&id).map(|l| l.signals).unwrap_or_default())
-        })
-        .await
+    snapshot!(conn, async move |conn| {
+        let (study, as_of) = forecast::study_on(conn, id, as_of).await?;
+        let mut all = leading(conn, std::slice::from_ref(&study), as_of).await?;
+        Ok(all.remove(&id).map(|l| l.signals).unwrap_or_default())
+    })
 }

@@ -17,15 +17,11 @@ pub async fn read_enrollment_curve(
     conn: &mut Conn,
     id: StudyId,
 ) -> Result<Vec<EnrollmentCurveWeek>, ApiError> {
-    conn.build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run(async move |conn| {
-            let today = now(conn).await?.date_naive();
-            let study = studies::find(conn, id.into(), &Scope::All).await?;
-            enrollment_curve(conn, &study, today).await
-        })
-        .await
+    snapshot!(conn, async move |conn| {
+        let today = now(conn).await?.date_naive();
+        let study = studies::find(conn, id.into(), &Scope::All).await?;
+        enrollment_curve(conn, &study, today).await
+    })
 }
 
 /// The enrollment curve at `as_of` with the forecast's columns, and what the chart needs.
@@ -49,38 +45,33 @@ pub async fn read_enrollment_curve_at(
     as_of: Option<NaiveDate>,
     prior: Option<(f64, f64)>,
 ) -> Result<CurveAt, ApiError> {
-    conn.build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run(async move |conn| {
-            let as_of = match as_of {
-                Some(day) => day,
-                None => now(conn).await?.date_naive(),
-            };
-            let study = studies::find(conn, id.into(), &Scope::All).await?;
-            let mut rows = enrollment_curve(conn, &study, as_of).await?;
-            let forecast = match crate::db::forecast::forecast_of(conn, &study, as_of, prior).await
-            {
-                Ok(f) => Some(f),
-                Err(ApiError::Validation(_)) => None,
-                Err(other) => return Err(other),
-            };
-            if let Some(f) = &forecast {
-                for row in &mut rows {
-                    let [p10, p50, p90] = forecast_columns(f, row.week_start);
-                    row.forecast_p10 = p10;
-                    row.forecast_p50 = p50;
-                    row.forecast_p90 = p90;
-                }
+    snapshot!(conn, async move |conn| {
+        let as_of = match as_of {
+            Some(day) => day,
+            None => now(conn).await?.date_naive(),
+        };
+        let study = studies::find(conn, id.into(), &Scope::All).await?;
+        let mut rows = enrollment_curve(conn, &study, as_of).await?;
+        let forecast = match crate::db::forecast::forecast_of(conn, &study, as_of, prior).await {
+            Ok(f) => Some(f),
+            Err(ApiError::Validation(_)) => None,
+            Err(other) => return Err(other),
+        };
+        if let Some(f) = &forecast {
+            for row in &mut rows {
+                let [p10, p50, p90] = forecast_columns(f, row.week_start);
+                row.forecast_p10 = p10;
+                row.forecast_p50 = p50;
+                row.forecast_p90 = p90;
             }
-            Ok(CurveAt {
-                study,
-                as_of,
-                rows,
-                forecast,
-            })
+        }
+        Ok(CurveAt {
+            study,
+            as_of,
+            rows,
+            forecast,
         })
-        .await
+    })
 }
 
 /// The forecast columns of the week starting `week_start`: none before t0; else, with

@@ -4,6 +4,22 @@
 //! answer is read in one REPEATABLE READ, read-only transaction, so they agree with each
 //! other and with `as_of`. Definitions: `docs/metrics.md`.
 
+/// `$read` (an `async move |conn| ...` closure) in one REPEATABLE READ, read-only
+/// transaction: every figure of an answer from the same snapshot (the dashboards, the
+/// curve, the forecast, the signals). A macro, not a function: diesel-async bounds the
+/// closure `run` takes by a trait it does not export, so no function can pass one on.
+macro_rules! snapshot {
+    ($conn:expr, $read:expr) => {
+        $conn
+            .build_transaction()
+            .repeatable_read()
+            .read_only()
+            .run($read)
+            .await
+    };
+}
+pub(crate) use snapshot;
+
 pub mod curve;
 mod queries;
 
@@ -33,28 +49,20 @@ use crate::error::ApiError;
 /// comes from the same snapshot, taken at `as_of`. The caller has checked that it may read
 /// the study; a study deleted since is a 404.
 pub async fn read_study_metrics(conn: &mut Conn, id: StudyId) -> Result<StudyMetrics, ApiError> {
-    conn.build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run(async move |conn| {
-            let as_of = now(conn).await?;
-            let study = studies::find(conn, id.into(), &Scope::All).await?;
-            study_metrics(conn, &study, as_of).await
-        })
-        .await
+    snapshot!(conn, async move |conn| {
+        let as_of = now(conn).await?;
+        let study = studies::find(conn, id.into(), &Scope::All).await?;
+        study_metrics(conn, &study, as_of).await
+    })
 }
 
 /// The portfolio rows of the live studies in `scope`, in one snapshot.
 pub async fn read_portfolio(conn: &mut Conn, scope: Scope) -> Result<Vec<PortfolioRow>, ApiError> {
-    conn.build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run(async move |conn| {
-            let as_of = now(conn).await?;
-            let studies = visible_studies(conn, &scope).await?;
-            portfolio(conn, &studies, as_of).await
-        })
-        .await
+    snapshot!(conn, async move |conn| {
+        let as_of = now(conn).await?;
+        let studies = visible_studies(conn, &scope).await?;
+        portfolio(conn, &studies, as_of).await
+    })
 }
 
 /// Every per-study aggregate of the given studies.
