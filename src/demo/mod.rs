@@ -23,6 +23,8 @@ use chrono::NaiveDate;
 use diesel_async::AsyncConnection;
 use serde::Serialize;
 use uuid::Uuid;
+
+use crate::domain::ids::StudyId;
 use validator::Validate;
 
 use crate::audit::WriteContext;
@@ -71,7 +73,7 @@ pub struct Loaded {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoStudy {
-    pub id: Uuid,
+    pub id: StudyId,
     pub protocol_number: String,
     pub title: String,
 }
@@ -79,7 +81,7 @@ pub struct DemoStudy {
 impl From<&Study> for DemoStudy {
     fn from(study: &Study) -> Self {
         Self {
-            id: study.id,
+            id: study.id.into(),
             protocol_number: study.protocol_number.clone(),
             title: study.title.clone(),
         }
