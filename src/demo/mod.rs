@@ -22,9 +22,6 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use diesel_async::AsyncConnection;
 use serde::Serialize;
-use uuid::Uuid;
-
-use crate::domain::ids::StudyId;
 use validator::Validate;
 
 use crate::audit::WriteContext;
@@ -41,6 +38,7 @@ use crate::db::write::{self, lock_external_ids};
 use crate::db::{self, Conn};
 use crate::domain::enrollment::parse_week_start;
 use crate::domain::enums::{EntityType, Role};
+use crate::domain::ids::{SiteId, StudyId, VendorId};
 use crate::error::ApiError;
 
 /// The change reason on every demo record's audit event.
@@ -140,22 +138,23 @@ async fn write_portfolio(
     today: NaiveDate,
 ) -> Result<Loaded, ApiError> {
     let mut loaded = Loaded::default();
-    let mut vendors = Vec::new();
+    let mut vendors: Vec<VendorId> = Vec::new();
     for fields in portfolio.vendors {
         let vendor: Vendor = create(conn, ctx, fields).await?;
-        vendors.push(vendor.id);
+        vendors.push(vendor.id.into());
     }
     loaded.vendors = vendors.len();
     let vendor = |index: Option<usize>| index.and_then(|i| vendors.get(i).copied());
     for plan in portfolio.studies {
         let study: Study = create(conn, ctx, plan.fields).await?;
-        let mut sites: HashMap<usize, Uuid> = HashMap::new();
+        let study_id = StudyId::from(study.id);
+        let mut sites: HashMap<usize, SiteId> = HashMap::new();
         for (index, site_plan) in plan.sites.into_iter().enumerate() {
             let mut fields = site_plan.fields;
             fields.study_id = study.id;
-            fields.cro_vendor_id = vendor(site_plan.cro_vendor);
+            fields.cro_vendor_id = vendor(site_plan.cro_vendor).map(Into::into);
             let site: Site = create(conn, ctx, fields).await?;
-            sites.insert(index, site.id);
+            sites.insert(index, site.id.into());
             loaded.sites += 1;
             // Each week is its report's first: `write::create`, the step `PUT` takes for a
             // week not reported yet. The rest of `db::enrollment::upsert` (a lock on the site,
@@ -173,17 +172,14 @@ async fn write_portfolio(
         }
         let site = |index: Option<usize>| index.and_then(|i| sites.get(&i).copied());
         for linked in plan.milestones {
-            let mut fields = linked.fields;
-            fields.study_id = study.id;
-            fields.site_id = site(linked.site);
-            fields.vendor_id = vendor(linked.vendor);
+            let fields = linked.into_fields(study_id, site, vendor);
             let _: Milestone = create(conn, ctx, fields).await?;
             loaded.milestones += 1;
         }
         for line_plan in plan.budget {
             let mut fields = line_plan.fields;
             fields.study_id = study.id;
-            fields.vendor_id = vendor(line_plan.vendor);
+            fields.vendor_id = vendor(line_plan.vendor).map(Into::into);
             let line: BudgetLine = create(conn, ctx, fields).await?;
             loaded.budget_lines += 1;
             for mut expense in line_plan.expenses {
@@ -193,11 +189,7 @@ async fn write_portfolio(
             }
         }
         for linked in plan.risks {
-            let mut fields = linked.fields;
-            fields.study_id = study.id;
-            fields.site_id = site(linked.site);
-            fields.vendor_id = vendor(linked.vendor);
-            let risk: Risk = create(conn, ctx, fields).await?;
+            let risk: Risk = create(conn, ctx, linked.into_fields(study_id, site, vendor)).await?;
             loaded.risks += 1;
             if risk.status == crate::domain::enums::RiskStatus::Escalated {
                 loaded.escalated_risks += 1;
@@ -206,7 +198,7 @@ async fn write_portfolio(
         for linked in plan.deviations {
             let mut fields = linked.fields;
             fields.study_id = study.id;
-            fields.site_id = site(linked.site).ok_or(ApiError::NotFound)?;
+            fields.site_id = site(linked.site).ok_or(ApiError::NotFound)?.into();
             fields.validate()?;
             db::deviations::create(conn, ctx, fields).await?;
             loaded.deviations += 1;

@@ -29,6 +29,7 @@ use crate::domain::enums::{
     BudgetCategory, DeviationCategory, DeviationImportance, DeviationStatus, MilestoneKind,
     MilestoneStatus, RiskCategory, RiskStatus, SiteStatus,
 };
+use crate::domain::ids::{SiteId, StudyId, VendorId};
 use crate::domain::money::Money;
 use crate::domain::studies::{
     DEFAULT_DEVIATION_REPORTING_DAYS, DEFAULT_FORECAST_CONFIDENCE_THRESHOLD,
@@ -71,6 +72,42 @@ pub struct Linked<F> {
     pub fields: F,
     pub site: Option<usize>,
     pub vendor: Option<usize>,
+}
+
+/// The fields of a record that names its study, a site and a vendor.
+pub trait Links {
+    fn link(&mut self, study: StudyId, site: Option<SiteId>, vendor: Option<VendorId>);
+}
+
+impl Links for MilestoneFields {
+    fn link(&mut self, study: StudyId, site: Option<SiteId>, vendor: Option<VendorId>) {
+        self.study_id = study.into();
+        self.site_id = site.map(Into::into);
+        self.vendor_id = vendor.map(Into::into);
+    }
+}
+
+impl Links for RiskFields {
+    fn link(&mut self, study: StudyId, site: Option<SiteId>, vendor: Option<VendorId>) {
+        self.study_id = study.into();
+        self.site_id = site.map(Into::into);
+        self.vendor_id = vendor.map(Into::into);
+    }
+}
+
+impl<F: Links> Linked<F> {
+    /// The fields linked to `study` and to the site and vendor the plan's indexes name
+    /// once they exist (`site`, `vendor`: an index to its id).
+    pub fn into_fields(
+        self,
+        study: StudyId,
+        site: impl Fn(Option<usize>) -> Option<SiteId>,
+        vendor: impl Fn(Option<usize>) -> Option<VendorId>,
+    ) -> F {
+        let mut fields = self.fields;
+        fields.link(study, site(self.site), vendor(self.vendor));
+        fields
+    }
 }
 
 pub struct LinePlan {
