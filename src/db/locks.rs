@@ -60,6 +60,16 @@ pub async fn studies_for_batch(conn: &mut Conn, ids: &[StudyId]) -> Result<(), A
 /// (a milestone, say): 422 on `site_id` unless it is a live site of that study, and a lock
 /// that keeps it so until the write commits (a site delete takes the row `FOR UPDATE`
 /// before it counts what names the site).
+///
+/// The ids are typed, so a call with the two swapped does not compile:
+///
+/// ```compile_fail
+/// # use trialops::db::{Conn, locks};
+/// # use trialops::domain::ids::{SiteId, StudyId};
+/// async fn swapped(conn: &mut Conn, site_id: SiteId, study_id: StudyId) {
+///     let _ = locks::site_for_reference(conn, study_id, site_id).await;
+/// }
+/// ```
 pub async fn site_for_reference(
     conn: &mut Conn,
     site_id: SiteId,
