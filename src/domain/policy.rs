@@ -325,9 +325,9 @@ mod tests {
         };
         assert!(RowScope::All.allows(row));
         assert!(RowScope::Studies(vec![a]).allows(row));
-        assert!(!RowScope::Studies(vec![StudyId::from(b.uuid())]).allows(row));
+        assert!(!RowScope::Studies(vec![StudyId::new_v7()]).allows(row));
         assert!(RowScope::Sites(vec![b]).allows(row));
-        assert!(!RowScope::Vendor(VendorId::from(a.uuid())).allows(row));
+        assert!(!RowScope::Vendor(VendorId::new_v7()).allows(row));
         assert!(!RowScope::Nothing.allows(row));
     }
 }
