@@ -111,7 +111,7 @@ pub(crate) async fn study_answer<T>(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.read_db.get().await?;
     check_study(caller, &mut conn, id).await?;
-    let changes = db::validators::changes(&mut conn, Some(&[id])).await?;
+    let changes = db::validators::changes(&mut conn, Some(&[id.into()])).await?;
     let validator = Validator::new(req, conditional::media(format), changes, None);
     if let Some(not_modified) = validator.not_modified(req) {
         return Ok(not_modified);
@@ -134,7 +134,7 @@ pub(crate) fn figures<T: Serialize>(answer: &T, format: Format) -> ApiResult<Htt
 /// 404 unless the caller reads the study, then 403 unless its role reads metrics.
 pub(crate) async fn check_study(caller: &Caller, conn: &mut db::Conn, id: Uuid) -> ApiResult<()> {
     let scope = caller.study_scope(conn).await?;
-    db::studies::find(conn, id, &scope).await?;
+    db::studies::find(conn, id.into(), &scope).await?;
     caller.require_metrics()
 }
 
@@ -213,7 +213,7 @@ pub async fn enrollment_curve(
     } else {
         conditional::media(format)
     };
-    let changes = db::validators::changes(&mut conn, Some(&[id])).await?;
+    let changes = db::validators::changes(&mut conn, Some(&[id.into()])).await?;
     let validator = Validator::new(&req, media, changes, None);
     if let Some(not_modified) = validator.not_modified(&req) {
         return Ok(not_modified);

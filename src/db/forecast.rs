@@ -112,11 +112,11 @@ pub async fn forecast_of(
     as_of: NaiveDate,
     prior: Option<(f64, f64)>,
 ) -> Result<Forecasted, ApiError> {
-    let mut sites = site_data(conn, &[study.id], forecast::clock(as_of)).await?;
+    let mut sites = site_data(conn, &[study.id.uuid()], forecast::clock(as_of)).await?;
     forecast::forecast(
-        study.id,
+        study.id.uuid(),
         &study_data(study),
-        sites.remove(&study.id).unwrap_or_default(),
+        sites.remove(&study.id.uuid()).unwrap_or_default(),
         as_of,
         prior,
     )
@@ -129,17 +129,18 @@ pub async fn forecasts(
     studies: &[Study],
     as_of: NaiveDate,
 ) -> Result<HashMap<Uuid, Option<Forecasted>>, ApiError> {
-    let ids: Vec<Uuid> = studies.iter().map(|s| s.id).collect();
+    let ids: Vec<Uuid> = studies.iter().map(|s| s.id.uuid()).collect();
     let mut sites = site_data(conn, &ids, forecast::clock(as_of)).await?;
     let mut out = HashMap::new();
     for study in studies {
-        let data = sites.remove(&study.id).unwrap_or_default();
-        let forecasted = match forecast::forecast(study.id, &study_data(study), data, as_of, None) {
-            Ok(f) => Some(f),
-            Err(ApiError::Validation(_)) => None,
-            Err(other) => return Err(other),
-        };
-        out.insert(study.id, forecasted);
+        let data = sites.remove(&study.id.uuid()).unwrap_or_default();
+        let forecasted =
+            match forecast::forecast(study.id.uuid(), &study_data(study), data, as_of, None) {
+                Ok(f) => Some(f),
+                Err(ApiError::Validation(_)) => None,
+                Err(other) => return Err(other),
+            };
+        out.insert(study.id.uuid(), forecasted);
     }
     Ok(out)
 }
@@ -160,7 +161,7 @@ pub async fn read_forecast(
                 Some(day) => day,
                 None => today(conn).await?,
             };
-            let study = studies::find(conn, id, &Scope::All).await?;
+            let study = studies::find(conn, id.into(), &Scope::All).await?;
             Ok(forecast_of(conn, &study, as_of, prior).await?.answer)
         })
         .await

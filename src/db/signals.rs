@@ -97,14 +97,14 @@ async fn facts(
     studies: &[Study],
     as_of: NaiveDate,
 ) -> Result<HashMap<Uuid, StudyFacts>, ApiError> {
-    let ids: Vec<Uuid> = studies.iter().map(|s| s.id).collect();
+    let ids: Vec<Uuid> = studies.iter().map(|s| s.id.uuid()).collect();
     let forecasts = forecast::forecasts(conn, studies, as_of).await?;
     let mut all: HashMap<Uuid, StudyFacts> = studies
         .iter()
         .map(|s| {
-            let headline = forecasts.get(&s.id).and_then(Option::as_ref);
+            let headline = forecasts.get(&s.id.uuid()).and_then(Option::as_ref);
             let facts = StudyFacts {
-                study_id: s.id,
+                study_id: s.id.uuid(),
                 currency: s.currency.clone(),
                 planned_start: s.planned_start_date,
                 planned_end: s.planned_end_date,
@@ -115,7 +115,7 @@ async fn facts(
                 p50_completion: headline.and_then(|f| f.answer.completion_date.p50),
                 ..StudyFacts::default()
             };
-            (s.id, facts)
+            (s.id.uuid(), facts)
         })
         .collect();
     let sites: Vec<SiteRow> = diesel::sql_query(
@@ -263,9 +263,12 @@ pub async fn read_signals(
                 Some(day) => day,
                 None => forecast::today(conn).await?,
             };
-            let study = studies::find(conn, id, &Scope::All).await?;
+            let study = studies::find(conn, id.into(), &Scope::All).await?;
             let mut all = leading(conn, std::slice::from_ref(&study), as_of).await?;
-            Ok(all.remove(&study.id).map(|l| l.signals).unwrap_or_default())
+            Ok(all
+                .remove(&study.id.uuid())
+                .map(|l| l.signals)
+                .unwrap_or_default())
         })
         .await
 }

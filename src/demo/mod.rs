@@ -79,7 +79,7 @@ pub struct DemoStudy {
 impl From<&Study> for DemoStudy {
     fn from(study: &Study) -> Self {
         Self {
-            id: study.id,
+            id: study.id.uuid(),
             protocol_number: study.protocol_number.clone(),
             title: study.title.clone(),
         }
@@ -153,7 +153,7 @@ async fn write_portfolio(
             fields.study_id = study.id;
             fields.cro_vendor_id = vendor(site_plan.cro_vendor);
             let site: Site = create(conn, ctx, fields).await?;
-            sites.insert(index, site.id);
+            sites.insert(index, site.id.uuid());
             loaded.sites += 1;
             // Each week is its report's first: `write::create`, the step `PUT` takes for a
             // week not reported yet. The rest of `db::enrollment::upsert` (a lock on the site,
@@ -173,7 +173,7 @@ async fn write_portfolio(
         for linked in plan.milestones {
             let mut fields = linked.fields;
             fields.study_id = study.id;
-            fields.site_id = site(linked.site);
+            fields.site_id = site(linked.site).map(Into::into);
             fields.vendor_id = vendor(linked.vendor);
             let _: Milestone = create(conn, ctx, fields).await?;
             loaded.milestones += 1;
@@ -193,7 +193,7 @@ async fn write_portfolio(
         for linked in plan.risks {
             let mut fields = linked.fields;
             fields.study_id = study.id;
-            fields.site_id = site(linked.site);
+            fields.site_id = site(linked.site).map(Into::into);
             fields.vendor_id = vendor(linked.vendor);
             let risk: Risk = create(conn, ctx, fields).await?;
             loaded.risks += 1;
@@ -204,7 +204,9 @@ async fn write_portfolio(
         for linked in plan.deviations {
             let mut fields = linked.fields;
             fields.study_id = study.id;
-            fields.site_id = site(linked.site).ok_or(ApiError::NotFound)?;
+            fields.site_id = site(linked.site)
+                .map(Into::into)
+                .ok_or(ApiError::NotFound)?;
             fields.validate()?;
             db::deviations::create(conn, ctx, fields).await?;
             loaded.deviations += 1;

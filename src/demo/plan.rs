@@ -274,7 +274,7 @@ fn sites(rng: &mut StdRng, today: NaiveDate, study: usize, spec: &StudySpec) -> 
         let irb_weeks = if activated.is_some() { 5 } else { 3 };
         let fields = SiteFields {
             external_id: None,
-            study_id: LATER,
+            study_id: LATER.into(),
             site_number: site_number(s.country, study, n),
             name: s.name.into(),
             institution: None,
@@ -572,7 +572,7 @@ fn milestones(
             Linked {
                 fields: MilestoneFields {
                     external_id: None,
-                    study_id: LATER,
+                    study_id: LATER.into(),
                     site_id: None,
                     vendor_id: None,
                     name: name.into(),
@@ -595,7 +595,7 @@ fn milestones(
         out.push(Linked {
             fields: MilestoneFields {
                 external_id: None,
-                study_id: LATER,
+                study_id: LATER.into(),
                 site_id: None,
                 vendor_id: None,
                 name: name.into(),
@@ -726,7 +726,7 @@ fn budget(
                 let noise = Decimal::from(rng.gen_range(80..=120)) / Decimal::ONE_HUNDRED;
                 expenses.push(ExpenseFields {
                     external_id: None,
-                    budget_line_id: LATER,
+                    budget_line_id: LATER.into(),
                     amount: money(monthly * noise),
                     currency: None,
                     incurred_on: on,
@@ -739,7 +739,7 @@ fn budget(
             LinePlan {
                 fields: BudgetLineFields {
                     external_id: None,
-                    study_id: LATER,
+                    study_id: LATER.into(),
                     vendor_id: None,
                     category,
                     description: description.into(),
@@ -942,7 +942,7 @@ fn risks(today: NaiveDate, study: usize, sites: &[SitePlan]) -> Vec<Linked<RiskF
             |(title, category, l, i, d, status, site, vendor, review)| Linked {
                 fields: RiskFields {
                     external_id: None,
-                    study_id: LATER,
+                    study_id: LATER.into(),
                     site_id: None,
                     vendor_id: None,
                     title: title.into(),
@@ -1073,8 +1073,8 @@ fn deviations(
         out.push(Linked {
             fields: DeviationFields {
                 external_id: None,
-                study_id: LATER,
-                site_id: LATER,
+                study_id: LATER.into(),
+                site_id: LATER.into(),
                 participant_ref: Some(format!("{}-{participant:04}", plan.fields.site_number)),
                 category,
                 description: description.into(),

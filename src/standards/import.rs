@@ -261,7 +261,7 @@ async fn plan(
         }
     };
     let (study_id, mut unmatched, numbers) = match &study {
-        StudyStep::Create(_) => (Uuid::nil(), Vec::new(), Vec::new()),
+        StudyStep::Create(_) => (Uuid::nil().into(), Vec::new(), Vec::new()),
         StudyStep::Update { before, .. } => (
             before.id,
             db::sites::live_in_study_for_import(conn, before.id, lock).await?,
@@ -364,7 +364,7 @@ fn answer(
                 } else {
                     ImportAction::Update
                 },
-                id: Some(before.id),
+                id: Some(before.id.uuid()),
                 changes,
             }
         }
@@ -383,11 +383,13 @@ fn answer(
                 } else {
                     ImportAction::Update
                 };
-                site_outcome(action, Some(before.id), after)
+                site_outcome(action, Some(before.id.uuid()), after)
             }
-            SiteStep::NotInRecord(site) => {
-                site_outcome(ImportAction::NotInRecord, Some(site.id), &site.fields())
-            }
+            SiteStep::NotInRecord(site) => site_outcome(
+                ImportAction::NotInRecord,
+                Some(site.id.uuid()),
+                &site.fields(),
+            ),
         })
         .collect();
     ImportAnswer {
@@ -432,7 +434,7 @@ async fn apply(
                 let mut fields = fields.clone();
                 fields.study_id = study_id;
                 let site: Site = write::create(conn, ctx, fields).await?;
-                created.push(site.id);
+                created.push(site.id.uuid());
             }
             SiteStep::Update { before, after } if before.fields() != *after => {
                 write::update::<Site>(
@@ -448,7 +450,7 @@ async fn apply(
             SiteStep::Update { .. } | SiteStep::NotInRecord(_) => {}
         }
     }
-    Ok((study_id, created))
+    Ok((study_id.uuid(), created))
 }
 
 /// Validates the `currency` query parameter (422 naming it).

@@ -37,7 +37,7 @@ pub async fn read_study_metrics(conn: &mut Conn, id: Uuid) -> Result<StudyMetric
         .read_only()
         .run(async move |conn| {
             let as_of = now(conn).await?;
-            let study = studies::find(conn, id, &Scope::All).await?;
+            let study = studies::find(conn, id.into(), &Scope::All).await?;
             study_metrics(conn, &study, as_of).await
         })
         .await
@@ -268,19 +268,19 @@ async fn study_metrics(
     as_of: DateTime<Utc>,
 ) -> Result<StudyMetrics, ApiError> {
     let today = as_of.date_naive();
-    let aggregates = Aggregates::load(conn, &[study.id], today)
+    let aggregates = Aggregates::load(conn, &[study.id.uuid()], today)
         .await?
-        .of(study.id);
+        .of(study.id.uuid());
     let plan = plan(conn, study).await?;
-    let heat_map = heat_map(conn, study.id).await?;
-    let by_category = deviations_by_category(conn, study.id).await?;
-    let by_site = deviations_by_site(conn, study.id).await?;
+    let heat_map = heat_map(conn, study.id.uuid()).await?;
+    let by_category = deviations_by_category(conn, study.id.uuid()).await?;
+    let by_site = deviations_by_site(conn, study.id.uuid()).await?;
     let leading = leading_indicators(conn, std::slice::from_ref(study), today)
         .await?
-        .remove(&study.id)
+        .remove(&study.id.uuid())
         .unwrap_or_default();
     Ok(StudyMetrics {
-        study_id: study.id,
+        study_id: study.id.uuid(),
         as_of,
         today,
         enrollment: aggregates.enrollment(study, plan.as_ref(), today),
@@ -303,19 +303,19 @@ async fn portfolio(
     as_of: DateTime<Utc>,
 ) -> Result<Vec<PortfolioRow>, ApiError> {
     let today = as_of.date_naive();
-    let ids: Vec<Uuid> = studies.iter().map(|s| s.id).collect();
+    let ids: Vec<Uuid> = studies.iter().map(|s| s.id.uuid()).collect();
     let all = Aggregates::load(conn, &ids, today).await?;
     let mut leading = leading_indicators(conn, studies, today).await?;
     studies
         .iter()
         .map(|study| {
-            let a = all.of(study.id);
+            let a = all.of(study.id.uuid());
             // The plan is not shown in the portfolio; skip its query.
             let enrollment = a.enrollment(study, None, today);
             let budget = a.budget(study, today)?;
-            let leading = leading.remove(&study.id).unwrap_or_default();
+            let leading = leading.remove(&study.id.uuid()).unwrap_or_default();
             Ok(PortfolioRow {
-                study_id: study.id,
+                study_id: study.id.uuid(),
                 protocol_number: study.protocol_number.clone(),
                 short_title: study.short_title.clone(),
                 status: study.status,
