@@ -130,8 +130,6 @@ entity_id! {
     WebhookId;
     /// A webhook delivery's id.
     DeliveryId;
-    /// An audit event's id.
-    AuditEventId;
 }
 
 #[cfg(test)]
