@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::json;
-use uuid::Uuid;
+use trialops::domain::ids::{ClientId, SiteId, StudyId, VendorId};
 
 use trialops::audit::WriteContext;
 use trialops::auth::clients::{NewClientRequest, register};
@@ -80,13 +80,13 @@ enum ClientsCommand {
         role: Role,
         /// A study a `cro` client works on (repeat for several).
         #[arg(long = "study")]
-        studies: Vec<Uuid>,
+        studies: Vec<StudyId>,
         /// A site a `site` client reports for (repeat for several).
         #[arg(long = "site")]
-        sites: Vec<Uuid>,
+        sites: Vec<SiteId>,
         /// The vendor a `vendor` client speaks for.
         #[arg(long)]
-        vendor: Option<Uuid>,
+        vendor: Option<VendorId>,
     },
     /// List clients as JSON lines (never a secret).
     List {
@@ -95,7 +95,7 @@ enum ClientsCommand {
         all: bool,
     },
     /// Revoke a client: no new tokens, and its current tokens stop working.
-    Revoke { id: Uuid },
+    Revoke { id: ClientId },
 }
 
 fn parse_role(value: &str) -> Result<Role, String> {
@@ -398,7 +398,7 @@ async fn clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<
                     println!("{}", serde_json::to_string(client)?);
                 }
                 match (listed.next_cursor, listed.data.last()) {
-                    (Some(_), Some(last)) => page.after = Some(last.id),
+                    (Some(_), Some(last)) => page.after = Some(last.id.uuid()),
                     _ => break,
                 }
             }

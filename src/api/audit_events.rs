@@ -16,6 +16,7 @@ use crate::db;
 use crate::db::audit_events::{AuditEvent, AuditFilter, ChainCheck};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{EntityType, Role};
+use crate::domain::ids::StudyId;
 use crate::domain::validation;
 use crate::error::{ApiError, ApiResult};
 
@@ -31,7 +32,8 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
     pub entity_type: Option<EntityType>,
     pub entity_id: Option<Uuid>,
-    pub study_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    pub study_id: Option<StudyId>,
     /// The writer's client id (or `cli`).
     pub actor: Option<String>,
     /// Only events at or after this time (RFC 3339).

@@ -2,7 +2,6 @@
 //! spent against each line so far.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
@@ -16,6 +15,7 @@ use crate::db::budget_lines::{BudgetLine, BudgetLineFilter};
 use crate::db::write::Record;
 use crate::domain::cursor::Page;
 use crate::domain::enums::EntityType;
+use crate::domain::ids::BudgetLineId;
 use crate::domain::patch::apply_merge_patch;
 use crate::domain::policy::RowKeys;
 use crate::domain::versioning::IfMatch;
@@ -113,7 +113,7 @@ pub async fn create(
 pub async fn read(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<BudgetLineId>,
 ) -> ApiResult<HttpResponse> {
     let line: BudgetLine = resource::read::<BudgetLine>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&line, line.version))
@@ -137,7 +137,7 @@ pub async fn read(
 pub async fn update(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<BudgetLineId>,
     if_match: IfMatch,
     reason: ChangeReason,
     patch: MergePatch,
@@ -169,7 +169,7 @@ pub async fn update(
 pub async fn delete(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<BudgetLineId>,
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {

@@ -3,7 +3,6 @@
 use actix_web::{HttpResponse, delete, get, post, web};
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams};
@@ -14,6 +13,7 @@ use crate::db;
 use crate::db::clients::ApiClient;
 use crate::domain::cursor::Page;
 use crate::domain::enums::EntityType;
+use crate::domain::ids::ClientId;
 use crate::domain::policy::Operation;
 use crate::error::{ApiError, ApiResult};
 
@@ -23,7 +23,8 @@ pub struct CreatedClient {
     #[serde(flatten)]
     pub client: ApiClient,
     /// The OAuth `client_id` (the client's `id`).
-    pub client_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub client_id: ClientId,
     /// The OAuth `client_secret`. Store it now: only its Argon2id hash is kept.
     #[schema(example = "tos_q0C5Hh2m7b9yWQb3m3o0b2aN1xk1VJ3c7Nq9d2r5t8U")]
     pub client_secret: String,
@@ -96,7 +97,7 @@ pub async fn create(
 pub async fn read(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<ClientId>,
 ) -> ApiResult<HttpResponse> {
     caller.require_read(EntityType::Client)?;
     let mut conn = state.db.get().await?;
@@ -120,7 +121,7 @@ pub async fn read(
 pub async fn revoke(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<ClientId>,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {
     caller.require(EntityType::Client, Operation::Delete)?;

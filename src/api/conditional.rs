@@ -15,17 +15,17 @@ use actix_web::HttpRequest;
 use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderValue};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::api::export::Format;
 use crate::api::headers::none_match_fails;
+use crate::domain::ids::StudyId;
 use crate::error::ApiError;
 
 /// The `ETag` of one computed answer.
 pub struct Validator(HeaderValue);
 
 impl Validator {
-    pub fn new(req: &HttpRequest, media: &str, changes: i64, scope: Option<&[Uuid]>) -> Self {
+    pub fn new(req: &HttpRequest, media: &str, changes: i64, scope: Option<&[StudyId]>) -> Self {
         let mut hash = Sha256::new();
         hash.update(req.path().as_bytes());
         hash.update(b"?");
@@ -35,7 +35,7 @@ impl Validator {
         hash.update(changes.to_be_bytes());
         hash.update(chrono::Utc::now().date_naive().to_string().as_bytes());
         for id in scope.unwrap_or_default() {
-            hash.update(id.as_bytes());
+            hash.update(id.uuid().as_bytes());
         }
         let digest = hash.finalize();
         let tag = format!("W/\"{}\"", hex::encode(&digest[..12]));

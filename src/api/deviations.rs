@@ -1,7 +1,6 @@
 //! `/api/v1/deviations`: protocol deviations, regulated records that are never deleted.
 
 use actix_web::{HttpResponse, get, patch, post, web};
-use uuid::Uuid;
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
 use crate::api::export::{self, Format};
@@ -16,6 +15,7 @@ use crate::db::deviations::{Deviation, DeviationFilter, DeviationRecord};
 use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
 use crate::domain::enums::EntityType;
+use crate::domain::ids::DeviationId;
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiResult, Problem};
 
@@ -97,7 +97,7 @@ pub async fn create(
 pub async fn read(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<DeviationId>,
 ) -> ApiResult<HttpResponse> {
     let deviation = resource::read::<DeviationRecord>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&deviation, deviation.record.version))
@@ -124,7 +124,7 @@ pub async fn read(
 pub async fn update(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<DeviationId>,
     if_match: IfMatch,
     reason: ChangeReason,
     patch: MergePatch,

@@ -4,7 +4,6 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, put, web};
 use chrono::Utc;
-use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams};
@@ -18,6 +17,7 @@ use crate::db::write::{Readable, Record};
 use crate::domain::cursor::Page;
 use crate::domain::enrollment::{EnrollmentCounts, parse_week_start};
 use crate::domain::enums::EntityType;
+use crate::domain::ids::SiteId;
 use crate::domain::policy::Operation;
 use crate::domain::validation;
 use crate::domain::versioning::{IfMatch, etag};
@@ -47,7 +47,7 @@ use crate::error::{ApiError, ApiResult};
 pub async fn put_week(
     caller: Caller,
     state: web::Data<AppState>,
-    path: web::Path<(Uuid, String)>,
+    path: web::Path<(SiteId, String)>,
     if_match: IfMatch,
     reason: ChangeReason,
     body: Body<EnrollmentCounts>,

@@ -1,7 +1,6 @@
 //! `/api/v1/expenses`: money spent, each booked against a budget line.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
@@ -16,6 +15,7 @@ use crate::db::expenses::{Expense, ExpenseFilter};
 use crate::db::write::{self, Record};
 use crate::domain::cursor::Page;
 use crate::domain::enums::EntityType;
+use crate::domain::ids::{BudgetLineId, ExpenseId};
 use crate::domain::patch::apply_merge_patch;
 use crate::domain::policy::Operation;
 use crate::domain::validation;
@@ -24,7 +24,11 @@ use crate::error::ApiResult;
 
 /// 404 unless the budget line is live and the caller may see expenses of its study: a line
 /// outside the caller's scope is as absent as one that does not exist.
-async fn require_visible_line(conn: &mut Conn, caller: &Caller, line: Uuid) -> ApiResult<()> {
+async fn require_visible_line(
+    conn: &mut Conn,
+    caller: &Caller,
+    line: BudgetLineId,
+) -> ApiResult<()> {
     db::budget_lines::find_row(conn, line, &caller.row_scope(EntityType::Expense)).await?;
     Ok(())
 }
@@ -115,7 +119,7 @@ pub async fn create(
 pub async fn read(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<ExpenseId>,
 ) -> ApiResult<HttpResponse> {
     let expense: Expense = resource::read::<Expense>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&expense, expense.version))
@@ -138,7 +142,7 @@ pub async fn read(
 pub async fn update(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<ExpenseId>,
     if_match: IfMatch,
     reason: ChangeReason,
     patch: MergePatch,
@@ -150,7 +154,7 @@ pub async fn update(
         .0
         .get("budget_line_id")
         .and_then(serde_json::Value::as_str)
-        .and_then(|line| line.parse::<Uuid>().ok());
+        .and_then(|line| line.parse::<BudgetLineId>().ok());
     if let Some(line) = named_line {
         require_visible_line(&mut *state.db.get().await?, &caller, line).await?;
     }
@@ -181,7 +185,7 @@ pub async fn update(
 pub async fn delete(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<ExpenseId>,
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {

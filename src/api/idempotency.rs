@@ -17,13 +17,13 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError, web};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::api::extract::read_body;
 use crate::app::AppState;
 use crate::auth::encryption;
 use crate::db;
 use crate::db::idempotency::{StoredBody, StoredKey};
+use crate::domain::ids::ClientId;
 use crate::error::ApiError;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -34,7 +34,7 @@ const MAX_STORED_ANSWER: usize = 4 * 1024 * 1024;
 
 /// The client a bearer token names, if it verifies; a request whose token does not verify is
 /// left alone, to be refused by the handler's `Caller` (401).
-fn client_of(req: &ServiceRequest, state: &AppState) -> Option<Uuid> {
+fn client_of(req: &ServiceRequest, state: &AppState) -> Option<ClientId> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -153,7 +153,7 @@ async fn fingerprint_and_restore_body(req: &mut ServiceRequest) -> Result<String
 /// already holds.
 async fn claim(
     state: &AppState,
-    client: Uuid,
+    client: ClientId,
     key: &str,
     request_hash: &str,
 ) -> Result<Option<StoredKey>, ApiError> {
@@ -165,7 +165,7 @@ async fn claim(
 /// while the first request is still running, else the kept answer, replayed.
 fn replay(
     state: &AppState,
-    client: Uuid,
+    client: ClientId,
     key: &str,
     request_hash: &str,
     kept: StoredKey,
@@ -219,7 +219,7 @@ async fn run_and_keep<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
     state: &AppState,
-    client: Uuid,
+    client: ClientId,
     key: &str,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let response = next.call(req).await?;
@@ -249,7 +249,7 @@ async fn run_and_keep<B: MessageBody + 'static>(
 /// its answer.
 async fn keep_answer(
     state: &AppState,
-    client: Uuid,
+    client: ClientId,
     key: &str,
     status: StatusCode,
     headers: &HeaderMap,
@@ -292,7 +292,7 @@ async fn keep_answer(
 /// `None` for an answer that cannot be sealed (released rather than kept in plain form).
 fn stored_body<'a>(
     state: &AppState,
-    client: Uuid,
+    client: ClientId,
     key: &str,
     body: &'a [u8],
 ) -> Option<StoredBody<'a>> {

@@ -160,7 +160,7 @@ impl StudyAnswer {
     ) -> ApiResult<HttpResponse> {
         let mut conn = self.state.read_db.get().await?;
         check_study(&self.caller, &mut conn, self.id).await?;
-        let changes = db::validators::changes(&mut conn, Some(&[self.id.into()])).await?;
+        let changes = db::validators::changes(&mut conn, Some(&[self.id])).await?;
         let validator = Validator::new(&self.req, media, changes, None);
         if let Some(not_modified) = validator.not_modified(&self.req) {
             return Ok(not_modified);
@@ -184,7 +184,7 @@ pub(crate) fn figures<T: Serialize>(answer: T, format: Format) -> ApiResult<Http
 /// 404 unless the caller reads the study, then 403 unless its role reads metrics.
 async fn check_study(caller: &Caller, conn: &mut db::Conn, id: StudyId) -> ApiResult<()> {
     let scope = caller.study_scope(conn).await?;
-    db::studies::find(conn, id.into(), &scope).await?;
+    db::studies::find(conn, id, &scope).await?;
     caller.require_metrics()
 }
 

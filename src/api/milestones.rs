@@ -2,7 +2,6 @@
 //! vendor deliverables, with their slippage and overdue state.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use uuid::Uuid;
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
 use crate::api::export::{self, Format};
@@ -17,6 +16,7 @@ use crate::db::milestones::{Milestone, MilestoneFilter, MilestoneView, today};
 use crate::db::write::{Record, Upsert};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{EntityType, Role};
+use crate::domain::ids::MilestoneId;
 use crate::domain::milestones::{VENDOR_WRITABLE, refused_for_vendor};
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -98,7 +98,7 @@ pub async fn create(
 pub async fn read(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<MilestoneId>,
 ) -> ApiResult<HttpResponse> {
     let milestone = resource::read::<Milestone>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&milestone, milestone.milestone.version))
@@ -123,7 +123,7 @@ pub async fn read(
 pub async fn update(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<MilestoneId>,
     if_match: IfMatch,
     reason: ChangeReason,
     patch: MergePatch,
@@ -176,7 +176,7 @@ fn refuse_fields_outside_a_vendors_reach(patch: &serde_json::Value) -> Result<()
 pub async fn delete(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<MilestoneId>,
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {

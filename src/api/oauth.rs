@@ -13,10 +13,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::db;
+use crate::domain::ids::ClientId;
 use crate::error::ApiError;
 
 /// The token request form (`application/x-www-form-urlencoded`). The client may send its
@@ -214,7 +214,7 @@ pub async fn token(
         tokio::time::sleep(THROTTLED_ANSWER_DELAY).await;
         OAuthError::Server(error)
     };
-    let client_id = client_id.parse::<Uuid>().ok();
+    let client_id = client_id.parse::<ClientId>().ok();
     let client = match client_id {
         Some(id) => {
             let mut conn = state.db.get().await.map_err(ApiError::from)?;

@@ -11,7 +11,6 @@
 
 use actix_web::HttpResponse;
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::api::extract::ChangeReason;
 use crate::api::respond;
@@ -69,7 +68,7 @@ pub async fn create<R: Readable>(
 pub async fn read<R: Readable>(
     caller: &Caller,
     state: &AppState,
-    id: Uuid,
+    id: R::Id,
 ) -> ApiResult<R::Answer> {
     let mut conn = state.db.get().await?;
     let scope = reach(caller, &mut conn, R::ENTITY).await?;
@@ -82,7 +81,7 @@ pub async fn read<R: Readable>(
 pub async fn update<R: Readable>(
     caller: &Caller,
     state: &AppState,
-    id: Uuid,
+    id: R::Id,
     if_match: &IfMatch,
     reason: ChangeReason,
     refusal: Result<(), ApiError>,
@@ -103,7 +102,7 @@ pub async fn update<R: Readable>(
 pub async fn delete<R: Record>(
     caller: &Caller,
     state: &AppState,
-    id: Uuid,
+    id: R::Id,
     if_match: &IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {

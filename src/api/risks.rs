@@ -1,7 +1,6 @@
 //! `/api/v1/risks`: the study's risk register (risk-based quality management).
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use uuid::Uuid;
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
 use crate::api::export::{self, Format};
@@ -16,6 +15,7 @@ use crate::db::risks::{Risk, RiskFilter};
 use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
 use crate::domain::enums::EntityType;
+use crate::domain::ids::RiskId;
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiResult, Problem};
 
@@ -85,7 +85,7 @@ pub async fn create(
 pub async fn read(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<RiskId>,
 ) -> ApiResult<HttpResponse> {
     let risk: Risk = resource::read::<Risk>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&risk, risk.version))
@@ -114,7 +114,7 @@ pub async fn read(
 pub async fn update(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<RiskId>,
     if_match: IfMatch,
     reason: ChangeReason,
     patch: MergePatch,
@@ -148,7 +148,7 @@ pub async fn update(
 pub async fn delete(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<RiskId>,
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {

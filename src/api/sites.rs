@@ -1,7 +1,6 @@
 //! `/api/v1/sites`: the hospitals and clinics that enroll participants.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use uuid::Uuid;
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
 use crate::api::export::{self, Format};
@@ -16,6 +15,7 @@ use crate::db::sites::{Site, SiteFilter};
 use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
 use crate::domain::enums::EntityType;
+use crate::domain::ids::SiteId;
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiResult, Problem};
 
@@ -82,7 +82,7 @@ pub async fn create(
 pub async fn read(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<SiteId>,
 ) -> ApiResult<HttpResponse> {
     let site: Site = resource::read::<Site>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&site, site.version))
@@ -104,7 +104,7 @@ pub async fn read(
 pub async fn update(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<SiteId>,
     if_match: IfMatch,
     reason: ChangeReason,
     patch: MergePatch,
@@ -136,7 +136,7 @@ pub async fn update(
 pub async fn delete(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<SiteId>,
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {

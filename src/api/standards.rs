@@ -66,7 +66,7 @@ pub async fn read_fhir(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.get().await?;
     let scope = caller.study_scope(&mut conn).await?;
-    let study = db::studies::find(&mut conn, id.into_inner().into(), &scope).await?;
+    let study = db::studies::find(&mut conn, id.into_inner(), &scope).await?;
     let sites =
         db::sites::live_in_study(&mut conn, study.id, &caller.row_scope(EntityType::Site)).await?;
     let reports = caller.row_scope(EntityType::EnrollmentReport);
@@ -127,7 +127,7 @@ pub async fn read_sdtm_dv(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.get().await?;
     let scope = caller.study_scope(&mut conn).await?;
-    let study = db::studies::find(&mut conn, id.into_inner().into(), &scope).await?;
+    let study = db::studies::find(&mut conn, id.into_inner(), &scope).await?;
     let sources = db::deviations::dv_sources(
         &mut conn,
         study.id,

@@ -1,7 +1,6 @@
 //! `/api/v1/studies`: the trials themselves.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
@@ -13,6 +12,7 @@ use crate::db;
 use crate::db::studies::StudyFields;
 use crate::db::studies::{Study, StudyFilter};
 use crate::domain::cursor::Page;
+use crate::domain::ids::StudyId;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
 
@@ -77,7 +77,7 @@ pub async fn create(
 pub async fn read(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<StudyId>,
 ) -> ApiResult<HttpResponse> {
     let study: Study = resource::read::<Study>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&study, study.version))
@@ -100,7 +100,7 @@ pub async fn read(
 pub async fn update(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<StudyId>,
     if_match: IfMatch,
     reason: ChangeReason,
     patch: MergePatch,
@@ -132,7 +132,7 @@ pub async fn update(
 pub async fn delete(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<StudyId>,
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {

@@ -1,7 +1,6 @@
 //! `/api/v1/vendors`: CROs, labs and other suppliers, shared by every study.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use uuid::Uuid;
 
 use crate::api::export::{self, Format};
 use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
@@ -14,6 +13,7 @@ use crate::db::vendors::VendorFields;
 use crate::db::vendors::{Vendor, VendorFilter};
 use crate::domain::cursor::Page;
 use crate::domain::enums::EntityType;
+use crate::domain::ids::VendorId;
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
 
@@ -78,7 +78,7 @@ pub async fn create(
 pub async fn read(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<VendorId>,
 ) -> ApiResult<HttpResponse> {
     let vendor: Vendor = resource::read::<Vendor>(&caller, &state, id.into_inner()).await?;
     Ok(respond::tagged(&vendor, vendor.version))
@@ -100,7 +100,7 @@ pub async fn read(
 pub async fn update(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<VendorId>,
     if_match: IfMatch,
     reason: ChangeReason,
     patch: MergePatch,
@@ -133,7 +133,7 @@ pub async fn update(
 pub async fn delete(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<VendorId>,
     if_match: IfMatch,
     reason: ChangeReason,
 ) -> ApiResult<HttpResponse> {

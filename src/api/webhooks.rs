@@ -3,7 +3,6 @@
 use actix_web::{HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 use validator::Validate;
 
 use crate::api::export::{self, Format};
@@ -17,6 +16,7 @@ use crate::db::webhooks::StoredSecret;
 use crate::db::webhooks::{Delivery, Webhook, WebhookRow};
 use crate::domain::cursor::Page;
 use crate::domain::enums::{EntityType, Role};
+use crate::domain::ids::WebhookId;
 use crate::domain::policy::{self, Reach};
 use crate::error::{ApiError, ApiResult};
 use crate::webhooks::address::check_url;
@@ -60,7 +60,11 @@ fn require_subscriber(caller: &Caller) -> ApiResult<()> {
 }
 
 /// The subscription if the caller may see it: its owner, or an admin (others: 404).
-async fn visible_webhook(caller: &Caller, conn: &mut db::Conn, id: Uuid) -> ApiResult<WebhookRow> {
+async fn visible_webhook(
+    caller: &Caller,
+    conn: &mut db::Conn,
+    id: WebhookId,
+) -> ApiResult<WebhookRow> {
     require_subscriber(caller)?;
     db::webhooks::find(conn, id)
         .await?
@@ -110,7 +114,7 @@ pub async fn create(
     types.sort();
     types.dedup();
     let secret = generate_secret();
-    let id = Uuid::now_v7();
+    let id = WebhookId::new_v7();
     // Needed in clear to sign deliveries, so sealed (not hashed) when there is a key.
     let stored = match &state.webhooks.secrets {
         Some(kek) => StoredSecret::Sealed(
@@ -178,7 +182,7 @@ pub async fn list(
 pub async fn read(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<WebhookId>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.get().await?;
     let row = visible_webhook(&caller, &mut conn, id.into_inner()).await?;
@@ -198,7 +202,7 @@ pub async fn read(
 pub async fn delete(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<WebhookId>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.get().await?;
     let row = visible_webhook(&caller, &mut conn, id.into_inner()).await?;
@@ -232,7 +236,7 @@ pub struct DeliveryQuery {
 pub async fn deliveries(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<WebhookId>,
     query: web::Query<DeliveryQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = extract::seq_page(query.limit, query.cursor.as_deref())?;

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::db::Conn;
 use crate::db::schema::audit_events;
 use crate::domain::enums::{AuditAction, EntityType, Role};
+use crate::domain::ids::{SiteId, StudyId, VendorId};
 use crate::error::ApiError;
 
 /// Bookkeeping fields that change with every write and say nothing about it.
@@ -49,11 +50,11 @@ impl WriteContext {
     }
 }
 
-/// The record a change was made to.
+/// The record a change was made to. `entity_id` names a record of any kind: a bare UUID.
 pub struct Subject {
     pub entity_type: EntityType,
     pub entity_id: Uuid,
-    pub study_id: Option<Uuid>,
+    pub study_id: Option<StudyId>,
     /// The record's version after the change.
     pub version: Option<i32>,
 }
@@ -67,14 +68,14 @@ struct NewAuditEvent<'a> {
     action: String,
     entity_type: String,
     entity_id: Uuid,
-    study_id: Option<Uuid>,
+    study_id: Option<StudyId>,
     entity_version: Option<i32>,
     changes: Value,
     data: Option<Value>,
     reason: Option<&'a str>,
     request_id: Option<&'a str>,
-    site_id: Option<Uuid>,
-    vendor_id: Option<Uuid>,
+    site_id: Option<SiteId>,
+    vendor_id: Option<VendorId>,
 }
 
 /// `{"field": {"old": .., "new": ..}}` for every field whose value differs.
@@ -101,12 +102,12 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value>
 /// The site and vendor a change concerns, for the change feed's site- and vendor-scoped
 /// readers: a site or vendor record is its own; any other record names them in its
 /// `site_id` and `vendor_id` fields (after the change, or before it for a delete).
-fn scope_keys(subject: &Subject, record: Option<&Value>) -> (Option<Uuid>, Option<Uuid>) {
+fn scope_keys(subject: &Subject, record: Option<&Value>) -> (Option<SiteId>, Option<VendorId>) {
     let named = |field: &str| {
         record
             .and_then(|r| r.get(field))
             .and_then(Value::as_str)
-            .and_then(|id| id.parse().ok())
+            .and_then(|id| id.parse::<Uuid>().ok())
     };
     let site_id = match subject.entity_type {
         EntityType::Site => Some(subject.entity_id),
@@ -116,6 +117,7 @@ fn scope_keys(subject: &Subject, record: Option<&Value>) -> (Option<Uuid>, Optio
         EntityType::Vendor => Some(subject.entity_id),
         _ => named("vendor_id"),
     };
+    let (site_id, vendor_id) = (site_id.map(SiteId::from), vendor_id.map(VendorId::from));
     (site_id, vendor_id)
 }
 

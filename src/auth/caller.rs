@@ -7,7 +7,6 @@ use actix_web::HttpMessage;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use futures_util::future::LocalBoxFuture;
-use uuid::Uuid;
 
 use crate::audit::WriteContext;
 use crate::auth::rate_limit::Admission;
@@ -15,6 +14,7 @@ use crate::db::changes::FeedScope;
 use crate::db::clients::ClientRow;
 use crate::db::{self, Conn};
 use crate::domain::enums::{EntityType, Role};
+use crate::domain::ids::{ClientId, SiteId, StudyId, VendorId};
 use crate::domain::policy::{self, CreateScope, Operation, Reach, RowScope, Scope};
 use crate::error::ApiError;
 // Upward, on purpose (one of two: docs/architecture.md): an actix extractor finds what it
@@ -24,12 +24,12 @@ use crate::telemetry;
 
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub client_id: Uuid,
+    pub client_id: ClientId,
     pub name: String,
     pub role: Role,
-    pub studies: Vec<Uuid>,
-    pub sites: Vec<Uuid>,
-    pub vendor: Option<Uuid>,
+    pub studies: Vec<StudyId>,
+    pub sites: Vec<SiteId>,
+    pub vendor: Option<VendorId>,
 }
 
 fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {

@@ -4,7 +4,6 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Deserialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use crate::audit::WriteContext;
@@ -13,6 +12,7 @@ use crate::db::clients::{ApiClient, NewClient};
 use crate::db::schema::{sites, studies, vendors};
 use crate::db::{self, Conn};
 use crate::domain::enums::Role;
+use crate::domain::ids::{ClientId, SiteId, StudyId, VendorId};
 use crate::domain::validation::{field_error, not_blank};
 use crate::error::{ApiError, FieldError};
 
@@ -29,13 +29,16 @@ pub struct NewClientRequest {
     pub role: Role,
     /// For `cro` (required, at least one): the studies it works on.
     #[serde(default)]
-    pub studies: Vec<Uuid>,
+    #[schema(value_type = Vec<Uuid>)]
+    pub studies: Vec<StudyId>,
     /// For `site` (required, at least one): the sites it reports for.
     #[serde(default)]
-    pub sites: Vec<Uuid>,
+    #[schema(value_type = Vec<Uuid>)]
+    pub sites: Vec<SiteId>,
     /// For `vendor` (required): the vendor it speaks for.
     #[serde(default)]
-    pub vendor: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub vendor: Option<VendorId>,
 }
 
 /// Each scoped role needs its own kind of scope, and no other.
@@ -76,7 +79,7 @@ async fn check_scope_references(
     request: &NewClientRequest,
 ) -> Result<(), ApiError> {
     let mut errors = Vec::new();
-    let live_studies: Vec<Uuid> = studies::table
+    let live_studies: Vec<StudyId> = studies::table
         .filter(studies::id.eq_any(&request.studies))
         .filter(studies::deleted_at.is_null())
         .select(studies::id)
@@ -91,7 +94,7 @@ async fn check_scope_references(
             ));
         }
     }
-    let live_sites: Vec<Uuid> = sites::table
+    let live_sites: Vec<SiteId> = sites::table
         .filter(sites::id.eq_any(&request.sites))
         .filter(sites::deleted_at.is_null())
         .select(sites::id)
@@ -143,7 +146,7 @@ pub async fn register(
         conn,
         ctx,
         NewClient {
-            id: Uuid::now_v7(),
+            id: ClientId::new_v7(),
             name: request.name.trim().to_string(),
             role: request.role,
             studies: request.studies,
@@ -164,9 +167,9 @@ mod tests {
         NewClientRequest {
             name: "x".into(),
             role,
-            studies: (0..studies).map(|_| Uuid::now_v7()).collect(),
-            sites: (0..sites).map(|_| Uuid::now_v7()).collect(),
-            vendor: vendor.then(Uuid::now_v7),
+            studies: (0..studies).map(|_| StudyId::new_v7()).collect(),
+            sites: (0..sites).map(|_| SiteId::new_v7()).collect(),
+            vendor: vendor.then(VendorId::new_v7),
         }
     }
 

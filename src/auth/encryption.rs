@@ -12,6 +12,8 @@ use anyhow::anyhow;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::domain::ids::{ClientId, WebhookId};
+
 /// The variable that holds the key encryption key (32 random bytes, base64).
 pub const VARIABLE: &str = "TRIALOPS_KEY_ENCRYPTION_KEY";
 /// The variable `trialops keys rewrap` reads the new key from.
@@ -91,13 +93,18 @@ impl KeyEncryptionKey {
 }
 
 /// What a webhook's sealed secret is bound to.
-pub fn webhook_binding(id: uuid::Uuid) -> Vec<u8> {
-    [&b"webhook:"[..], id.as_bytes()].concat()
+pub fn webhook_binding(id: WebhookId) -> Vec<u8> {
+    [&b"webhook:"[..], id.uuid().as_bytes()].concat()
 }
 
 /// What an Idempotency-Key's kept answer is bound to.
-pub fn idempotency_binding(client: uuid::Uuid, key: &str) -> Vec<u8> {
-    [&b"idempotency:"[..], client.as_bytes(), key.as_bytes()].concat()
+pub fn idempotency_binding(client: ClientId, key: &str) -> Vec<u8> {
+    [
+        &b"idempotency:"[..],
+        client.uuid().as_bytes(),
+        key.as_bytes(),
+    ]
+    .concat()
 }
 
 /// A claimed delivery's signing secret in clear: its plain copy, or its sealed one opened.

@@ -18,9 +18,9 @@ use std::time::Duration;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use futures_util::StreamExt;
 use moka::sync::Cache;
-use uuid::Uuid;
 
 use crate::db::{self, Pool};
+use crate::domain::ids::ClientId;
 use crate::error::ApiError;
 
 /// The notification channel the trigger speaks on.
@@ -36,7 +36,7 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 
 pub struct LiveClients {
     /// Client id -> its name if live, `None` if revoked or unknown.
-    names: Cache<Uuid, Option<Arc<str>>>,
+    names: Cache<ClientId, Option<Arc<str>>>,
     /// True while the notification connection is up and listening.
     listening: AtomicBool,
     /// Bumped by every invalidation: a lookup that started before one does not store its
@@ -66,7 +66,7 @@ impl LiveClients {
 
     /// The client's name if it exists and is not revoked: from memory while listening,
     /// from the database otherwise (or when not remembered).
-    pub async fn name(&self, pool: &Pool, id: Uuid) -> Result<Option<Arc<str>>, ApiError> {
+    pub async fn name(&self, pool: &Pool, id: ClientId) -> Result<Option<Arc<str>>, ApiError> {
         if self.listening()
             && let Some(known) = self.names.get(&id)
         {
@@ -83,7 +83,7 @@ impl LiveClients {
         Ok(name)
     }
 
-    fn forget(&self, id: Option<Uuid>) {
+    fn forget(&self, id: Option<ClientId>) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         match id {
             Some(id) => self.names.invalidate(&id),

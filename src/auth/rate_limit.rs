@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use actix_web::HttpMessage;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use uuid::Uuid;
 
 use crate::db::{self, Pool};
+use crate::domain::ids::ClientId;
 use crate::error::ApiError;
 
 /// Where a caller stands in the current window; kept in the request's extensions by the
@@ -46,7 +46,7 @@ struct Share {
 pub struct RateLimiter {
     /// Requests per client per minute; 0 turns the limit off.
     limit: u32,
-    shares: moka::sync::Cache<Uuid, Arc<Mutex<Share>>>,
+    shares: moka::sync::Cache<ClientId, Arc<Mutex<Share>>>,
 }
 
 /// What `RateLimiter::admit` decided.
@@ -72,7 +72,11 @@ impl RateLimiter {
     }
 
     /// Counts a request of `client_id`; `None` when the limit is off.
-    pub async fn admit(&self, pool: &Pool, client_id: Uuid) -> Result<Option<Admission>, ApiError> {
+    pub async fn admit(
+        &self,
+        pool: &Pool,
+        client_id: ClientId,
+    ) -> Result<Option<Admission>, ApiError> {
         if self.limit == 0 {
             return Ok(None);
         }

@@ -23,9 +23,9 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
-use uuid::Uuid;
 
 use crate::auth::secrets;
+use crate::domain::ids::ClientId;
 use crate::error::ApiError;
 
 /// Wrong secrets an address may send per minute before it is blocked.
@@ -40,7 +40,7 @@ const REMEMBER_VERIFIED: Duration = Duration::from_secs(15 * 60);
 pub struct SecretGuard {
     failures_by_address: DefaultKeyedRateLimiter<IpAddr>,
     blocked_until: Cache<IpAddr, Instant>,
-    checks_by_client: DefaultKeyedRateLimiter<Uuid>,
+    checks_by_client: DefaultKeyedRateLimiter<ClientId>,
     verified: Cache<[u8; 32], ()>,
     hashing: Semaphore,
 }
@@ -73,9 +73,9 @@ fn nonzero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
-fn fingerprint(client_id: Uuid, secret: &str, stored_hash: &str) -> [u8; 32] {
+fn fingerprint(client_id: ClientId, secret: &str, stored_hash: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    hasher.update(client_id.as_bytes());
+    hasher.update(client_id.uuid().as_bytes());
     hasher.update(stored_hash.as_bytes());
     hasher.update([0]);
     hasher.update(secret.as_bytes());
@@ -95,7 +95,7 @@ impl SecretGuard {
     }
 
     /// Whether this exact secret verified for this client (and its current hash) lately.
-    pub fn remembered(&self, client_id: Uuid, secret: &str, stored_hash: &str) -> bool {
+    pub fn remembered(&self, client_id: ClientId, secret: &str, stored_hash: &str) -> bool {
         self.verified
             .contains_key(&fingerprint(client_id, secret, stored_hash))
     }
@@ -104,7 +104,7 @@ impl SecretGuard {
     /// that passes is remembered.
     pub async fn verify(
         &self,
-        client_id: Uuid,
+        client_id: ClientId,
         secret: String,
         stored_hash: String,
     ) -> Result<bool, ApiError> {

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::auth::keys::{KeySet, KeySource};
 use crate::domain::enums::Role;
+use crate::domain::ids::{ClientId, SiteId, StudyId, VendorId};
 use crate::error::ApiError;
 
 /// The claims of an access token.
@@ -28,7 +29,7 @@ pub struct Claims {
     pub iss: String,
     pub aud: String,
     /// The API client id.
-    pub sub: Uuid,
+    pub sub: ClientId,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
@@ -36,13 +37,13 @@ pub struct Claims {
     pub role: Role,
     /// Studies a `cro` client may work on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub studies: Vec<Uuid>,
+    pub studies: Vec<StudyId>,
     /// Sites a `site` client reports for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sites: Vec<Uuid>,
+    pub sites: Vec<SiteId>,
     /// The vendor a `vendor` client speaks for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vendor: Option<Uuid>,
+    pub vendor: Option<VendorId>,
 }
 
 pub struct TokenService {
@@ -89,7 +90,12 @@ pub struct IssuedToken {
 }
 
 /// The OAuth `scope` string for a client: its role, then one entry per scoped object.
-pub fn scope_string(role: Role, studies: &[Uuid], sites: &[Uuid], vendor: Option<Uuid>) -> String {
+pub fn scope_string(
+    role: Role,
+    studies: &[StudyId],
+    sites: &[SiteId],
+    vendor: Option<VendorId>,
+) -> String {
     let mut parts = vec![format!("role:{role}")];
     parts.extend(studies.iter().map(|id| format!("study:{id}")));
     parts.extend(sites.iter().map(|id| format!("site:{id}")));
@@ -138,11 +144,11 @@ impl TokenService {
 
     pub fn issue(
         &self,
-        client_id: Uuid,
+        client_id: ClientId,
         role: Role,
-        studies: Vec<Uuid>,
-        sites: Vec<Uuid>,
-        vendor: Option<Uuid>,
+        studies: Vec<StudyId>,
+        sites: Vec<SiteId>,
+        vendor: Option<VendorId>,
     ) -> Result<IssuedToken, ApiError> {
         let now = Utc::now().timestamp();
         let scope = scope_string(role, &studies, &sites, vendor);

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::db::Conn;
 use crate::db::schema::{audit_events, audit_seals};
+use crate::domain::ids::StudyId;
 
 /// One audit event: who did what to which record, when, why, with which old and new values.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, ToSchema)]
@@ -40,7 +41,8 @@ pub struct AuditEvent {
     pub action: String,
     pub entity_type: String,
     pub entity_id: Uuid,
-    pub study_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub study_id: Option<StudyId>,
     /// The record's version after the change.
     #[serde(skip)]
     pub entity_version: Option<i32>,
@@ -65,7 +67,7 @@ pub struct AuditEvent {
 pub struct AuditFilter {
     pub entity_type: Option<String>,
     pub entity_id: Option<Uuid>,
-    pub study_id: Option<Uuid>,
+    pub study_id: Option<StudyId>,
     pub actor: Option<String>,
     pub since: Option<DateTime<Utc>>,
 }

@@ -11,12 +11,12 @@ use diesel::sql_types::{Nullable, Numeric};
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use crate::db::schema::{budget_lines, expenses};
 use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, keyset_page, locks};
+use crate::domain::ids::{BudgetLineId, StudyId, VendorId};
 
 use crate::domain::budget_lines::not_negative;
 use crate::domain::cursor::{Page, PageRequest};
@@ -52,9 +52,11 @@ pub struct BudgetLineFields {
     #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study the line belongs to; fixed once the line exists.
-    pub study_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
     /// The vendor the money goes to, if any (a live vendor).
-    pub vendor_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub vendor_id: Option<VendorId>,
     pub category: BudgetCategory,
     #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
@@ -81,10 +83,10 @@ pub struct BudgetLineFields {
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = budget_lines)]
 pub struct BudgetLineRow {
-    pub id: Uuid,
+    pub id: BudgetLineId,
     pub external_id: Option<String>,
-    pub study_id: Uuid,
-    pub vendor_id: Option<Uuid>,
+    pub study_id: StudyId,
+    pub vendor_id: Option<VendorId>,
     pub category: BudgetCategory,
     pub description: String,
     pub planned_amount: Money,
@@ -114,10 +116,13 @@ pub struct Totals {
     "created_at": "2026-02-01T10:00:00Z", "updated_at": "2026-04-30T16:00:00Z", "deleted_at": null, "version": 2
 }))]
 pub struct BudgetLine {
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: BudgetLineId,
     pub external_id: Option<String>,
-    pub study_id: Uuid,
-    pub vendor_id: Option<Uuid>,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
+    #[schema(value_type = Option<Uuid>)]
+    pub vendor_id: Option<VendorId>,
     pub category: BudgetCategory,
     pub description: String,
     pub planned_amount: Money,
@@ -163,8 +168,10 @@ impl BudgetLine {
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BudgetLineFilter {
-    pub study_id: Option<Uuid>,
-    pub vendor_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    pub study_id: Option<StudyId>,
+    #[param(value_type = Option<Uuid>)]
+    pub vendor_id: Option<VendorId>,
     pub category: Option<BudgetCategory>,
     /// Exact partner-system id.
     pub external_id: Option<String>,
@@ -188,12 +195,15 @@ diesel::define_sql_function! {
 /// Actual and remaining amounts of the given lines, in one aggregate query: the sum of
 /// each line's live expenses, and its planned amount minus that. Exact (NUMERIC), and no
 /// expense row leaves the database.
-pub async fn totals(conn: &mut Conn, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, Totals>> {
+pub async fn totals(
+    conn: &mut Conn,
+    ids: &[BudgetLineId],
+) -> QueryResult<HashMap<BudgetLineId, Totals>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let actual = coalesce(sum(expenses::amount.nullable()), Money::ZERO);
-    let rows: Vec<(Uuid, Money, Money)> = budget_lines::table
+    let rows: Vec<(BudgetLineId, Money, Money)> = budget_lines::table
         .left_join(
             expenses::table.on(expenses::budget_line_id
                 .eq(budget_lines::id)
@@ -216,7 +226,7 @@ pub async fn totals(conn: &mut Conn, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, 
 
 /// The answered form of stored rows: each with its totals, from one aggregate query.
 async fn with_totals(conn: &mut Conn, rows: Vec<BudgetLineRow>) -> QueryResult<Vec<BudgetLine>> {
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let ids: Vec<BudgetLineId> = rows.iter().map(|row| row.id).collect();
     let totals = totals(conn, &ids).await?;
     Ok(rows
         .into_iter()
@@ -270,7 +280,7 @@ pub async fn list(
 /// A live line within `scope`, without its totals, or 404.
 pub async fn find_row(
     conn: &mut Conn,
-    id: Uuid,
+    id: BudgetLineId,
     scope: &RowScope,
 ) -> Result<BudgetLineRow, ApiError> {
     visible(scope)
@@ -286,7 +296,7 @@ impl Readable for BudgetLine {
     type Answer = Self;
 
     /// A live line within `scope` with its totals, or 404.
-    async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Self, ApiError> {
+    async fn find(conn: &mut Conn, id: BudgetLineId, scope: &RowScope) -> Result<Self, ApiError> {
         let row = find_row(conn, id, scope).await?;
         one_with_totals(conn, row).await
     }
@@ -298,7 +308,7 @@ impl Readable for BudgetLine {
 
 /// The number of live lines of a study (which keep it from being deleted, and its currency
 /// from changing).
-pub async fn count_live_in_study(conn: &mut Conn, study_id: Uuid) -> QueryResult<i64> {
+pub async fn count_live_in_study(conn: &mut Conn, study_id: StudyId) -> QueryResult<i64> {
     budget_lines::table
         .filter(budget_lines::study_id.eq(study_id))
         .filter(budget_lines::deleted_at.is_null())
@@ -309,9 +319,10 @@ pub async fn count_live_in_study(conn: &mut Conn, study_id: Uuid) -> QueryResult
 
 impl Record for BudgetLine {
     type Fields = BudgetLineFields;
+    type Id = BudgetLineId;
     const ENTITY: EntityType = EntityType::BudgetLine;
 
-    fn id(&self) -> Uuid {
+    fn id(&self) -> BudgetLineId {
         self.id
     }
     fn version(&self) -> i32 {
@@ -342,7 +353,7 @@ impl Record for BudgetLine {
     /// The line takes its study's currency (the study is locked by `check`).
     async fn insert(
         conn: &mut Conn,
-        id: Uuid,
+        id: BudgetLineId,
         fields: &BudgetLineFields,
     ) -> Result<Self, ApiError> {
         let study = locks::study_for_child(conn, fields.study_id).await?;
@@ -358,7 +369,7 @@ impl Record for BudgetLine {
         one_with_totals(conn, row).await
     }
 
-    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
+    async fn lock(conn: &mut Conn, id: BudgetLineId) -> Result<Option<Self>, ApiError> {
         let row: Option<BudgetLineRow> = budget_lines::table
             .find(id)
             .filter(budget_lines::deleted_at.is_null())
@@ -374,7 +385,11 @@ impl Record for BudgetLine {
 
     /// `currency` is not written: it is the study's, which cannot change while the study has
     /// live lines.
-    async fn write(conn: &mut Conn, id: Uuid, fields: &BudgetLineFields) -> Result<Self, ApiError> {
+    async fn write(
+        conn: &mut Conn,
+        id: BudgetLineId,
+        fields: &BudgetLineFields,
+    ) -> Result<Self, ApiError> {
         let row: BudgetLineRow = diesel::update(budget_lines::table.find(id))
             .set((
                 fields,
@@ -387,7 +402,7 @@ impl Record for BudgetLine {
         one_with_totals(conn, row).await
     }
 
-    async fn mark_deleted(conn: &mut Conn, id: Uuid) -> Result<Self, ApiError> {
+    async fn mark_deleted(conn: &mut Conn, id: BudgetLineId) -> Result<Self, ApiError> {
         let row: BudgetLineRow = diesel::update(budget_lines::table.find(id))
             .set((
                 budget_lines::deleted_at.eq(diesel::dsl::now),

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::db::Conn;
 use crate::db::schema::{audit_chain, audit_events, audit_seals};
 use crate::domain::enums::AuditAction;
+use crate::domain::ids::{SiteId, StudyId, VendorId};
 
 /// Which changes a reader may see, entity type by entity type.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,16 +31,16 @@ pub struct FeedScope {
     pub all: Vec<String>,
     /// Entity types visible for rows of these studies.
     pub by_study: Vec<String>,
-    pub study_ids: Vec<Uuid>,
+    pub study_ids: Vec<StudyId>,
     /// Entity types visible for rows of these sites (a site: itself).
     pub by_site: Vec<String>,
-    pub site_ids: Vec<Uuid>,
+    pub site_ids: Vec<SiteId>,
     /// Entity types visible for rows naming this vendor (a vendor: itself).
     pub by_vendor: Vec<String>,
-    pub vendor_id: Option<Uuid>,
+    pub vendor_id: Option<VendorId>,
     /// Studies visible by id (the `study` type, for readers whose study reach is derived
     /// from their sites or their vendor).
-    pub studies_by_id: Vec<Uuid>,
+    pub studies_by_id: Vec<StudyId>,
 }
 
 /// One item of the feed: a change to one record, with the record as it is after it.
@@ -58,7 +59,8 @@ pub struct ChangeItem {
     /// `deviation`, `enrollment_report` or `client`.
     pub entity_type: String,
     pub entity_id: Uuid,
-    pub study_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub study_id: Option<StudyId>,
     /// `create`, `update` or `delete`. Named transitions of the audit trail (`escalate`,
     /// `revoke`) are updates here.
     pub action: String,
@@ -77,7 +79,7 @@ struct ChangeRow {
     seq: i64,
     entity_type: String,
     entity_id: Uuid,
-    study_id: Option<Uuid>,
+    study_id: Option<StudyId>,
     action: String,
     entity_version: Option<i32>,
     occurred_at: DateTime<Utc>,

@@ -6,24 +6,24 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::audit::{self, Subject, WriteContext};
 use crate::db::schema::api_clients;
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{AuditAction, EntityType, Role};
+use crate::domain::ids::{ClientId, SiteId, StudyId, VendorId};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_clients)]
 pub struct ClientRow {
-    pub id: Uuid,
+    pub id: ClientId,
     pub name: String,
     pub role: Role,
-    pub studies: Vec<Uuid>,
-    pub sites: Vec<Uuid>,
-    pub vendor_id: Option<Uuid>,
+    pub studies: Vec<StudyId>,
+    pub sites: Vec<SiteId>,
+    pub vendor_id: Option<VendorId>,
     pub secret_hash: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -40,16 +40,20 @@ pub struct ClientRow {
 }))]
 pub struct ApiClient {
     /// The OAuth `client_id`.
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: ClientId,
     #[schema(example = "Acme CRO sync")]
     pub name: String,
     pub role: Role,
     /// Studies a `cro` client may work on.
-    pub studies: Vec<Uuid>,
+    #[schema(value_type = Vec<Uuid>)]
+    pub studies: Vec<StudyId>,
     /// Sites a `site` client reports for.
-    pub sites: Vec<Uuid>,
+    #[schema(value_type = Vec<Uuid>)]
+    pub sites: Vec<SiteId>,
     /// The vendor a `vendor` client speaks for.
-    pub vendor: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub vendor: Option<VendorId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Set once the client is revoked; a revoked client gets no tokens and its tokens stop
@@ -78,16 +82,16 @@ impl From<ClientRow> for ApiClient {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = api_clients)]
 pub struct NewClient {
-    pub id: Uuid,
+    pub id: ClientId,
     pub name: String,
     pub role: Role,
-    pub studies: Vec<Uuid>,
-    pub sites: Vec<Uuid>,
-    pub vendor_id: Option<Uuid>,
+    pub studies: Vec<StudyId>,
+    pub sites: Vec<SiteId>,
+    pub vendor_id: Option<VendorId>,
     pub secret_hash: String,
 }
 
-pub async fn find(conn: &mut Conn, id: Uuid) -> QueryResult<Option<ClientRow>> {
+pub async fn find(conn: &mut Conn, id: ClientId) -> QueryResult<Option<ClientRow>> {
     api_clients::table
         .find(id)
         .select(ClientRow::as_select())
@@ -97,7 +101,7 @@ pub async fn find(conn: &mut Conn, id: Uuid) -> QueryResult<Option<ClientRow>> {
 }
 
 /// The name of the client with this id, if it exists and is not revoked.
-pub async fn live_name(conn: &mut Conn, id: Uuid) -> QueryResult<Option<String>> {
+pub async fn live_name(conn: &mut Conn, id: ClientId) -> QueryResult<Option<String>> {
     api_clients::table
         .find(id)
         .filter(api_clients::revoked_at.is_null())
@@ -129,7 +133,7 @@ pub async fn list(conn: &mut Conn, page: &PageRequest) -> QueryResult<Page<ApiCl
 fn subject(client: &ApiClient) -> Subject {
     Subject {
         entity_type: EntityType::Client,
-        entity_id: client.id,
+        entity_id: client.id.into(),
         study_id: None,
         version: Some(client.version),
     }
@@ -164,7 +168,11 @@ pub async fn create(
 
 /// Revokes a live client (its audit action is `revoke`). Revoking twice is a 404: the
 /// client is no longer there to revoke.
-pub async fn revoke(conn: &mut Conn, ctx: &WriteContext, id: Uuid) -> Result<ApiClient, ApiError> {
+pub async fn revoke(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    id: ClientId,
+) -> Result<ApiClient, ApiError> {
     conn.transaction::<_, ApiError, _>(async |conn| {
         let before = api_clients::table
             .find(id)

@@ -11,7 +11,6 @@ use diesel::sql_types::{Bool, Date};
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use crate::audit::WriteContext;
@@ -23,6 +22,7 @@ use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::deviations::participant_code;
 use crate::domain::deviations::reporting_overdue;
 use crate::domain::enums::{DeviationCategory, DeviationImportance, DeviationStatus, EntityType};
+use crate::domain::ids::{DeviationId, SiteId, StudyId};
 use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::{dates_in_order, not_blank};
 use crate::error::ApiError;
@@ -55,9 +55,11 @@ pub struct DeviationFields {
     #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study; fixed once the deviation exists.
-    pub study_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
     /// A live site of the study; fixed once the deviation exists.
-    pub site_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub site_id: SiteId,
     /// The participant's pseudonymous code (never a name or an e-mail address): 1 to 64
     /// characters, no whitespace, no `@`.
     #[validate(custom(function = "participant_code"))]
@@ -117,10 +119,13 @@ fn deviation_dates_in_order(deviation: &DeviationFields) -> Result<(), Validatio
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
 #[diesel(table_name = deviations)]
 pub struct DeviationRecord {
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: DeviationId,
     pub external_id: Option<String>,
-    pub study_id: Uuid,
-    pub site_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
+    #[schema(value_type = Uuid)]
+    pub site_id: SiteId,
     pub participant_ref: Option<String>,
     pub category: DeviationCategory,
     pub description: String,
@@ -184,8 +189,10 @@ impl Deviation {
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeviationFilter {
-    pub study_id: Option<Uuid>,
-    pub site_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    pub study_id: Option<StudyId>,
+    #[param(value_type = Option<Uuid>)]
+    pub site_id: Option<SiteId>,
     pub category: Option<DeviationCategory>,
     pub importance: Option<DeviationImportance>,
     pub status: Option<DeviationStatus>,
@@ -299,7 +306,11 @@ impl Readable for DeviationRecord {
 
     /// A deviation within `scope` with its study's reporting window, in one statement, or
     /// 404.
-    async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<Deviation, ApiError> {
+    async fn find(
+        conn: &mut Conn,
+        id: DeviationId,
+        scope: &RowScope,
+    ) -> Result<Deviation, ApiError> {
         let (record, days) = visible(scope)
             .filter(deviations::id.eq(id))
             .select((
@@ -331,6 +342,7 @@ impl Upsert for DeviationRecord {
 
 impl Record for DeviationRecord {
     type Fields = DeviationFields;
+    type Id = DeviationId;
     const ENTITY: EntityType = EntityType::Deviation;
 
     fn keys(&self) -> RowKeys {
@@ -405,7 +417,7 @@ impl Record for DeviationRecord {
 /// subject id is made of.
 #[derive(Debug, Clone, Queryable)]
 pub struct DvSource {
-    pub id: Uuid,
+    pub id: DeviationId,
     pub external_id: Option<String>,
     pub site_number: String,
     pub participant_ref: Option<String>,
@@ -421,7 +433,7 @@ pub struct DvSource {
 /// belong to the study, so no other study's deviation can ever show.
 pub async fn dv_sources(
     conn: &mut Conn,
-    study_id: Uuid,
+    study_id: StudyId,
     scope: &RowScope,
 ) -> QueryResult<Vec<DvSource>> {
     use crate::db::schema::sites;

@@ -6,7 +6,6 @@ use diesel::sql_types::{Date, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use crate::audit::WriteContext;
 use crate::db::schema::{enrollment_reports, sites};
@@ -14,6 +13,7 @@ use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Record};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
+use crate::domain::ids::{EnrollmentReportId, SiteId, StudyId};
 
 use crate::domain::enrollment::EnrollmentCounts;
 use crate::domain::enums::EntityType;
@@ -25,8 +25,8 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, PartialEq, Insertable, AsChangeset)]
 #[diesel(table_name = enrollment_reports)]
 pub struct EnrollmentFields {
-    pub study_id: Uuid,
-    pub site_id: Uuid,
+    pub study_id: StudyId,
+    pub site_id: SiteId,
     pub week_start: NaiveDate,
     pub screened: i32,
     pub screen_failed: i32,
@@ -37,8 +37,8 @@ pub struct EnrollmentFields {
 
 impl EnrollmentFields {
     pub fn new(
-        study_id: Uuid,
-        site_id: Uuid,
+        study_id: StudyId,
+        site_id: SiteId,
         week_start: NaiveDate,
         counts: &EnrollmentCounts,
     ) -> Self {
@@ -65,9 +65,12 @@ impl EnrollmentFields {
     "created_at": "2026-11-24T08:00:00Z", "updated_at": "2026-11-25T08:00:00Z", "version": 2
 }))]
 pub struct EnrollmentReport {
-    pub id: Uuid,
-    pub study_id: Uuid,
-    pub site_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: EnrollmentReportId,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
+    #[schema(value_type = Uuid)]
+    pub site_id: SiteId,
     /// The Monday of the ISO week.
     pub week_start: NaiveDate,
     pub screened: i32,
@@ -83,6 +86,7 @@ pub struct EnrollmentReport {
 
 impl Record for EnrollmentReport {
     type Fields = EnrollmentFields;
+    type Id = EnrollmentReportId;
     const ENTITY: EntityType = EntityType::EnrollmentReport;
 
     fn keys(&self) -> RowKeys {
@@ -131,7 +135,7 @@ pub async fn upsert(
             .filter(sites::deleted_at.is_null())
             .select(sites::id)
             .for_key_share()
-            .first::<Uuid>(conn)
+            .first::<SiteId>(conn)
             .await
             .optional()?
             .ok_or(ApiError::NotFound)?;
@@ -144,7 +148,7 @@ pub async fn upsert(
         .bind::<Date, _>(fields.week_start)
         .execute(conn)
         .await?;
-        let existing: Option<Uuid> = enrollment_reports::table
+        let existing: Option<EnrollmentReportId> = enrollment_reports::table
             .filter(enrollment_reports::site_id.eq(fields.site_id))
             .filter(enrollment_reports::week_start.eq(fields.week_start))
             .select(enrollment_reports::id)
@@ -179,8 +183,10 @@ pub async fn upsert(
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EnrollmentFilter {
-    pub study_id: Option<Uuid>,
-    pub site_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    pub study_id: Option<StudyId>,
+    #[param(value_type = Option<Uuid>)]
+    pub site_id: Option<SiteId>,
     /// Weeks starting on or after this date.
     pub from: Option<NaiveDate>,
     /// Weeks starting on or before this date.
@@ -226,9 +232,9 @@ pub async fn list(
 /// the sites within `scope`.
 pub async fn enrolled_by_site(
     conn: &mut Conn,
-    study_id: Uuid,
+    study_id: StudyId,
     scope: &RowScope,
-) -> QueryResult<Vec<(Uuid, i64)>> {
+) -> QueryResult<Vec<(SiteId, i64)>> {
     use diesel::dsl::sum;
     let mut query = enrollment_reports::table
         .filter(enrollment_reports::study_id.eq(study_id))
@@ -248,7 +254,7 @@ pub async fn enrolled_by_site(
         }
         RowScope::Vendor(_) | RowScope::Nothing => return Ok(Vec::new()),
     }
-    let rows: Vec<(Uuid, Option<i64>)> = query.load(conn).await?;
+    let rows: Vec<(SiteId, Option<i64>)> = query.load(conn).await?;
     Ok(rows
         .into_iter()
         .map(|(site, enrolled)| (site, enrolled.unwrap_or(0)))

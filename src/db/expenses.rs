@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 use validator::Validate;
 
 use crate::db::schema::expenses;
@@ -15,6 +14,7 @@ use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::EntityType;
+use crate::domain::ids::{BudgetLineId, ExpenseId, StudyId};
 
 use crate::domain::expenses::positive;
 use crate::domain::money::Money;
@@ -49,7 +49,8 @@ pub struct ExpenseFields {
     pub external_id: Option<String>,
     /// The budget line the expense is booked against. It may move to another line of the
     /// same study only.
-    pub budget_line_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub budget_line_id: BudgetLineId,
     /// A decimal string, more than 0.00, in the line's currency.
     #[validate(custom(function = "positive"))]
     #[schema(schema_with = crate::domain::money::positive_schema)]
@@ -83,11 +84,14 @@ pub struct ExpenseFields {
     "created_at": "2026-05-02T08:15:00Z", "updated_at": "2026-05-02T08:15:00Z", "deleted_at": null, "version": 1
 }))]
 pub struct Expense {
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: ExpenseId,
     pub external_id: Option<String>,
     /// The study of the expense's budget line.
-    pub study_id: Uuid,
-    pub budget_line_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
+    #[schema(value_type = Uuid)]
+    pub budget_line_id: BudgetLineId,
     pub amount: Money,
     /// ISO 4217 code: always the budget line's (and so the study's) currency.
     pub currency: String,
@@ -106,8 +110,10 @@ pub struct Expense {
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExpenseFilter {
-    pub study_id: Option<Uuid>,
-    pub budget_line_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    pub study_id: Option<StudyId>,
+    #[param(value_type = Option<Uuid>)]
+    pub budget_line_id: Option<BudgetLineId>,
     /// ISO 4217 code: the currency of the expense's line (its study's).
     pub currency: Option<String>,
     /// Exact partner-system id.
@@ -165,9 +171,10 @@ impl Readable for Expense {
 
 impl Record for Expense {
     type Fields = ExpenseFields;
+    type Id = ExpenseId;
     const ENTITY: EntityType = EntityType::Expense;
 
-    fn id(&self) -> Uuid {
+    fn id(&self) -> ExpenseId {
         self.id
     }
     fn version(&self) -> i32 {
@@ -194,7 +201,11 @@ impl Record for Expense {
     }
 
     /// `study_id` and `currency` are the line's (locked by `check`), never the client's.
-    async fn insert(conn: &mut Conn, id: Uuid, fields: &ExpenseFields) -> Result<Self, ApiError> {
+    async fn insert(
+        conn: &mut Conn,
+        id: ExpenseId,
+        fields: &ExpenseFields,
+    ) -> Result<Self, ApiError> {
         let line = locks::budget_line_for_child(conn, fields.budget_line_id).await?;
         Ok(diesel::insert_into(expenses::table)
             .values((
@@ -207,7 +218,7 @@ impl Record for Expense {
             .await?)
     }
 
-    async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<Self>, ApiError> {
+    async fn lock(conn: &mut Conn, id: ExpenseId) -> Result<Option<Self>, ApiError> {
         Ok(expenses::table
             .find(id)
             .filter(expenses::deleted_at.is_null())
@@ -219,7 +230,11 @@ impl Record for Expense {
 
     /// `study_id` and `currency` are written from the (possibly new) line, exactly as on
     /// insert; `check` has made sure the line is of the same study.
-    async fn write(conn: &mut Conn, id: Uuid, fields: &ExpenseFields) -> Result<Self, ApiError> {
+    async fn write(
+        conn: &mut Conn,
+        id: ExpenseId,
+        fields: &ExpenseFields,
+    ) -> Result<Self, ApiError> {
         let line = locks::budget_line_for_child(conn, fields.budget_line_id).await?;
         Ok(diesel::update(expenses::table.find(id))
             .set((
@@ -233,7 +248,7 @@ impl Record for Expense {
             .await?)
     }
 
-    async fn mark_deleted(conn: &mut Conn, id: Uuid) -> Result<Self, ApiError> {
+    async fn mark_deleted(conn: &mut Conn, id: ExpenseId) -> Result<Self, ApiError> {
         Ok(diesel::update(expenses::table.find(id))
             .set((
                 expenses::deleted_at.eq(diesel::dsl::now),

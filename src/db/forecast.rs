@@ -88,7 +88,7 @@ pub async fn forecast_of(
     as_of: NaiveDate,
     prior: Option<(f64, f64)>,
 ) -> Result<Forecasted, ApiError> {
-    let id = StudyId::from(study.id);
+    let id = study.id;
     let mut sites = site_data(conn, &[id], forecast::clock(as_of)).await?;
     forecast::forecast(
         id,
@@ -123,7 +123,7 @@ pub async fn forecasts(
 
 /// The ids of the given studies, in their order.
 pub fn study_ids(studies: &[Study]) -> Vec<StudyId> {
-    studies.iter().map(|s| StudyId::from(s.id)).collect()
+    studies.iter().map(|s| s.id).collect()
 }
 
 /// One study and the day a read is as of (`as_of`, default the transaction's date), in
@@ -137,7 +137,7 @@ pub async fn study_on(
         Some(day) => day,
         None => today(conn).await?,
     };
-    Ok((studies::find(conn, id.into(), &Scope::All).await?, as_of))
+    Ok((studies::find(conn, id, &Scope::All).await?, as_of))
 }
 
 /// `GET /studies/{id}/enrollment-forecast`, in one REPEATABLE READ, read-only snapshot.

@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use uuid::Uuid;
 
 use crate::db::Conn;
 use crate::db::schema::idempotency_keys;
+use crate::domain::ids::ClientId;
 
 /// How long a key is kept (the contract's minimum).
 pub const RETENTION_HOURS: i64 = 24;
@@ -39,7 +39,7 @@ pub enum StoredBody<'a> {
 /// that holds it (replay it, or refuse). Expired and abandoned rows are cleared first.
 pub async fn claim(
     conn: &mut Conn,
-    client: Uuid,
+    client: ClientId,
     key: &str,
     request_hash: &str,
 ) -> QueryResult<Option<StoredKey>> {
@@ -82,7 +82,7 @@ pub async fn claim(
 /// Keeps the answer of a finished request for replay.
 pub async fn complete(
     conn: &mut Conn,
-    client: Uuid,
+    client: ClientId,
     key: &str,
     status: u16,
     content_type: Option<String>,
@@ -107,7 +107,7 @@ pub async fn complete(
 }
 
 /// Frees a key whose request failed on our side (5xx), so the client's retry runs again.
-pub async fn release(conn: &mut Conn, client: Uuid, key: &str) -> QueryResult<usize> {
+pub async fn release(conn: &mut Conn, client: ClientId, key: &str) -> QueryResult<usize> {
     diesel::delete(idempotency_keys::table.find((client, key)))
         .execute(conn)
         .await
@@ -117,7 +117,7 @@ pub async fn release(conn: &mut Conn, client: Uuid, key: &str) -> QueryResult<us
 /// encrypt|rewrap`.
 pub async fn stored_bodies(
     conn: &mut Conn,
-) -> QueryResult<Vec<(Uuid, String, Option<Vec<u8>>, Option<Vec<u8>>)>> {
+) -> QueryResult<Vec<(ClientId, String, Option<Vec<u8>>, Option<Vec<u8>>)>> {
     idempotency_keys::table
         .filter(idempotency_keys::state.eq("completed"))
         .select((
@@ -133,7 +133,7 @@ pub async fn stored_bodies(
 /// Stores a kept answer sealed (and no plain copy).
 pub async fn set_sealed_body(
     conn: &mut Conn,
-    client: Uuid,
+    client: ClientId,
     key: &str,
     sealed: Vec<u8>,
 ) -> QueryResult<()> {

@@ -12,10 +12,10 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use uuid::Uuid;
 
 use crate::db::Conn;
 use crate::db::schema::{budget_lines, sites, studies, vendors};
+use crate::domain::ids::{BudgetLineId, SiteId, StudyId, VendorId};
 use crate::error::ApiError;
 
 /// What a write under a study needs of it, read with its lock.
@@ -29,7 +29,7 @@ pub struct LockedStudy {
 
 /// Locks a live study against deletion while a row is written under it (404 if there is
 /// no such live study).
-pub async fn study_for_child(conn: &mut Conn, id: Uuid) -> Result<LockedStudy, ApiError> {
+pub async fn study_for_child(conn: &mut Conn, id: StudyId) -> Result<LockedStudy, ApiError> {
     studies::table
         .find(id)
         .filter(studies::deleted_at.is_null())
@@ -44,14 +44,14 @@ pub async fn study_for_child(conn: &mut Conn, id: Uuid) -> Result<LockedStudy, A
 /// `study_for_child` for many studies at once, in id order so that concurrent lockers agree
 /// on it (a batch takes them before its first write; see `write::upsert_batch`). Studies
 /// that are missing are skipped: the item naming one answers for it.
-pub async fn studies_for_batch(conn: &mut Conn, ids: &[Uuid]) -> Result<(), ApiError> {
+pub async fn studies_for_batch(conn: &mut Conn, ids: &[StudyId]) -> Result<(), ApiError> {
     studies::table
         .filter(studies::id.eq_any(ids))
         .filter(studies::deleted_at.is_null())
         .order(studies::id)
         .select(studies::id)
         .for_key_share()
-        .load::<Uuid>(conn)
+        .load::<StudyId>(conn)
         .await?;
     Ok(())
 }
@@ -60,12 +60,22 @@ pub async fn studies_for_batch(conn: &mut Conn, ids: &[Uuid]) -> Result<(), ApiE
 /// (a milestone, say): 422 on `site_id` unless it is a live site of that study, and a lock
 /// that keeps it so until the write commits (a site delete takes the row `FOR UPDATE`
 /// before it counts what names the site).
+///
+/// The ids are typed, so a call with the two swapped does not compile:
+///
+/// ```compile_fail
+/// # use trialops::db::{Conn, locks};
+/// # use trialops::domain::ids::{SiteId, StudyId};
+/// async fn swapped(conn: &mut Conn, site_id: SiteId, study_id: StudyId) {
+///     let _ = locks::site_for_reference(conn, study_id, site_id).await;
+/// }
+/// ```
 pub async fn site_for_reference(
     conn: &mut Conn,
-    site_id: Uuid,
-    study_id: Uuid,
+    site_id: SiteId,
+    study_id: StudyId,
 ) -> Result<(), ApiError> {
-    let study_of_site: Option<Uuid> = sites::table
+    let study_of_site: Option<StudyId> = sites::table
         .find(site_id)
         .filter(sites::deleted_at.is_null())
         .select(sites::study_id)
@@ -93,10 +103,10 @@ pub async fn site_for_reference(
 /// this lock waits for the delete, re-reads the row, finds it deleted and refuses (422).
 pub async fn vendor_for_reference(
     conn: &mut Conn,
-    vendor_id: Uuid,
+    vendor_id: VendorId,
     field: &str,
 ) -> Result<(), ApiError> {
-    let live: Option<Uuid> = vendors::table
+    let live: Option<VendorId> = vendors::table
         .find(vendor_id)
         .filter(vendors::deleted_at.is_null())
         .select(vendors::id)
@@ -113,13 +123,16 @@ pub async fn vendor_for_reference(
 /// What an expense takes from its budget line, read with the line's lock.
 #[derive(Debug, Clone, PartialEq, Queryable)]
 pub struct LockedLine {
-    pub study_id: Uuid,
+    pub study_id: StudyId,
     pub currency: String,
 }
 
 /// Locks a live line against deletion while an expense is written under it (404 if there
 /// is no such live line).
-pub async fn budget_line_for_child(conn: &mut Conn, id: Uuid) -> Result<LockedLine, ApiError> {
+pub async fn budget_line_for_child(
+    conn: &mut Conn,
+    id: BudgetLineId,
+) -> Result<LockedLine, ApiError> {
     budget_lines::table
         .find(id)
         .filter(budget_lines::deleted_at.is_null())
@@ -136,8 +149,8 @@ pub async fn budget_line_for_child(conn: &mut Conn, id: Uuid) -> Result<LockedLi
 /// `study_id`: "`row` cannot move to another study"). Answers what the lock read.
 pub async fn in_study(
     conn: &mut Conn,
-    before: Option<Uuid>,
-    study_id: Uuid,
+    before: Option<StudyId>,
+    study_id: StudyId,
     row: &str,
 ) -> Result<Option<LockedStudy>, ApiError> {
     match before {
@@ -154,16 +167,16 @@ pub async fn in_study(
 /// Whether a write starts naming `after` (a new row naming it, or an update changing it):
 /// only then is the reference locked. `before` is the row's current value, `None` on
 /// create.
-fn newly_named(before: Option<Option<Uuid>>, after: Option<Uuid>) -> Option<Uuid> {
+fn newly_named<Id: Copy + PartialEq>(before: Option<Option<Id>>, after: Option<Id>) -> Option<Id> {
     after.filter(|_| before.is_none_or(|before| before != after))
 }
 
 /// `site_for_reference` for a site the write starts naming.
 pub async fn named_site(
     conn: &mut Conn,
-    before: Option<Option<Uuid>>,
-    after: Option<Uuid>,
-    study_id: Uuid,
+    before: Option<Option<SiteId>>,
+    after: Option<SiteId>,
+    study_id: StudyId,
 ) -> Result<(), ApiError> {
     match newly_named(before, after) {
         Some(site) => site_for_reference(conn, site, study_id).await,
@@ -174,8 +187,8 @@ pub async fn named_site(
 /// `vendor_for_reference` (422 on `field`) for a vendor the write starts naming.
 pub async fn named_vendor(
     conn: &mut Conn,
-    before: Option<Option<Uuid>>,
-    after: Option<Uuid>,
+    before: Option<Option<VendorId>>,
+    after: Option<VendorId>,
     field: &str,
 ) -> Result<(), ApiError> {
     match newly_named(before, after) {

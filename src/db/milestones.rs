@@ -7,7 +7,6 @@ use diesel::sql_types::{Date, Nullable};
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 use validator::Validate;
 
 use crate::db::schema::milestones;
@@ -16,6 +15,7 @@ use crate::db::write::{self, Readable, Record, Upsert};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, MilestoneKind, MilestoneStatus};
+use crate::domain::ids::{MilestoneId, SiteId, StudyId, VendorId};
 use crate::domain::milestones::{SETTLED, Schedule, schedule};
 use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::not_blank;
@@ -49,12 +49,15 @@ pub struct MilestoneFields {
     #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study the milestone belongs to; fixed once the milestone exists.
-    pub study_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
     /// A site of the same study, for site-level milestones (e.g. `site_activation`).
-    pub site_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub site_id: Option<SiteId>,
     /// The vendor responsible, for vendor deliverables. The vendor's clients read the
     /// milestone and may update its forecast and actual dates, status and notes.
-    pub vendor_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub vendor_id: Option<VendorId>,
     #[validate(length(min = 1, max = 300), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
     pub name: String,
@@ -98,11 +101,15 @@ pub struct MilestoneFields {
     "deleted_at": null, "version": 3
 }))]
 pub struct Milestone {
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: MilestoneId,
     pub external_id: Option<String>,
-    pub study_id: Uuid,
-    pub site_id: Option<Uuid>,
-    pub vendor_id: Option<Uuid>,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
+    #[schema(value_type = Option<Uuid>)]
+    pub site_id: Option<SiteId>,
+    #[schema(value_type = Option<Uuid>)]
+    pub vendor_id: Option<VendorId>,
     pub name: String,
     pub kind: MilestoneKind,
     pub baseline_date: Option<NaiveDate>,
@@ -172,9 +179,12 @@ pub fn today() -> NaiveDate {
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MilestoneFilter {
-    pub study_id: Option<Uuid>,
-    pub site_id: Option<Uuid>,
-    pub vendor_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    pub study_id: Option<StudyId>,
+    #[param(value_type = Option<Uuid>)]
+    pub site_id: Option<SiteId>,
+    #[param(value_type = Option<Uuid>)]
+    pub vendor_id: Option<VendorId>,
     pub kind: Option<MilestoneKind>,
     pub status: Option<MilestoneStatus>,
     /// `true`: only overdue milestones (as of today, UTC); `false`: only those that are not.
@@ -249,7 +259,11 @@ pub async fn list(
 impl Readable for Milestone {
     type Answer = MilestoneView;
 
-    async fn find(conn: &mut Conn, id: Uuid, scope: &RowScope) -> Result<MilestoneView, ApiError> {
+    async fn find(
+        conn: &mut Conn,
+        id: MilestoneId,
+        scope: &RowScope,
+    ) -> Result<MilestoneView, ApiError> {
         let milestone = write::find_live!(milestones, conn, id, scope)?;
         Ok(MilestoneView::new(milestone, today()))
     }
@@ -272,6 +286,7 @@ impl Upsert for Milestone {
 
 impl Record for Milestone {
     type Fields = MilestoneFields;
+    type Id = MilestoneId;
     const ENTITY: EntityType = EntityType::Milestone;
 
     fn keys(&self) -> RowKeys {
@@ -347,7 +362,7 @@ mod tests {
     fn fields_lists_every_writable_field() {
         let fields = MilestoneFields {
             external_id: None,
-            study_id: Uuid::nil(),
+            study_id: StudyId::new_v7(),
             site_id: None,
             vendor_id: None,
             name: "n".into(),

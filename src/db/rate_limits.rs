@@ -5,9 +5,9 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
-use uuid::Uuid;
 
 use crate::db::Conn;
+use crate::domain::ids::ClientId;
 
 /// What a lease request got.
 #[derive(Debug, QueryableByName)]
@@ -32,7 +32,7 @@ impl Leased {
 
 /// Asks for `asked` more requests of `client_id`'s current window, in one round trip that
 /// also drops the client's finished windows.
-pub async fn lease(conn: &mut Conn, client_id: Uuid, asked: u32) -> QueryResult<Leased> {
+pub async fn lease(conn: &mut Conn, client_id: ClientId, asked: u32) -> QueryResult<Leased> {
     diesel::sql_query(
         "WITH purge AS (
              DELETE FROM rate_limit_windows

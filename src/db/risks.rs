@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 use validator::Validate;
 
 use crate::audit::{self, WriteContext};
@@ -16,6 +15,7 @@ use crate::db::write::{self, Readable, Record, Upsert};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{AuditAction, EntityType, RiskCategory, RiskStatus};
+use crate::domain::ids::{RiskId, SiteId, StudyId, VendorId};
 use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::risks::{escalates, escalation_reason};
 use crate::domain::validation::not_blank;
@@ -51,11 +51,14 @@ pub struct RiskFields {
     #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study the risk belongs to; fixed once the risk exists.
-    pub study_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
     /// A live site of the same study, if the risk is about one site.
-    pub site_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub site_id: Option<SiteId>,
     /// A live vendor, if the risk is about one vendor (its `vendor` clients then read it).
-    pub vendor_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub vendor_id: Option<VendorId>,
     #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     pub title: String,
@@ -111,11 +114,15 @@ pub struct RiskFields {
     "deleted_at": null, "version": 2
 }))]
 pub struct Risk {
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: RiskId,
     pub external_id: Option<String>,
-    pub study_id: Uuid,
-    pub site_id: Option<Uuid>,
-    pub vendor_id: Option<Uuid>,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
+    #[schema(value_type = Option<Uuid>)]
+    pub site_id: Option<SiteId>,
+    #[schema(value_type = Option<Uuid>)]
+    pub vendor_id: Option<VendorId>,
     pub title: String,
     pub description: Option<String>,
     pub category: RiskCategory,
@@ -141,9 +148,12 @@ pub struct Risk {
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RiskFilter {
-    pub study_id: Option<Uuid>,
-    pub site_id: Option<Uuid>,
-    pub vendor_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    pub study_id: Option<StudyId>,
+    #[param(value_type = Option<Uuid>)]
+    pub site_id: Option<SiteId>,
+    #[param(value_type = Option<Uuid>)]
+    pub vendor_id: Option<VendorId>,
     pub category: Option<RiskCategory>,
     pub status: Option<RiskStatus>,
     /// Only risks whose score is at least this (1..=125).
@@ -263,6 +273,7 @@ impl Readable for Risk {
 
 impl Record for Risk {
     type Fields = RiskFields;
+    type Id = RiskId;
     const ENTITY: EntityType = EntityType::Risk;
 
     fn keys(&self) -> RowKeys {

@@ -2,43 +2,44 @@
 //! every resource, told only which columns the table's rows are matched on.
 
 use diesel::dsl;
-use diesel::expression::BoxableExpression;
+use diesel::expression::{AsExpression, BoxableExpression};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_dsl::methods::FilterDsl;
 use diesel::sql_types::{self, Bool, Nullable};
-use uuid::Uuid;
 
+use crate::domain::ids::{SiteId, StudyId, VendorId};
 use crate::domain::policy::RowScope;
 
 /// A condition on the rows of `QS` (a table, or a join), boxed so that one function builds
 /// it for every table; nullable because some key columns are.
 pub type Condition<QS> = Box<dyn BoxableExpression<QS, Pg, SqlType = Nullable<Bool>>>;
 
-/// A column that holds one kind of key of a table's rows (its study, site or vendor), or
-/// [`Absent`].
-pub trait Key<QS> {
+/// A column that holds one kind of key of a table's rows (its study, site or vendor, of id
+/// type `Id`), or [`Absent`].
+pub trait Key<QS, Id> {
     /// "The key is one of `ids`"; `None` when the table has no such key.
-    fn among(self, ids: Vec<Uuid>) -> Option<Condition<QS>>;
+    fn among(self, ids: Vec<Id>) -> Option<Condition<QS>>;
 }
 
 /// The table's rows have no key of this kind: a caller scoped by it sees none of them.
 pub struct Absent;
 
-impl<QS> Key<QS> for Absent {
-    fn among(self, _: Vec<Uuid>) -> Option<Condition<QS>> {
+impl<QS, Id> Key<QS, Id> for Absent {
+    fn among(self, _: Vec<Id>) -> Option<Condition<QS>> {
         None
     }
 }
 
-impl<QS, C> Key<QS> for C
+impl<QS, Id, C> Key<QS, Id> for C
 where
     C: NullableExpressionMethods,
+    Id: AsExpression<Nullable<sql_types::Uuid>> + 'static,
     dsl::Nullable<C>: Expression<SqlType = Nullable<sql_types::Uuid>>,
-    dsl::EqAny<dsl::Nullable<C>, Vec<Uuid>>:
+    dsl::EqAny<dsl::Nullable<C>, Vec<Id>>:
         BoxableExpression<QS, Pg, SqlType = Nullable<Bool>> + 'static,
 {
-    fn among(self, ids: Vec<Uuid>) -> Option<Condition<QS>> {
+    fn among(self, ids: Vec<Id>) -> Option<Condition<QS>> {
         Some(Box::new(self.nullable().eq_any(ids)))
     }
 }
@@ -56,9 +57,9 @@ impl<Study, Site, Vendor> Keys<Study, Site, Vendor> {
     /// scope's ids, or none (the scope `Nothing`, or one by a key the table lacks).
     pub fn visible<QS, Q>(self, query: Q, scope: &RowScope) -> Q
     where
-        Study: Key<QS>,
-        Site: Key<QS>,
-        Vendor: Key<QS>,
+        Study: Key<QS, StudyId>,
+        Site: Key<QS, SiteId>,
+        Vendor: Key<QS, VendorId>,
         Q: FilterDsl<Condition<QS>, Output = Q>,
         dsl::Nullable<dsl::AsExprOf<bool, Bool>>:
             BoxableExpression<QS, Pg, SqlType = Nullable<Bool>> + 'static,
@@ -94,13 +95,18 @@ mod tests {
 
     #[test]
     fn a_scope_matches_on_its_key_and_on_an_absent_one_reaches_nothing() {
-        let id = Uuid::now_v7();
         assert!(!sql(RowScope::All).contains("WHERE"));
         assert!(
-            sql(RowScope::Studies(vec![id])).contains(r#"WHERE ("risks"."study_id" = ANY($1))"#)
+            sql(RowScope::Studies(vec![StudyId::new_v7()]))
+                .contains(r#"WHERE ("risks"."study_id" = ANY($1))"#)
         );
-        assert!(sql(RowScope::Vendor(id)).contains(r#"WHERE ("risks"."vendor_id" = ANY($1))"#));
-        assert!(sql(RowScope::Sites(vec![id])).ends_with("WHERE $1 -- binds: [false]"));
+        assert!(
+            sql(RowScope::Vendor(VendorId::new_v7()))
+                .contains(r#"WHERE ("risks"."vendor_id" = ANY($1))"#)
+        );
+        assert!(
+            sql(RowScope::Sites(vec![SiteId::new_v7()])).ends_with("WHERE $1 -- binds: [false]")
+        );
         assert!(sql(RowScope::Nothing).ends_with("WHERE $1 -- binds: [false]"));
     }
 }

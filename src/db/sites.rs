@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use crate::db::schema::{deviations, enrollment_reports, milestones, risks, sites};
@@ -15,6 +14,7 @@ use crate::db::write::{self, Readable, Record, Upsert};
 use crate::db::{Conn, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, SiteStatus};
+use crate::domain::ids::{SiteId, StudyId, VendorId};
 
 use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::{self, dates_in_order, not_blank};
@@ -50,7 +50,8 @@ pub struct SiteFields {
     #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study the site takes part in; fixed once the site exists.
-    pub study_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
     /// The site's number, unique among the live sites of its study.
     #[validate(length(min = 1, max = 50), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 50, pattern = "\\S")]
@@ -89,7 +90,8 @@ pub struct SiteFields {
     #[schema(minimum = 0, maximum = 1_000_000)]
     pub target_enrollment: Option<i32>,
     /// The CRO vendor managing this site, if any.
-    pub cro_vendor_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub cro_vendor_id: Option<VendorId>,
     /// When the site is planned to activate. The enrollment forecast starts a site that is
     /// not yet active (`planned`, `selected`) on this date, and leaves one without it out.
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]
@@ -117,9 +119,11 @@ fn site_dates_in_order(site: &SiteFields) -> Result<(), ValidationError> {
     "deleted_at": null, "version": 4, "planned_activation_on": "2026-03-02", "city": "Berlin"
 }))]
 pub struct Site {
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: SiteId,
     pub external_id: Option<String>,
-    pub study_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
     pub site_number: String,
     pub name: String,
     pub institution: Option<String>,
@@ -129,7 +133,8 @@ pub struct Site {
     pub irb_approved_on: Option<NaiveDate>,
     pub activated_on: Option<NaiveDate>,
     pub target_enrollment: Option<i32>,
-    pub cro_vendor_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub cro_vendor_id: Option<VendorId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Set when the site was deleted (visible with `include_deleted=true` only).
@@ -147,11 +152,13 @@ pub struct Site {
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SiteFilter {
-    pub study_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    pub study_id: Option<StudyId>,
     pub status: Option<SiteStatus>,
     /// ISO 3166-1 alpha-2 code.
     pub country: Option<String>,
-    pub cro_vendor_id: Option<Uuid>,
+    #[param(value_type = Option<Uuid>)]
+    pub cro_vendor_id: Option<VendorId>,
     /// Exact partner-system id.
     pub external_id: Option<String>,
 }
@@ -195,7 +202,7 @@ pub async fn list(
 }
 
 /// The studies the given (live) sites belong to.
-pub async fn study_ids_of(conn: &mut Conn, site_ids: &[Uuid]) -> QueryResult<Vec<Uuid>> {
+pub async fn study_ids_of(conn: &mut Conn, site_ids: &[SiteId]) -> QueryResult<Vec<StudyId>> {
     sites::table
         .filter(sites::id.eq_any(site_ids))
         .filter(sites::deleted_at.is_null())
@@ -222,6 +229,7 @@ impl Readable for Site {
 
 impl Record for Site {
     type Fields = SiteFields;
+    type Id = SiteId;
     const ENTITY: EntityType = EntityType::Site;
 
     fn keys(&self) -> RowKeys {
@@ -329,7 +337,7 @@ impl Record for Site {
 /// The live sites of a study within `scope`, by site number: what the FHIR export shows.
 pub async fn live_in_study(
     conn: &mut Conn,
-    study_id: Uuid,
+    study_id: StudyId,
     scope: &RowScope,
 ) -> QueryResult<Vec<Site>> {
     visible(scope)
@@ -344,7 +352,7 @@ pub async fn live_in_study(
 /// ends when `lock` is set (an import computes their new fields from what it read).
 pub async fn live_in_study_for_import(
     conn: &mut Conn,
-    study_id: Uuid,
+    study_id: StudyId,
     lock: bool,
 ) -> QueryResult<Vec<Site>> {
     let query = sites::table
@@ -360,7 +368,7 @@ pub async fn live_in_study_for_import(
 
 /// Every site number a study has used, deleted sites included (new numbers never repeat
 /// an old one).
-pub async fn numbers_in_study(conn: &mut Conn, study_id: Uuid) -> QueryResult<Vec<String>> {
+pub async fn numbers_in_study(conn: &mut Conn, study_id: StudyId) -> QueryResult<Vec<String>> {
     sites::table
         .filter(sites::study_id.eq(study_id))
         .select(sites::site_number)

@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use crate::db::schema::{milestones, risks, sites, studies};
@@ -14,6 +13,7 @@ use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, budget_lines, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, StudyPhase, StudyStatus};
+use crate::domain::ids::{StudyId, VendorId};
 use crate::domain::policy::{RowKeys, RowScope, Scope};
 
 use crate::domain::studies::{
@@ -179,7 +179,8 @@ fn study_dates_in_order(study: &StudyFields) -> Result<(), ValidationError> {
     "forecast_confidence_threshold": 0.8
 }))]
 pub struct Study {
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: StudyId,
     pub external_id: Option<String>,
     pub protocol_number: String,
     pub title: String,
@@ -266,7 +267,7 @@ pub fn row_scope(scope: &Scope) -> RowScope {
 }
 
 /// A live study within `scope`, or 404.
-pub async fn find(conn: &mut Conn, id: Uuid, scope: &Scope) -> Result<Study, ApiError> {
+pub async fn find(conn: &mut Conn, id: StudyId, scope: &Scope) -> Result<Study, ApiError> {
     <Study as Readable>::find(conn, id, &row_scope(scope)).await
 }
 
@@ -276,6 +277,7 @@ impl Readable for Study {
 
 impl Record for Study {
     type Fields = StudyFields;
+    type Id = StudyId;
     const ENTITY: EntityType = EntityType::Study;
 
     /// A study is in a caller's reach when it is one of the caller's studies.
@@ -382,15 +384,15 @@ impl Record for Study {
 }
 
 /// The studies with a live milestone or risk naming `vendor`: what a vendor client sees.
-pub async fn ids_naming_vendor(conn: &mut Conn, vendor: Uuid) -> QueryResult<Vec<Uuid>> {
-    let mut ids: Vec<Uuid> = milestones::table
+pub async fn ids_naming_vendor(conn: &mut Conn, vendor: VendorId) -> QueryResult<Vec<StudyId>> {
+    let mut ids: Vec<StudyId> = milestones::table
         .filter(milestones::vendor_id.eq(vendor))
         .filter(milestones::deleted_at.is_null())
         .select(milestones::study_id)
         .distinct()
         .load(conn)
         .await?;
-    let from_risks: Vec<Uuid> = risks::table
+    let from_risks: Vec<StudyId> = risks::table
         .filter(risks::vendor_id.eq(vendor))
         .filter(risks::deleted_at.is_null())
         .select(risks::study_id)

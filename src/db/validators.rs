@@ -9,10 +9,10 @@
 
 use std::sync::LazyLock;
 
+use crate::domain::ids::StudyId;
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
-use uuid::Uuid;
 
 use crate::db::Conn;
 
@@ -60,7 +60,7 @@ static FILTERED: LazyLock<String> = LazyLock::new(|| sql(true));
 static ALL: LazyLock<String> = LazyLock::new(|| sql(false));
 
 /// The change count of the given studies' data, or of all studies' with `None`.
-pub async fn changes(conn: &mut Conn, studies: Option<&[Uuid]>) -> diesel::QueryResult<i64> {
+pub async fn changes(conn: &mut Conn, studies: Option<&[StudyId]>) -> diesel::QueryResult<i64> {
     let row: Changes = match studies {
         Some(ids) => {
             diesel::sql_query(FILTERED.as_str())

@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 use validator::Validate;
 
 use crate::db::schema::{budget_lines, milestones, risks, sites, vendors};
@@ -15,6 +14,7 @@ use crate::db::write::{self, Readable, Record};
 use crate::db::{Conn, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, VendorKind, VendorStatus};
+use crate::domain::ids::VendorId;
 
 use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::{self, not_blank};
@@ -77,7 +77,8 @@ pub struct VendorFields {
     "deleted_at": null, "version": 2
 }))]
 pub struct Vendor {
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: VendorId,
     pub external_id: Option<String>,
     pub name: String,
     pub kind: VendorKind,
@@ -150,6 +151,7 @@ impl Readable for Vendor {
 
 impl Record for Vendor {
     type Fields = VendorFields;
+    type Id = VendorId;
     const ENTITY: EntityType = EntityType::Vendor;
 
     fn keys(&self) -> RowKeys {

@@ -15,12 +15,13 @@ use uuid::Uuid;
 use crate::db::Conn;
 use crate::db::changes::ChangeItem;
 use crate::db::schema::{webhook_attempts, webhook_deliveries, webhooks};
+use crate::domain::ids::{ClientId, DeliveryId, WebhookId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = webhooks)]
 pub struct WebhookRow {
-    pub id: Uuid,
-    pub owner_id: Uuid,
+    pub id: WebhookId,
+    pub owner_id: ClientId,
     pub url: String,
     pub entity_types: Vec<String>,
     pub feed_position: i64,
@@ -36,11 +37,13 @@ pub struct WebhookRow {
     "created_at": "2026-11-25T09:00:00Z"
 }))]
 pub struct Webhook {
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: WebhookId,
     pub url: String,
     pub entity_types: Vec<String>,
     /// The API client that registered it; deliveries carry what that client may read.
-    pub owner: Uuid,
+    #[schema(value_type = Uuid)]
+    pub owner: ClientId,
     pub created_at: DateTime<Utc>,
 }
 
@@ -62,8 +65,8 @@ impl From<WebhookRow> for Webhook {
 /// Not to be called inside a transaction (sealing commits on its own).
 pub async fn create(
     conn: &mut Conn,
-    id: Uuid,
-    owner_id: Uuid,
+    id: WebhookId,
+    owner_id: ClientId,
     url: &str,
     entity_types: &[String],
     secret: StoredSecret,
@@ -100,7 +103,7 @@ pub enum StoredSecret {
 /// encrypt|rewrap`.
 pub async fn stored_secrets(
     conn: &mut Conn,
-) -> QueryResult<Vec<(Uuid, Option<String>, Option<Vec<u8>>)>> {
+) -> QueryResult<Vec<(WebhookId, Option<String>, Option<Vec<u8>>)>> {
     webhooks::table
         .select((webhooks::id, webhooks::secret, webhooks::secret_enc))
         .load(conn)
@@ -108,7 +111,7 @@ pub async fn stored_secrets(
 }
 
 /// Stores a subscription's secret sealed (and no plain copy).
-pub async fn set_sealed_secret(conn: &mut Conn, id: Uuid, sealed: Vec<u8>) -> QueryResult<()> {
+pub async fn set_sealed_secret(conn: &mut Conn, id: WebhookId, sealed: Vec<u8>) -> QueryResult<()> {
     diesel::update(webhooks::table.find(id))
         .set((
             webhooks::secret.eq(None::<String>),
@@ -120,7 +123,7 @@ pub async fn set_sealed_secret(conn: &mut Conn, id: Uuid, sealed: Vec<u8>) -> Qu
 }
 
 /// Live subscriptions, oldest first: those of `owner`, or every one.
-pub async fn list(conn: &mut Conn, owner: Option<Uuid>) -> QueryResult<Vec<WebhookRow>> {
+pub async fn list(conn: &mut Conn, owner: Option<ClientId>) -> QueryResult<Vec<WebhookRow>> {
     let mut query = webhooks::table
         .filter(webhooks::deleted_at.is_null())
         .select(WebhookRow::as_select())
@@ -132,7 +135,7 @@ pub async fn list(conn: &mut Conn, owner: Option<Uuid>) -> QueryResult<Vec<Webho
     query.load(conn).await
 }
 
-pub async fn find(conn: &mut Conn, id: Uuid) -> QueryResult<Option<WebhookRow>> {
+pub async fn find(conn: &mut Conn, id: WebhookId) -> QueryResult<Option<WebhookRow>> {
     webhooks::table
         .find(id)
         .filter(webhooks::deleted_at.is_null())
@@ -143,7 +146,7 @@ pub async fn find(conn: &mut Conn, id: Uuid) -> QueryResult<Option<WebhookRow>> 
 }
 
 /// Ends a subscription: nothing more is queued or sent for it; its deliveries stay.
-pub async fn delete(conn: &mut Conn, id: Uuid) -> QueryResult<usize> {
+pub async fn delete(conn: &mut Conn, id: WebhookId) -> QueryResult<usize> {
     diesel::update(
         webhooks::table
             .find(id)
@@ -175,7 +178,8 @@ pub struct Attempt {
     ]
 }))]
 pub struct Delivery {
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: DeliveryId,
     /// The change's position in the feed.
     pub seq: i64,
     pub entity_type: String,
@@ -189,7 +193,7 @@ pub struct Delivery {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = webhook_deliveries)]
 struct DeliveryRow {
-    id: Uuid,
+    id: DeliveryId,
     seq: i64,
     entity_type: String,
     entity_id: Uuid,
@@ -199,7 +203,7 @@ struct DeliveryRow {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = webhook_attempts)]
 struct AttemptRow {
-    delivery_id: Uuid,
+    delivery_id: DeliveryId,
     at: DateTime<Utc>,
     response_status: Option<i32>,
     error: Option<String>,
@@ -209,7 +213,7 @@ struct AttemptRow {
 /// attempts; one more than `limit` is fetched to tell whether another page exists.
 pub async fn deliveries(
     conn: &mut Conn,
-    webhook_id: Uuid,
+    webhook_id: WebhookId,
     after: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<Delivery>> {
@@ -223,8 +227,8 @@ pub async fn deliveries(
         query = query.filter(webhook_deliveries::seq.gt(after));
     }
     let rows: Vec<DeliveryRow> = query.load(conn).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut attempts: HashMap<Uuid, Vec<Attempt>> = HashMap::new();
+    let ids: Vec<DeliveryId> = rows.iter().map(|r| r.id).collect();
+    let mut attempts: HashMap<DeliveryId, Vec<Attempt>> = HashMap::new();
     for row in webhook_attempts::table
         .filter(webhook_attempts::delivery_id.eq_any(ids))
         .order((webhook_attempts::delivery_id, webhook_attempts::attempt))
@@ -254,7 +258,7 @@ pub async fn deliveries(
 // The dispatcher's queries.
 
 /// Live subscriptions to look at for new changes.
-pub async fn live_ids(conn: &mut Conn) -> QueryResult<Vec<Uuid>> {
+pub async fn live_ids(conn: &mut Conn) -> QueryResult<Vec<WebhookId>> {
     webhooks::table
         .filter(webhooks::deleted_at.is_null())
         .select(webhooks::id)
@@ -265,7 +269,7 @@ pub async fn live_ids(conn: &mut Conn) -> QueryResult<Vec<Uuid>> {
 
 /// Locks a live subscription for queueing its new changes, unless another instance is
 /// doing so right now (then `None`: that instance does it).
-pub async fn lock_for_queueing(conn: &mut Conn, id: Uuid) -> QueryResult<Option<WebhookRow>> {
+pub async fn lock_for_queueing(conn: &mut Conn, id: WebhookId) -> QueryResult<Option<WebhookRow>> {
     webhooks::table
         .find(id)
         .filter(webhooks::deleted_at.is_null())
@@ -280,7 +284,7 @@ pub async fn lock_for_queueing(conn: &mut Conn, id: Uuid) -> QueryResult<Option<
 /// Queues feed items for a subscription and moves its position to `position`.
 pub async fn queue(
     conn: &mut Conn,
-    webhook_id: Uuid,
+    webhook_id: WebhookId,
     items: &[ChangeItem],
     position: i64,
 ) -> QueryResult<()> {
@@ -288,7 +292,7 @@ pub async fn queue(
         .iter()
         .map(|item| {
             Ok((
-                webhook_deliveries::id.eq(Uuid::now_v7()),
+                webhook_deliveries::id.eq(DeliveryId::new_v7()),
                 webhook_deliveries::webhook_id.eq(webhook_id),
                 webhook_deliveries::seq.eq(item.seq),
                 webhook_deliveries::entity_type.eq(item.entity_type.clone()),
@@ -316,7 +320,7 @@ pub async fn queue(
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Claimed {
     #[diesel(sql_type = SqlUuid)]
-    pub id: Uuid,
+    pub id: DeliveryId,
     #[diesel(sql_type = Integer)]
     pub attempt: i32,
     #[diesel(sql_type = diesel::sql_types::Jsonb)]
@@ -324,7 +328,7 @@ pub struct Claimed {
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub url: String,
     #[diesel(sql_type = SqlUuid)]
-    pub webhook_id: Uuid,
+    pub webhook_id: WebhookId,
     /// The signing secret, plain (without an encryption key) ...
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     pub secret: Option<String>,

@@ -15,6 +15,7 @@ use crate::audit::{self, Subject, WriteContext};
 use crate::db::locks::{self, LockedStudy};
 use crate::db::{Conn, check_if_match};
 use crate::domain::enums::{AuditAction, EntityType};
+use crate::domain::ids::{EntityId, StudyId};
 use crate::domain::policy::{CreateScope, Operation, RowKeys, RowScope};
 use crate::domain::versioning::IfMatch;
 use crate::error::ApiError;
@@ -23,17 +24,20 @@ use crate::error::ApiError;
 pub trait Record: Serialize + Send + Sync + Sized {
     /// The writable fields: what a POST takes and a PATCH is merged into.
     type Fields: PartialEq + Send + Sync;
+    /// The id type of its rows (`SiteId` for sites): a function written once for every
+    /// resource takes `R::Id`, so it cannot be handed another kind's id.
+    type Id: EntityId;
 
     const ENTITY: EntityType;
 
-    fn id(&self) -> Uuid;
+    fn id(&self) -> Self::Id;
     fn version(&self) -> i32;
     /// The ids scope rules look at (`RowScope::allows`): the one way a row is matched
     /// against what a caller reaches, for reads, updates, deletes and batches alike.
     fn keys(&self) -> RowKeys;
     /// The study the row belongs to, for the audit trail (the study itself for a study):
     /// the study its scope keys name.
-    fn study_id(&self) -> Option<Uuid> {
+    fn study_id(&self) -> Option<StudyId> {
         self.keys().study_id
     }
     fn fields(&self) -> Self::Fields;
@@ -41,20 +45,20 @@ pub trait Record: Serialize + Send + Sync + Sized {
     /// Inserts a row with this id.
     fn insert(
         conn: &mut Conn,
-        id: Uuid,
+        id: Self::Id,
         fields: &Self::Fields,
     ) -> impl Future<Output = Result<Self, ApiError>> + Send;
 
     /// The live row with this id, locked `FOR UPDATE` until the transaction ends.
     fn lock(
         conn: &mut Conn,
-        id: Uuid,
+        id: Self::Id,
     ) -> impl Future<Output = Result<Option<Self>, ApiError>> + Send;
 
     /// Writes `fields` over the row, with `version + 1` and a new `updated_at`.
     fn write(
         conn: &mut Conn,
-        id: Uuid,
+        id: Self::Id,
         fields: &Self::Fields,
     ) -> impl Future<Output = Result<Self, ApiError>> + Send;
 
@@ -62,7 +66,7 @@ pub trait Record: Serialize + Send + Sync + Sized {
     /// this refusal (their routes offer no DELETE in the first place).
     fn mark_deleted(
         conn: &mut Conn,
-        id: Uuid,
+        id: Self::Id,
     ) -> impl Future<Output = Result<Self, ApiError>> + Send {
         let _ = (conn, id);
         async {
@@ -117,7 +121,7 @@ pub trait Record: Serialize + Send + Sync + Sized {
     fn subject(&self) -> Subject {
         Subject {
             entity_type: Self::ENTITY,
-            entity_id: self.id(),
+            entity_id: self.id().into(),
             study_id: self.study_id(),
             version: Some(self.version()),
         }
@@ -134,7 +138,7 @@ pub trait Readable: Record {
     /// transaction; 404 when there is none or the caller does not reach it.
     fn find(
         conn: &mut Conn,
-        id: Uuid,
+        id: Self::Id,
         scope: &RowScope,
     ) -> impl Future<Output = Result<Self::Answer, ApiError>> + Send;
 
@@ -174,7 +178,7 @@ async fn insert_steps<R: Record>(
     fields: R::Fields,
 ) -> Result<R, ApiError> {
     let checked = R::check(conn, None, &fields).await?;
-    let row = R::insert(conn, Uuid::now_v7(), &fields).await?;
+    let row = R::insert(conn, R::Id::new_v7(), &fields).await?;
     audit::record(
         conn,
         ctx,
@@ -195,7 +199,7 @@ async fn insert_steps<R: Record>(
 pub async fn guarded_update<R: Record>(
     conn: &mut Conn,
     ctx: &WriteContext,
-    id: Uuid,
+    id: R::Id,
     guard: Guard<'_>,
     if_match: &IfMatch,
     change: impl FnOnce(&R) -> Result<R::Fields, ApiError> + Send,
@@ -209,7 +213,7 @@ pub async fn guarded_update<R: Record>(
 pub async fn update<R: Record>(
     conn: &mut Conn,
     ctx: &WriteContext,
-    id: Uuid,
+    id: R::Id,
     in_scope: impl FnOnce(&R) -> bool + Send,
     if_match: &IfMatch,
     change: impl FnOnce(&R) -> Result<R::Fields, ApiError> + Send,
@@ -221,7 +225,7 @@ pub async fn update<R: Record>(
 async fn locked_update<R: Record>(
     conn: &mut Conn,
     ctx: &WriteContext,
-    id: Uuid,
+    id: R::Id,
     admit: impl FnOnce(Option<R>) -> Result<R, ApiError> + Send,
     if_match: &IfMatch,
     change: impl FnOnce(&R) -> Result<R::Fields, ApiError> + Send,
@@ -286,7 +290,7 @@ async fn update_steps<R: Record>(
 pub async fn soft_delete<R: Record>(
     conn: &mut Conn,
     ctx: &WriteContext,
-    id: Uuid,
+    id: R::Id,
     guard: Guard<'_>,
     if_match: &IfMatch,
 ) -> Result<(), ApiError> {
@@ -384,6 +388,7 @@ pub struct Access<'a, R: Upsert> {
 /// `external_id`) or `PATCH` (one does; the item replaces its writable fields), after the
 /// same role and scope checks. Items must carry distinct external ids (the handler checks).
 /// An error names the item it came from (`items[3].likelihood`, or `items[3]: ...`).
+/// Answers each item's id as a bare UUID: a batch answer is the same for every kind.
 pub async fn upsert_batch<R: Upsert>(
     conn: &mut Conn,
     ctx: &WriteContext,
@@ -396,7 +401,7 @@ pub async fn upsert_batch<R: Upsert>(
         // The studies named, share-locked up front and in order (as each create would one
         // by one): a concurrent study change then waits for the whole batch, rather than
         // holding the study while the batch holds the audit chain (a deadlock).
-        let mut studies: Vec<Uuid> = items
+        let mut studies: Vec<StudyId> = items
             .iter()
             .filter_map(|fields| R::keys_of(fields).study_id)
             .collect();
@@ -431,7 +436,7 @@ async fn upsert_item<R: Upsert>(
                 return Err(out_of_scope(field));
             }
             let row: R = insert_steps(conn, ctx, fields).await?;
-            Ok((row.id(), Upserted::Created))
+            Ok((row.id().into(), Upserted::Created))
         }
         Some(before) => {
             // A single POST with this external id would meet the unique key: the same 409,
@@ -451,7 +456,7 @@ async fn upsert_item<R: Upsert>(
             } else {
                 Upserted::Unchanged
             };
-            Ok((row.id(), outcome))
+            Ok((row.id().into(), outcome))
         }
     }
 }
@@ -527,7 +532,7 @@ macro_rules! table_steps {
     (soft_delete $table:ident) => {
         $crate::db::write::table_steps!(@common $table, $table::deleted_at.is_null());
 
-        async fn mark_deleted(conn: &mut $crate::db::Conn, id: uuid::Uuid) -> Result<Self, $crate::error::ApiError> {
+        async fn mark_deleted(conn: &mut $crate::db::Conn, id: <Self as $crate::db::write::Record>::Id) -> Result<Self, $crate::error::ApiError> {
             Ok(diesel::update($table::table.find(id))
                 .set((
                     $table::deleted_at.eq(diesel::dsl::now),
@@ -542,7 +547,7 @@ macro_rules! table_steps {
         $crate::db::write::table_steps!(@common $table, diesel::dsl::sql::<diesel::sql_types::Bool>("TRUE"));
     };
     (@common $table:ident, $live:expr) => {
-        fn id(&self) -> uuid::Uuid {
+        fn id(&self) -> <Self as $crate::db::write::Record>::Id {
             self.id
         }
 
@@ -552,19 +557,19 @@ macro_rules! table_steps {
 
         async fn insert(
             conn: &mut $crate::db::Conn,
-            id: uuid::Uuid,
+            id: <Self as $crate::db::write::Record>::Id,
             fields: &<Self as $crate::db::write::Record>::Fields,
         ) -> Result<Self, $crate::error::ApiError> {
             Ok(diesel::insert_into($table::table).values(($table::id.eq(id), fields)).get_result(conn).await?)
         }
 
-        async fn lock(conn: &mut $crate::db::Conn, id: uuid::Uuid) -> Result<Option<Self>, $crate::error::ApiError> {
+        async fn lock(conn: &mut $crate::db::Conn, id: <Self as $crate::db::write::Record>::Id) -> Result<Option<Self>, $crate::error::ApiError> {
             Ok($table::table.find(id).filter($live).for_update().first(conn).await.optional()?)
         }
 
         async fn write(
             conn: &mut $crate::db::Conn,
-            id: uuid::Uuid,
+            id: <Self as $crate::db::write::Record>::Id,
             fields: &<Self as $crate::db::write::Record>::Fields,
         ) -> Result<Self, $crate::error::ApiError> {
             Ok(diesel::update($table::table.find(id))
@@ -601,7 +606,7 @@ macro_rules! read_as_stored {
 
         async fn find(
             conn: &mut $crate::db::Conn,
-            id: uuid::Uuid,
+            id: <Self as $crate::db::write::Record>::Id,
             scope: &$crate::domain::policy::RowScope,
         ) -> Result<Self, $crate::error::ApiError> {
             $crate::db::write::find_live!($table, conn, id, scope)

@@ -79,7 +79,7 @@ pub struct DemoStudy {
 impl From<&Study> for DemoStudy {
     fn from(study: &Study) -> Self {
         Self {
-            id: study.id.into(),
+            id: study.id,
             protocol_number: study.protocol_number.clone(),
             title: study.title.clone(),
         }
@@ -141,20 +141,20 @@ async fn write_portfolio(
     let mut vendors: Vec<VendorId> = Vec::new();
     for fields in portfolio.vendors {
         let vendor: Vendor = create(conn, ctx, fields).await?;
-        vendors.push(vendor.id.into());
+        vendors.push(vendor.id);
     }
     loaded.vendors = vendors.len();
     let vendor = |index: Option<usize>| index.and_then(|i| vendors.get(i).copied());
     for plan in portfolio.studies {
         let study: Study = create(conn, ctx, plan.fields).await?;
-        let study_id = StudyId::from(study.id);
+        let study_id = study.id;
         let mut sites: HashMap<usize, SiteId> = HashMap::new();
         for (index, site_plan) in plan.sites.into_iter().enumerate() {
             let mut fields = site_plan.fields;
             fields.study_id = study.id;
-            fields.cro_vendor_id = vendor(site_plan.cro_vendor).map(Into::into);
+            fields.cro_vendor_id = vendor(site_plan.cro_vendor);
             let site: Site = create(conn, ctx, fields).await?;
-            sites.insert(index, site.id.into());
+            sites.insert(index, site.id);
             loaded.sites += 1;
             // Each week is its report's first: `write::create`, the step `PUT` takes for a
             // week not reported yet. The rest of `db::enrollment::upsert` (a lock on the site,
@@ -179,7 +179,7 @@ async fn write_portfolio(
         for line_plan in plan.budget {
             let mut fields = line_plan.fields;
             fields.study_id = study.id;
-            fields.vendor_id = vendor(line_plan.vendor).map(Into::into);
+            fields.vendor_id = vendor(line_plan.vendor);
             let line: BudgetLine = create(conn, ctx, fields).await?;
             loaded.budget_lines += 1;
             for mut expense in line_plan.expenses {
@@ -198,7 +198,7 @@ async fn write_portfolio(
         for linked in plan.deviations {
             let mut fields = linked.fields;
             fields.study_id = study.id;
-            fields.site_id = site(linked.site).ok_or(ApiError::NotFound)?.into();
+            fields.site_id = site(linked.site).ok_or(ApiError::NotFound)?;
             fields.validate()?;
             db::deviations::create(conn, ctx, fields).await?;
             loaded.deviations += 1;

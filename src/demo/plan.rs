@@ -81,17 +81,17 @@ pub trait Links {
 
 impl Links for MilestoneFields {
     fn link(&mut self, study: StudyId, site: Option<SiteId>, vendor: Option<VendorId>) {
-        self.study_id = study.into();
-        self.site_id = site.map(Into::into);
-        self.vendor_id = vendor.map(Into::into);
+        self.study_id = study;
+        self.site_id = site;
+        self.vendor_id = vendor;
     }
 }
 
 impl Links for RiskFields {
     fn link(&mut self, study: StudyId, site: Option<SiteId>, vendor: Option<VendorId>) {
-        self.study_id = study.into();
-        self.site_id = site.map(Into::into);
-        self.vendor_id = vendor.map(Into::into);
+        self.study_id = study;
+        self.site_id = site;
+        self.vendor_id = vendor;
     }
 }
 
@@ -311,7 +311,7 @@ fn sites(rng: &mut StdRng, today: NaiveDate, study: usize, spec: &StudySpec) -> 
         let irb_weeks = if activated.is_some() { 5 } else { 3 };
         let fields = SiteFields {
             external_id: None,
-            study_id: LATER,
+            study_id: LATER.into(),
             site_number: site_number(s.country, study, n),
             name: s.name.into(),
             institution: None,
@@ -624,7 +624,7 @@ fn milestone(
 ) -> MilestoneFields {
     MilestoneFields {
         external_id: None,
-        study_id: LATER,
+        study_id: LATER.into(),
         site_id: None,
         vendor_id: None,
         name: name.into(),
@@ -749,7 +749,7 @@ fn budget(
                 let noise = Decimal::from(rng.gen_range(80..=120)) / Decimal::ONE_HUNDRED;
                 expenses.push(ExpenseFields {
                     external_id: None,
-                    budget_line_id: LATER,
+                    budget_line_id: LATER.into(),
                     amount: money(monthly * noise),
                     currency: None,
                     incurred_on: on,
@@ -762,7 +762,7 @@ fn budget(
             LinePlan {
                 fields: BudgetLineFields {
                     external_id: None,
-                    study_id: LATER,
+                    study_id: LATER.into(),
                     vendor_id: None,
                     category,
                     description: description.into(),
@@ -965,7 +965,7 @@ fn risks(today: NaiveDate, study: usize, sites: &[SitePlan]) -> Vec<Linked<RiskF
             |(title, category, l, i, d, status, site, vendor, review)| Linked {
                 fields: RiskFields {
                     external_id: None,
-                    study_id: LATER,
+                    study_id: LATER.into(),
                     site_id: None,
                     vendor_id: None,
                     title: title.into(),
@@ -1096,8 +1096,8 @@ fn deviations(
         out.push(Linked {
             fields: DeviationFields {
                 external_id: None,
-                study_id: LATER,
-                site_id: LATER,
+                study_id: LATER.into(),
+                site_id: LATER.into(),
                 participant_ref: Some(format!("{}-{participant:04}", plan.fields.site_number)),
                 category,
                 description: description.into(),

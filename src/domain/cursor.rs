@@ -105,9 +105,14 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// Builds a page from a query that fetched `limit + 1` rows: the extra row, if there, only
-    /// proves that another page exists.
-    pub fn from_overfetch(rows: Vec<T>, limit: i64, id_of: impl Fn(&T) -> Uuid) -> Self {
-        Self::cut(rows, limit, |row| encode_cursor(id_of(row)))
+    /// proves that another page exists. A cursor names a row of any kind: `id_of` answers
+    /// its id, typed or bare.
+    pub fn from_overfetch<I: Into<Uuid>>(
+        rows: Vec<T>,
+        limit: i64,
+        id_of: impl Fn(&T) -> I,
+    ) -> Self {
+        Self::cut(rows, limit, |row| encode_cursor(id_of(row).into()))
     }
 
     /// [`Page::from_overfetch`] for rows ordered by a sequence number (`seq` cursors).

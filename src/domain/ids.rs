@@ -12,7 +12,22 @@
 //! A polymorphic reference (an audit event's or feed entry's `entity_id`, which names a
 //! record of any kind) stays a bare [`Uuid`].
 
+use std::fmt::{Debug, Display};
+use std::hash::Hash;
+use std::str::FromStr;
+
 use uuid::Uuid;
+
+/// What every id type is, for code written once for records of any kind (the write path's
+/// `Record::Id`): a UUID in and out, and a new one per insert.
+pub trait EntityId:
+    Copy + Eq + Hash + Debug + Display + From<Uuid> + Into<Uuid> + Send + Sync + 'static
+{
+    /// A new, time-ordered id (UUIDv7).
+    fn new_v7() -> Self {
+        Self::from(Uuid::now_v7())
+    }
+}
 
 /// Declares an id type: a UUID that serde, diesel and `Display` see as one.
 macro_rules! entity_id {
@@ -40,6 +55,16 @@ macro_rules! entity_id {
             }
         }
 
+        impl EntityId for $name {}
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map(Self)
+            }
+        }
+
         impl From<Uuid> for $name {
             fn from(id: Uuid) -> Self {
                 Self(id)
@@ -54,7 +79,7 @@ macro_rules! entity_id {
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
+                Display::fmt(&self.0, f)
             }
         }
 
@@ -105,8 +130,6 @@ entity_id! {
     WebhookId;
     /// A webhook delivery's id.
     DeliveryId;
-    /// An audit event's id.
-    AuditEventId;
 }
 
 #[cfg(test)]

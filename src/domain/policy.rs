@@ -5,9 +5,8 @@
 //! row but whose role may not make this change gets a 403. The integration tests generate
 //! their role x endpoint x scope matrix from `RULES`.
 
-use uuid::Uuid;
-
 use crate::domain::enums::{EntityType, Role};
+use crate::domain::ids::{SiteId, StudyId, VendorId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
@@ -122,11 +121,11 @@ pub fn reach(role: Role, resource: EntityType) -> Reach {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     All,
-    Only(Vec<Uuid>),
+    Only(Vec<StudyId>),
 }
 
 impl Scope {
-    pub fn contains(&self, id: Uuid) -> bool {
+    pub fn contains(&self, id: StudyId) -> bool {
         match self {
             Scope::All => true,
             Scope::Only(ids) => ids.contains(&id),
@@ -139,25 +138,27 @@ impl Scope {
 pub enum RowScope {
     All,
     /// Rows whose `study_id` is one of these.
-    Studies(Vec<Uuid>),
+    Studies(Vec<StudyId>),
     /// Rows whose `site_id` (a site's own `id`) is one of these.
-    Sites(Vec<Uuid>),
+    Sites(Vec<SiteId>),
     /// Rows whose `vendor_id` (a vendor's own `id`) is this one.
-    Vendor(Uuid),
+    Vendor(VendorId),
     Nothing,
 }
 
 /// The ids of a row that scope rules look at.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RowKeys {
-    pub study_id: Option<Uuid>,
-    pub site_id: Option<Uuid>,
-    pub vendor_id: Option<Uuid>,
+    pub study_id: Option<StudyId>,
+    pub site_id: Option<SiteId>,
+    pub vendor_id: Option<VendorId>,
 }
 
 impl RowScope {
     pub fn allows(&self, row: RowKeys) -> bool {
-        let among = |ids: &[Uuid], id: Option<Uuid>| id.is_some_and(|id| ids.contains(&id));
+        fn among<I: PartialEq>(ids: &[I], id: Option<I>) -> bool {
+            id.is_some_and(|id| ids.contains(&id))
+        }
         match self {
             RowScope::All => true,
             RowScope::Studies(ids) => among(ids, row.study_id),
@@ -272,7 +273,7 @@ mod tests {
 
     #[test]
     fn create_scope_names_the_refused_reference() {
-        let (study, other, site) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (study, other, site) = (StudyId::new_v7(), StudyId::new_v7(), SiteId::new_v7());
         let keys = |study_id, site_id| RowKeys {
             study_id: Some(study_id),
             site_id,
@@ -290,7 +291,7 @@ mod tests {
         };
         assert_eq!(site_client.refused_reference(keys(study, Some(site))), None);
         assert_eq!(
-            site_client.refused_reference(keys(study, Some(Uuid::now_v7()))),
+            site_client.refused_reference(keys(study, Some(SiteId::new_v7()))),
             Some("site_id")
         );
         assert_eq!(
@@ -316,7 +317,7 @@ mod tests {
 
     #[test]
     fn row_scope_matches_on_its_key() {
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let (a, b) = (StudyId::new_v7(), SiteId::new_v7());
         let row = RowKeys {
             study_id: Some(a),
             site_id: Some(b),
@@ -324,9 +325,9 @@ mod tests {
         };
         assert!(RowScope::All.allows(row));
         assert!(RowScope::Studies(vec![a]).allows(row));
-        assert!(!RowScope::Studies(vec![b]).allows(row));
+        assert!(!RowScope::Studies(vec![StudyId::new_v7()]).allows(row));
         assert!(RowScope::Sites(vec![b]).allows(row));
-        assert!(!RowScope::Vendor(a).allows(row));
+        assert!(!RowScope::Vendor(VendorId::new_v7()).allows(row));
         assert!(!RowScope::Nothing.allows(row));
     }
 }

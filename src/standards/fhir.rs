@@ -181,7 +181,7 @@ fn study_resource(input: &BundleInput<'_>) -> Value {
 }
 
 fn site_resources(input: &BundleInput<'_>, site: &Site) -> (Value, Value) {
-    let location_id = location_id(site.id.into());
+    let location_id = location_id(site.id);
     let mut address = json!({"country": site.country});
     if let Some(city) = &site.city {
         address["city"] = json!(city);
@@ -189,17 +189,17 @@ fn site_resources(input: &BundleInput<'_>, site: &Site) -> (Value, Value) {
     let location = json!({
         "resourceType": "Location",
         "id": location_id.to_string(),
-        "identifier": [{"system": site_number_system(site.study_id.into()), "value": site.site_number}],
+        "identifier": [{"system": site_number_system(site.study_id), "value": site.site_number}],
         "name": site.name,
         "address": address,
     });
     let mut site_study = json!({
         "resourceType": "ResearchStudy",
         "id": site.id.to_string(),
-        "identifier": [{"system": site_number_system(site.study_id.into()), "value": site.site_number}],
+        "identifier": [{"system": site_number_system(site.study_id), "value": site.site_number}],
         "title": site.name,
         "status": "active",
-        "partOf": [{"reference": urn(input.study.id)}],
+        "partOf": [{"reference": urn(input.study.id.uuid())}],
         "progressStatus": [{"state": coded(STATUS_SYSTEM, site_status_code(site.status))}],
         "region": [coded(COUNTRY_SYSTEM, &site.country)],
         "site": [{"reference": urn(location_id)}],

@@ -264,7 +264,7 @@ async fn plan(
         }
     };
     let (study_id, mut unmatched, numbers) = match &study {
-        StudyStep::Create(_) => (Uuid::nil(), Vec::new(), Vec::new()),
+        StudyStep::Create(_) => (Uuid::nil().into(), Vec::new(), Vec::new()),
         StudyStep::Update { before, .. } => (
             before.id,
             db::sites::live_in_study_for_import(conn, before.id, lock).await?,
@@ -367,7 +367,7 @@ fn answer(
                 } else {
                     ImportAction::Update
                 },
-                id: Some(before.id.into()),
+                id: Some(before.id),
                 changes,
             }
         }
@@ -386,13 +386,11 @@ fn answer(
                 } else {
                     ImportAction::Update
                 };
-                site_outcome(action, Some(before.id.into()), after)
+                site_outcome(action, Some(before.id), after)
             }
-            SiteStep::NotInRecord(site) => site_outcome(
-                ImportAction::NotInRecord,
-                Some(site.id.into()),
-                &site.fields(),
-            ),
+            SiteStep::NotInRecord(site) => {
+                site_outcome(ImportAction::NotInRecord, Some(site.id), &site.fields())
+            }
         })
         .collect();
     ImportAnswer {
@@ -413,11 +411,11 @@ async fn apply(
     let study_id: StudyId = match &plan.study {
         StudyStep::Create(fields) => {
             let study: Study = write::create(conn, ctx, fields.clone()).await?;
-            study.id.into()
+            study.id
         }
         StudyStep::Update { before, after } => {
             update_changed::<Study>(conn, ctx, before, after).await?;
-            before.id.into()
+            before.id
         }
     };
     let mut created = Vec::new();
@@ -425,9 +423,9 @@ async fn apply(
         match step {
             SiteStep::Create(fields) => {
                 let mut fields = fields.clone();
-                fields.study_id = study_id.into();
+                fields.study_id = study_id;
                 let site: Site = write::create(conn, ctx, fields).await?;
-                created.push(site.id.into());
+                created.push(site.id);
             }
             SiteStep::Update { before, after } => {
                 update_changed::<Site>(conn, ctx, before, after).await?

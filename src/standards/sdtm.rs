@@ -222,7 +222,7 @@ mod tests {
 
     fn source(participant: Option<&str>, occurred: u32, external: Option<&str>) -> Source {
         Source {
-            id: Uuid::now_v7(),
+            id: Uuid::now_v7().into(),
             external_id: external.map(str::to_string),
             site_number: "001".into(),
             participant_ref: participant.map(str::to_string),

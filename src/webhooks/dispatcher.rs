@@ -9,12 +9,12 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::config::WebhookSettings;
 use crate::db::{self, Conn, Pool};
 use crate::domain::enums::EntityType;
+use crate::domain::ids::WebhookId;
 use crate::webhooks::address::PublicResolver;
 use crate::webhooks::signature;
 
@@ -100,7 +100,7 @@ pub async fn round(
 
 /// Queues the subscription's new changes, read with its owner's rights, in one REPEATABLE
 /// READ transaction: the feed page, the new deliveries and the new position agree.
-async fn queue_changes(conn: &mut Conn, id: Uuid) -> anyhow::Result<()> {
+async fn queue_changes(conn: &mut Conn, id: WebhookId) -> anyhow::Result<()> {
     conn.build_transaction()
         .repeatable_read()
         .run(async |conn| {

@@ -271,7 +271,7 @@ async fn slow_write(app: &TestApp, study_id: Uuid, round: usize) {
         let subject = Subject {
             entity_type: EntityType::Study,
             entity_id: study_id,
-            study_id: Some(study_id),
+            study_id: Some(study_id.into()),
             version: Some(row.version),
         };
         audit::record(

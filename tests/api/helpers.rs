@@ -429,9 +429,9 @@ impl TestApp {
         let request = NewClientRequest {
             name: format!("test {role}"),
             role,
-            studies,
-            sites,
-            vendor,
+            studies: studies.into_iter().map(Into::into).collect(),
+            sites: sites.into_iter().map(Into::into).collect(),
+            vendor: vendor.map(Into::into),
         };
         let (client, secret) = register(&mut conn, &WriteContext::command_line("test"), request)
             .await

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use diesel_async::SimpleAsyncConnection;
 use serde_json::{Value, json};
+use trialops::domain::ids::VendorId;
 use uuid::Uuid;
 
 use crate::helpers::{Resp, TestApp, bad, column, id_of, spawn_app};
@@ -273,7 +274,7 @@ async fn a_vendor_delete_waits_for_a_write_naming_the_vendor() {
     let app = spawn_app().await;
     let study = app.study_id(json!({})).await;
     let vendor = app.vendor_id(json!({})).await;
-    let vendor_id: Uuid = vendor.parse().unwrap();
+    let vendor_id: VendorId = vendor.parse().unwrap();
 
     let mut conn = app.db().await;
     conn.batch_execute("BEGIN").await.unwrap();

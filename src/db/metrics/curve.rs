@@ -19,7 +19,7 @@ pub async fn read_enrollment_curve(
 ) -> Result<Vec<EnrollmentCurveWeek>, ApiError> {
     snapshot!(conn, async move |conn| {
         let today = now(conn).await?.date_naive();
-        let study = studies::find(conn, id.into(), &Scope::All).await?;
+        let study = studies::find(conn, id, &Scope::All).await?;
         enrollment_curve(conn, &study, today).await
     })
 }
@@ -50,7 +50,7 @@ pub async fn read_enrollment_curve_at(
             Some(day) => day,
             None => now(conn).await?.date_naive(),
         };
-        let study = studies::find(conn, id.into(), &Scope::All).await?;
+        let study = studies::find(conn, id, &Scope::All).await?;
         let mut rows = enrollment_curve(conn, &study, as_of).await?;
         let forecast = match crate::db::forecast::forecast_of(conn, &study, as_of, prior).await {
             Ok(f) => Some(f),
@@ -96,7 +96,7 @@ async fn enrollment_curve(
     study: &Study,
     today: NaiveDate,
 ) -> Result<Vec<EnrollmentCurveWeek>, ApiError> {
-    let weeks = weekly_enrollment(conn, study.id.into()).await?;
+    let weeks = weekly_enrollment(conn, study.id).await?;
     let plan = plan(conn, study).await?;
     let current = formula::week_monday(today);
     let first = [

@@ -51,7 +51,7 @@ use crate::error::ApiError;
 pub async fn read_study_metrics(conn: &mut Conn, id: StudyId) -> Result<StudyMetrics, ApiError> {
     snapshot!(conn, async move |conn| {
         let as_of = now(conn).await?;
-        let study = studies::find(conn, id.into(), &Scope::All).await?;
+        let study = studies::find(conn, id, &Scope::All).await?;
         study_metrics(conn, &study, as_of).await
     })
 }
@@ -277,7 +277,7 @@ async fn study_metrics(
     as_of: DateTime<Utc>,
 ) -> Result<StudyMetrics, ApiError> {
     let today = as_of.date_naive();
-    let id = StudyId::from(study.id);
+    let id = study.id;
     let aggregates = Aggregates::load(conn, &[id], today).await?.of(id);
     let plan = plan(conn, study).await?;
     let heat_map = heat_map(conn, id).await?;
