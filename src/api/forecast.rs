@@ -3,16 +3,13 @@
 //! before it compounds. The same readers as the study's metrics; JSON or CSV. The model
 //! and the rules are in `docs/metrics.md`.
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpResponse, get, web};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use crate::api::export::{self, Format};
-use crate::api::metrics::{ForecastParams, figures, study_answer};
-use crate::app::AppState;
-use crate::auth::Caller;
+use crate::api::metrics::{ForecastParams, StudyAnswer, figures};
 use crate::db;
 use crate::domain::forecast::EnrollmentForecast;
 use crate::domain::signals::Signal;
@@ -83,25 +80,13 @@ pub struct Signals {
 )]
 #[get("/studies/{id}/enrollment-forecast")]
 pub async fn enrollment_forecast(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    answer: StudyAnswer,
     params: web::Query<ForecastParams>,
-    format: Format,
-    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     let (as_of, prior) = params.checked()?;
-    study_answer(
-        &caller,
-        &state,
-        id,
-        format,
-        &req,
-        async |conn| db::forecast::read_forecast(conn, id, as_of, prior).await,
-        |forecast| figures(&forecast, format),
-    )
-    .await
+    let read =
+        async |conn: &mut db::Conn, id| db::forecast::read_forecast(conn, id, as_of, prior).await;
+    answer.answer(read, figures).await
 }
 
 /// A study's signals
@@ -124,27 +109,16 @@ pub async fn enrollment_forecast(
 )]
 #[get("/studies/{id}/signals")]
 pub async fn signals(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    answer: StudyAnswer,
     params: web::Query<SignalParams>,
-    format: Format,
-    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     validation::date_param("as_of", params.as_of)?;
     let as_of = params.as_of;
-    study_answer(
-        &caller,
-        &state,
-        id,
-        format,
-        &req,
-        async |conn| db::signals::read_signals(conn, id, as_of).await,
-        |data| match format {
+    let read = async |conn: &mut db::Conn, id| db::signals::read_signals(conn, id, as_of).await;
+    answer
+        .answer(read, |data, format| match format {
             Format::Csv => export::csv_rows(data),
             Format::Json => Ok(HttpResponse::Ok().json(Signals { data })),
-        },
-    )
-    .await
+        })
+        .await
 }

@@ -5,11 +5,12 @@
 //! reads whole studies (`admin`, `sponsor`, `cro`, `auditor`, `analyst`). `site` and
 //! `vendor` clients get a 403: the figures sum data they may not read.
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, web};
 use chrono::{Days, NaiveDate};
+use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use crate::api::chart::{self, Chart, Point};
 use crate::api::conditional::{self, Validator};
@@ -19,6 +20,7 @@ use crate::auth::Caller;
 use crate::db;
 use crate::db::metrics::curve::CurveAt;
 use crate::domain::forecast::Hyperparameters;
+use crate::domain::ids::StudyId;
 use crate::domain::metrics::answers::{EnrollmentCurveWeek, PortfolioRow, StudyMetrics};
 use crate::domain::policy::Scope;
 use crate::domain::{tabular, validation};
@@ -96,35 +98,83 @@ pub struct Portfolio {
     pub data: Vec<PortfolioRow>,
 }
 
-/// The steps every computed answer about one study shares (metrics, forecast, signals):
-/// the caller may read the study's figures, then its validator, so that an unchanged study
-/// answers 304 before anything is computed, then `read` on the same connection, answered
-/// by `respond` and tagged with the validator.
-pub(crate) async fn study_answer<T>(
-    caller: &Caller,
-    state: &AppState,
-    id: Uuid,
+/// What every computed answer about one study (metrics, curve, forecast, signals) takes
+/// from its request: the caller, the app's state, the study's id (the path's `{id}`), the
+/// format asked for and the request itself (for the validator). One extractor, so that
+/// each handler names only what is its own (its query). The caller, then the path, are
+/// extracted in the order they were as separate arguments, so a request wrong in both
+/// still gets the same error.
+pub(crate) struct StudyAnswer {
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: StudyId,
     format: Format,
-    req: &HttpRequest,
-    read: impl AsyncFnOnce(&mut db::Conn) -> ApiResult<T>,
-    respond: impl FnOnce(T) -> ApiResult<HttpResponse>,
-) -> ApiResult<HttpResponse> {
-    let mut conn = state.read_db.get().await?;
-    check_study(caller, &mut conn, id).await?;
-    let changes = db::validators::changes(&mut conn, Some(&[id.into()])).await?;
-    let validator = Validator::new(req, conditional::media(format), changes, None);
-    if let Some(not_modified) = validator.not_modified(req) {
-        return Ok(not_modified);
+    req: HttpRequest,
+}
+
+impl FromRequest for StudyAnswer {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let parts = <(
+            Caller,
+            web::Data<AppState>,
+            web::Path<StudyId>,
+            Format,
+            HttpRequest,
+        )>::from_request(req, payload);
+        Box::pin(async move {
+            let (caller, state, id, format, req) = parts.await?;
+            Ok(Self {
+                caller,
+                state,
+                id: id.into_inner(),
+                format,
+                req,
+            })
+        })
     }
-    let answer = read(&mut conn).await?;
-    validator.tag(respond(answer))
+}
+
+impl StudyAnswer {
+    /// The steps every computed answer about one study shares: the caller may read the
+    /// study's figures, then its validator, so that an unchanged study answers 304 before
+    /// anything is computed, then `read` of the study on the same connection, answered by
+    /// `respond` in the format asked for and tagged with the validator.
+    pub(crate) async fn answer<T>(
+        self,
+        read: impl AsyncFnOnce(&mut db::Conn, StudyId) -> ApiResult<T>,
+        respond: impl FnOnce(T, Format) -> ApiResult<HttpResponse>,
+    ) -> ApiResult<HttpResponse> {
+        let media = conditional::media(self.format);
+        self.answer_as(media, read, respond).await
+    }
+
+    /// `answer`, with the validator's media named by the caller (the curve's SVG).
+    async fn answer_as<T>(
+        self,
+        media: &str,
+        read: impl AsyncFnOnce(&mut db::Conn, StudyId) -> ApiResult<T>,
+        respond: impl FnOnce(T, Format) -> ApiResult<HttpResponse>,
+    ) -> ApiResult<HttpResponse> {
+        let mut conn = self.state.read_db.get().await?;
+        check_study(&self.caller, &mut conn, self.id).await?;
+        let changes = db::validators::changes(&mut conn, Some(&[self.id])).await?;
+        let validator = Validator::new(&self.req, media, changes, None);
+        if let Some(not_modified) = validator.not_modified(&self.req) {
+            return Ok(not_modified);
+        }
+        let answer = read(&mut conn, self.id).await?;
+        validator.tag(respond(answer, self.format))
+    }
 }
 
 /// One nested answer as JSON, or for BI tools as a two-column table (figure, value).
-pub(crate) fn figures<T: Serialize>(answer: &T, format: Format) -> ApiResult<HttpResponse> {
+pub(crate) fn figures<T: Serialize>(answer: T, format: Format) -> ApiResult<HttpResponse> {
     match format {
         Format::Csv => {
-            let value = serde_json::to_value(answer).map_err(anyhow::Error::new)?;
+            let value = serde_json::to_value(&answer).map_err(anyhow::Error::new)?;
             export::csv_rows(tabular::figures(&value))
         }
         Format::Json => Ok(HttpResponse::Ok().json(answer)),
@@ -132,9 +182,9 @@ pub(crate) fn figures<T: Serialize>(answer: &T, format: Format) -> ApiResult<Htt
 }
 
 /// 404 unless the caller reads the study, then 403 unless its role reads metrics.
-pub(crate) async fn check_study(caller: &Caller, conn: &mut db::Conn, id: Uuid) -> ApiResult<()> {
+async fn check_study(caller: &Caller, conn: &mut db::Conn, id: StudyId) -> ApiResult<()> {
     let scope = caller.study_scope(conn).await?;
-    db::studies::find(conn, id.into(), &scope).await?;
+    db::studies::find(conn, id, &scope).await?;
     caller.require_metrics()
 }
 
@@ -152,24 +202,10 @@ pub(crate) async fn check_study(caller: &Caller, conn: &mut db::Conn, id: Uuid) 
     responses((status = 200, description = "The study's figures", body = StudyMetrics)),
 )]
 #[get("/studies/{id}/metrics")]
-pub async fn study(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    format: Format,
-    req: HttpRequest,
-) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    study_answer(
-        &caller,
-        &state,
-        id,
-        format,
-        &req,
-        async |conn| db::metrics::read_study_metrics(conn, id).await,
-        |metrics| figures(&metrics, format),
-    )
-    .await
+pub async fn study(answer: StudyAnswer) -> ApiResult<HttpResponse> {
+    answer
+        .answer(db::metrics::read_study_metrics, figures)
+        .await
 }
 
 /// A study's enrollment curve
@@ -196,46 +232,38 @@ pub async fn study(
 )]
 #[get("/studies/{id}/enrollment-curve")]
 pub async fn enrollment_curve(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    answer: StudyAnswer,
     params: web::Query<ForecastParams>,
-    format: Format,
-    req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
     let (as_of, prior) = params.checked()?;
-    let mut conn = state.read_db.get().await?;
-    check_study(&caller, &mut conn, id).await?;
-    let svg = chart::wants_svg(&req);
-    let media = if svg {
-        "svg"
-    } else {
-        conditional::media(format)
+    let read = async |conn: &mut db::Conn, id| {
+        db::metrics::curve::read_enrollment_curve_at(conn, id, as_of, prior).await
     };
-    let changes = db::validators::changes(&mut conn, Some(&[id.into()])).await?;
-    let validator = Validator::new(&req, media, changes, None);
-    if let Some(not_modified) = validator.not_modified(&req) {
-        return Ok(not_modified);
+    if chart::wants_svg(&answer.req) {
+        return answer
+            .answer_as("svg", read, |curve, _| {
+                Ok(chart::respond(chart::render(&chart_of(&curve))))
+            })
+            .await;
     }
-    let curve = db::metrics::curve::read_enrollment_curve_at(&mut conn, id, as_of, prior).await?;
-    if svg {
-        return validator.tag(Ok(chart::respond(chart::render(&chart_of(&curve)))));
-    }
-    let CurveAt {
-        as_of,
-        rows,
-        forecast,
-        ..
-    } = curve;
-    validator.tag(match format {
-        Format::Csv => export::csv_rows(rows),
-        Format::Json => Ok(HttpResponse::Ok().json(EnrollmentCurve {
-            as_of,
-            hyperparameters: forecast.map(|f| f.answer.hyperparameters),
-            data: rows,
-        })),
-    })
+    answer
+        .answer(read, |curve, format| {
+            let CurveAt {
+                as_of,
+                rows,
+                forecast,
+                ..
+            } = curve;
+            match format {
+                Format::Csv => export::csv_rows(rows),
+                Format::Json => Ok(HttpResponse::Ok().json(EnrollmentCurve {
+                    as_of,
+                    hyperparameters: forecast.map(|f| f.answer.hyperparameters),
+                    data: rows,
+                })),
+            }
+        })
+        .await
 }
 
 /// The most weeks the chart draws the forecast past the curve's last row.

@@ -8,11 +8,11 @@
 //! DV dataset its own sites' deviations; a study's enrolled total goes only to the roles
 //! that read its metrics.
 
+use crate::domain::ids::StudyId;
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use uuid::Uuid;
 
 use crate::api::export::{CSV_CONTENT_TYPE, Format};
 use crate::api::extract::{ChangeReason, JsonDocument};
@@ -62,11 +62,11 @@ pub const DEFAULT_IMPORT_REASON: &str = "ClinicalTrials.gov import";
 pub async fn read_fhir(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<StudyId>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.get().await?;
     let scope = caller.study_scope(&mut conn).await?;
-    let study = db::studies::find(&mut conn, id.into_inner().into(), &scope).await?;
+    let study = db::studies::find(&mut conn, id.into_inner(), &scope).await?;
     let sites =
         db::sites::live_in_study(&mut conn, study.id, &caller.row_scope(EntityType::Site)).await?;
     let reports = caller.row_scope(EntityType::EnrollmentReport);
@@ -122,12 +122,12 @@ pub async fn read_fhir(
 pub async fn read_sdtm_dv(
     caller: Caller,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<StudyId>,
     format: Format,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.get().await?;
     let scope = caller.study_scope(&mut conn).await?;
-    let study = db::studies::find(&mut conn, id.into_inner().into(), &scope).await?;
+    let study = db::studies::find(&mut conn, id.into_inner(), &scope).await?;
     let sources = db::deviations::dv_sources(
         &mut conn,
         study.id,

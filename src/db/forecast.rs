@@ -7,14 +7,14 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, BigInt, Date, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, Date, Timestamptz};
 use diesel_async::RunQueryDsl;
-use uuid::Uuid;
 
 use crate::db::Conn;
+use crate::db::metrics::snapshot;
 use crate::db::studies::{self, Study};
-use crate::domain::enums::SiteStatus;
 use crate::domain::forecast::{self, EnrollmentForecast, Forecasted, SiteData, StudyData};
+use crate::domain::ids::StudyId;
 use crate::domain::policy::Scope;
 use crate::error::ApiError;
 
@@ -35,36 +35,21 @@ pub async fn today(conn: &mut Conn) -> Result<NaiveDate, ApiError> {
         .date_naive())
 }
 
+/// The study a row of a grouped read belongs to, read beside the row.
 #[derive(QueryableByName)]
-struct SiteRow {
+pub struct OfStudy {
     #[diesel(sql_type = SqlUuid)]
-    study_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    site_id: Uuid,
-    #[diesel(sql_type = Text)]
-    site_number: String,
-    #[diesel(sql_type = Text)]
-    status: SiteStatus,
-    #[diesel(sql_type = Nullable<Date>)]
-    activated_on: Option<NaiveDate>,
-    #[diesel(sql_type = Nullable<Date>)]
-    planned_activation_on: Option<NaiveDate>,
-    #[diesel(sql_type = BigInt)]
-    enrolled: i64,
-    #[diesel(sql_type = Nullable<Date>)]
-    first_week: Option<NaiveDate>,
-    #[diesel(sql_type = Nullable<Date>)]
-    last_week: Option<NaiveDate>,
+    pub study_id: StudyId,
 }
 
 /// The live sites of the given studies with their reports of weeks before `t0` (deleted
 /// sites and their reports are left out), by study.
 pub async fn site_data(
     conn: &mut Conn,
-    ids: &[Uuid],
+    ids: &[StudyId],
     t0: NaiveDate,
-) -> Result<HashMap<Uuid, Vec<SiteData>>, ApiError> {
-    let rows: Vec<SiteRow> = diesel::sql_query(
+) -> Result<HashMap<StudyId, Vec<SiteData>>, ApiError> {
+    let rows: Vec<(OfStudy, SiteData)> = diesel::sql_query(
         "SELECT s.study_id, s.id AS site_id, s.site_number::text AS site_number, s.status,
                 s.activated_on, s.planned_activation_on,
                 coalesce(e.enrolled, 0)::int8 AS enrolled, e.first_week, e.last_week
@@ -81,18 +66,9 @@ pub async fn site_data(
     .bind::<Date, _>(t0)
     .load(conn)
     .await?;
-    let mut by_study: HashMap<Uuid, Vec<SiteData>> = HashMap::new();
-    for r in rows {
-        by_study.entry(r.study_id).or_default().push(SiteData {
-            site_id: r.site_id,
-            site_number: r.site_number,
-            status: r.status,
-            activated_on: r.activated_on,
-            planned_activation_on: r.planned_activation_on,
-            enrolled: r.enrolled,
-            first_week: r.first_week,
-            last_week: r.last_week,
-        });
+    let mut by_study: HashMap<StudyId, Vec<SiteData>> = HashMap::new();
+    for (of, site) in rows {
+        by_study.entry(of.study_id).or_default().push(site);
     }
     Ok(by_study)
 }
@@ -112,11 +88,12 @@ pub async fn forecast_of(
     as_of: NaiveDate,
     prior: Option<(f64, f64)>,
 ) -> Result<Forecasted, ApiError> {
-    let mut sites = site_data(conn, &[study.id.uuid()], forecast::clock(as_of)).await?;
+    let id = study.id;
+    let mut sites = site_data(conn, &[id], forecast::clock(as_of)).await?;
     forecast::forecast(
-        study.id.uuid(),
+        id,
         &study_data(study),
-        sites.remove(&study.id.uuid()).unwrap_or_default(),
+        sites.remove(&id).unwrap_or_default(),
         as_of,
         prior,
     )
@@ -128,41 +105,51 @@ pub async fn forecasts(
     conn: &mut Conn,
     studies: &[Study],
     as_of: NaiveDate,
-) -> Result<HashMap<Uuid, Option<Forecasted>>, ApiError> {
-    let ids: Vec<Uuid> = studies.iter().map(|s| s.id.uuid()).collect();
+) -> Result<HashMap<StudyId, Option<Forecasted>>, ApiError> {
+    let ids = study_ids(studies);
     let mut sites = site_data(conn, &ids, forecast::clock(as_of)).await?;
     let mut out = HashMap::new();
-    for study in studies {
-        let data = sites.remove(&study.id.uuid()).unwrap_or_default();
-        let forecasted =
-            match forecast::forecast(study.id.uuid(), &study_data(study), data, as_of, None) {
-                Ok(f) => Some(f),
-                Err(ApiError::Validation(_)) => None,
-                Err(other) => return Err(other),
-            };
-        out.insert(study.id.uuid(), forecasted);
+    for (study, id) in studies.iter().zip(ids) {
+        let data = sites.remove(&id).unwrap_or_default();
+        let forecasted = match forecast::forecast(id, &study_data(study), data, as_of, None) {
+            Ok(f) => Some(f),
+            Err(ApiError::Validation(_)) => None,
+            Err(other) => return Err(other),
+        };
+        out.insert(id, forecasted);
     }
     Ok(out)
+}
+
+/// The ids of the given studies, in their order.
+pub fn study_ids(studies: &[Study]) -> Vec<StudyId> {
+    studies.iter().map(|s| s.id).collect()
+}
+
+/// One study and the day a read is as of (`as_of`, default the transaction's date), in
+/// the caller's snapshot.
+pub async fn study_on(
+    conn: &mut Conn,
+    id: StudyId,
+    as_of: Option<NaiveDate>,
+) -> Result<(Study, NaiveDate), ApiError> {
+    let as_of = match as_of {
+        Some(day) => day,
+        None => today(conn).await?,
+    };
+    Ok((studies::find(conn, id, &Scope::All).await?, as_of))
 }
 
 /// `GET /studies/{id}/enrollment-forecast`, in one REPEATABLE READ, read-only snapshot.
 /// `as_of` defaults to the transaction's date.
 pub async fn read_forecast(
     conn: &mut Conn,
-    id: Uuid,
+    id: StudyId,
     as_of: Option<NaiveDate>,
     prior: Option<(f64, f64)>,
 ) -> Result<EnrollmentForecast, ApiError> {
-    conn.build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run(async move |conn| {
-            let as_of = match as_of {
-                Some(day) => day,
-                None => today(conn).await?,
-            };
-            let study = studies::find(conn, id.into(), &Scope::All).await?;
-            Ok(forecast_of(conn, &study, as_of, prior).await?.answer)
-        })
-        .await
+    snapshot!(conn, async move |conn| {
+        let (study, as_of) = study_on(conn, id, as_of).await?;
+        Ok(forecast_of(conn, &study, as_of, prior).await?.answer)
+    })
 }

@@ -4,91 +4,73 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
+use chrono::{Days, NaiveDate};
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, BigInt, Date, Nullable, Numeric, Text};
+use diesel::pg::Pg;
+use diesel::sql_types::{Array, Date};
 use diesel_async::RunQueryDsl;
-use uuid::Uuid;
 
 use crate::db::Conn;
-use crate::db::forecast;
-use crate::db::studies::{self, Study};
-use crate::domain::enums::{DeviationImportance, DeviationStatus, MilestoneStatus, SiteStatus};
-use crate::domain::money::Money;
-use crate::domain::policy::Scope;
-use crate::domain::signals::{
-    self, BudgetLineFacts, DeviationFacts, MilestoneFacts, Signal, SiteFacts, StudyFacts,
-};
+use crate::db::forecast::{self, OfStudy, study_ids};
+use crate::db::metrics::snapshot;
+use crate::db::studies::Study;
+use crate::domain::ids::StudyId;
+use crate::domain::signals::{self, Signal, StudyFacts};
 use crate::error::ApiError;
 
 type SqlUuid = diesel::sql_types::Uuid;
 
-#[derive(QueryableByName)]
-struct SiteRow {
-    #[diesel(sql_type = SqlUuid)]
-    study_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = Text)]
-    site_number: String,
-    #[diesel(sql_type = Text)]
-    status: SiteStatus,
-    #[diesel(sql_type = Nullable<Date>)]
-    activated_on: Option<NaiveDate>,
-    #[diesel(sql_type = Nullable<Date>)]
-    planned_activation_on: Option<NaiveDate>,
-    #[diesel(sql_type = BigInt)]
-    enrolled: i64,
-}
+/// The milestones the rule may name: live, not done, with a baseline.
+const MILESTONES: &str = "
+    SELECT study_id, id, name, status, baseline_date, forecast_date, actual_date
+    FROM milestones
+    WHERE study_id = ANY($1) AND deleted_at IS NULL AND actual_date IS NULL
+      AND status NOT IN ('completed', 'cancelled') AND baseline_date IS NOT NULL
+    ORDER BY id";
 
-#[derive(QueryableByName)]
-struct MilestoneRow {
-    #[diesel(sql_type = SqlUuid)]
-    study_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Text)]
-    status: MilestoneStatus,
-    #[diesel(sql_type = Nullable<Date>)]
-    baseline_date: Option<NaiveDate>,
-    #[diesel(sql_type = Nullable<Date>)]
-    forecast_date: Option<NaiveDate>,
-    #[diesel(sql_type = Nullable<Date>)]
-    actual_date: Option<NaiveDate>,
-}
+/// The live budget lines with their live expenses incurred by `as_of` ($2).
+const BUDGET_LINES: &str = "
+    SELECT b.study_id, b.id, b.description, b.planned_amount AS planned,
+           coalesce((SELECT sum(x.amount) FROM expenses x
+                     WHERE x.budget_line_id = b.id AND x.deleted_at IS NULL
+                       AND x.incurred_on <= $2), 0) AS actual
+    FROM budget_lines b
+    WHERE b.study_id = ANY($1) AND b.deleted_at IS NULL
+    ORDER BY b.id";
 
-#[derive(QueryableByName)]
-struct BudgetLineRow {
-    #[diesel(sql_type = SqlUuid)]
-    study_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = Text)]
-    description: String,
-    #[diesel(sql_type = Numeric)]
-    planned: Money,
-    #[diesel(sql_type = Numeric)]
-    actual: Money,
-}
+/// Deviations are never deleted; the rule itself decides, the SQL only narrows to the
+/// candidates (important, not invalidated, past the window at `as_of`, $2).
+const DEVIATIONS: &str = "
+    SELECT d.study_id, d.id, d.site_id, d.importance, d.status, d.detected_on, d.reported_on
+    FROM deviations d JOIN studies s ON s.id = d.study_id
+    WHERE d.study_id = ANY($1) AND d.importance = 'important' AND d.status <> 'invalidated'
+      AND d.detected_on + s.deviation_reporting_days < coalesce(d.reported_on, $2)
+    ORDER BY d.id";
 
-#[derive(QueryableByName)]
-struct DeviationRow {
-    #[diesel(sql_type = SqlUuid)]
-    study_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    site_id: Uuid,
-    #[diesel(sql_type = Text)]
-    importance: DeviationImportance,
-    #[diesel(sql_type = Text)]
-    status: DeviationStatus,
-    #[diesel(sql_type = Date)]
-    detected_on: NaiveDate,
-    #[diesel(sql_type = Nullable<Date>)]
-    reported_on: Option<NaiveDate>,
+/// Reads the facts of `sql` over the studies of `all` ($1) at `as_of` ($2), and files
+/// each in its study's `list`.
+async fn file<T>(
+    conn: &mut Conn,
+    sql: &'static str,
+    as_of: NaiveDate,
+    all: &mut HashMap<StudyId, StudyFacts>,
+    list: fn(&mut StudyFacts) -> &mut Vec<T>,
+) -> Result<(), ApiError>
+where
+    T: QueryableByName<Pg> + Send + 'static,
+{
+    let ids: Vec<StudyId> = all.keys().copied().collect();
+    let rows: Vec<(OfStudy, T)> = diesel::sql_query(sql)
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Date, _>(as_of)
+        .load(conn)
+        .await?;
+    for (of, row) in rows {
+        if let Some(facts) = all.get_mut(&of.study_id) {
+            list(facts).push(row);
+        }
+    }
+    Ok(())
 }
 
 /// The facts of every given study at `as_of`, with its forecast's headline.
@@ -96,15 +78,16 @@ async fn facts(
     conn: &mut Conn,
     studies: &[Study],
     as_of: NaiveDate,
-) -> Result<HashMap<Uuid, StudyFacts>, ApiError> {
-    let ids: Vec<Uuid> = studies.iter().map(|s| s.id.uuid()).collect();
+) -> Result<HashMap<StudyId, StudyFacts>, ApiError> {
+    let ids = study_ids(studies);
     let forecasts = forecast::forecasts(conn, studies, as_of).await?;
-    let mut all: HashMap<Uuid, StudyFacts> = studies
+    let mut all: HashMap<StudyId, StudyFacts> = studies
         .iter()
-        .map(|s| {
-            let headline = forecasts.get(&s.id.uuid()).and_then(Option::as_ref);
+        .zip(&ids)
+        .map(|(s, &id)| {
+            let headline = forecasts.get(&id).and_then(Option::as_ref);
             let facts = StudyFacts {
-                study_id: s.id.uuid(),
+                study_id: id,
                 currency: s.currency.clone(),
                 planned_start: s.planned_start_date,
                 planned_end: s.planned_end_date,
@@ -113,109 +96,24 @@ async fn facts(
                 probability_by_planned_end: headline
                     .and_then(|f| f.answer.probability_by_planned_end),
                 p50_completion: headline.and_then(|f| f.answer.completion_date.p50),
-                ..StudyFacts::default()
+                sites: Vec::new(),
+                milestones: Vec::new(),
+                budget_lines: Vec::new(),
+                deviations: Vec::new(),
             };
-            (s.id.uuid(), facts)
+            (id, facts)
         })
         .collect();
-    let sites: Vec<SiteRow> = diesel::sql_query(
-        "SELECT s.study_id, s.id, s.site_number::text AS site_number, s.status, s.activated_on,
-                s.planned_activation_on, coalesce(e.enrolled, 0)::int8 AS enrolled
-         FROM sites s
-         LEFT JOIN (SELECT site_id, sum(enrolled) AS enrolled
-                    FROM enrollment_reports
-                    WHERE study_id = ANY($1) AND week_start <= $2
-                    GROUP BY site_id) e ON e.site_id = s.id
-         WHERE s.study_id = ANY($1) AND s.deleted_at IS NULL
-           AND s.status IN ('activated', 'enrolling', 'planned', 'selected')
-         ORDER BY s.site_number, s.id",
-    )
-    .bind::<Array<SqlUuid>, _>(&ids)
-    .bind::<Date, _>(as_of)
-    .load(conn)
-    .await?;
-    for r in sites {
-        if let Some(f) = all.get_mut(&r.study_id) {
-            f.sites.push(SiteFacts {
-                id: r.id,
-                site_number: r.site_number,
-                status: r.status,
-                activated_on: r.activated_on,
-                planned_activation_on: r.planned_activation_on,
-                enrolled: r.enrolled,
-            });
+    // The forecast's site data, its reports counted up to `as_of` rather than to t0.
+    let through = as_of.checked_add_days(Days::new(1)).unwrap_or(as_of);
+    for (id, sites) in forecast::site_data(conn, &ids, through).await? {
+        if let Some(f) = all.get_mut(&id) {
+            f.sites = sites;
         }
     }
-    let milestones: Vec<MilestoneRow> = diesel::sql_query(
-        "SELECT study_id, id, name, status, baseline_date, forecast_date, actual_date
-         FROM milestones
-         WHERE study_id = ANY($1) AND deleted_at IS NULL AND actual_date IS NULL
-           AND status NOT IN ('completed', 'cancelled') AND baseline_date IS NOT NULL
-         ORDER BY id",
-    )
-    .bind::<Array<SqlUuid>, _>(&ids)
-    .load(conn)
-    .await?;
-    for r in milestones {
-        if let Some(f) = all.get_mut(&r.study_id) {
-            f.milestones.push(MilestoneFacts {
-                id: r.id,
-                name: r.name,
-                status: r.status,
-                baseline_date: r.baseline_date,
-                forecast_date: r.forecast_date,
-                actual_date: r.actual_date,
-            });
-        }
-    }
-    let lines: Vec<BudgetLineRow> = diesel::sql_query(
-        "SELECT b.study_id, b.id, b.description, b.planned_amount AS planned,
-                coalesce((SELECT sum(x.amount) FROM expenses x
-                          WHERE x.budget_line_id = b.id AND x.deleted_at IS NULL
-                            AND x.incurred_on <= $2), 0) AS actual
-         FROM budget_lines b
-         WHERE b.study_id = ANY($1) AND b.deleted_at IS NULL
-         ORDER BY b.id",
-    )
-    .bind::<Array<SqlUuid>, _>(&ids)
-    .bind::<Date, _>(as_of)
-    .load(conn)
-    .await?;
-    for r in lines {
-        if let Some(f) = all.get_mut(&r.study_id) {
-            f.budget_lines.push(BudgetLineFacts {
-                id: r.id,
-                description: r.description,
-                planned: r.planned,
-                actual: r.actual,
-            });
-        }
-    }
-    // Deviations are never deleted; the rule itself decides, the SQL only narrows to the
-    // candidates (important, not invalidated, past the window).
-    let deviations: Vec<DeviationRow> = diesel::sql_query(
-        "SELECT d.study_id, d.id, d.site_id, d.importance, d.status, d.detected_on, d.reported_on
-         FROM deviations d JOIN studies s ON s.id = d.study_id
-         WHERE d.study_id = ANY($1) AND d.importance = 'important' AND d.status <> 'invalidated'
-           AND d.detected_on + s.deviation_reporting_days < coalesce(d.reported_on, $2)
-         ORDER BY d.id",
-    )
-    .bind::<Array<SqlUuid>, _>(&ids)
-    .bind::<Date, _>(as_of)
-    .load(conn)
-    .await?;
-    for r in deviations {
-        if let Some(f) = all.get_mut(&r.study_id) {
-            f.deviations.push(DeviationFacts {
-                id: r.id,
-                site_id: r.site_id,
-                importance: r.importance,
-                status: r.status,
-                detected_on: r.detected_on,
-                reported_on: r.reported_on,
-            });
-        }
-    }
+    file(conn, MILESTONES, as_of, &mut all, |f| &mut f.milestones).await?;
+    file(conn, BUDGET_LINES, as_of, &mut all, |f| &mut f.budget_lines).await?;
+    file(conn, DEVIATIONS, as_of, &mut all, |f| &mut f.deviations).await?;
     Ok(all)
 }
 
@@ -232,7 +130,7 @@ pub async fn leading(
     conn: &mut Conn,
     studies: &[Study],
     as_of: NaiveDate,
-) -> Result<HashMap<Uuid, Leading>, ApiError> {
+) -> Result<HashMap<StudyId, Leading>, ApiError> {
     Ok(facts(conn, studies, as_of)
         .await?
         .into_iter()
@@ -252,23 +150,12 @@ pub async fn leading(
 /// defaults to the transaction's date.
 pub async fn read_signals(
     conn: &mut Conn,
-    id: Uuid,
+    id: StudyId,
     as_of: Option<NaiveDate>,
 ) -> Result<Vec<Signal>, ApiError> {
-    conn.build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run(async move |conn| {
-            let as_of = match as_of {
-                Some(day) => day,
-                None => forecast::today(conn).await?,
-            };
-            let study = studies::find(conn, id.into(), &Scope::All).await?;
-            let mut all = leading(conn, std::slice::from_ref(&study), as_of).await?;
-            Ok(all
-                .remove(&study.id.uuid())
-                .map(|l| l.signals)
-                .unwrap_or_default())
-        })
-        .await
+    snapshot!(conn, async move |conn| {
+        let (study, as_of) = forecast::study_on(conn, id, as_of).await?;
+        let mut all = leading(conn, std::slice::from_ref(&study), as_of).await?;
+        Ok(all.remove(&id).map(|l| l.signals).unwrap_or_default())
+    })
 }

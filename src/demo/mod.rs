@@ -22,7 +22,6 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use diesel_async::AsyncConnection;
 use serde::Serialize;
-use uuid::Uuid;
 use validator::Validate;
 
 use crate::audit::WriteContext;
@@ -39,6 +38,7 @@ use crate::db::write::{self, lock_external_ids};
 use crate::db::{self, Conn};
 use crate::domain::enrollment::parse_week_start;
 use crate::domain::enums::{EntityType, Role};
+use crate::domain::ids::{SiteId, StudyId, VendorId};
 use crate::error::ApiError;
 
 /// The change reason on every demo record's audit event.
@@ -71,7 +71,7 @@ pub struct Loaded {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoStudy {
-    pub id: Uuid,
+    pub id: StudyId,
     pub protocol_number: String,
     pub title: String,
 }
@@ -79,7 +79,7 @@ pub struct DemoStudy {
 impl From<&Study> for DemoStudy {
     fn from(study: &Study) -> Self {
         Self {
-            id: study.id.uuid(),
+            id: study.id,
             protocol_number: study.protocol_number.clone(),
             title: study.title.clone(),
         }
@@ -138,7 +138,7 @@ async fn write_portfolio(
     today: NaiveDate,
 ) -> Result<Loaded, ApiError> {
     let mut loaded = Loaded::default();
-    let mut vendors = Vec::new();
+    let mut vendors: Vec<VendorId> = Vec::new();
     for fields in portfolio.vendors {
         let vendor: Vendor = create(conn, ctx, fields).await?;
         vendors.push(vendor.id);
@@ -147,13 +147,14 @@ async fn write_portfolio(
     let vendor = |index: Option<usize>| index.and_then(|i| vendors.get(i).copied());
     for plan in portfolio.studies {
         let study: Study = create(conn, ctx, plan.fields).await?;
-        let mut sites: HashMap<usize, Uuid> = HashMap::new();
+        let study_id = study.id;
+        let mut sites: HashMap<usize, SiteId> = HashMap::new();
         for (index, site_plan) in plan.sites.into_iter().enumerate() {
             let mut fields = site_plan.fields;
             fields.study_id = study.id;
             fields.cro_vendor_id = vendor(site_plan.cro_vendor);
             let site: Site = create(conn, ctx, fields).await?;
-            sites.insert(index, site.id.uuid());
+            sites.insert(index, site.id);
             loaded.sites += 1;
             // Each week is its report's first: `write::create`, the step `PUT` takes for a
             // week not reported yet. The rest of `db::enrollment::upsert` (a lock on the site,
@@ -171,10 +172,7 @@ async fn write_portfolio(
         }
         let site = |index: Option<usize>| index.and_then(|i| sites.get(&i).copied());
         for linked in plan.milestones {
-            let mut fields = linked.fields;
-            fields.study_id = study.id;
-            fields.site_id = site(linked.site).map(Into::into);
-            fields.vendor_id = vendor(linked.vendor);
+            let fields = linked.into_fields(study_id, site, vendor);
             let _: Milestone = create(conn, ctx, fields).await?;
             loaded.milestones += 1;
         }
@@ -191,11 +189,7 @@ async fn write_portfolio(
             }
         }
         for linked in plan.risks {
-            let mut fields = linked.fields;
-            fields.study_id = study.id;
-            fields.site_id = site(linked.site).map(Into::into);
-            fields.vendor_id = vendor(linked.vendor);
-            let risk: Risk = create(conn, ctx, fields).await?;
+            let risk: Risk = create(conn, ctx, linked.into_fields(study_id, site, vendor)).await?;
             loaded.risks += 1;
             if risk.status == crate::domain::enums::RiskStatus::Escalated {
                 loaded.escalated_risks += 1;
@@ -204,9 +198,7 @@ async fn write_portfolio(
         for linked in plan.deviations {
             let mut fields = linked.fields;
             fields.study_id = study.id;
-            fields.site_id = site(linked.site)
-                .map(Into::into)
-                .ok_or(ApiError::NotFound)?;
+            fields.site_id = site(linked.site).ok_or(ApiError::NotFound)?;
             fields.validate()?;
             db::deviations::create(conn, ctx, fields).await?;
             loaded.deviations += 1;

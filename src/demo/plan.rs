@@ -29,6 +29,7 @@ use crate::domain::enums::{
     BudgetCategory, DeviationCategory, DeviationImportance, DeviationStatus, MilestoneKind,
     MilestoneStatus, RiskCategory, RiskStatus, SiteStatus,
 };
+use crate::domain::ids::{SiteId, StudyId, VendorId};
 use crate::domain::money::Money;
 use crate::domain::studies::{
     DEFAULT_DEVIATION_REPORTING_DAYS, DEFAULT_FORECAST_CONFIDENCE_THRESHOLD,
@@ -71,6 +72,42 @@ pub struct Linked<F> {
     pub fields: F,
     pub site: Option<usize>,
     pub vendor: Option<usize>,
+}
+
+/// The fields of a record that names its study, a site and a vendor.
+pub trait Links {
+    fn link(&mut self, study: StudyId, site: Option<SiteId>, vendor: Option<VendorId>);
+}
+
+impl Links for MilestoneFields {
+    fn link(&mut self, study: StudyId, site: Option<SiteId>, vendor: Option<VendorId>) {
+        self.study_id = study;
+        self.site_id = site;
+        self.vendor_id = vendor;
+    }
+}
+
+impl Links for RiskFields {
+    fn link(&mut self, study: StudyId, site: Option<SiteId>, vendor: Option<VendorId>) {
+        self.study_id = study;
+        self.site_id = site;
+        self.vendor_id = vendor;
+    }
+}
+
+impl<F: Links> Linked<F> {
+    /// The fields linked to `study` and to the site and vendor the plan's indexes name
+    /// once they exist (`site`, `vendor`: an index to its id).
+    pub fn into_fields(
+        self,
+        study: StudyId,
+        site: impl Fn(Option<usize>) -> Option<SiteId>,
+        vendor: impl Fn(Option<usize>) -> Option<VendorId>,
+    ) -> F {
+        let mut fields = self.fields;
+        fields.link(study, site(self.site), vendor(self.vendor));
+        fields
+    }
 }
 
 pub struct LinePlan {
@@ -505,28 +542,15 @@ fn milestones(
     let monday = monday_of(today);
     let rel = |w: i64| weeks(monday, w);
     let since = |d: NaiveDate, w: i64| weeks(d, w);
+    // Reached on time or nearly, in weeks from the planned start: baseline, actual.
+    let reached = |name: &'static str, kind: K, baseline: i64, actual: i64| {
+        let actual = Some(since(start, actual));
+        (name, kind, since(start, baseline), actual, M::Completed)
+    };
     let mut list = vec![
-        (
-            "Final protocol v1.0",
-            K::ProtocolFinal,
-            since(start, -16),
-            Some(since(start, -17)),
-            M::Completed,
-        ),
-        (
-            "Regulatory submission",
-            K::RegulatorySubmission,
-            since(start, -12),
-            Some(since(start, -11)),
-            M::Completed,
-        ),
-        (
-            "Regulatory approval",
-            K::RegulatoryApproval,
-            since(start, -4),
-            Some(since(start, -2)),
-            M::Completed,
-        ),
+        reached("Final protocol v1.0", K::ProtocolFinal, -16, -17),
+        reached("Regulatory submission", K::RegulatorySubmission, -12, -11),
+        reached("Regulatory approval", K::RegulatoryApproval, -4, -2),
         (
             "First patient in",
             K::FirstPatientIn,
@@ -534,13 +558,7 @@ fn milestones(
             first_in,
             M::Completed,
         ),
-        (
-            "Half of the sites activated",
-            K::SiteActivation,
-            since(start, 18),
-            Some(since(start, 23)),
-            M::Completed,
-        ),
+        reached("Half of the sites activated", K::SiteActivation, 18, 23),
     ];
     let (lpi_baseline, lpi_actual, lpi_status) = if study == 2 {
         (rel(-16), Some(rel(-14)), M::Completed)
@@ -569,21 +587,9 @@ fn milestones(
             } else {
                 status
             };
+            let dates = [Some(baseline), actual.or(Some(baseline)), actual];
             Linked {
-                fields: MilestoneFields {
-                    external_id: None,
-                    study_id: LATER.into(),
-                    site_id: None,
-                    vendor_id: None,
-                    name: name.into(),
-                    kind,
-                    baseline_date: Some(baseline),
-                    forecast_date: actual.or(Some(baseline)),
-                    actual_date: actual,
-                    status,
-                    owner: text("Clinical operations"),
-                    notes: None,
-                },
+                fields: milestone(name, kind, dates, status, text("Clinical operations")),
                 site: None,
                 vendor: None,
             }
@@ -592,27 +598,44 @@ fn milestones(
     for &(_, name, vendor, baseline, forecast, actual, status) in
         DELIVERABLES.iter().filter(|d| d.0 == study)
     {
+        let dates = [Some(rel(baseline)), forecast.map(rel), actual.map(rel)];
+        let owner = VENDORS.get(vendor).map(|v| v.name.to_string());
         out.push(Linked {
             fields: MilestoneFields {
-                external_id: None,
-                study_id: LATER.into(),
-                site_id: None,
-                vendor_id: None,
-                name: name.into(),
-                kind: K::VendorDeliverable,
-                baseline_date: Some(rel(baseline)),
-                forecast_date: forecast.map(rel),
-                actual_date: actual.map(rel),
-                status,
-                owner: VENDORS.get(vendor).map(|v| v.name.to_string()),
                 notes: (status == M::AtRisk)
                     .then(|| "Vendor reported a delay; recovery plan requested".to_string()),
+                ..milestone(name, K::VendorDeliverable, dates, status, owner)
             },
             site: None,
             vendor: Some(vendor),
         });
     }
     out
+}
+
+/// A milestone of the demo, not yet linked to its study (`LATER`), site or vendor, with
+/// its baseline, forecast and actual dates.
+fn milestone(
+    name: &str,
+    kind: K,
+    [baseline, forecast, actual]: [Option<NaiveDate>; 3],
+    status: M,
+    owner: Option<String>,
+) -> MilestoneFields {
+    MilestoneFields {
+        external_id: None,
+        study_id: LATER.into(),
+        site_id: None,
+        vendor_id: None,
+        name: name.into(),
+        kind,
+        baseline_date: baseline,
+        forecast_date: forecast,
+        actual_date: actual,
+        status,
+        owner,
+        notes: None,
+    }
 }
 
 /// Budget lines: (category, description, vendor, planned amount in whole units).
@@ -1128,33 +1151,26 @@ mod tests {
     #[test]
     fn every_record_passes_the_rules_of_its_post() {
         let p = portfolio(today());
-        for v in &p.vendors {
-            v.validate().unwrap();
-        }
+        let valid = |record: &dyn Validate| record.validate().unwrap();
+        p.vendors.iter().for_each(|v| valid(v));
         for s in &p.studies {
-            s.fields.validate().unwrap();
+            valid(&s.fields);
             for site in &s.sites {
-                site.fields.validate().unwrap();
+                valid(&site.fields);
                 for (week, counts) in &site.weeks {
-                    counts.validate().unwrap();
+                    valid(counts);
                     crate::domain::enrollment::parse_week_start(&week.to_string(), today())
                         .unwrap();
                 }
             }
-            for m in &s.milestones {
-                m.fields.validate().unwrap();
-            }
+            s.milestones.iter().for_each(|m| valid(&m.fields));
+            s.risks.iter().for_each(|r| valid(&r.fields));
             for l in &s.budget {
-                l.fields.validate().unwrap();
-                for e in &l.expenses {
-                    e.validate().unwrap();
-                }
-            }
-            for r in &s.risks {
-                r.fields.validate().unwrap();
+                valid(&l.fields);
+                l.expenses.iter().for_each(|e| valid(e));
             }
             for d in &s.deviations {
-                d.fields.validate().unwrap();
+                valid(&d.fields);
                 assert!(d.fields.detected_on <= today());
             }
         }

@@ -11,13 +11,15 @@
 //! mean and variance, whose tail is the regularized incomplete beta function.
 
 use chrono::{Datelike, Days, NaiveDate};
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Date, Nullable, Text};
 use serde::Serialize;
 use statrs::function::beta::checked_beta_reg;
 use statrs::function::gamma::ln_gamma;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::domain::enums::SiteStatus;
+use crate::domain::ids::{SiteId, StudyId};
 use crate::error::{ApiError, FieldError};
 
 /// Quantiles of the completion time are searched up to this many weeks (10 years).
@@ -396,18 +398,27 @@ impl From<SiteStatus> for Participation {
     }
 }
 
-/// A live site's data, its reports counted up to t0 (`week_start < t0`).
-#[derive(Debug, Clone, PartialEq)]
+/// A live site's data, its reports counted up to t0 (`week_start < t0`); `db::forecast`
+/// reads it as it is. The signals read it too, counted up to their `as_of`.
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
 pub struct SiteData {
-    pub site_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub site_id: SiteId,
+    #[diesel(sql_type = Text)]
     pub site_number: String,
+    #[diesel(sql_type = Text)]
     pub status: SiteStatus,
+    #[diesel(sql_type = Nullable<Date>)]
     pub activated_on: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
     pub planned_activation_on: Option<NaiveDate>,
     /// Sum of `enrolled` over the reports before t0.
+    #[diesel(sql_type = BigInt)]
     pub enrolled: i64,
     /// `week_start` of the first and of the last report before t0.
+    #[diesel(sql_type = Nullable<Date>)]
     pub first_week: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
     pub last_week: Option<NaiveDate>,
 }
 
@@ -433,7 +444,8 @@ pub enum ExclusionReason {
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ExcludedSite {
-    pub site_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub site_id: SiteId,
     pub site_number: String,
     pub reason: ExclusionReason,
 }
@@ -441,7 +453,8 @@ pub struct ExcludedSite {
 /// One site in the forecast.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SiteForecast {
-    pub site_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub site_id: SiteId,
     pub site_number: String,
     pub status: SiteStatus,
     /// k: enrolled in the weeks before t0 (participants).
@@ -485,7 +498,8 @@ pub enum ForecastStatus {
 /// The answer of `GET /studies/{id}/enrollment-forecast`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct EnrollmentForecast {
-    pub study_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
     /// t0: the Monday on or before the `as_of` asked for (default today, UTC). Counts stop
     /// here and horizons start here.
     pub as_of: NaiveDate,
@@ -583,7 +597,7 @@ fn place(site: SiteData, t0: NaiveDate) -> Result<Placed, ExcludedSite> {
 /// (alpha, beta), checked by the caller to be both positive. 422 when the hyperparameters
 /// cannot be had (see `planning_prior`).
 pub fn forecast(
-    study_id: Uuid,
+    study_id: StudyId,
     study: &StudyData,
     sites: Vec<SiteData>,
     as_of: NaiveDate,

@@ -304,28 +304,22 @@ mod tests {
         assert_eq!(week_monday(d("2026-11-23")), d("2026-11-23"));
         assert_eq!(week_monday(d("2026-11-29")), d("2026-11-23"));
         assert_eq!(week_sunday(d("2026-11-23")), Some(d("2026-11-29")));
-        assert_eq!(
-            velocity_window(d(TODAY)),
-            (d("2026-10-26"), d("2026-11-16"))
-        );
-        // On Sunday the week is still running.
-        assert_eq!(
-            velocity_window(d("2026-11-29")),
-            (d("2026-10-26"), d("2026-11-16"))
-        );
+        // On Sunday (2026-11-29) the week is still running.
+        for today in [TODAY, "2026-11-29"] {
+            let window = (d("2026-10-26"), d("2026-11-16"));
+            assert_eq!(velocity_window(d(today)), window, "{today}");
+        }
     }
 
     #[test]
     fn burn_window_is_the_three_full_months_before_this_one() {
-        assert_eq!(burn_window(d(TODAY)), (d("2026-08-01"), d("2026-11-01")));
-        assert_eq!(
-            burn_window(d("2027-01-31")),
-            (d("2026-10-01"), d("2027-01-01"))
-        );
-        assert_eq!(
-            burn_window(d("2026-03-01")),
-            (d("2025-12-01"), d("2026-03-01"))
-        );
+        for (today, from, until) in [
+            (TODAY, "2026-08-01", "2026-11-01"),
+            ("2027-01-31", "2026-10-01", "2027-01-01"),
+            ("2026-03-01", "2025-12-01", "2026-03-01"),
+        ] {
+            assert_eq!(burn_window(d(today)), (d(from), d(until)), "{today}");
+        }
     }
 
     #[test]
@@ -363,26 +357,23 @@ mod tests {
     #[test]
     fn projection_counts_whole_weeks_from_the_current_one() {
         let today = d(TODAY);
-        // 20 to go at 5 a week (20 in the window): 4 weeks, this one the first.
-        assert_eq!(
-            projected_completion(100, 80, None, 20, 5, today),
-            Some(d("2026-12-20"))
-        );
-        // 21 to go: a fifth week.
-        assert_eq!(
-            projected_completion(100, 79, None, 20, 5, today),
-            Some(d("2026-12-27"))
-        );
-        // 1 to go: this week.
-        assert_eq!(
-            projected_completion(100, 99, None, 20, 5, today),
-            Some(d("2026-11-29"))
-        );
-        // A slow pace: 3 in four weeks, 10 to go -> ceil(40 / 3) = 14 weeks.
-        assert_eq!(
-            projected_completion(10, 0, None, 3, 5, today),
-            Some(d("2027-02-28"))
-        );
+        // (target, enrolled, enrolled in the 4-week window, the projected Sunday)
+        for (target, enrolled, window, sunday) in [
+            // 20 to go at 5 a week: 4 weeks, this one the first.
+            (100, 80, 20, "2026-12-20"),
+            // 21 to go: a fifth week.
+            (100, 79, 20, "2026-12-27"),
+            // 1 to go: this week.
+            (100, 99, 20, "2026-11-29"),
+            // A slow pace: 3 in four weeks, 10 to go -> ceil(40 / 3) = 14 weeks.
+            (10, 0, 3, "2027-02-28"),
+        ] {
+            assert_eq!(
+                projected_completion(target, enrolled, None, window, 5, today),
+                Some(d(sunday)),
+                "{target} {enrolled} {window}"
+            );
+        }
     }
 
     #[test]

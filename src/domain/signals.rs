@@ -4,6 +4,8 @@
 //! their reasons are in `docs/metrics.md`.
 
 use chrono::{Days, NaiveDate};
+use diesel::QueryableByName;
+use diesel::sql_types::{Date, Nullable, Numeric, Text};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -11,10 +13,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::deviations::reporting_overdue;
-use crate::domain::enums::{DeviationImportance, DeviationStatus, MilestoneStatus, SiteStatus};
-use crate::domain::forecast::Participation;
+use crate::domain::enums::{DeviationImportance, DeviationStatus, MilestoneStatus};
+use crate::domain::forecast::{Participation, SiteData};
+use crate::domain::ids::{BudgetLineId, DeviationId, MilestoneId, SiteId, StudyId};
 use crate::domain::milestones::SETTLED;
 use crate::domain::money::Money;
+
+type SqlUuid = diesel::sql_types::Uuid;
 
 /// An active site with nothing enrolled this many days after activation is a warning...
 pub const NOT_ENROLLING_WARNING_DAYS: i64 = 8 * 7;
@@ -39,11 +44,60 @@ pub enum SignalKind {
     DeviationReportingOverdue,
 }
 
+impl SignalKind {
+    /// What a signal of this kind is about.
+    pub fn subject_type(self) -> SubjectType {
+        match self {
+            Self::CompletionAtRisk => SubjectType::Study,
+            Self::SiteNotEnrolling | Self::SiteActivationOverdue => SubjectType::Site,
+            Self::MilestoneSlipping => SubjectType::Milestone,
+            Self::BudgetOverburn => SubjectType::BudgetLine,
+            Self::DeviationReportingOverdue => SubjectType::Deviation,
+        }
+    }
+
+    /// A signal of this kind about the record `subject_id`; `figures` is a JSON object of
+    /// the numbers behind it.
+    fn signal(
+        self,
+        severity: Severity,
+        subject_id: impl Into<Uuid>,
+        detail: String,
+        figures: Value,
+    ) -> Signal {
+        Signal {
+            kind: self,
+            severity,
+            subject_type: self.subject_type(),
+            subject_id: subject_id.into(),
+            detail,
+            figures: match figures {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Warning,
     Critical,
+}
+
+impl Severity {
+    /// Every rule's ladder: critical when `critical` holds, else a warning when `warning`
+    /// holds, else no signal.
+    fn of(critical: bool, warning: bool) -> Option<Self> {
+        if critical {
+            Some(Self::Critical)
+        } else if warning {
+            Some(Self::Warning)
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
@@ -70,13 +124,6 @@ pub struct Signal {
     pub figures: Map<String, Value>,
 }
 
-fn figures(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
-}
-
 fn days_before(as_of: NaiveDate, day: NaiveDate) -> i64 {
     (as_of - day).num_days()
 }
@@ -84,127 +131,101 @@ fn days_before(as_of: NaiveDate, day: NaiveDate) -> i64 {
 /// `completion_at_risk`: the probability of the target by the planned end is below the
 /// study's threshold (warning), or below half of it (critical).
 pub fn completion_at_risk(
-    study_id: Uuid,
+    study_id: StudyId,
     probability: Option<f64>,
     threshold: f64,
     p50_completion: Option<NaiveDate>,
     planned_end: Option<NaiveDate>,
 ) -> Option<Signal> {
     let probability = probability?;
-    let severity = if probability < threshold / 2.0 {
-        Severity::Critical
-    } else if probability < threshold {
-        Severity::Warning
-    } else {
-        return None;
-    };
-    Some(Signal {
-        kind: SignalKind::CompletionAtRisk,
+    let severity = Severity::of(probability < threshold / 2.0, probability < threshold)?;
+    Some(SignalKind::CompletionAtRisk.signal(
         severity,
-        subject_type: SubjectType::Study,
-        subject_id: study_id,
-        detail: format!(
+        study_id,
+        format!(
             "the probability of reaching the target by the planned end is {probability}, below the study's threshold {threshold}"
         ),
-        figures: figures(json!({
+        json!({
             "probability_by_planned_end": probability,
             "forecast_confidence_threshold": threshold,
             "critical_below": threshold / 2.0,
             "planned_end_date": planned_end,
             "forecast_p50_completion_date": p50_completion,
-        })),
-    })
-}
-
-/// What the site rules need of a live site.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SiteFacts {
-    pub id: Uuid,
-    pub site_number: String,
-    pub status: SiteStatus,
-    pub activated_on: Option<NaiveDate>,
-    pub planned_activation_on: Option<NaiveDate>,
-    /// Enrolled over the site's reports of weeks starting on or before `as_of`.
-    pub enrolled: i64,
+        }),
+    ))
 }
 
 /// `site_not_enrolling`: active, activated at least 8 weeks before `as_of` (critical: 16),
-/// and nobody enrolled.
-pub fn site_not_enrolling(site: &SiteFacts, as_of: NaiveDate) -> Option<Signal> {
+/// and nobody enrolled. The site's data is the forecast's, its reports counted up to
+/// `as_of` (weeks starting on or before it).
+pub fn site_not_enrolling(site: &SiteData, as_of: NaiveDate) -> Option<Signal> {
     if Participation::from(site.status) != Participation::Active || site.enrolled > 0 {
         return None;
     }
     let days = days_before(as_of, site.activated_on?);
-    let severity = if days >= NOT_ENROLLING_CRITICAL_DAYS {
-        Severity::Critical
-    } else if days >= NOT_ENROLLING_WARNING_DAYS {
-        Severity::Warning
-    } else {
-        return None;
-    };
-    Some(Signal {
-        kind: SignalKind::SiteNotEnrolling,
+    let severity = Severity::of(
+        days >= NOT_ENROLLING_CRITICAL_DAYS,
+        days >= NOT_ENROLLING_WARNING_DAYS,
+    )?;
+    Some(SignalKind::SiteNotEnrolling.signal(
         severity,
-        subject_type: SubjectType::Site,
-        subject_id: site.id,
-        detail: format!(
+        site.site_id,
+        format!(
             "site {} was activated {days} days ago and has enrolled nobody",
             site.site_number
         ),
-        figures: figures(json!({
+        json!({
             "site_number": site.site_number,
             "activated_on": site.activated_on,
             "days_since_activation": days,
             "enrolled": site.enrolled,
             "warning_from_days": NOT_ENROLLING_WARNING_DAYS,
             "critical_from_days": NOT_ENROLLING_CRITICAL_DAYS,
-        })),
-    })
+        }),
+    ))
 }
 
 /// `site_activation_overdue`: not yet active and its planned activation has passed
 /// (critical: by more than 28 days).
-pub fn site_activation_overdue(site: &SiteFacts, as_of: NaiveDate) -> Option<Signal> {
+pub fn site_activation_overdue(site: &SiteData, as_of: NaiveDate) -> Option<Signal> {
     if Participation::from(site.status) != Participation::NotYetActive {
         return None;
     }
     let planned = site.planned_activation_on?;
     let days = days_before(as_of, planned);
-    let severity = if days > ACTIVATION_OVERDUE_CRITICAL_DAYS {
-        Severity::Critical
-    } else if days > 0 {
-        Severity::Warning
-    } else {
-        return None;
-    };
-    Some(Signal {
-        kind: SignalKind::SiteActivationOverdue,
+    let severity = Severity::of(days > ACTIVATION_OVERDUE_CRITICAL_DAYS, days > 0)?;
+    Some(SignalKind::SiteActivationOverdue.signal(
         severity,
-        subject_type: SubjectType::Site,
-        subject_id: site.id,
-        detail: format!(
+        site.site_id,
+        format!(
             "site {} was planned to activate on {planned}, {days} days ago, and is still {}",
             site.site_number,
             site.status.as_ref()
         ),
-        figures: figures(json!({
+        json!({
             "site_number": site.site_number,
             "status": site.status,
             "planned_activation_on": planned,
             "days_overdue": days,
             "critical_after_days": ACTIVATION_OVERDUE_CRITICAL_DAYS,
-        })),
-    })
+        }),
+    ))
 }
 
-/// What the milestone rule needs.
-#[derive(Debug, Clone, PartialEq)]
+/// What the milestone rule needs (`db::signals` reads it as it is).
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
 pub struct MilestoneFacts {
-    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub id: MilestoneId,
+    #[diesel(sql_type = Text)]
     pub name: String,
+    #[diesel(sql_type = Text)]
     pub status: MilestoneStatus,
+    #[diesel(sql_type = Nullable<Date>)]
     pub baseline_date: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
     pub forecast_date: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
     pub actual_date: Option<NaiveDate>,
 }
 
@@ -217,13 +238,10 @@ pub fn milestone_slipping(m: &MilestoneFacts, as_of: NaiveDate) -> Option<Signal
     }
     let baseline = m.baseline_date?;
     let slip = m.forecast_date.map(|f| (f - baseline).num_days());
-    let severity = if baseline < as_of {
-        Severity::Critical
-    } else if slip.is_some_and(|s| s > MILESTONE_SLIP_DAYS) {
-        Severity::Warning
-    } else {
-        return None;
-    };
+    let severity = Severity::of(
+        baseline < as_of,
+        slip.is_some_and(|s| s > MILESTONE_SLIP_DAYS),
+    )?;
     let detail = match severity {
         Severity::Critical => format!(
             "milestone \"{}\" was due on {baseline} (baseline) and is not done",
@@ -235,13 +253,11 @@ pub fn milestone_slipping(m: &MilestoneFacts, as_of: NaiveDate) -> Option<Signal
             slip.unwrap_or_default()
         ),
     };
-    Some(Signal {
-        kind: SignalKind::MilestoneSlipping,
+    Some(SignalKind::MilestoneSlipping.signal(
         severity,
-        subject_type: SubjectType::Milestone,
-        subject_id: m.id,
+        m.id,
         detail,
-        figures: figures(json!({
+        json!({
             "name": m.name,
             "status": m.status,
             "baseline_date": baseline,
@@ -249,17 +265,21 @@ pub fn milestone_slipping(m: &MilestoneFacts, as_of: NaiveDate) -> Option<Signal
             "slippage_days": slip,
             "days_past_baseline": days_before(as_of, baseline).max(0),
             "warning_above_days": MILESTONE_SLIP_DAYS,
-        })),
-    })
+        }),
+    ))
 }
 
-/// What the budget rule needs of a live budget line.
-#[derive(Debug, Clone, PartialEq)]
+/// What the budget rule needs of a live budget line (`db::signals` reads it as it is).
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
 pub struct BudgetLineFacts {
-    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub id: BudgetLineId,
+    #[diesel(sql_type = Text)]
     pub description: String,
+    #[diesel(sql_type = Numeric)]
     pub planned: Money,
     /// Live expenses on the line incurred on or before `as_of`.
+    #[diesel(sql_type = Numeric)]
     pub actual: Money,
 }
 
@@ -285,29 +305,24 @@ pub fn budget_overburn(
     let (elapsed, duration) = elapsed?;
     let spent = line.actual.amount() * Decimal::from(duration) * Decimal::ONE_HUNDRED;
     let allowed = |pct: i64| line.planned.amount() * Decimal::from(elapsed) * Decimal::from(pct);
-    let severity = if spent > allowed(OVERBURN_CRITICAL_PCT) {
-        Severity::Critical
-    } else if spent > allowed(OVERBURN_WARNING_PCT) {
-        Severity::Warning
-    } else {
-        return None;
-    };
+    let severity = Severity::of(
+        spent > allowed(OVERBURN_CRITICAL_PCT),
+        spent > allowed(OVERBURN_WARNING_PCT),
+    )?;
     // The thresholds as amounts, rounded to the cent for people; the comparison above is
     // exact.
     let limit = |pct: i64| {
         Money::from((allowed(pct) / (Decimal::from(duration) * Decimal::ONE_HUNDRED)).round_dp(2))
     };
     let share = (Decimal::from(elapsed) / Decimal::from(duration)).round_dp(6);
-    Some(Signal {
-        kind: SignalKind::BudgetOverburn,
+    Some(SignalKind::BudgetOverburn.signal(
         severity,
-        subject_type: SubjectType::BudgetLine,
-        subject_id: line.id,
-        detail: format!(
+        line.id,
+        format!(
             "budget line \"{}\" has spent {} {currency} of {} planned with {share} of the study's planned duration elapsed",
             line.description, line.actual, line.planned
         ),
-        figures: figures(json!({
+        json!({
             "currency": currency,
             "planned": line.planned,
             "actual": line.actual,
@@ -316,18 +331,24 @@ pub fn budget_overburn(
             "elapsed_share": share.to_string(),
             "warning_above": limit(OVERBURN_WARNING_PCT),
             "critical_above": limit(OVERBURN_CRITICAL_PCT),
-        })),
-    })
+        }),
+    ))
 }
 
-/// What the deviation rule needs.
-#[derive(Debug, Clone, PartialEq)]
+/// What the deviation rule needs (`db::signals` reads it as it is).
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
 pub struct DeviationFacts {
-    pub id: Uuid,
-    pub site_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub id: DeviationId,
+    #[diesel(sql_type = SqlUuid)]
+    pub site_id: SiteId,
+    #[diesel(sql_type = Text)]
     pub importance: DeviationImportance,
+    #[diesel(sql_type = Text)]
     pub status: DeviationStatus,
+    #[diesel(sql_type = Date)]
     pub detected_on: NaiveDate,
+    #[diesel(sql_type = Nullable<Date>)]
     pub reported_on: Option<NaiveDate>,
 }
 
@@ -353,12 +374,10 @@ pub fn deviation_reporting_overdue(
         .detected_on
         .checked_add_days(Days::new(u64::try_from(reporting_days).unwrap_or(0)))?;
     let late = (d.reported_on.unwrap_or(as_of) - deadline).num_days();
-    Some(Signal {
-        kind: SignalKind::DeviationReportingOverdue,
-        severity: Severity::Critical,
-        subject_type: SubjectType::Deviation,
-        subject_id: d.id,
-        detail: format!(
+    Some(SignalKind::DeviationReportingOverdue.signal(
+        Severity::Critical,
+        d.id,
+        format!(
             "an important deviation detected on {} was due to be reported by {deadline}; {}",
             d.detected_on,
             match d.reported_on {
@@ -366,15 +385,15 @@ pub fn deviation_reporting_overdue(
                 None => format!("it is {late} days late and still unreported"),
             }
         ),
-        figures: figures(json!({
+        json!({
             "site_id": d.site_id,
             "detected_on": d.detected_on,
             "reported_on": d.reported_on,
             "reporting_days": reporting_days,
             "reporting_deadline": deadline,
             "days_late": late,
-        })),
-    })
+        }),
+    ))
 }
 
 /// Signals per kind (every kind present).
@@ -419,9 +438,9 @@ impl SignalSummary {
 }
 
 /// Every fact of one study the rules look at.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StudyFacts {
-    pub study_id: Uuid,
+    pub study_id: StudyId,
     pub currency: String,
     pub planned_start: Option<NaiveDate>,
     pub planned_end: Option<NaiveDate>,
@@ -430,7 +449,8 @@ pub struct StudyFacts {
     /// The forecast's probability by the planned end and its P50 date, when it has one.
     pub probability_by_planned_end: Option<f64>,
     pub p50_completion: Option<NaiveDate>,
-    pub sites: Vec<SiteFacts>,
+    /// The live sites, their reports counted up to `as_of`.
+    pub sites: Vec<SiteData>,
     pub milestones: Vec<MilestoneFacts>,
     pub budget_lines: Vec<BudgetLineFacts>,
     pub deviations: Vec<DeviationFacts>,

@@ -669,6 +669,13 @@ mod tests {
         map_record(the_record(value)?)
     }
 
+    /// The record of the minimal protocol with `edit` made to it.
+    fn with(edit: impl FnOnce(&mut Value)) -> Value {
+        let mut protocol = minimal();
+        edit(&mut protocol);
+        record(protocol)
+    }
+
     fn refused_fields(value: &Value) -> Vec<String> {
         match map(value) {
             Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
@@ -708,9 +715,8 @@ mod tests {
             (json!(["NA"]), StudyPhase::NotApplicable),
             (json!(["EARLY_PHASE1"]), StudyPhase::EarlyPhase1),
         ] {
-            let mut protocol = minimal();
-            protocol["designModule"]["phases"] = phases;
-            assert_eq!(map(&record(protocol)).unwrap().phase, phase);
+            let edited = with(|p| p["designModule"]["phases"] = phases);
+            assert_eq!(map(&edited).unwrap().phase, phase);
         }
         for phases in [
             json!(["PHASE1", "PHASE3"]),
@@ -718,10 +724,9 @@ mod tests {
             json!(["PHASE9"]),
             json!("PHASE1"),
         ] {
-            let mut protocol = minimal();
-            protocol["designModule"]["phases"] = phases;
+            let edited = with(|p| p["designModule"]["phases"] = phases);
             assert_eq!(
-                refused_fields(&record(protocol)),
+                refused_fields(&edited),
                 ["protocolSection.designModule.phases"]
             );
         }
@@ -729,17 +734,17 @@ mod tests {
 
     #[test]
     fn unknown_takes_the_last_known_status_and_expanded_access_is_refused() {
-        let mut protocol = minimal();
-        protocol["statusModule"] =
-            json!({"overallStatus": "UNKNOWN", "lastKnownStatus": "ACTIVE_NOT_RECRUITING"});
+        let edited = with(|p| {
+            p["statusModule"] =
+                json!({"overallStatus": "UNKNOWN", "lastKnownStatus": "ACTIVE_NOT_RECRUITING"})
+        });
         assert_eq!(
-            map(&record(protocol)).unwrap().status,
+            map(&edited).unwrap().status,
             StudyStatus::ActiveNotRecruiting
         );
-        let mut protocol = minimal();
-        protocol["statusModule"] = json!({"overallStatus": "AVAILABLE"});
+        let edited = with(|p| p["statusModule"] = json!({"overallStatus": "AVAILABLE"}));
         assert_eq!(
-            refused_fields(&record(protocol)),
+            refused_fields(&edited),
             ["protocolSection.statusModule.overallStatus"]
         );
     }
@@ -768,11 +773,11 @@ mod tests {
                 .ignored
                 .contains(&"protocolSection.statusModule.primaryCompletionDateStruct".to_string())
         );
-        let mut protocol = minimal();
-        protocol["statusModule"]["startDateStruct"] =
-            json!({"date": "March 2024", "type": "ACTUAL"});
+        let edited = with(|p| {
+            p["statusModule"]["startDateStruct"] = json!({"date": "March 2024", "type": "ACTUAL"})
+        });
         assert_eq!(
-            refused_fields(&record(protocol)),
+            refused_fields(&edited),
             ["protocolSection.statusModule.startDateStruct.date"]
         );
     }
@@ -793,37 +798,35 @@ mod tests {
 
     #[test]
     fn euct_number_comes_from_ctis_or_its_shape() {
-        let mut protocol = minimal();
-        protocol["identificationModule"]["secondaryIdInfos"] = json!([
-            {"id": "2022-000123-11", "type": "EUDRACT_NUMBER"},
-            {"id": "2023-501234-12-00", "type": "OTHER"}
-        ]);
-        assert_eq!(
-            map(&record(protocol)).unwrap().euct_number.as_deref(),
-            Some("2023-501234-12-00")
-        );
-        let mut protocol = minimal();
-        protocol["identificationModule"]["secondaryIdInfos"] = json!([
-            {"id": "2023-501234-12-00", "type": "OTHER"},
-            {"id": "2024-509999-01-00", "type": "CTIS"}
-        ]);
-        assert_eq!(
-            map(&record(protocol)).unwrap().euct_number.as_deref(),
-            Some("2024-509999-01-00")
-        );
+        for (infos, euct) in [
+            (
+                json!([{"id": "2022-000123-11", "type": "EUDRACT_NUMBER"},
+                       {"id": "2023-501234-12-00", "type": "OTHER"}]),
+                "2023-501234-12-00",
+            ),
+            (
+                json!([{"id": "2023-501234-12-00", "type": "OTHER"},
+                       {"id": "2024-509999-01-00", "type": "CTIS"}]),
+                "2024-509999-01-00",
+            ),
+        ] {
+            let edited = with(|p| p["identificationModule"]["secondaryIdInfos"] = infos);
+            assert_eq!(map(&edited).unwrap().euct_number.as_deref(), Some(euct));
+        }
     }
 
     #[test]
     fn locations_map_skip_and_deduplicate() {
-        let mut protocol = minimal();
-        protocol["contactsLocationsModule"] = json!({"locations": [
-            {"facility": "A", "city": "Seoul", "country": "Korea, Republic of", "status": "COMPLETED", "zip": "1"},
-            {"facility": "B", "country": "Germany"},
-            {"city": "Nowhere", "country": "Germany"},
-            {"facility": "C", "country": "Atlantis"},
-            {"facility": " a ", "city": "SEOUL", "country": "South Korea"}
-        ]});
-        let mapped = map(&record(protocol)).unwrap();
+        let edited = with(|p| {
+            p["contactsLocationsModule"] = json!({"locations": [
+                {"facility": "A", "city": "Seoul", "country": "Korea, Republic of", "status": "COMPLETED", "zip": "1"},
+                {"facility": "B", "country": "Germany"},
+                {"city": "Nowhere", "country": "Germany"},
+                {"facility": "C", "country": "Atlantis"},
+                {"facility": " a ", "city": "SEOUL", "country": "South Korea"}
+            ]})
+        });
+        let mapped = map(&edited).unwrap();
         let sites: Vec<(&str, &str, SiteStatus)> = mapped
             .locations
             .iter()

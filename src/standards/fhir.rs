@@ -12,6 +12,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::domain::ids::{SiteId, StudyId};
+
 use crate::db::sites::Site;
 use crate::db::studies::Study;
 use crate::domain::enums::{SiteStatus, StudyPhase, StudyStatus};
@@ -29,15 +31,15 @@ pub const PROTOCOL_NUMBER_SYSTEM: &str = "urn:trialops:protocol-number";
 
 /// The system of a study's site numbers (unique only within the study, hence the study id
 /// in it).
-pub fn site_number_system(study_id: Uuid) -> String {
+pub fn site_number_system(study_id: StudyId) -> String {
     format!("urn:trialops:study:{study_id}:site-number")
 }
 
 /// The id of a site's `Location` (see the module comment).
-pub fn location_id(site_id: Uuid) -> Uuid {
+pub fn location_id(site_id: SiteId) -> Uuid {
     use sha2::{Digest, Sha256};
     let digest = Sha256::new()
-        .chain_update(site_id.as_bytes())
+        .chain_update(site_id.uuid().as_bytes())
         .chain_update(b"Location")
         .finalize();
     let mut bytes = [0u8; 16];
@@ -179,7 +181,7 @@ fn study_resource(input: &BundleInput<'_>) -> Value {
 }
 
 fn site_resources(input: &BundleInput<'_>, site: &Site) -> (Value, Value) {
-    let location_id = location_id(site.id.uuid());
+    let location_id = location_id(site.id);
     let mut address = json!({"country": site.country});
     if let Some(city) = &site.city {
         address["city"] = json!(city);
@@ -187,14 +189,14 @@ fn site_resources(input: &BundleInput<'_>, site: &Site) -> (Value, Value) {
     let location = json!({
         "resourceType": "Location",
         "id": location_id.to_string(),
-        "identifier": [{"system": site_number_system(site.study_id.uuid()), "value": site.site_number}],
+        "identifier": [{"system": site_number_system(site.study_id), "value": site.site_number}],
         "name": site.name,
         "address": address,
     });
     let mut site_study = json!({
         "resourceType": "ResearchStudy",
         "id": site.id.to_string(),
-        "identifier": [{"system": site_number_system(site.study_id.uuid()), "value": site.site_number}],
+        "identifier": [{"system": site_number_system(site.study_id), "value": site.site_number}],
         "title": site.name,
         "status": "active",
         "partOf": [{"reference": urn(input.study.id.uuid())}],
@@ -236,6 +238,16 @@ mod tests {
     use super::*;
     use strum::VariantArray;
 
+    /// Every value of `T` has a code of `value_set`.
+    fn all_coded<T>(value_set: &[&str], code: fn(T) -> &'static str)
+    where
+        T: VariantArray + Copy + std::fmt::Display,
+    {
+        for value in T::VARIANTS {
+            assert!(value_set.contains(&code(*value)), "{value}");
+        }
+    }
+
     #[test]
     fn every_enum_value_has_a_code_of_the_value_sets() {
         let phases = [
@@ -248,9 +260,7 @@ mod tests {
             "phase-4",
             "n-a",
         ];
-        for phase in StudyPhase::VARIANTS {
-            assert!(phases.contains(&phase_code(*phase)), "{phase}");
-        }
+        all_coded::<StudyPhase>(&phases, phase_code);
         let states = [
             "not-yet-recruiting",
             "recruiting",
@@ -262,18 +272,14 @@ mod tests {
             "enrolling-by-invitation",
             "closed-to-accrual",
         ];
-        for status in StudyStatus::VARIANTS {
-            assert!(states.contains(&study_status_code(*status)), "{status}");
-        }
-        for status in SiteStatus::VARIANTS {
-            assert!(states.contains(&site_status_code(*status)), "{status}");
-        }
+        all_coded::<StudyStatus>(&states, study_status_code);
+        all_coded::<SiteStatus>(&states, site_status_code);
     }
 
     #[test]
     fn location_ids_are_stable_and_distinct_from_the_site_id() {
-        let site = Uuid::now_v7();
+        let site = SiteId::new_v7();
         assert_eq!(location_id(site), location_id(site));
-        assert_ne!(location_id(site), site);
+        assert_ne!(location_id(site), site.uuid());
     }
 }

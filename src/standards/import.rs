@@ -23,6 +23,7 @@ use crate::db::studies::StudyFields;
 use crate::db::write::{self, Record};
 use crate::db::{self, Conn};
 use crate::domain::enums::SiteStatus;
+use crate::domain::ids::{SiteId, StudyId};
 use crate::domain::validation;
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, FieldError, field_errors};
@@ -45,7 +46,8 @@ pub struct StudyOutcome {
     /// `create`, `update` or `unchanged`.
     pub action: ImportAction,
     /// The study's id; `null` in a dry run that would create it.
-    pub id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub id: Option<StudyId>,
     /// `{"field": {"old": .., "new": ..}}` for every field the import sets (on a create,
     /// `old` is `null`), as the audit trail records it.
     #[schema(value_type = Object)]
@@ -57,7 +59,8 @@ pub struct StudyOutcome {
 pub struct SiteOutcome {
     pub action: ImportAction,
     /// The site's id; `null` in a dry run that would create it.
-    pub id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub id: Option<SiteId>,
     pub site_number: String,
     pub name: String,
     pub city: Option<String>,
@@ -330,7 +333,7 @@ fn changes(before: Option<&StudyFields>, after: &StudyFields) -> Map<String, Val
     audit::diff(before.as_ref(), after.as_ref())
 }
 
-fn site_outcome(action: ImportAction, id: Option<Uuid>, fields: &SiteFields) -> SiteOutcome {
+fn site_outcome(action: ImportAction, id: Option<SiteId>, fields: &SiteFields) -> SiteOutcome {
     SiteOutcome {
         action,
         id,
@@ -347,8 +350,8 @@ fn site_outcome(action: ImportAction, id: Option<Uuid>, fields: &SiteFields) -> 
 fn answer(
     plan: &Plan,
     mapped: &Mapped,
-    study_id: Option<Uuid>,
-    created_sites: &[Uuid],
+    study_id: Option<StudyId>,
+    created_sites: &[SiteId],
 ) -> ImportAnswer {
     let study = match &plan.study {
         StudyStep::Create(fields) => StudyOutcome {
@@ -364,7 +367,7 @@ fn answer(
                 } else {
                     ImportAction::Update
                 },
-                id: Some(before.id.uuid()),
+                id: Some(before.id),
                 changes,
             }
         }
@@ -383,13 +386,11 @@ fn answer(
                 } else {
                     ImportAction::Update
                 };
-                site_outcome(action, Some(before.id.uuid()), after)
+                site_outcome(action, Some(before.id), after)
             }
-            SiteStep::NotInRecord(site) => site_outcome(
-                ImportAction::NotInRecord,
-                Some(site.id.uuid()),
-                &site.fields(),
-            ),
+            SiteStep::NotInRecord(site) => {
+                site_outcome(ImportAction::NotInRecord, Some(site.id), &site.fields())
+            }
         })
         .collect();
     ImportAnswer {
@@ -406,24 +407,14 @@ async fn apply(
     conn: &mut Conn,
     ctx: &WriteContext,
     plan: &Plan,
-) -> Result<(Uuid, Vec<Uuid>), ApiError> {
-    let study_id = match &plan.study {
+) -> Result<(StudyId, Vec<SiteId>), ApiError> {
+    let study_id: StudyId = match &plan.study {
         StudyStep::Create(fields) => {
             let study: Study = write::create(conn, ctx, fields.clone()).await?;
             study.id
         }
         StudyStep::Update { before, after } => {
-            if before.fields() != *after {
-                write::update::<Study>(
-                    conn,
-                    ctx,
-                    before.id,
-                    |_| true,
-                    &IfMatch::any(),
-                    |_| Ok(after.clone()),
-                )
-                .await?;
-            }
+            update_changed::<Study>(conn, ctx, before, after).await?;
             before.id
         }
     };
@@ -434,23 +425,34 @@ async fn apply(
                 let mut fields = fields.clone();
                 fields.study_id = study_id;
                 let site: Site = write::create(conn, ctx, fields).await?;
-                created.push(site.id.uuid());
+                created.push(site.id);
             }
-            SiteStep::Update { before, after } if before.fields() != *after => {
-                write::update::<Site>(
-                    conn,
-                    ctx,
-                    before.id,
-                    |_| true,
-                    &IfMatch::any(),
-                    |_| Ok(after.clone()),
-                )
-                .await?;
+            SiteStep::Update { before, after } => {
+                update_changed::<Site>(conn, ctx, before, after).await?
             }
-            SiteStep::Update { .. } | SiteStep::NotInRecord(_) => {}
+            SiteStep::NotInRecord(_) => {}
         }
     }
-    Ok((study_id.uuid(), created))
+    Ok((study_id, created))
+}
+
+/// Writes the record's fields mapped from the record, when they differ from its stored
+/// ones, through the write path without `If-Match`: the import answers for the whole record.
+async fn update_changed<R>(
+    conn: &mut Conn,
+    ctx: &WriteContext,
+    before: &R,
+    after: &R::Fields,
+) -> Result<(), ApiError>
+where
+    R: Record + Sync,
+    R::Fields: Clone,
+{
+    if before.fields() != *after {
+        let change = |_: &R| Ok(after.clone());
+        write::update::<R>(conn, ctx, before.id(), |_| true, &IfMatch::any(), change).await?;
+    }
+    Ok(())
 }
 
 /// Validates the `currency` query parameter (422 naming it).

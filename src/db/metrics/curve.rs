@@ -2,11 +2,11 @@
 //! snapshot, like the dashboard.
 
 use chrono::NaiveDate;
-use uuid::Uuid;
 
 use crate::db::Conn;
 use crate::db::metrics::queries::{WeekRow, now, plan, weekly_enrollment};
 use crate::db::studies::{self, Study};
+use crate::domain::ids::StudyId;
 use crate::domain::metrics as formula;
 use crate::domain::metrics::answers::EnrollmentCurveWeek;
 use crate::domain::policy::Scope;
@@ -15,17 +15,13 @@ use crate::error::ApiError;
 /// A study's weekly enrollment curve, in one snapshot like its dashboard.
 pub async fn read_enrollment_curve(
     conn: &mut Conn,
-    id: Uuid,
+    id: StudyId,
 ) -> Result<Vec<EnrollmentCurveWeek>, ApiError> {
-    conn.build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run(async move |conn| {
-            let today = now(conn).await?.date_naive();
-            let study = studies::find(conn, id.into(), &Scope::All).await?;
-            enrollment_curve(conn, &study, today).await
-        })
-        .await
+    snapshot!(conn, async move |conn| {
+        let today = now(conn).await?.date_naive();
+        let study = studies::find(conn, id, &Scope::All).await?;
+        enrollment_curve(conn, &study, today).await
+    })
 }
 
 /// The enrollment curve at `as_of` with the forecast's columns, and what the chart needs.
@@ -45,42 +41,37 @@ pub struct CurveAt {
 /// columns (the curve itself still answers).
 pub async fn read_enrollment_curve_at(
     conn: &mut Conn,
-    id: Uuid,
+    id: StudyId,
     as_of: Option<NaiveDate>,
     prior: Option<(f64, f64)>,
 ) -> Result<CurveAt, ApiError> {
-    conn.build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run(async move |conn| {
-            let as_of = match as_of {
-                Some(day) => day,
-                None => now(conn).await?.date_naive(),
-            };
-            let study = studies::find(conn, id.into(), &Scope::All).await?;
-            let mut rows = enrollment_curve(conn, &study, as_of).await?;
-            let forecast = match crate::db::forecast::forecast_of(conn, &study, as_of, prior).await
-            {
-                Ok(f) => Some(f),
-                Err(ApiError::Validation(_)) => None,
-                Err(other) => return Err(other),
-            };
-            if let Some(f) = &forecast {
-                for row in &mut rows {
-                    let [p10, p50, p90] = forecast_columns(f, row.week_start);
-                    row.forecast_p10 = p10;
-                    row.forecast_p50 = p50;
-                    row.forecast_p90 = p90;
-                }
+    snapshot!(conn, async move |conn| {
+        let as_of = match as_of {
+            Some(day) => day,
+            None => now(conn).await?.date_naive(),
+        };
+        let study = studies::find(conn, id, &Scope::All).await?;
+        let mut rows = enrollment_curve(conn, &study, as_of).await?;
+        let forecast = match crate::db::forecast::forecast_of(conn, &study, as_of, prior).await {
+            Ok(f) => Some(f),
+            Err(ApiError::Validation(_)) => None,
+            Err(other) => return Err(other),
+        };
+        if let Some(f) = &forecast {
+            for row in &mut rows {
+                let [p10, p50, p90] = forecast_columns(f, row.week_start);
+                row.forecast_p10 = p10;
+                row.forecast_p50 = p50;
+                row.forecast_p90 = p90;
             }
-            Ok(CurveAt {
-                study,
-                as_of,
-                rows,
-                forecast,
-            })
+        }
+        Ok(CurveAt {
+            study,
+            as_of,
+            rows,
+            forecast,
         })
-        .await
+    })
 }
 
 /// The forecast columns of the week starting `week_start`: none before t0; else, with
@@ -105,7 +96,7 @@ async fn enrollment_curve(
     study: &Study,
     today: NaiveDate,
 ) -> Result<Vec<EnrollmentCurveWeek>, ApiError> {
-    let weeks = weekly_enrollment(conn, study.id.uuid()).await?;
+    let weeks = weekly_enrollment(conn, study.id).await?;
     let plan = plan(conn, study).await?;
     let current = formula::week_monday(today);
     let first = [

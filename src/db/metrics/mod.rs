@@ -4,21 +4,38 @@
 //! answer is read in one REPEATABLE READ, read-only transaction, so they agree with each
 //! other and with `as_of`. Definitions: `docs/metrics.md`.
 
+/// `$read` (an `async move |conn| ...` closure) in one REPEATABLE READ, read-only
+/// transaction: every figure of an answer from the same snapshot (the dashboards, the
+/// curve, the forecast, the signals). A macro, not a function: diesel-async bounds the
+/// closure `run` takes by a trait it does not export, so no function can pass one on.
+macro_rules! snapshot {
+    ($conn:expr, $read:expr) => {
+        $conn
+            .build_transaction()
+            .repeatable_read()
+            .read_only()
+            .run($read)
+            .await
+    };
+}
+pub(crate) use snapshot;
+
 pub mod curve;
 mod queries;
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use uuid::Uuid;
 
 use crate::db::Conn;
+use crate::db::forecast::study_ids;
 use crate::db::metrics::queries::{
     BudgetLineAgg, DeviationAgg, EnrollmentAgg, ExpenseAgg, MilestoneAgg, RiskAgg, SiteAgg, budget,
     deviations, deviations_by_category, deviations_by_site, enrollment, heat_map, milestones, now,
     plan, risks, sites, visible_studies,
 };
 use crate::db::studies::{self, Study};
+use crate::domain::ids::StudyId;
 use crate::domain::metrics::answers::{
     BudgetMetrics, DeviationMetrics, DeviationsByCategory, EnrollmentMetrics, MilestoneMetrics,
     PortfolioRow, RiskBands, RiskMetrics, SiteDeviations, SiteMetrics, SitesByStatus, StudyMetrics,
@@ -31,44 +48,36 @@ use crate::error::ApiError;
 /// A study's dashboard, read in one REPEATABLE READ, READ ONLY transaction: every figure
 /// comes from the same snapshot, taken at `as_of`. The caller has checked that it may read
 /// the study; a study deleted since is a 404.
-pub async fn read_study_metrics(conn: &mut Conn, id: Uuid) -> Result<StudyMetrics, ApiError> {
-    conn.build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run(async move |conn| {
-            let as_of = now(conn).await?;
-            let study = studies::find(conn, id.into(), &Scope::All).await?;
-            study_metrics(conn, &study, as_of).await
-        })
-        .await
+pub async fn read_study_metrics(conn: &mut Conn, id: StudyId) -> Result<StudyMetrics, ApiError> {
+    snapshot!(conn, async move |conn| {
+        let as_of = now(conn).await?;
+        let study = studies::find(conn, id, &Scope::All).await?;
+        study_metrics(conn, &study, as_of).await
+    })
 }
 
 /// The portfolio rows of the live studies in `scope`, in one snapshot.
 pub async fn read_portfolio(conn: &mut Conn, scope: Scope) -> Result<Vec<PortfolioRow>, ApiError> {
-    conn.build_transaction()
-        .repeatable_read()
-        .read_only()
-        .run(async move |conn| {
-            let as_of = now(conn).await?;
-            let studies = visible_studies(conn, &scope).await?;
-            portfolio(conn, &studies, as_of).await
-        })
-        .await
+    snapshot!(conn, async move |conn| {
+        let as_of = now(conn).await?;
+        let studies = visible_studies(conn, &scope).await?;
+        portfolio(conn, &studies, as_of).await
+    })
 }
 
 /// Every per-study aggregate of the given studies.
 struct Aggregates {
-    enrollment: HashMap<Uuid, EnrollmentAgg>,
-    sites: HashMap<Uuid, SiteAgg>,
-    milestones: HashMap<Uuid, MilestoneAgg>,
-    lines: HashMap<Uuid, BudgetLineAgg>,
-    expenses: HashMap<Uuid, ExpenseAgg>,
-    risks: HashMap<Uuid, RiskAgg>,
-    deviations: HashMap<Uuid, DeviationAgg>,
+    enrollment: HashMap<StudyId, EnrollmentAgg>,
+    sites: HashMap<StudyId, SiteAgg>,
+    milestones: HashMap<StudyId, MilestoneAgg>,
+    lines: HashMap<StudyId, BudgetLineAgg>,
+    expenses: HashMap<StudyId, ExpenseAgg>,
+    risks: HashMap<StudyId, RiskAgg>,
+    deviations: HashMap<StudyId, DeviationAgg>,
 }
 
 impl Aggregates {
-    async fn load(conn: &mut Conn, ids: &[Uuid], today: NaiveDate) -> Result<Self, ApiError> {
+    async fn load(conn: &mut Conn, ids: &[StudyId], today: NaiveDate) -> Result<Self, ApiError> {
         let (lines, expenses) = budget(conn, ids, today).await?;
         Ok(Self {
             enrollment: enrollment(conn, ids, today).await?,
@@ -83,8 +92,8 @@ impl Aggregates {
 
     /// One study's aggregates; a study absent from a grouped query has no rows there, so
     /// zeros.
-    fn of(&self, id: Uuid) -> StudyAggregates {
-        fn get<T: Clone + Default>(map: &HashMap<Uuid, T>, id: Uuid) -> T {
+    fn of(&self, id: StudyId) -> StudyAggregates {
+        fn get<T: Clone + Default>(map: &HashMap<StudyId, T>, id: StudyId) -> T {
             map.get(&id).cloned().unwrap_or_default()
         }
         StudyAggregates {
@@ -268,19 +277,18 @@ async fn study_metrics(
     as_of: DateTime<Utc>,
 ) -> Result<StudyMetrics, ApiError> {
     let today = as_of.date_naive();
-    let aggregates = Aggregates::load(conn, &[study.id.uuid()], today)
-        .await?
-        .of(study.id.uuid());
+    let id = study.id;
+    let aggregates = Aggregates::load(conn, &[id], today).await?.of(id);
     let plan = plan(conn, study).await?;
-    let heat_map = heat_map(conn, study.id.uuid()).await?;
-    let by_category = deviations_by_category(conn, study.id.uuid()).await?;
-    let by_site = deviations_by_site(conn, study.id.uuid()).await?;
+    let heat_map = heat_map(conn, id).await?;
+    let by_category = deviations_by_category(conn, id).await?;
+    let by_site = deviations_by_site(conn, id).await?;
     let leading = leading_indicators(conn, std::slice::from_ref(study), today)
         .await?
-        .remove(&study.id.uuid())
+        .remove(&id)
         .unwrap_or_default();
     Ok(StudyMetrics {
-        study_id: study.id.uuid(),
+        study_id: id,
         as_of,
         today,
         enrollment: aggregates.enrollment(study, plan.as_ref(), today),
@@ -303,19 +311,20 @@ async fn portfolio(
     as_of: DateTime<Utc>,
 ) -> Result<Vec<PortfolioRow>, ApiError> {
     let today = as_of.date_naive();
-    let ids: Vec<Uuid> = studies.iter().map(|s| s.id.uuid()).collect();
+    let ids = study_ids(studies);
     let all = Aggregates::load(conn, &ids, today).await?;
     let mut leading = leading_indicators(conn, studies, today).await?;
     studies
         .iter()
-        .map(|study| {
-            let a = all.of(study.id.uuid());
+        .zip(ids)
+        .map(|(study, id)| {
+            let a = all.of(id);
             // The plan is not shown in the portfolio; skip its query.
             let enrollment = a.enrollment(study, None, today);
             let budget = a.budget(study, today)?;
-            let leading = leading.remove(&study.id.uuid()).unwrap_or_default();
+            let leading = leading.remove(&id).unwrap_or_default();
             Ok(PortfolioRow {
-                study_id: study.id.uuid(),
+                study_id: id,
                 protocol_number: study.protocol_number.clone(),
                 short_title: study.short_title.clone(),
                 status: study.status,
@@ -358,6 +367,6 @@ async fn leading_indicators(
     conn: &mut Conn,
     studies: &[Study],
     today: NaiveDate,
-) -> Result<HashMap<Uuid, crate::db::signals::Leading>, ApiError> {
+) -> Result<HashMap<StudyId, crate::db::signals::Leading>, ApiError> {
     crate::db::signals::leading(conn, studies, today).await
 }

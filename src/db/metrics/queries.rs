@@ -11,11 +11,12 @@ use diesel::sql_types::{
     Array, BigInt, Date, Double, Integer, Nullable, Numeric, Text, Timestamptz,
 };
 use diesel_async::RunQueryDsl;
-use uuid::Uuid;
 
 use crate::db::Conn;
+use crate::db::forecast::OfStudy;
 use crate::db::studies::Study;
 use crate::domain::enums::DeviationCategory;
+use crate::domain::ids::{SiteId, StudyId};
 use crate::domain::metrics::answers::{DeviationsByCategory, SiteDeviations};
 use crate::domain::metrics::{self as formula, Plan};
 use crate::domain::money::Money;
@@ -46,10 +47,16 @@ pub struct AsOf {
 // ---------------------------------------------------------------------------------------
 // Aggregates, one row per study.
 
+/// A grouped aggregate's rows by study; a study without rows has none here (its zeros are
+/// the aggregate's `Default`).
+fn by_study<T>(rows: Vec<(OfStudy, T)>) -> HashMap<StudyId, T> {
+    rows.into_iter()
+        .map(|(of, row)| (of.study_id, row))
+        .collect()
+}
+
 #[derive(Debug, Clone, Default, QueryableByName)]
 pub struct EnrollmentAgg {
-    #[diesel(sql_type = SqlUuid)]
-    pub study_id: Uuid,
     #[diesel(sql_type = BigInt)]
     pub reports: i64,
     #[diesel(sql_type = BigInt)]
@@ -75,11 +82,11 @@ pub struct EnrollmentAgg {
 /// `domain::metrics::buffered_target` does).
 pub async fn enrollment(
     conn: &mut Conn,
-    ids: &[Uuid],
+    ids: &[StudyId],
     today: NaiveDate,
-) -> Result<HashMap<Uuid, EnrollmentAgg>, ApiError> {
+) -> Result<HashMap<StudyId, EnrollmentAgg>, ApiError> {
     let (first, last) = formula::velocity_window(today);
-    let rows: Vec<EnrollmentAgg> = diesel::sql_query(
+    let rows: Vec<(OfStudy, EnrollmentAgg)> = diesel::sql_query(
         "WITH weekly AS (
              SELECT study_id, week_start, count(*) AS reports,
                     sum(enrolled) AS enrolled, sum(screened) AS screened,
@@ -107,13 +114,11 @@ pub async fn enrollment(
     .bind::<Date, _>(last)
     .load(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.study_id, r)).collect())
+    Ok(by_study(rows))
 }
 
 #[derive(Debug, Clone, Default, QueryableByName)]
 pub struct SiteAgg {
-    #[diesel(sql_type = SqlUuid)]
-    pub study_id: Uuid,
     #[diesel(sql_type = BigInt)]
     pub total: i64,
     #[diesel(sql_type = BigInt)]
@@ -136,8 +141,11 @@ pub struct SiteAgg {
     pub with_activation_lag: i64,
 }
 
-pub async fn sites(conn: &mut Conn, ids: &[Uuid]) -> Result<HashMap<Uuid, SiteAgg>, ApiError> {
-    let rows: Vec<SiteAgg> = diesel::sql_query(
+pub async fn sites(
+    conn: &mut Conn,
+    ids: &[StudyId],
+) -> Result<HashMap<StudyId, SiteAgg>, ApiError> {
+    let rows: Vec<(OfStudy, SiteAgg)> = diesel::sql_query(
         "SELECT study_id, count(*) AS total,
                 count(*) FILTER (WHERE status = 'planned') AS planned,
                 count(*) FILTER (WHERE status = 'selected') AS selected,
@@ -155,13 +163,11 @@ pub async fn sites(conn: &mut Conn, ids: &[Uuid]) -> Result<HashMap<Uuid, SiteAg
     .bind::<Array<SqlUuid>, _>(ids)
     .load(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.study_id, r)).collect())
+    Ok(by_study(rows))
 }
 
 #[derive(Debug, Clone, Default, QueryableByName)]
 pub struct MilestoneAgg {
-    #[diesel(sql_type = SqlUuid)]
-    pub study_id: Uuid,
     #[diesel(sql_type = BigInt)]
     pub total: i64,
     #[diesel(sql_type = BigInt)]
@@ -181,10 +187,10 @@ pub struct MilestoneAgg {
 /// `overdue` is `domain::milestones::schedule` in SQL (as the milestone list's filter).
 pub async fn milestones(
     conn: &mut Conn,
-    ids: &[Uuid],
+    ids: &[StudyId],
     today: NaiveDate,
-) -> Result<HashMap<Uuid, MilestoneAgg>, ApiError> {
-    let rows: Vec<MilestoneAgg> = diesel::sql_query(
+) -> Result<HashMap<StudyId, MilestoneAgg>, ApiError> {
+    let rows: Vec<(OfStudy, MilestoneAgg)> = diesel::sql_query(
         "SELECT study_id, count(*) AS total,
                 count(*) FILTER (WHERE status = 'completed') AS completed,
                 count(*) FILTER (WHERE actual_date IS NULL
@@ -205,13 +211,11 @@ pub async fn milestones(
     .bind::<Date, _>(today)
     .load(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.study_id, r)).collect())
+    Ok(by_study(rows))
 }
 
 #[derive(Debug, Clone, Default, QueryableByName)]
 pub struct BudgetLineAgg {
-    #[diesel(sql_type = SqlUuid)]
-    pub study_id: Uuid,
     #[diesel(sql_type = Numeric)]
     pub planned: Money,
     #[diesel(sql_type = Numeric)]
@@ -220,8 +224,6 @@ pub struct BudgetLineAgg {
 
 #[derive(Debug, Clone, Default, QueryableByName)]
 pub struct ExpenseAgg {
-    #[diesel(sql_type = SqlUuid)]
-    pub study_id: Uuid,
     #[diesel(sql_type = BigInt)]
     pub expenses: i64,
     #[diesel(sql_type = Numeric)]
@@ -232,10 +234,16 @@ pub struct ExpenseAgg {
 
 pub async fn budget(
     conn: &mut Conn,
-    ids: &[Uuid],
+    ids: &[StudyId],
     today: NaiveDate,
-) -> Result<(HashMap<Uuid, BudgetLineAgg>, HashMap<Uuid, ExpenseAgg>), ApiError> {
-    let lines: Vec<BudgetLineAgg> = diesel::sql_query(
+) -> Result<
+    (
+        HashMap<StudyId, BudgetLineAgg>,
+        HashMap<StudyId, ExpenseAgg>,
+    ),
+    ApiError,
+> {
+    let lines: Vec<(OfStudy, BudgetLineAgg)> = diesel::sql_query(
         "SELECT study_id, sum(planned_amount) AS planned, sum(committed_amount) AS committed
          FROM budget_lines
          WHERE study_id = ANY($1) AND deleted_at IS NULL
@@ -245,7 +253,7 @@ pub async fn budget(
     .load(conn)
     .await?;
     let (from, until) = formula::burn_window(today);
-    let expenses: Vec<ExpenseAgg> = diesel::sql_query(
+    let expenses: Vec<(OfStudy, ExpenseAgg)> = diesel::sql_query(
         "SELECT study_id, count(*) AS expenses, sum(amount) AS actual,
                 coalesce(sum(amount) FILTER (WHERE incurred_on >= $2 AND incurred_on < $3), 0)
                     AS burn_window
@@ -258,16 +266,11 @@ pub async fn budget(
     .bind::<Date, _>(until)
     .load(conn)
     .await?;
-    Ok((
-        lines.into_iter().map(|r| (r.study_id, r)).collect(),
-        expenses.into_iter().map(|r| (r.study_id, r)).collect(),
-    ))
+    Ok((by_study(lines), by_study(expenses)))
 }
 
 #[derive(Debug, Clone, Default, QueryableByName)]
 pub struct RiskAgg {
-    #[diesel(sql_type = SqlUuid)]
-    pub study_id: Uuid,
     #[diesel(sql_type = BigInt)]
     pub total: i64,
     #[diesel(sql_type = BigInt)]
@@ -286,10 +289,10 @@ pub struct RiskAgg {
 
 pub async fn risks(
     conn: &mut Conn,
-    ids: &[Uuid],
+    ids: &[StudyId],
     today: NaiveDate,
-) -> Result<HashMap<Uuid, RiskAgg>, ApiError> {
-    let rows: Vec<RiskAgg> = diesel::sql_query(
+) -> Result<HashMap<StudyId, RiskAgg>, ApiError> {
+    let rows: Vec<(OfStudy, RiskAgg)> = diesel::sql_query(
         "SELECT study_id, count(*) AS total,
                 count(*) FILTER (WHERE status <> 'closed') AS open,
                 count(*) FILTER (WHERE status <> 'closed' AND score < $2) AS low,
@@ -307,13 +310,11 @@ pub async fn risks(
     .bind::<Date, _>(today)
     .load(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.study_id, r)).collect())
+    Ok(by_study(rows))
 }
 
 #[derive(Debug, Clone, Default, QueryableByName)]
 pub struct DeviationAgg {
-    #[diesel(sql_type = SqlUuid)]
-    pub study_id: Uuid,
     #[diesel(sql_type = BigInt)]
     pub total: i64,
     #[diesel(sql_type = BigInt)]
@@ -330,10 +331,10 @@ pub struct DeviationAgg {
 /// list's filter), with the study's reporting window.
 pub async fn deviations(
     conn: &mut Conn,
-    ids: &[Uuid],
+    ids: &[StudyId],
     today: NaiveDate,
-) -> Result<HashMap<Uuid, DeviationAgg>, ApiError> {
-    let rows: Vec<DeviationAgg> = diesel::sql_query(
+) -> Result<HashMap<StudyId, DeviationAgg>, ApiError> {
+    let rows: Vec<(OfStudy, DeviationAgg)> = diesel::sql_query(
         "SELECT d.study_id,
                 count(*) FILTER (WHERE d.status <> 'invalidated') AS total,
                 count(*) FILTER (WHERE d.status <> 'invalidated' AND d.importance = 'important')
@@ -352,7 +353,7 @@ pub async fn deviations(
     .bind::<Date, _>(today)
     .load(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.study_id, r)).collect())
+    Ok(by_study(rows))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -399,7 +400,7 @@ pub struct HeatCell {
     pub risks: i64,
 }
 
-pub async fn heat_map(conn: &mut Conn, study_id: Uuid) -> Result<Vec<Vec<i64>>, ApiError> {
+pub async fn heat_map(conn: &mut Conn, study_id: StudyId) -> Result<Vec<Vec<i64>>, ApiError> {
     let cells: Vec<HeatCell> = diesel::sql_query(
         "SELECT likelihood, impact, count(*) AS risks
          FROM risks
@@ -434,7 +435,7 @@ pub struct CategoryCount {
 
 pub async fn deviations_by_category(
     conn: &mut Conn,
-    study_id: Uuid,
+    study_id: StudyId,
 ) -> Result<DeviationsByCategory, ApiError> {
     let rows: Vec<CategoryCount> = diesel::sql_query(
         "SELECT category, count(*) AS deviations
@@ -458,7 +459,7 @@ pub async fn deviations_by_category(
 #[derive(QueryableByName)]
 pub struct SiteDeviationRow {
     #[diesel(sql_type = SqlUuid)]
-    pub site_id: Uuid,
+    pub site_id: SiteId,
     #[diesel(sql_type = Text)]
     pub site_number: String,
     #[diesel(sql_type = BigInt)]
@@ -471,7 +472,7 @@ pub struct SiteDeviationRow {
 
 pub async fn deviations_by_site(
     conn: &mut Conn,
-    study_id: Uuid,
+    study_id: StudyId,
 ) -> Result<Vec<SiteDeviations>, ApiError> {
     let rows: Vec<SiteDeviationRow> = diesel::sql_query(
         "SELECT s.id AS site_id, s.site_number::text AS site_number,
@@ -519,7 +520,10 @@ pub struct WeekRow {
 }
 
 /// The study's weekly sums of its sites' reports, by week.
-pub async fn weekly_enrollment(conn: &mut Conn, study_id: Uuid) -> Result<Vec<WeekRow>, ApiError> {
+pub async fn weekly_enrollment(
+    conn: &mut Conn,
+    study_id: StudyId,
+) -> Result<Vec<WeekRow>, ApiError> {
     Ok(diesel::sql_query(
         "SELECT week_start, sum(enrolled)::int8 AS enrolled, sum(screened)::int8 AS screened,
                 sum(screen_failed)::int8 AS screen_failed

@@ -13,7 +13,7 @@ fn d(s: &str) -> NaiveDate {
 
 fn site(n: &str, status: SiteStatus, activated: Option<&str>, enrolled: i64) -> SiteData {
     SiteData {
-        site_id: Uuid::now_v7(),
+        site_id: SiteId::new_v7(),
         site_number: n.into(),
         status,
         activated_on: activated.map(d),
@@ -22,6 +22,22 @@ fn site(n: &str, status: SiteStatus, activated: Option<&str>, enrolled: i64) -> 
         first_week: activated.map(d),
         last_week: activated.map(|_| d("2026-02-23")),
     }
+}
+
+/// The forecast of a study of `target` without a planned start, with the prior given.
+fn given(
+    target: i32,
+    planned_end: Option<&str>,
+    sites: Vec<SiteData>,
+    as_of: &str,
+    prior: (f64, f64),
+) -> Forecasted {
+    let study = StudyData {
+        target,
+        planned_start: None,
+        planned_end: planned_end.map(d),
+    };
+    forecast(StudyId::new_v7(), &study, sites, d(as_of), Some(prior)).unwrap()
 }
 
 /// The worked example of issue 11: as_of 2026-03-02, target 60, prior (2, 8).
@@ -40,7 +56,7 @@ fn worked_example(planned_end: Option<&str>) -> Forecasted {
         planned_end: planned_end.map(d),
     };
     forecast(
-        Uuid::nil(),
+        StudyId::new_v7(),
         &study,
         sites,
         d("2026-03-02"),
@@ -118,19 +134,7 @@ fn worked_example_curve_quantiles() {
 fn a_planned_activation_in_the_past_is_overdue_and_starts_now() {
     let mut late = site("D", SiteStatus::Selected, None, 0);
     late.planned_activation_on = Some(d("2026-02-01"));
-    let study = StudyData {
-        target: 10,
-        planned_start: None,
-        planned_end: None,
-    };
-    let f = forecast(
-        Uuid::nil(),
-        &study,
-        vec![late],
-        d("2026-03-04"),
-        Some((2.0, 8.0)),
-    )
-    .unwrap();
+    let f = given(10, None, vec![late], "2026-03-04", (2.0, 8.0));
     assert_eq!(
         f.answer.as_of,
         d("2026-03-02"),
@@ -153,19 +157,13 @@ fn sites_left_out_say_why() {
         ..site("C", SiteStatus::Closed, Some("2025-01-06"), 0)
     };
     let planned = site("P", SiteStatus::Planned, None, 0);
-    let study = StudyData {
-        target: 10,
-        planned_start: None,
-        planned_end: Some(d("2027-01-01")),
-    };
-    let a = forecast(
-        Uuid::nil(),
-        &study,
+    let a = given(
+        10,
+        Some("2027-01-01"),
         vec![active, closed, planned],
-        d("2026-03-02"),
-        Some((1.0, 1.0)),
+        "2026-03-02",
+        (1.0, 1.0),
     )
-    .unwrap()
     .answer;
     let reasons: Vec<_> = a.excluded_sites.iter().map(|e| e.reason).collect();
     assert_eq!(
@@ -188,19 +186,13 @@ fn a_closed_site_counts_to_the_end_of_its_last_week_and_has_no_future() {
         last_week: Some(d("2025-08-25")),
         ..site("C", SiteStatus::ClosedToEnrollment, None, 5)
     };
-    let study = StudyData {
-        target: 5,
-        planned_start: None,
-        planned_end: Some(d("2027-01-01")),
-    };
-    let a = forecast(
-        Uuid::nil(),
-        &study,
+    let a = given(
+        5,
+        Some("2027-01-01"),
         vec![closed],
-        d("2026-03-02"),
-        Some((1.0, 1.0)),
+        "2026-03-02",
+        (1.0, 1.0),
     )
-    .unwrap()
     .answer;
     assert_eq!(a.sites[0].exposure_weeks, 13.0);
     assert_eq!(a.sites[0].delay_weeks, None);

@@ -6,9 +6,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::domain::enums::{DeviationCategory, StudyPhase, StudyStatus};
+use crate::domain::ids::{SiteId, StudyId};
 use crate::domain::metrics::PlanBasis;
 use crate::domain::money::Money;
 use crate::domain::signals::SignalSummary;
@@ -222,7 +222,8 @@ impl DeviationsByCategory {
 /// One site's deviations.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SiteDeviations {
-    pub site_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub site_id: SiteId,
     pub site_number: String,
     /// Deviations at the site, `invalidated` excluded (count).
     pub deviations: i64,
@@ -261,7 +262,8 @@ pub struct DeviationMetrics {
 /// consistent snapshot taken at `as_of`. Definitions: `docs/metrics.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StudyMetrics {
-    pub study_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
     /// The time of the read (the database transaction's timestamp, UTC). Every figure is
     /// as of this instant.
     pub as_of: DateTime<Utc>,
@@ -318,7 +320,8 @@ pub struct EnrollmentCurveWeek {
 /// figure is defined as in the study's metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct PortfolioRow {
-    pub study_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub study_id: StudyId,
     pub protocol_number: String,
     pub short_title: Option<String>,
     pub status: StudyStatus,

@@ -1,6 +1,7 @@
 //! Each rule at its threshold and one day (or one cent, or one unit) on either side.
 
 use super::*;
+use crate::domain::enums::SiteStatus;
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -21,14 +22,16 @@ fn site(
     activated: Option<NaiveDate>,
     planned: Option<NaiveDate>,
     enrolled: i64,
-) -> SiteFacts {
-    SiteFacts {
-        id: Uuid::nil(),
+) -> SiteData {
+    SiteData {
+        site_id: SiteId::from(Uuid::nil()),
         site_number: "S1".into(),
         status,
         activated_on: activated,
         planned_activation_on: planned,
         enrolled,
+        first_week: None,
+        last_week: None,
     }
 }
 
@@ -36,13 +39,27 @@ use Severity::{Critical, Warning};
 
 #[test]
 fn completion_at_risk_below_the_threshold_and_below_half_of_it() {
-    let at = |p: f64| severity(completion_at_risk(Uuid::nil(), Some(p), 0.8, None, None));
+    let at = |p: f64| {
+        severity(completion_at_risk(
+            StudyId::from(Uuid::nil()),
+            Some(p),
+            0.8,
+            None,
+            None,
+        ))
+    };
     assert_eq!(at(0.8), None);
     assert_eq!(at(0.799999), Some(Warning));
     assert_eq!(at(0.4), Some(Warning));
     assert_eq!(at(0.399999), Some(Critical));
     assert_eq!(
-        severity(completion_at_risk(Uuid::nil(), None, 0.8, None, None)),
+        severity(completion_at_risk(
+            StudyId::from(Uuid::nil()),
+            None,
+            0.8,
+            None,
+            None
+        )),
         None
     );
 }
@@ -83,7 +100,7 @@ fn site_activation_overdue_after_the_planned_day_and_28_days() {
 #[test]
 fn milestone_slipping_by_forecast_and_by_a_passed_baseline() {
     let m = |baseline: i64, forecast: Option<i64>, status, actual: Option<i64>| MilestoneFacts {
-        id: Uuid::nil(),
+        id: MilestoneId::from(Uuid::nil()),
         name: "LPI".into(),
         status,
         baseline_date: Some(plus(baseline)),
@@ -117,7 +134,7 @@ fn budget_overburn_at_110_and_125_percent_of_the_time_share() {
     assert_eq!(elapsed, Some((50, 100)));
     let at = |actual: &str| {
         let line = BudgetLineFacts {
-            id: Uuid::nil(),
+            id: BudgetLineId::from(Uuid::nil()),
             description: "CRO".into(),
             planned: "1000.00".parse().unwrap(),
             actual: actual.parse().unwrap(),
@@ -143,7 +160,7 @@ fn budget_overburn_at_110_and_125_percent_of_the_time_share() {
 #[test]
 fn budget_overburn_figures_are_exact_decimals() {
     let line = BudgetLineFacts {
-        id: Uuid::nil(),
+        id: BudgetLineId::from(Uuid::nil()),
         description: "Lab".into(),
         planned: "1000.00".parse().unwrap(),
         actual: "700.00".parse().unwrap(),
@@ -157,8 +174,8 @@ fn budget_overburn_figures_are_exact_decimals() {
 #[test]
 fn deviation_reporting_overdue_after_the_window() {
     let dev = |detected: i64, reported: Option<i64>, importance, status| DeviationFacts {
-        id: Uuid::nil(),
-        site_id: Uuid::nil(),
+        id: DeviationId::from(Uuid::nil()),
+        site_id: SiteId::from(Uuid::nil()),
         importance,
         status,
         detected_on: plus(detected),
@@ -186,15 +203,21 @@ fn deviation_reporting_overdue_after_the_window() {
 #[test]
 fn the_summary_counts_by_severity_and_kind() {
     let facts = StudyFacts {
-        study_id: Uuid::nil(),
+        study_id: StudyId::from(Uuid::nil()),
         currency: "EUR".into(),
+        planned_start: None,
+        planned_end: None,
         confidence_threshold: 0.8,
+        deviation_reporting_days: 0,
         probability_by_planned_end: Some(0.5),
+        p50_completion: None,
         sites: vec![
             site(SiteStatus::Enrolling, Some(plus(-200)), None, 0),
             site(SiteStatus::Planned, None, Some(plus(-3)), 0),
         ],
-        ..StudyFacts::default()
+        milestones: Vec::new(),
+        budget_lines: Vec::new(),
+        deviations: Vec::new(),
     };
     let signals = evaluate(&facts, d(AS_OF));
     assert_eq!(signals[0].severity, Critical, "critical first");
