@@ -20,7 +20,9 @@ use crate::error::ApiError;
 
 type SqlUuid = diesel::sql_types::Uuid;
 
-/// The milestones the rule may name: live, not done, with a baseline.
+/// The milestones the rule may name: live, not done, with a baseline. (`file` binds
+/// `as_of` as $2 for every query; the milestone rule judges dates itself, so this one
+/// leaves it unused.)
 const MILESTONES: &str = "
     SELECT study_id, id, name, status, baseline_date, forecast_date, actual_date
     FROM milestones
