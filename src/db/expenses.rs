@@ -11,7 +11,7 @@ use validator::Validate;
 use crate::db::schema::expenses;
 use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Readable, Record};
-use crate::db::{Conn, keyset_page, locks};
+use crate::db::{Conn, filter_eq, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::EntityType;
 use crate::domain::ids::{BudgetLineId, ExpenseId, StudyId};
@@ -140,19 +140,7 @@ pub async fn list(
     filter: &ExpenseFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<Expense>> {
-    let mut query = visible(scope);
-    if let Some(study_id) = filter.study_id {
-        query = query.filter(expenses::study_id.eq(study_id));
-    }
-    if let Some(line) = filter.budget_line_id {
-        query = query.filter(expenses::budget_line_id.eq(line));
-    }
-    if let Some(currency) = &filter.currency {
-        query = query.filter(expenses::currency.eq(currency.clone()));
-    }
-    if let Some(external_id) = &filter.external_id {
-        query = query.filter(expenses::external_id.eq(external_id.clone()));
-    }
+    let mut query = filter_eq!(visible(scope), filter, expenses::{study_id, budget_line_id, currency, external_id});
     if let Some(from) = filter.incurred_from {
         query = query.filter(expenses::incurred_on.ge(from));
     }

@@ -12,7 +12,7 @@ use crate::audit::{self, WriteContext};
 use crate::db::schema::{risks, studies};
 use crate::db::scope::Keys;
 use crate::db::write::{self, Readable, Record, Upsert};
-use crate::db::{Conn, keyset_page, locks};
+use crate::db::{Conn, filter_eq, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{AuditAction, EntityType, RiskCategory, RiskStatus};
 use crate::domain::ids::{RiskId, SiteId, StudyId, VendorId};
@@ -177,27 +177,9 @@ pub async fn list(
     filter: &RiskFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<Risk>> {
-    let mut query = visible(scope);
-    if let Some(study_id) = filter.study_id {
-        query = query.filter(risks::study_id.eq(study_id));
-    }
-    if let Some(site_id) = filter.site_id {
-        query = query.filter(risks::site_id.eq(site_id));
-    }
-    if let Some(vendor_id) = filter.vendor_id {
-        query = query.filter(risks::vendor_id.eq(vendor_id));
-    }
-    if let Some(category) = filter.category {
-        query = query.filter(risks::category.eq(category));
-    }
-    if let Some(status) = filter.status {
-        query = query.filter(risks::status.eq(status));
-    }
+    let mut query = filter_eq!(visible(scope), filter, risks::{study_id, site_id, vendor_id, category, status, external_id});
     if let Some(min_score) = filter.min_score {
         query = query.filter(risks::score.ge(min_score));
-    }
-    if let Some(external_id) = &filter.external_id {
-        query = query.filter(risks::external_id.eq(external_id.clone()));
     }
     let rows: Vec<Risk> = keyset_page!(query, risks, deleted_at, page)
         .load(conn)
