@@ -162,12 +162,6 @@ impl Record for Expense {
     type Id = ExpenseId;
     const ENTITY: EntityType = EntityType::Expense;
 
-    fn id(&self) -> ExpenseId {
-        self.id
-    }
-    fn version(&self) -> i32 {
-        self.version
-    }
     fn keys(&self) -> RowKeys {
         RowKeys {
             study_id: Some(self.study_id),
@@ -188,6 +182,8 @@ impl Record for Expense {
         }
     }
 
+    write::table_steps!(soft_delete_own_writes expenses);
+
     /// `study_id` and `currency` are the line's (locked by `check`), never the client's.
     async fn insert(
         conn: &mut Conn,
@@ -206,16 +202,6 @@ impl Record for Expense {
             .await?)
     }
 
-    async fn lock(conn: &mut Conn, id: ExpenseId) -> Result<Option<Self>, ApiError> {
-        Ok(expenses::table
-            .find(id)
-            .filter(expenses::deleted_at.is_null())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?)
-    }
-
     /// `study_id` and `currency` are written from the (possibly new) line, exactly as on
     /// insert; `check` has made sure the line is of the same study.
     async fn write(
@@ -229,17 +215,6 @@ impl Record for Expense {
                 fields,
                 expenses::study_id.eq(line.study_id),
                 expenses::currency.eq(line.currency),
-                expenses::version.eq(expenses::version + 1),
-                expenses::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn mark_deleted(conn: &mut Conn, id: ExpenseId) -> Result<Self, ApiError> {
-        Ok(diesel::update(expenses::table.find(id))
-            .set((
-                expenses::deleted_at.eq(diesel::dsl::now),
                 expenses::version.eq(expenses::version + 1),
                 expenses::updated_at.eq(diesel::dsl::now),
             ))

@@ -310,27 +310,9 @@ impl Record for Milestone {
         before: Option<&Self>,
         fields: &MilestoneFields,
     ) -> Result<write::Checked, ApiError> {
-        let study = locks::in_study(
-            conn,
-            before.map(|b| b.study_id),
-            fields.study_id,
-            "a milestone",
-        )
-        .await?;
-        locks::named_site(
-            conn,
-            before.map(|b| b.site_id),
-            fields.site_id,
-            fields.study_id,
-        )
-        .await?;
-        locks::named_vendor(
-            conn,
-            before.map(|b| b.vendor_id),
-            fields.vendor_id,
-            "vendor_id",
-        )
-        .await?;
+        let ids = |row: &Self| (row.study_id, row.site_id, row.vendor_id);
+        let after = (fields.study_id, fields.site_id, fields.vendor_id);
+        let study = locks::study_site_vendor(conn, before.map(ids), after, "a milestone").await?;
         Ok(write::Checked { study })
     }
 }
