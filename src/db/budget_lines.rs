@@ -254,7 +254,11 @@ pub async fn list(
     filter: &BudgetLineFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<BudgetLine>> {
-    let query = filter_eq!(visible(scope), filter, budget_lines::{study_id, vendor_id, category, external_id});
+    let query = filter_eq!(
+        visible(scope),
+        filter,
+        budget_lines::{study_id, vendor_id, category, external_id}
+    );
     let rows: Vec<BudgetLineRow> = keyset_page!(query, budget_lines, deleted_at, page)
         .load(conn)
         .await?;

@@ -236,7 +236,11 @@ pub async fn list(
     page: &PageRequest,
 ) -> QueryResult<Page<Deviation>> {
     let today = today();
-    let mut query = filter_eq!(visible(scope), filter, deviations::{study_id, site_id, category, importance, status, external_id});
+    let mut query = filter_eq!(
+        visible(scope),
+        filter,
+        deviations::{study_id, site_id, category, importance, status, external_id}
+    );
     if let Some(wanted) = filter.reporting_overdue {
         // `domain::deviations::reporting_overdue` in SQL, so the filter pages like every
         // other; the list tests check that both agree on every row.

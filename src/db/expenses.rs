@@ -140,7 +140,11 @@ pub async fn list(
     filter: &ExpenseFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<Expense>> {
-    let mut query = filter_eq!(visible(scope), filter, expenses::{study_id, budget_line_id, currency, external_id});
+    let mut query = filter_eq!(
+        visible(scope),
+        filter,
+        expenses::{study_id, budget_line_id, currency, external_id}
+    );
     if let Some(from) = filter.incurred_from {
         query = query.filter(expenses::incurred_on.ge(from));
     }

@@ -213,7 +213,11 @@ pub async fn list(
     today: NaiveDate,
     page: &PageRequest,
 ) -> QueryResult<Page<Milestone>> {
-    let mut query = filter_eq!(visible(scope), filter, milestones::{study_id, site_id, vendor_id, kind, status, external_id});
+    let mut query = filter_eq!(
+        visible(scope),
+        filter,
+        milestones::{study_id, site_id, vendor_id, kind, status, external_id}
+    );
     if let Some(overdue) = filter.overdue {
         // `domain::milestones::schedule` in SQL, so that the filter pages with the keyset;
         // the milestone tests check that both agree row by row. The `IS NOT NULL` keeps

@@ -177,7 +177,11 @@ pub async fn list(
     filter: &RiskFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<Risk>> {
-    let mut query = filter_eq!(visible(scope), filter, risks::{study_id, site_id, vendor_id, category, status, external_id});
+    let mut query = filter_eq!(
+        visible(scope),
+        filter,
+        risks::{study_id, site_id, vendor_id, category, status, external_id}
+    );
     if let Some(min_score) = filter.min_score {
         query = query.filter(risks::score.ge(min_score));
     }

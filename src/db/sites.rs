@@ -179,7 +179,11 @@ pub async fn list(
     filter: &SiteFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<Site>> {
-    let query = filter_eq!(visible(scope), filter, sites::{study_id, status, country, cro_vendor_id, external_id});
+    let query = filter_eq!(
+        visible(scope),
+        filter,
+        sites::{study_id, status, country, cro_vendor_id, external_id}
+    );
     let rows: Vec<Site> = keyset_page!(query, sites, deleted_at, page)
         .load(conn)
         .await?;
