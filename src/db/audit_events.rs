@@ -9,8 +9,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::db::Conn;
 use crate::db::schema::{audit_events, audit_seals};
+use crate::db::{Conn, filter_eq};
 use crate::domain::ids::StudyId;
 
 /// One audit event: who did what to which record, when, why, with which old and new values.
@@ -86,18 +86,8 @@ pub async fn list(
         .select(AuditEvent::as_select())
         .into_boxed();
     // The seals' copies of the keys are indexed with the position.
-    if let Some(entity_type) = &filter.entity_type {
-        query = query.filter(audit_seals::entity_type.eq(entity_type.clone()));
-    }
-    if let Some(entity_id) = filter.entity_id {
-        query = query.filter(audit_seals::entity_id.eq(entity_id));
-    }
-    if let Some(study_id) = filter.study_id {
-        query = query.filter(audit_seals::study_id.eq(study_id));
-    }
-    if let Some(actor) = &filter.actor {
-        query = query.filter(audit_events::actor.eq(actor.clone()));
-    }
+    query = filter_eq!(query, filter, audit_seals::{entity_type, entity_id, study_id});
+    query = filter_eq!(query, filter, audit_events::{actor});
     if let Some(since) = filter.since {
         query = query.filter(audit_events::occurred_at.ge(since));
     }

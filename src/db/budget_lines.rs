@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::db::schema::{budget_lines, expenses};
 use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Readable, Record};
-use crate::db::{Conn, keyset_page, locks};
+use crate::db::{Conn, count_naming, filter_eq, keyset_page, locks, refuse_while_named};
 use crate::domain::ids::{BudgetLineId, StudyId, VendorId};
 
 use crate::domain::budget_lines::not_negative;
@@ -254,19 +254,11 @@ pub async fn list(
     filter: &BudgetLineFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<BudgetLine>> {
-    let mut query = visible(scope);
-    if let Some(study_id) = filter.study_id {
-        query = query.filter(budget_lines::study_id.eq(study_id));
-    }
-    if let Some(vendor_id) = filter.vendor_id {
-        query = query.filter(budget_lines::vendor_id.eq(vendor_id));
-    }
-    if let Some(category) = filter.category {
-        query = query.filter(budget_lines::category.eq(category));
-    }
-    if let Some(external_id) = &filter.external_id {
-        query = query.filter(budget_lines::external_id.eq(external_id.clone()));
-    }
+    let query = filter_eq!(
+        visible(scope),
+        filter,
+        budget_lines::{study_id, vendor_id, category, external_id}
+    );
     let rows: Vec<BudgetLineRow> = keyset_page!(query, budget_lines, deleted_at, page)
         .load(conn)
         .await?;
@@ -309,12 +301,7 @@ impl Readable for BudgetLine {
 /// The number of live lines of a study (which keep it from being deleted, and its currency
 /// from changing).
 pub async fn count_live_in_study(conn: &mut Conn, study_id: StudyId) -> QueryResult<i64> {
-    budget_lines::table
-        .filter(budget_lines::study_id.eq(study_id))
-        .filter(budget_lines::deleted_at.is_null())
-        .count()
-        .get_result(conn)
-        .await
+    count_naming!(conn, budget_lines::study_id, study_id)
 }
 
 impl Record for BudgetLine {
@@ -455,17 +442,11 @@ impl Record for BudgetLine {
     /// A line with live expenses stays. The delete holds the line's row lock, which blocks a
     /// concurrent expense insert (`locks::budget_line_for_child`), so none can appear meanwhile.
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
-        let live: i64 = expenses::table
-            .filter(expenses::budget_line_id.eq(self.id))
-            .filter(expenses::deleted_at.is_null())
-            .count()
-            .get_result(conn)
-            .await?;
-        if live > 0 {
-            return Err(ApiError::Conflict(format!(
-                "the budget line still has {live} live expense(s); delete them first"
-            )));
-        }
-        Ok(())
+        let live = count_naming!(conn, expenses::budget_line_id, self.id)?;
+        refuse_while_named(
+            "the budget line still has",
+            &[(live, "live expense(s)")],
+            "; delete them first",
+        )
     }
 }

@@ -133,31 +133,22 @@ pub async fn head(conn: &mut Conn) -> QueryResult<i64> {
 /// event's keys (indexed there). Nullable keys are compared with
 /// `assume_not_null`: a NULL key makes the comparison NULL, which a WHERE treats as false.
 fn visible(scope: &FeedScope) -> Condition {
-    let mut condition: Condition = Box::new(audit_seals::entity_type.eq_any(scope.all.clone()));
-    if !scope.by_study.is_empty() {
-        condition = Box::new(
-            condition.or(audit_seals::entity_type.eq_any(scope.by_study.clone()).and(
-                audit_seals::study_id
-                    .assume_not_null()
-                    .eq_any(scope.study_ids.clone()),
-            )),
-        );
-    }
-    if !scope.by_site.is_empty() {
-        condition = Box::new(
-            condition.or(audit_seals::entity_type.eq_any(scope.by_site.clone()).and(
-                audit_seals::site_id
-                    .assume_not_null()
-                    .eq_any(scope.site_ids.clone()),
-            )),
-        );
-    }
-    if let (false, Some(vendor_id)) = (scope.by_vendor.is_empty(), scope.vendor_id) {
-        condition = Box::new(
-            condition.or(audit_seals::entity_type
-                .eq_any(scope.by_vendor.clone())
-                .and(audit_seals::vendor_id.assume_not_null().eq(vendor_id))),
-        );
+    let all: Condition = Box::new(audit_seals::entity_type.eq_any(scope.all.clone()));
+    let by_study = Box::new(
+        audit_seals::study_id
+            .assume_not_null()
+            .eq_any(scope.study_ids.clone()),
+    );
+    let by_site = Box::new(
+        audit_seals::site_id
+            .assume_not_null()
+            .eq_any(scope.site_ids.clone()),
+    );
+    let mut condition = or_granted(all, &scope.by_study, by_study);
+    condition = or_granted(condition, &scope.by_site, by_site);
+    if let Some(vendor_id) = scope.vendor_id {
+        let by_vendor = Box::new(audit_seals::vendor_id.assume_not_null().eq(vendor_id));
+        condition = or_granted(condition, &scope.by_vendor, by_vendor);
     }
     if !scope.studies_by_id.is_empty() {
         condition = Box::new(
@@ -167,6 +158,19 @@ fn visible(scope: &FeedScope) -> Condition {
         );
     }
     condition
+}
+
+/// `condition`, or an event of one of `types` whose key matches (nothing more when no type
+/// is granted by that key).
+fn or_granted(condition: Condition, types: &[String], key_matches: Condition) -> Condition {
+    if types.is_empty() {
+        return condition;
+    }
+    Box::new(
+        condition.or(audit_seals::entity_type
+            .eq_any(types.to_vec())
+            .and(key_matches)),
+    )
 }
 
 /// Up to `limit` changes after `after` that `scope` lets the caller see, oldest first, in

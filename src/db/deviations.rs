@@ -17,7 +17,7 @@ use crate::audit::WriteContext;
 use crate::db::schema::{deviations, studies};
 use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Readable, Record, Upsert};
-use crate::db::{Conn, keyset_page, locks};
+use crate::db::{Conn, filter_eq, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::deviations::participant_code;
 use crate::domain::deviations::reporting_overdue;
@@ -236,25 +236,11 @@ pub async fn list(
     page: &PageRequest,
 ) -> QueryResult<Page<Deviation>> {
     let today = today();
-    let mut query = visible(scope);
-    if let Some(study_id) = filter.study_id {
-        query = query.filter(deviations::study_id.eq(study_id));
-    }
-    if let Some(site_id) = filter.site_id {
-        query = query.filter(deviations::site_id.eq(site_id));
-    }
-    if let Some(category) = filter.category {
-        query = query.filter(deviations::category.eq(category));
-    }
-    if let Some(importance) = filter.importance {
-        query = query.filter(deviations::importance.eq(importance));
-    }
-    if let Some(status) = filter.status {
-        query = query.filter(deviations::status.eq(status));
-    }
-    if let Some(external_id) = &filter.external_id {
-        query = query.filter(deviations::external_id.eq(external_id.clone()));
-    }
+    let mut query = filter_eq!(
+        visible(scope),
+        filter,
+        deviations::{study_id, site_id, category, importance, status, external_id}
+    );
     if let Some(wanted) = filter.reporting_overdue {
         // `domain::deviations::reporting_overdue` in SQL, so the filter pages like every
         // other; the list tests check that both agree on every row.

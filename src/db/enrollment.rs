@@ -11,7 +11,7 @@ use crate::audit::WriteContext;
 use crate::db::schema::{enrollment_reports, sites};
 use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Record};
-use crate::db::{Conn, keyset_page};
+use crate::db::{Conn, filter_eq, keyset_page};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::ids::{EnrollmentReportId, SiteId, StudyId};
 
@@ -209,13 +209,7 @@ pub async fn list(
     filter: &EnrollmentFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<EnrollmentReport>> {
-    let mut query = visible(scope);
-    if let Some(study_id) = filter.study_id {
-        query = query.filter(enrollment_reports::study_id.eq(study_id));
-    }
-    if let Some(site_id) = filter.site_id {
-        query = query.filter(enrollment_reports::site_id.eq(site_id));
-    }
+    let mut query = filter_eq!(visible(scope), filter, enrollment_reports::{study_id, site_id});
     if let Some(from) = filter.from {
         query = query.filter(enrollment_reports::week_start.ge(from));
     }

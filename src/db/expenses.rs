@@ -11,7 +11,7 @@ use validator::Validate;
 use crate::db::schema::expenses;
 use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Readable, Record};
-use crate::db::{Conn, keyset_page, locks};
+use crate::db::{Conn, filter_eq, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::EntityType;
 use crate::domain::ids::{BudgetLineId, ExpenseId, StudyId};
@@ -140,19 +140,11 @@ pub async fn list(
     filter: &ExpenseFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<Expense>> {
-    let mut query = visible(scope);
-    if let Some(study_id) = filter.study_id {
-        query = query.filter(expenses::study_id.eq(study_id));
-    }
-    if let Some(line) = filter.budget_line_id {
-        query = query.filter(expenses::budget_line_id.eq(line));
-    }
-    if let Some(currency) = &filter.currency {
-        query = query.filter(expenses::currency.eq(currency.clone()));
-    }
-    if let Some(external_id) = &filter.external_id {
-        query = query.filter(expenses::external_id.eq(external_id.clone()));
-    }
+    let mut query = filter_eq!(
+        visible(scope),
+        filter,
+        expenses::{study_id, budget_line_id, currency, external_id}
+    );
     if let Some(from) = filter.incurred_from {
         query = query.filter(expenses::incurred_on.ge(from));
     }
@@ -174,12 +166,6 @@ impl Record for Expense {
     type Id = ExpenseId;
     const ENTITY: EntityType = EntityType::Expense;
 
-    fn id(&self) -> ExpenseId {
-        self.id
-    }
-    fn version(&self) -> i32 {
-        self.version
-    }
     fn keys(&self) -> RowKeys {
         RowKeys {
             study_id: Some(self.study_id),
@@ -200,6 +186,8 @@ impl Record for Expense {
         }
     }
 
+    write::table_steps!(soft_delete_own_writes expenses);
+
     /// `study_id` and `currency` are the line's (locked by `check`), never the client's.
     async fn insert(
         conn: &mut Conn,
@@ -218,16 +206,6 @@ impl Record for Expense {
             .await?)
     }
 
-    async fn lock(conn: &mut Conn, id: ExpenseId) -> Result<Option<Self>, ApiError> {
-        Ok(expenses::table
-            .find(id)
-            .filter(expenses::deleted_at.is_null())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?)
-    }
-
     /// `study_id` and `currency` are written from the (possibly new) line, exactly as on
     /// insert; `check` has made sure the line is of the same study.
     async fn write(
@@ -241,17 +219,6 @@ impl Record for Expense {
                 fields,
                 expenses::study_id.eq(line.study_id),
                 expenses::currency.eq(line.currency),
-                expenses::version.eq(expenses::version + 1),
-                expenses::updated_at.eq(diesel::dsl::now),
-            ))
-            .get_result(conn)
-            .await?)
-    }
-
-    async fn mark_deleted(conn: &mut Conn, id: ExpenseId) -> Result<Self, ApiError> {
-        Ok(diesel::update(expenses::table.find(id))
-            .set((
-                expenses::deleted_at.eq(diesel::dsl::now),
                 expenses::version.eq(expenses::version + 1),
                 expenses::updated_at.eq(diesel::dsl::now),
             ))

@@ -196,3 +196,23 @@ pub async fn named_vendor(
         None => Ok(()),
     }
 }
+
+/// The ids a row under a study may name besides it: a site of that study and a vendor (a
+/// milestone's, a risk's).
+pub type StudySiteVendor = (StudyId, Option<SiteId>, Option<VendorId>);
+
+/// The reference checks of a write of a row that belongs to a study and may name a site of
+/// it and a vendor: `in_study`, then a site it starts naming (`named_site`), then a vendor
+/// (`named_vendor`, 422 on `vendor_id`), each locked so that it stays live until the write
+/// commits. `before` is the row's current ids, `None` on create.
+pub async fn study_site_vendor(
+    conn: &mut Conn,
+    before: Option<StudySiteVendor>,
+    (study_id, site_id, vendor_id): StudySiteVendor,
+    row: &str,
+) -> Result<Option<LockedStudy>, ApiError> {
+    let study = in_study(conn, before.map(|b| b.0), study_id, row).await?;
+    named_site(conn, before.map(|b| b.1), site_id, study_id).await?;
+    named_vendor(conn, before.map(|b| b.2), vendor_id, "vendor_id").await?;
+    Ok(study)
+}

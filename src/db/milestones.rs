@@ -12,7 +12,7 @@ use validator::Validate;
 use crate::db::schema::milestones;
 use crate::db::scope::Keys;
 use crate::db::write::{self, Readable, Record, Upsert};
-use crate::db::{Conn, keyset_page, locks};
+use crate::db::{Conn, filter_eq, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, MilestoneKind, MilestoneStatus};
 use crate::domain::ids::{MilestoneId, SiteId, StudyId, VendorId};
@@ -213,22 +213,11 @@ pub async fn list(
     today: NaiveDate,
     page: &PageRequest,
 ) -> QueryResult<Page<Milestone>> {
-    let mut query = visible(scope);
-    if let Some(study_id) = filter.study_id {
-        query = query.filter(milestones::study_id.eq(study_id));
-    }
-    if let Some(site_id) = filter.site_id {
-        query = query.filter(milestones::site_id.eq(site_id));
-    }
-    if let Some(vendor_id) = filter.vendor_id {
-        query = query.filter(milestones::vendor_id.eq(vendor_id));
-    }
-    if let Some(kind) = filter.kind {
-        query = query.filter(milestones::kind.eq(kind));
-    }
-    if let Some(status) = filter.status {
-        query = query.filter(milestones::status.eq(status));
-    }
+    let mut query = filter_eq!(
+        visible(scope),
+        filter,
+        milestones::{study_id, site_id, vendor_id, kind, status, external_id}
+    );
     if let Some(overdue) = filter.overdue {
         // `domain::milestones::schedule` in SQL, so that the filter pages with the keyset;
         // the milestone tests check that both agree row by row. The `IS NOT NULL` keeps
@@ -244,9 +233,6 @@ pub async fn list(
         } else {
             query.filter(diesel::dsl::not(is_overdue))
         };
-    }
-    if let Some(external_id) = &filter.external_id {
-        query = query.filter(milestones::external_id.eq(external_id.clone()));
     }
     let rows: Vec<Milestone> = keyset_page!(query, milestones, deleted_at, page)
         .load(conn)
@@ -328,27 +314,9 @@ impl Record for Milestone {
         before: Option<&Self>,
         fields: &MilestoneFields,
     ) -> Result<write::Checked, ApiError> {
-        let study = locks::in_study(
-            conn,
-            before.map(|b| b.study_id),
-            fields.study_id,
-            "a milestone",
-        )
-        .await?;
-        locks::named_site(
-            conn,
-            before.map(|b| b.site_id),
-            fields.site_id,
-            fields.study_id,
-        )
-        .await?;
-        locks::named_vendor(
-            conn,
-            before.map(|b| b.vendor_id),
-            fields.vendor_id,
-            "vendor_id",
-        )
-        .await?;
+        let ids = |row: &Self| (row.study_id, row.site_id, row.vendor_id);
+        let after = (fields.study_id, fields.site_id, fields.vendor_id);
+        let study = locks::study_site_vendor(conn, before.map(ids), after, "a milestone").await?;
         Ok(write::Checked { study })
     }
 }

@@ -71,6 +71,60 @@ macro_rules! keyset_page {
 }
 pub(crate) use keyset_page;
 
+/// Narrows a list query by the equality filters a caller set: for each field named, a
+/// filter value of `Some(x)` keeps the rows whose column of the same name equals `x`, and
+/// `None` keeps them all. `filter_eq!(query, filter, risks::{study_id, status})`.
+macro_rules! filter_eq {
+    ($query:expr, $filter:expr, $table:ident::{$($field:ident),+ $(,)?}) => {{
+        let mut query = $query;
+        $(
+            if let Some(value) = &$filter.$field {
+                query = query.filter($table::$field.eq(::std::borrow::ToOwned::to_owned(value)));
+            }
+        )+
+        query
+    }};
+}
+pub(crate) use filter_eq;
+
+/// How many live rows of a table name a row in `$column` (`$table::$column = $id`): the
+/// children that keep it from being deleted. `never_deleted` for tables without
+/// `deleted_at`, where every row counts.
+macro_rules! count_naming {
+    ($conn:expr, $table:ident::$column:ident, $id:expr) => {
+        $crate::db::count_naming!(@count $conn, $table, $table::$column.eq($id).and($table::deleted_at.is_null()))
+    };
+    (never_deleted $conn:expr, $table:ident::$column:ident, $id:expr) => {
+        $crate::db::count_naming!(@count $conn, $table, $table::$column.eq($id))
+    };
+    (@count $conn:expr, $table:ident, $naming:expr) => {
+        diesel_async::RunQueryDsl::get_result::<i64>($table::table.filter($naming).count(), $conn).await
+    };
+}
+pub(crate) use count_naming;
+
+/// A delete's 409 while live rows still name the row: `held` ("the study still has") and
+/// each non-zero count with what it counts ("2 live site(s), 1 live risk(s)"), then `then`
+/// ("; delete them first"). `Ok` when every count is zero.
+pub fn refuse_while_named(
+    held: &str,
+    counts: &[(i64, &str)],
+    then: &str,
+) -> Result<(), crate::error::ApiError> {
+    let named: Vec<String> = counts
+        .iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, what)| format!("{count} {what}"))
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    Err(crate::error::ApiError::Conflict(format!(
+        "{held} {}{then}",
+        named.join(", ")
+    )))
+}
+
 /// 412 unless `If-Match` (if sent) names the current version. Called under the row lock,
 /// so the version cannot change between this check and the write.
 pub fn check_if_match(

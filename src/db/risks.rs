@@ -12,7 +12,7 @@ use crate::audit::{self, WriteContext};
 use crate::db::schema::{risks, studies};
 use crate::db::scope::Keys;
 use crate::db::write::{self, Readable, Record, Upsert};
-use crate::db::{Conn, keyset_page, locks};
+use crate::db::{Conn, filter_eq, keyset_page, locks};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{AuditAction, EntityType, RiskCategory, RiskStatus};
 use crate::domain::ids::{RiskId, SiteId, StudyId, VendorId};
@@ -177,27 +177,13 @@ pub async fn list(
     filter: &RiskFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<Risk>> {
-    let mut query = visible(scope);
-    if let Some(study_id) = filter.study_id {
-        query = query.filter(risks::study_id.eq(study_id));
-    }
-    if let Some(site_id) = filter.site_id {
-        query = query.filter(risks::site_id.eq(site_id));
-    }
-    if let Some(vendor_id) = filter.vendor_id {
-        query = query.filter(risks::vendor_id.eq(vendor_id));
-    }
-    if let Some(category) = filter.category {
-        query = query.filter(risks::category.eq(category));
-    }
-    if let Some(status) = filter.status {
-        query = query.filter(risks::status.eq(status));
-    }
+    let mut query = filter_eq!(
+        visible(scope),
+        filter,
+        risks::{study_id, site_id, vendor_id, category, status, external_id}
+    );
     if let Some(min_score) = filter.min_score {
         query = query.filter(risks::score.ge(min_score));
-    }
-    if let Some(external_id) = &filter.external_id {
-        query = query.filter(risks::external_id.eq(external_id.clone()));
     }
     let rows: Vec<Risk> = keyset_page!(query, risks, deleted_at, page)
         .load(conn)
@@ -334,23 +320,9 @@ impl Record for Risk {
         before: Option<&Self>,
         fields: &RiskFields,
     ) -> Result<write::Checked, ApiError> {
-        let study =
-            locks::in_study(conn, before.map(|b| b.study_id), fields.study_id, "a risk").await?;
-        // A site or vendor the risk starts naming stays live until this write commits.
-        locks::named_site(
-            conn,
-            before.map(|b| b.site_id),
-            fields.site_id,
-            fields.study_id,
-        )
-        .await?;
-        locks::named_vendor(
-            conn,
-            before.map(|b| b.vendor_id),
-            fields.vendor_id,
-            "vendor_id",
-        )
-        .await?;
+        let ids = |row: &Self| (row.study_id, row.site_id, row.vendor_id);
+        let after = (fields.study_id, fields.site_id, fields.vendor_id);
+        let study = locks::study_site_vendor(conn, before.map(ids), after, "a risk").await?;
         Ok(write::Checked { study })
     }
 }

@@ -11,7 +11,7 @@ use validator::{Validate, ValidationError};
 use crate::db::schema::{deviations, enrollment_reports, milestones, risks, sites};
 use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Readable, Record, Upsert};
-use crate::db::{Conn, keyset_page, locks};
+use crate::db::{Conn, count_naming, filter_eq, keyset_page, locks, refuse_while_named};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, SiteStatus};
 use crate::domain::ids::{SiteId, StudyId, VendorId};
@@ -179,22 +179,11 @@ pub async fn list(
     filter: &SiteFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<Site>> {
-    let mut query = visible(scope);
-    if let Some(study_id) = filter.study_id {
-        query = query.filter(sites::study_id.eq(study_id));
-    }
-    if let Some(status) = filter.status {
-        query = query.filter(sites::status.eq(status));
-    }
-    if let Some(country) = &filter.country {
-        query = query.filter(sites::country.eq(country.clone()));
-    }
-    if let Some(vendor) = filter.cro_vendor_id {
-        query = query.filter(sites::cro_vendor_id.eq(vendor));
-    }
-    if let Some(external_id) = &filter.external_id {
-        query = query.filter(sites::external_id.eq(external_id.clone()));
-    }
+    let query = filter_eq!(
+        visible(scope),
+        filter,
+        sites::{study_id, status, country, cro_vendor_id, external_id}
+    );
     let rows: Vec<Site> = keyset_page!(query, sites, deleted_at, page)
         .load(conn)
         .await?;
@@ -270,47 +259,20 @@ impl Record for Site {
     /// the site's row lock, which blocks a concurrent write naming it (`locks::site_for_reference`,
     /// the enrollment upsert's share lock).
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
-        let milestones: i64 = milestones::table
-            .filter(milestones::site_id.eq(self.id))
-            .filter(milestones::deleted_at.is_null())
-            .count()
-            .get_result(conn)
-            .await?;
-        let risks: i64 = risks::table
-            .filter(risks::site_id.eq(self.id))
-            .filter(risks::deleted_at.is_null())
-            .count()
-            .get_result(conn)
-            .await?;
-        let deviations: i64 = deviations::table
-            .filter(deviations::site_id.eq(self.id))
-            .count()
-            .get_result(conn)
-            .await?;
-        let weeks: i64 = enrollment_reports::table
-            .filter(enrollment_reports::site_id.eq(self.id))
-            .count()
-            .get_result(conn)
-            .await?;
-        let children = [
-            (milestones, "milestone"),
-            (risks, "risk"),
-            (deviations, "deviation"),
-            (weeks, "enrollment report"),
-        ];
-        let named: Vec<String> = children
-            .iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, what)| format!("{n} {what}(s)"))
-            .collect();
-        if named.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Conflict(format!(
-                "the site still has {}",
-                named.join(", ")
-            )))
-        }
+        let milestones = count_naming!(conn, milestones::site_id, self.id)?;
+        let risks = count_naming!(conn, risks::site_id, self.id)?;
+        let deviations = count_naming!(never_deleted conn, deviations::site_id, self.id)?;
+        let weeks = count_naming!(never_deleted conn, enrollment_reports::site_id, self.id)?;
+        refuse_while_named(
+            "the site still has",
+            &[
+                (milestones, "milestone(s)"),
+                (risks, "risk(s)"),
+                (deviations, "deviation(s)"),
+                (weeks, "enrollment report(s)"),
+            ],
+            "",
+        )
     }
 
     /// A new site needs a live study (locked against deletion until the insert commits); a

@@ -10,7 +10,7 @@ use validator::{Validate, ValidationError};
 
 use crate::db::schema::{milestones, risks, sites, studies};
 use crate::db::write::{self, Readable, Record};
-use crate::db::{Conn, budget_lines, keyset_page};
+use crate::db::{Conn, budget_lines, count_naming, filter_eq, keyset_page, refuse_while_named};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, StudyPhase, StudyStatus};
 use crate::domain::ids::{StudyId, VendorId};
@@ -239,19 +239,8 @@ pub async fn list(
     filter: &StudyFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<Study>> {
-    let mut query = visible(scope);
-    if let Some(status) = filter.status {
-        query = query.filter(studies::status.eq(status));
-    }
-    if let Some(phase) = filter.phase {
-        query = query.filter(studies::phase.eq(phase));
-    }
-    if let Some(number) = &filter.protocol_number {
-        query = query.filter(studies::protocol_number.eq(number.clone()));
-    }
-    if let Some(external_id) = &filter.external_id {
-        query = query.filter(studies::external_id.eq(external_id.clone()));
-    }
+    let query =
+        filter_eq!(visible(scope), filter, studies::{status, phase, protocol_number, external_id});
     let rows: Vec<Study> = keyset_page!(query, studies, deleted_at, page)
         .load(conn)
         .await?;
@@ -344,64 +333,39 @@ impl Record for Study {
     /// row lock, which blocks a concurrent child insert (`locks::study_for_child`), so none can
     /// appear meanwhile.
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
-        let live_sites: i64 = sites::table
-            .filter(sites::study_id.eq(self.id))
-            .filter(sites::deleted_at.is_null())
-            .count()
-            .get_result(conn)
-            .await?;
-        let live_milestones: i64 = milestones::table
-            .filter(milestones::study_id.eq(self.id))
-            .filter(milestones::deleted_at.is_null())
-            .count()
-            .get_result(conn)
-            .await?;
-        let live_risks: i64 = risks::table
-            .filter(risks::study_id.eq(self.id))
-            .filter(risks::deleted_at.is_null())
-            .count()
-            .get_result(conn)
-            .await?;
-        let live_lines = budget_lines::count_live_in_study(conn, self.id).await?;
-        let children: Vec<String> = [
-            (live_sites, "site(s)"),
-            (live_milestones, "milestone(s)"),
-            (live_lines, "budget line(s)"),
-            (live_risks, "risk(s)"),
-        ]
-        .into_iter()
-        .filter(|(count, _)| *count > 0)
-        .map(|(count, what)| format!("{count} live {what}"))
-        .collect();
-        if children.is_empty() {
-            return Ok(());
-        }
-        Err(ApiError::Conflict(format!(
-            "the study still has {}; delete them first",
-            children.join(", ")
-        )))
+        let sites = count_naming!(conn, sites::study_id, self.id)?;
+        let milestones = count_naming!(conn, milestones::study_id, self.id)?;
+        let risks = count_naming!(conn, risks::study_id, self.id)?;
+        let lines = budget_lines::count_live_in_study(conn, self.id).await?;
+        refuse_while_named(
+            "the study still has",
+            &[
+                (sites, "live site(s)"),
+                (milestones, "live milestone(s)"),
+                (lines, "live budget line(s)"),
+                (risks, "live risk(s)"),
+            ],
+            "; delete them first",
+        )
     }
 }
 
 /// The studies with a live milestone or risk naming `vendor`: what a vendor client sees.
 pub async fn ids_naming_vendor(conn: &mut Conn, vendor: VendorId) -> QueryResult<Vec<StudyId>> {
-    let mut ids: Vec<StudyId> = milestones::table
+    let naming_in_milestones = milestones::table
         .filter(milestones::vendor_id.eq(vendor))
         .filter(milestones::deleted_at.is_null())
-        .select(milestones::study_id)
-        .distinct()
-        .load(conn)
-        .await?;
-    let from_risks: Vec<StudyId> = risks::table
+        .select(milestones::study_id);
+    let naming_in_risks = risks::table
         .filter(risks::vendor_id.eq(vendor))
         .filter(risks::deleted_at.is_null())
-        .select(risks::study_id)
-        .distinct()
+        .select(risks::study_id);
+    // `UNION` answers each study once.
+    let mut ids: Vec<StudyId> = naming_in_milestones
+        .union(naming_in_risks)
         .load(conn)
         .await?;
-    ids.extend(from_risks);
     ids.sort();
-    ids.dedup();
     Ok(ids)
 }
 

@@ -11,7 +11,7 @@ use validator::Validate;
 use crate::db::schema::{budget_lines, milestones, risks, sites, vendors};
 use crate::db::scope::{Absent, Keys};
 use crate::db::write::{self, Readable, Record};
-use crate::db::{Conn, keyset_page};
+use crate::db::{Conn, count_naming, filter_eq, keyset_page, refuse_while_named};
 use crate::domain::cursor::{Page, PageRequest};
 use crate::domain::enums::{EntityType, VendorKind, VendorStatus};
 use crate::domain::ids::VendorId;
@@ -122,19 +122,7 @@ pub async fn list(
     filter: &VendorFilter,
     page: &PageRequest,
 ) -> QueryResult<Page<Vendor>> {
-    let mut query = visible(scope);
-    if let Some(kind) = filter.kind {
-        query = query.filter(vendors::kind.eq(kind));
-    }
-    if let Some(status) = filter.status {
-        query = query.filter(vendors::status.eq(status));
-    }
-    if let Some(country) = &filter.country {
-        query = query.filter(vendors::country.eq(country.clone()));
-    }
-    if let Some(external_id) = &filter.external_id {
-        query = query.filter(vendors::external_id.eq(external_id.clone()));
-    }
+    let query = filter_eq!(visible(scope), filter, vendors::{kind, status, country, external_id});
     let rows: Vec<Vendor> = keyset_page!(query, vendors, deleted_at, page)
         .load(conn)
         .await?;
@@ -180,46 +168,19 @@ impl Record for Vendor {
     /// every write that starts naming a vendor takes `locks::vendor_for_reference` first, so no such
     /// row can appear between this count and the delete.
     async fn check_deletable(&self, conn: &mut Conn) -> Result<(), ApiError> {
-        let milestones: i64 = milestones::table
-            .filter(milestones::vendor_id.eq(self.id))
-            .filter(milestones::deleted_at.is_null())
-            .count()
-            .get_result(conn)
-            .await?;
-        let budget_lines: i64 = budget_lines::table
-            .filter(budget_lines::vendor_id.eq(self.id))
-            .filter(budget_lines::deleted_at.is_null())
-            .count()
-            .get_result(conn)
-            .await?;
-        let risks: i64 = risks::table
-            .filter(risks::vendor_id.eq(self.id))
-            .filter(risks::deleted_at.is_null())
-            .count()
-            .get_result(conn)
-            .await?;
-        let sites: i64 = sites::table
-            .filter(sites::cro_vendor_id.eq(self.id))
-            .filter(sites::deleted_at.is_null())
-            .count()
-            .get_result(conn)
-            .await?;
-        let named_by: Vec<String> = [
-            (milestones, "milestone(s)"),
-            (budget_lines, "budget line(s)"),
-            (risks, "risk(s)"),
-            (sites, "site(s) as their CRO"),
-        ]
-        .into_iter()
-        .filter(|(count, _)| *count > 0)
-        .map(|(count, what)| format!("{count} live {what}"))
-        .collect();
-        if named_by.is_empty() {
-            return Ok(());
-        }
-        Err(ApiError::Conflict(format!(
-            "the vendor is still named by {}; remove those references first",
-            named_by.join(", ")
-        )))
+        let milestones = count_naming!(conn, milestones::vendor_id, self.id)?;
+        let budget_lines = count_naming!(conn, budget_lines::vendor_id, self.id)?;
+        let risks = count_naming!(conn, risks::vendor_id, self.id)?;
+        let sites = count_naming!(conn, sites::cro_vendor_id, self.id)?;
+        refuse_while_named(
+            "the vendor is still named by",
+            &[
+                (milestones, "live milestone(s)"),
+                (budget_lines, "live budget line(s)"),
+                (risks, "live risk(s)"),
+                (sites, "live site(s) as their CRO"),
+            ],
+            "; remove those references first",
+        )
     }
 }

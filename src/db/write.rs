@@ -527,10 +527,21 @@ pub(crate) use external_id_lock;
 /// The table-shaped steps of a `Record` (`id`, `version`, `insert`, `lock`, `write` and, for
 /// tables with soft delete, `mark_deleted`), the same for every resource whose stored fields
 /// are exactly its `Fields`. Used inside `impl Record for X { ... }`:
-/// `table_steps!(soft_delete studies);` or `table_steps!(never_deleted deviations);`.
+/// `table_steps!(soft_delete studies);` or `table_steps!(never_deleted deviations);`. A
+/// resource that stores more than its `Fields` (an expense: its line's study and currency)
+/// writes its own `insert` and `write` and takes the rest: `table_steps!(soft_delete_own_writes
+/// expenses);`.
 macro_rules! table_steps {
     (soft_delete $table:ident) => {
-        $crate::db::write::table_steps!(@common $table, $table::deleted_at.is_null());
+        $crate::db::write::table_steps!(soft_delete_own_writes $table);
+        $crate::db::write::table_steps!(@writes $table);
+    };
+    (never_deleted $table:ident) => {
+        $crate::db::write::table_steps!(@read $table, diesel::dsl::sql::<diesel::sql_types::Bool>("TRUE"));
+        $crate::db::write::table_steps!(@writes $table);
+    };
+    (soft_delete_own_writes $table:ident) => {
+        $crate::db::write::table_steps!(@read $table, $table::deleted_at.is_null());
 
         async fn mark_deleted(conn: &mut $crate::db::Conn, id: <Self as $crate::db::write::Record>::Id) -> Result<Self, $crate::error::ApiError> {
             Ok(diesel::update($table::table.find(id))
@@ -543,10 +554,7 @@ macro_rules! table_steps {
                 .await?)
         }
     };
-    (never_deleted $table:ident) => {
-        $crate::db::write::table_steps!(@common $table, diesel::dsl::sql::<diesel::sql_types::Bool>("TRUE"));
-    };
-    (@common $table:ident, $live:expr) => {
+    (@read $table:ident, $live:expr) => {
         fn id(&self) -> <Self as $crate::db::write::Record>::Id {
             self.id
         }
@@ -555,16 +563,17 @@ macro_rules! table_steps {
             self.version
         }
 
+        async fn lock(conn: &mut $crate::db::Conn, id: <Self as $crate::db::write::Record>::Id) -> Result<Option<Self>, $crate::error::ApiError> {
+            Ok($table::table.find(id).filter($live).for_update().first(conn).await.optional()?)
+        }
+    };
+    (@writes $table:ident) => {
         async fn insert(
             conn: &mut $crate::db::Conn,
             id: <Self as $crate::db::write::Record>::Id,
             fields: &<Self as $crate::db::write::Record>::Fields,
         ) -> Result<Self, $crate::error::ApiError> {
             Ok(diesel::insert_into($table::table).values(($table::id.eq(id), fields)).get_result(conn).await?)
-        }
-
-        async fn lock(conn: &mut $crate::db::Conn, id: <Self as $crate::db::write::Record>::Id) -> Result<Option<Self>, $crate::error::ApiError> {
-            Ok($table::table.find(id).filter($live).for_update().first(conn).await.optional()?)
         }
 
         async fn write(
