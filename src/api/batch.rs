@@ -9,11 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::api::extract::ChangeReason;
-use crate::app::AppState;
-use crate::auth::Caller;
+use crate::api::resource::NewRecords;
 use crate::db::write::{self, Access, FieldLimits, Upsert, Upserted};
-use crate::domain::enums::EntityType;
 use crate::domain::policy::Operation;
 use crate::error::{ApiError, ApiResult, FieldError};
 
@@ -53,17 +50,20 @@ pub fn no_field_limits<R: Upsert>(_: &R, _: &R::Fields) -> Result<(), ApiError> 
 }
 
 /// The body of every batch handler: the role check (403 if the role may neither create nor
-/// update `resource`), the change reason where PATCH requires one, every item's
+/// update records of `R`), the change reason where PATCH requires one, every item's
 /// `external_id` (required, distinct), then all items in one transaction.
 pub async fn upsert<R: Upsert>(
-    caller: &Caller,
-    state: &AppState,
-    resource: EntityType,
-    reason: ChangeReason,
+    new: NewRecords,
     reason_required: bool,
     items: Vec<R::Fields>,
     may_change: &FieldLimits<'_, R>,
 ) -> ApiResult<HttpResponse> {
+    let NewRecords {
+        caller,
+        state,
+        reason,
+    } = new;
+    let resource = R::ENTITY;
     if caller.require(resource, Operation::Update).is_err() {
         caller.require(resource, Operation::Create)?;
     }
