@@ -58,24 +58,19 @@ pub async fn upsert<R: Upsert>(
     items: Vec<R::Fields>,
     may_change: &FieldLimits<'_, R>,
 ) -> ApiResult<HttpResponse> {
-    let NewRecords {
-        caller,
-        state,
-        reason,
-    } = new;
-    let resource = R::ENTITY;
+    let (caller, resource) = (&new.caller, R::ENTITY);
     if caller.require(resource, Operation::Update).is_err() {
         caller.require(resource, Operation::Create)?;
     }
     // Any item may update a record, and an update of a risk or deviation must say why:
     // asked of the whole batch, so whether a batch needs it never depends on the data.
     let reason = if reason_required {
-        Some(reason.required()?)
+        Some(new.reason.required()?)
     } else {
-        reason.0
+        new.reason.0
     };
     let external_ids = external_ids::<R>(&items)?;
-    let mut conn = state.db.get().await?;
+    let mut conn = new.state.db.get().await?;
     let create_scope = caller.create_scope(&mut conn, resource).await?;
     let row_scope = caller.row_scope(resource);
     let permitted = |operation| caller.require(resource, operation);

@@ -72,16 +72,11 @@ pub async fn list(listing: Listing<ExpenseFilter>) -> ApiResult<HttpResponse> {
 )]
 #[post("/expenses")]
 pub async fn create(new: NewRecords, body: Body<ExpenseFields>) -> ApiResult<HttpResponse> {
-    let NewRecords {
-        caller,
-        state,
-        reason,
-    } = new;
-    caller.require(EntityType::Expense, Operation::Create)?;
-    let mut conn = state.db.get().await?;
-    require_visible_line(&mut conn, &caller, body.0.budget_line_id).await?;
-    let expense: Expense =
-        write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
+    new.caller.require(EntityType::Expense, Operation::Create)?;
+    let mut conn = new.state.db.get().await?;
+    require_visible_line(&mut conn, &new.caller, body.0.budget_line_id).await?;
+    let ctx = new.caller.write_context(new.reason.0);
+    let expense: Expense = write::create(&mut conn, &ctx, body.0).await?;
     Ok(respond::created(
         format!("/api/v1/expenses/{}", expense.id),
         &expense,

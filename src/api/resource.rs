@@ -33,10 +33,22 @@ use crate::domain::policy::{Operation, RowKeys, RowScope};
 use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, ApiResult};
 
-// The extractors below compose the extractors of their parts as actix composes a
-// handler's arguments (a tuple, polled in order): `Caller` first, so a request without a
-// valid token is a 401 before its path, headers or body are judged, and every other answer
-// is the one the part's own extractor gives.
+/// The extractors below compose the extractors of their parts `P` (a tuple) as actix
+/// composes a handler's arguments, polled in order: `Caller` first, so a missing or invalid
+/// token is a 401 before the path, headers or body are judged, and every other refusal is
+/// the one the part's own extractor gives. `assemble` makes the bundle of the parts.
+fn composed<P, S>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    assemble: impl FnOnce(P) -> Result<S, ApiError> + 'static,
+) -> LocalBoxFuture<'static, Result<S, actix_web::Error>>
+where
+    P: FromRequest + 'static,
+    P::Future: 'static,
+{
+    let parts = P::from_request(req, payload);
+    Box::pin(async move { Ok(assemble(parts.await.map_err(Into::into)?)?) })
+}
 
 /// A read of one record: who asks, and the record's id from the path.
 pub struct RecordRead<I> {
@@ -50,14 +62,9 @@ impl<I: DeserializeOwned + 'static> FromRequest for RecordRead<I> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let parts = <(Caller, web::Data<AppState>, web::Path<I>)>::from_request(req, payload);
-        Box::pin(async move {
-            let (caller, state, id) = parts.await?;
-            Ok(RecordRead {
-                caller,
-                state,
-                id: id.into_inner(),
-            })
+        composed(req, payload, |(caller, state, id): (_, _, web::Path<I>)| {
+            let id = id.into_inner();
+            Ok(RecordRead { caller, state, id })
         })
     }
 }
@@ -78,23 +85,20 @@ impl<I: DeserializeOwned + 'static> FromRequest for RecordChange<I> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let parts = <(
-            Caller,
-            web::Data<AppState>,
-            web::Path<I>,
-            IfMatch,
-            ChangeReason,
-        )>::from_request(req, payload);
-        Box::pin(async move {
-            let (caller, state, id, if_match, reason) = parts.await?;
-            Ok(RecordChange {
-                caller,
-                state,
-                id: id.into_inner(),
-                if_match,
-                reason,
-            })
-        })
+        composed(
+            req,
+            payload,
+            |(caller, state, id, if_match, reason): (_, _, web::Path<I>, _, _)| {
+                let id = id.into_inner();
+                Ok(RecordChange {
+                    caller,
+                    state,
+                    id,
+                    if_match,
+                    reason,
+                })
+            },
+        )
     }
 }
 
@@ -110,9 +114,7 @@ impl FromRequest for NewRecords {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let parts = <(Caller, web::Data<AppState>, ChangeReason)>::from_request(req, payload);
-        Box::pin(async move {
-            let (caller, state, reason) = parts.await?;
+        composed(req, payload, |(caller, state, reason)| {
             Ok(NewRecords {
                 caller,
                 state,
@@ -140,15 +142,13 @@ impl<F: DeserializeOwned + 'static> FromRequest for Listing<F> {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let parts = <(
-            Caller,
-            web::Data<AppState>,
-            Format,
+        let parts = |(caller, state, format, params, filter): (
+            _,
+            _,
+            _,
             web::Query<ListParams>,
             web::Query<F>,
-        )>::from_request(req, payload);
-        Box::pin(async move {
-            let (caller, state, format, params, filter) = parts.await?;
+        )| {
             Ok(Listing {
                 caller,
                 state,
@@ -157,7 +157,8 @@ impl<F: DeserializeOwned + 'static> FromRequest for Listing<F> {
                 page: params.page()?,
                 filter: filter.into_inner(),
             })
-        })
+        };
+        composed(req, payload, parts)
     }
 }
 
@@ -224,20 +225,16 @@ pub async fn create<R: Readable>(
     references: Option<RowKeys>,
     fields: R::Fields,
 ) -> ApiResult<HttpResponse> {
-    let NewRecords {
-        caller,
-        state,
-        reason,
-    } = new;
-    caller.require(R::ENTITY, Operation::Create)?;
-    let mut conn = state.db.get().await?;
+    new.caller.require(R::ENTITY, Operation::Create)?;
+    let mut conn = new.state.db.get().await?;
     if let Some(keys) = references {
-        let scope = caller.create_scope(&mut conn, R::ENTITY).await?;
+        let scope = new.caller.create_scope(&mut conn, R::ENTITY).await?;
         if scope.refused_reference(keys).is_some() {
             return Err(ApiError::NotFound);
         }
     }
-    let row: R = write::create(&mut conn, &caller.write_context(reason.0), fields).await?;
+    let ctx = new.caller.write_context(new.reason.0);
+    let row: R = write::create(&mut conn, &ctx, fields).await?;
     let (id, version) = (row.id(), row.version());
     let answer = R::answer(&mut conn, row).await?;
     Ok(respond::created(
@@ -267,21 +264,15 @@ pub async fn update<R: Readable>(
     refusal: Result<(), ApiError>,
     fields: impl FnOnce(&R) -> Result<R::Fields, ApiError> + Send,
 ) -> ApiResult<HttpResponse> {
-    let RecordChange {
-        caller,
-        state,
-        id,
-        if_match,
-        reason,
-    } = change;
-    let mut conn = state.db.get().await?;
-    let scope = reach(&caller, &mut conn, R::ENTITY).await?;
+    let (caller, id, if_match) = (&change.caller, change.id, &change.if_match);
+    let mut conn = change.state.db.get().await?;
+    let scope = reach(caller, &mut conn, R::ENTITY).await?;
     let guard = Guard {
         scope: &scope,
         permitted: caller.require(R::ENTITY, Operation::Update).and(refusal),
     };
-    let ctx = caller.write_context(reason.0);
-    let row = write::guarded_update(&mut conn, &ctx, id, guard, &if_match, fields).await?;
+    let ctx = caller.write_context(change.reason.0);
+    let row = write::guarded_update(&mut conn, &ctx, id, guard, if_match, fields).await?;
     let version = row.version();
     let answer = R::answer(&mut conn, row).await?;
     Ok(respond::tagged(&answer, version))
@@ -289,21 +280,15 @@ pub async fn update<R: Readable>(
 
 /// The body of every `DELETE` (a soft delete): 204.
 pub async fn delete<R: Record>(change: RecordChange<R::Id>) -> ApiResult<HttpResponse> {
-    let RecordChange {
-        caller,
-        state,
-        id,
-        if_match,
-        reason,
-    } = change;
-    let mut conn = state.db.get().await?;
-    let scope = reach(&caller, &mut conn, R::ENTITY).await?;
+    let (caller, id, if_match) = (&change.caller, change.id, &change.if_match);
+    let mut conn = change.state.db.get().await?;
+    let scope = reach(caller, &mut conn, R::ENTITY).await?;
     let guard = Guard {
         scope: &scope,
         permitted: caller.require(R::ENTITY, Operation::Delete),
     };
-    let ctx = caller.write_context(reason.0);
-    write::soft_delete::<R>(&mut conn, &ctx, id, guard, &if_match).await?;
+    let ctx = caller.write_context(change.reason.0);
+    write::soft_delete::<R>(&mut conn, &ctx, id, guard, if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
