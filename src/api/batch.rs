@@ -9,11 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::api::extract::ChangeReason;
-use crate::app::AppState;
-use crate::auth::Caller;
+use crate::api::resource::NewRecords;
 use crate::db::write::{self, Access, FieldLimits, Upsert, Upserted};
-use crate::domain::enums::EntityType;
 use crate::domain::policy::Operation;
 use crate::error::{ApiError, ApiResult, FieldError};
 
@@ -53,29 +50,27 @@ pub fn no_field_limits<R: Upsert>(_: &R, _: &R::Fields) -> Result<(), ApiError> 
 }
 
 /// The body of every batch handler: the role check (403 if the role may neither create nor
-/// update `resource`), the change reason where PATCH requires one, every item's
+/// update records of `R`), the change reason where PATCH requires one, every item's
 /// `external_id` (required, distinct), then all items in one transaction.
 pub async fn upsert<R: Upsert>(
-    caller: &Caller,
-    state: &AppState,
-    resource: EntityType,
-    reason: ChangeReason,
+    new: NewRecords,
     reason_required: bool,
     items: Vec<R::Fields>,
     may_change: &FieldLimits<'_, R>,
 ) -> ApiResult<HttpResponse> {
+    let (caller, resource) = (&new.caller, R::ENTITY);
     if caller.require(resource, Operation::Update).is_err() {
         caller.require(resource, Operation::Create)?;
     }
     // Any item may update a record, and an update of a risk or deviation must say why:
     // asked of the whole batch, so whether a batch needs it never depends on the data.
     let reason = if reason_required {
-        Some(reason.required()?)
+        Some(new.reason.required()?)
     } else {
-        reason.0
+        new.reason.0
     };
     let external_ids = external_ids::<R>(&items)?;
-    let mut conn = state.db.get().await?;
+    let mut conn = new.state.db.get().await?;
     let create_scope = caller.create_scope(&mut conn, resource).await?;
     let row_scope = caller.row_scope(resource);
     let permitted = |operation| caller.require(resource, operation);

@@ -1,14 +1,10 @@
 //! `/api/v1/budget-lines`: what a study plans to spend, line by line, and what it has
 //! spent against each line so far.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post};
 
-use crate::api::export::{self, Format};
-use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
-use crate::api::resource;
-use crate::api::respond;
-use crate::app::AppState;
-use crate::auth::Caller;
+use crate::api::extract::{Body, ListParams, MergePatch};
+use crate::api::resource::{self, Listing, NewRecords, RecordChange, RecordRead};
 use crate::db;
 use crate::db::budget_lines::BudgetLineFields;
 use crate::db::budget_lines::{BudgetLine, BudgetLineFilter};
@@ -18,7 +14,6 @@ use crate::domain::enums::EntityType;
 use crate::domain::ids::BudgetLineId;
 use crate::domain::patch::apply_merge_patch;
 use crate::domain::policy::RowKeys;
-use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
 
 /// The merged patch, with `currency: null` read as "the study's", which the line already
@@ -43,24 +38,8 @@ fn patched(current: &BudgetLine, patch: &serde_json::Value) -> ApiResult<BudgetL
     responses((status = 200, description = "A page of budget lines", body = Page<BudgetLine>)),
 )]
 #[get("/budget-lines")]
-pub async fn list(
-    caller: Caller,
-    state: web::Data<AppState>,
-    format: Format,
-    params: web::Query<ListParams>,
-    filter: web::Query<BudgetLineFilter>,
-) -> ApiResult<HttpResponse> {
-    let page = params.page()?;
-    let scope = caller.row_scope(EntityType::BudgetLine);
-    let filter = filter.into_inner();
-    export::list(
-        format,
-        &state.db,
-        params.limit,
-        page,
-        async move |conn, page| Ok(db::budget_lines::list(conn, &scope, &filter, page).await?),
-    )
-    .await
+pub async fn list(listing: Listing<BudgetLineFilter>) -> ApiResult<HttpResponse> {
+    resource::list(listing, EntityType::BudgetLine, db::budget_lines::list).await
 }
 
 /// Create a budget line
@@ -77,27 +56,13 @@ pub async fn list(
     responses((status = 201, description = "Created; `Location` and `ETag` set", body = BudgetLine)),
 )]
 #[post("/budget-lines")]
-pub async fn create(
-    caller: Caller,
-    state: web::Data<AppState>,
-    reason: ChangeReason,
-    body: Body<BudgetLineFields>,
-) -> ApiResult<HttpResponse> {
+pub async fn create(new: NewRecords, body: Body<BudgetLineFields>) -> ApiResult<HttpResponse> {
     // A line is created under a study, which the caller must reach.
     let study = RowKeys {
         study_id: Some(body.0.study_id),
         ..RowKeys::default()
     };
-    let references = Some(study);
-    resource::create::<BudgetLine>(
-        &caller,
-        &state,
-        "/api/v1/budget-lines",
-        reason,
-        references,
-        body.0,
-    )
-    .await
+    resource::create::<BudgetLine>(new, "/api/v1/budget-lines", Some(study), body.0).await
 }
 
 /// Read a budget line
@@ -110,13 +75,8 @@ pub async fn create(
     responses((status = 200, description = "The budget line; `ETag` is its version", body = BudgetLine)),
 )]
 #[get("/budget-lines/{id}")]
-pub async fn read(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<BudgetLineId>,
-) -> ApiResult<HttpResponse> {
-    let line: BudgetLine = resource::read::<BudgetLine>(&caller, &state, id.into_inner()).await?;
-    Ok(respond::tagged(&line, line.version))
+pub async fn read(read: RecordRead<BudgetLineId>) -> ApiResult<HttpResponse> {
+    resource::read::<BudgetLine>(read).await
 }
 
 /// Update a budget line
@@ -135,24 +95,10 @@ pub async fn read(
 )]
 #[patch("/budget-lines/{id}")]
 pub async fn update(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<BudgetLineId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
+    change: RecordChange<BudgetLineId>,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
-    let line = resource::update::<BudgetLine>(
-        &caller,
-        &state,
-        id.into_inner(),
-        &if_match,
-        reason,
-        Ok(()),
-        |current| patched(current, &patch.0),
-    )
-    .await?;
-    Ok(respond::tagged(&line, line.version))
+    resource::update::<BudgetLine>(change, Ok(()), |current| patched(current, &patch.0)).await
 }
 
 /// Delete a budget line
@@ -166,12 +112,6 @@ pub async fn update(
     responses((status = 204, description = "Deleted")),
 )]
 #[delete("/budget-lines/{id}")]
-pub async fn delete(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<BudgetLineId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
-) -> ApiResult<HttpResponse> {
-    resource::delete::<BudgetLine>(&caller, &state, id.into_inner(), &if_match, reason).await
+pub async fn delete(change: RecordChange<BudgetLineId>) -> ApiResult<HttpResponse> {
+    resource::delete::<BudgetLine>(change).await
 }

@@ -1,14 +1,10 @@
 //! `/api/v1/deviations`: protocol deviations, regulated records that are never deleted.
 
-use actix_web::{HttpResponse, get, patch, post, web};
+use actix_web::{HttpResponse, get, patch, post};
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
-use crate::api::export::{self, Format};
-use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
-use crate::api::resource;
-use crate::api::respond;
-use crate::app::AppState;
-use crate::auth::Caller;
+use crate::api::extract::{Batch, Body, ListParams, MergePatch};
+use crate::api::resource::{self, Listing, NewRecords, RecordChange, RecordRead};
 use crate::db;
 use crate::db::deviations::DeviationFields;
 use crate::db::deviations::{Deviation, DeviationFilter, DeviationRecord};
@@ -16,7 +12,6 @@ use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
 use crate::domain::enums::EntityType;
 use crate::domain::ids::DeviationId;
-use crate::domain::versioning::IfMatch;
 use crate::error::{ApiResult, Problem};
 
 /// List protocol deviations
@@ -32,24 +27,8 @@ use crate::error::{ApiResult, Problem};
     responses((status = 200, description = "A page of deviations", body = Page<Deviation>)),
 )]
 #[get("/deviations")]
-pub async fn list(
-    caller: Caller,
-    state: web::Data<AppState>,
-    format: Format,
-    params: web::Query<ListParams>,
-    filter: web::Query<DeviationFilter>,
-) -> ApiResult<HttpResponse> {
-    let page = params.page()?;
-    let scope = caller.row_scope(EntityType::Deviation);
-    let filter = filter.into_inner();
-    export::list(
-        format,
-        &state.db,
-        params.limit,
-        page,
-        async move |conn, page| Ok(db::deviations::list(conn, &scope, &filter, page).await?),
-    )
-    .await
+pub async fn list(listing: Listing<DeviationFilter>) -> ApiResult<HttpResponse> {
+    resource::list(listing, EntityType::Deviation, db::deviations::list).await
 }
 
 /// Report a protocol deviation
@@ -66,24 +45,11 @@ pub async fn list(
     responses((status = 201, description = "Created; `Location` and `ETag` set", body = Deviation)),
 )]
 #[post("/deviations")]
-pub async fn create(
-    caller: Caller,
-    state: web::Data<AppState>,
-    reason: ChangeReason,
-    body: Body<DeviationFields>,
-) -> ApiResult<HttpResponse> {
+pub async fn create(new: NewRecords, body: Body<DeviationFields>) -> ApiResult<HttpResponse> {
     // The caller must be able to read what it reports: a study, or for a `site` client a
     // site, outside its scope is as absent as one that does not exist.
     let references = Some(DeviationRecord::keys_of(&body.0));
-    resource::create::<DeviationRecord>(
-        &caller,
-        &state,
-        "/api/v1/deviations",
-        reason,
-        references,
-        body.0,
-    )
-    .await
+    resource::create::<DeviationRecord>(new, "/api/v1/deviations", references, body.0).await
 }
 
 /// Read a protocol deviation
@@ -94,13 +60,8 @@ pub async fn create(
     responses((status = 200, description = "The deviation; `ETag` is its version", body = Deviation)),
 )]
 #[get("/deviations/{id}")]
-pub async fn read(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<DeviationId>,
-) -> ApiResult<HttpResponse> {
-    let deviation = resource::read::<DeviationRecord>(&caller, &state, id.into_inner()).await?;
-    Ok(respond::tagged(&deviation, deviation.record.version))
+pub async fn read(read: RecordRead<DeviationId>) -> ApiResult<HttpResponse> {
+    resource::read::<DeviationRecord>(read).await
 }
 
 /// Update a protocol deviation
@@ -122,26 +83,12 @@ pub async fn read(
 )]
 #[patch("/deviations/{id}")]
 pub async fn update(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<DeviationId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
+    change: RecordChange<DeviationId>,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
     // Every change of a deviation must say why (422 without a reason).
-    let refusal = reason.require();
-    let deviation = resource::update::<DeviationRecord>(
-        &caller,
-        &state,
-        id.into_inner(),
-        &if_match,
-        reason,
-        refusal,
-        resource::merged(&patch.0),
-    )
-    .await?;
-    Ok(respond::tagged(&deviation, deviation.record.version))
+    let refusal = change.reason.require();
+    resource::update::<DeviationRecord>(change, refusal, resource::merged(&patch.0)).await
 }
 
 /// Create or update deviations in one batch
@@ -178,19 +125,8 @@ pub async fn update(
 )]
 #[post("/deviations/batch")]
 pub async fn batch_upsert(
-    caller: Caller,
-    state: web::Data<AppState>,
-    reason: ChangeReason,
+    new: NewRecords,
     body: Batch<DeviationFields>,
 ) -> ApiResult<HttpResponse> {
-    batch::upsert::<DeviationRecord>(
-        &caller,
-        &state,
-        EntityType::Deviation,
-        reason,
-        true,
-        body.0,
-        &batch::no_field_limits,
-    )
-    .await
+    batch::upsert::<DeviationRecord>(new, true, body.0, &batch::no_field_limits).await
 }

@@ -2,13 +2,11 @@
 //! `GET /api/v1/enrollment`.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, put, web};
+use actix_web::{HttpResponse, get, put};
 use chrono::Utc;
 
-use crate::api::export::{self, Format};
-use crate::api::extract::{Body, ChangeReason, ListParams};
-use crate::app::AppState;
-use crate::auth::Caller;
+use crate::api::extract::{Body, ListParams};
+use crate::api::resource::{self, Listing, RecordChange};
 use crate::db;
 use crate::db::enrollment::EnrollmentFields;
 use crate::db::enrollment::{EnrollmentFilter, EnrollmentReport, Upserted};
@@ -20,7 +18,7 @@ use crate::domain::enums::EntityType;
 use crate::domain::ids::SiteId;
 use crate::domain::policy::Operation;
 use crate::domain::validation;
-use crate::domain::versioning::{IfMatch, etag};
+use crate::domain::versioning::etag;
 use crate::error::{ApiError, ApiResult};
 
 /// Report a site's week
@@ -45,14 +43,16 @@ use crate::error::{ApiError, ApiResult};
 )]
 #[put("/sites/{site_id}/enrollment/{week_start}")]
 pub async fn put_week(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<(SiteId, String)>,
-    if_match: IfMatch,
-    reason: ChangeReason,
+    change: RecordChange<(SiteId, String)>,
     body: Body<EnrollmentCounts>,
 ) -> ApiResult<HttpResponse> {
-    let (site_id, week_start) = path.into_inner();
+    let RecordChange {
+        caller,
+        state,
+        id: (site_id, week_start),
+        if_match,
+        reason,
+    } = change;
     let mut conn = state.db.get().await?;
     let site = Site::find(&mut conn, site_id, &caller.row_scope(EntityType::Site)).await?;
     if !caller
@@ -103,15 +103,8 @@ pub async fn put_week(
     responses((status = 200, description = "A page of weekly reports", body = Page<EnrollmentReport>)),
 )]
 #[get("/enrollment")]
-pub async fn list(
-    caller: Caller,
-    state: web::Data<AppState>,
-    format: Format,
-    params: web::Query<ListParams>,
-    filter: web::Query<EnrollmentFilter>,
-) -> ApiResult<HttpResponse> {
-    let page = params.page()?;
-    let filter = filter.into_inner();
+pub async fn list(listing: Listing<EnrollmentFilter>) -> ApiResult<HttpResponse> {
+    let filter = &listing.filter;
     validation::date_param("from", filter.from)?;
     validation::date_param("to", filter.to)?;
     if let (Some(from), Some(to)) = (filter.from, filter.to)
@@ -119,13 +112,5 @@ pub async fn list(
     {
         return Err(ApiError::BadRequest("from must not be after to".into()));
     }
-    let scope = caller.row_scope(EntityType::EnrollmentReport);
-    export::list(
-        format,
-        &state.db,
-        params.limit,
-        page,
-        async move |conn, page| Ok(db::enrollment::list(conn, &scope, &filter, page).await?),
-    )
-    .await
+    resource::list(listing, EntityType::EnrollmentReport, db::enrollment::list).await
 }

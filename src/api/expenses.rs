@@ -1,12 +1,10 @@
 //! `/api/v1/expenses`: money spent, each booked against a budget line.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post};
 
-use crate::api::export::{self, Format};
-use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
-use crate::api::resource;
+use crate::api::extract::{Body, ListParams, MergePatch};
+use crate::api::resource::{self, Listing, NewRecords, RecordChange, RecordRead};
 use crate::api::respond;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::db;
 use crate::db::Conn;
@@ -19,7 +17,6 @@ use crate::domain::ids::{BudgetLineId, ExpenseId};
 use crate::domain::patch::apply_merge_patch;
 use crate::domain::policy::Operation;
 use crate::domain::validation;
-use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
 
 /// 404 unless the budget line is live and the caller may see expenses of its study: a line
@@ -54,26 +51,10 @@ fn patched(current: &Expense, patch: &serde_json::Value) -> ApiResult<ExpenseFie
     responses((status = 200, description = "A page of expenses", body = Page<Expense>)),
 )]
 #[get("/expenses")]
-pub async fn list(
-    caller: Caller,
-    state: web::Data<AppState>,
-    format: Format,
-    params: web::Query<ListParams>,
-    filter: web::Query<ExpenseFilter>,
-) -> ApiResult<HttpResponse> {
-    let page = params.page()?;
-    validation::date_param("incurred_from", filter.incurred_from)?;
-    validation::date_param("incurred_to", filter.incurred_to)?;
-    let scope = caller.row_scope(EntityType::Expense);
-    let filter = filter.into_inner();
-    export::list(
-        format,
-        &state.db,
-        params.limit,
-        page,
-        async move |conn, page| Ok(db::expenses::list(conn, &scope, &filter, page).await?),
-    )
-    .await
+pub async fn list(listing: Listing<ExpenseFilter>) -> ApiResult<HttpResponse> {
+    validation::date_param("incurred_from", listing.filter.incurred_from)?;
+    validation::date_param("incurred_to", listing.filter.incurred_to)?;
+    resource::list(listing, EntityType::Expense, db::expenses::list).await
 }
 
 /// Create an expense
@@ -90,17 +71,12 @@ pub async fn list(
     responses((status = 201, description = "Created; `Location` and `ETag` set", body = Expense)),
 )]
 #[post("/expenses")]
-pub async fn create(
-    caller: Caller,
-    state: web::Data<AppState>,
-    reason: ChangeReason,
-    body: Body<ExpenseFields>,
-) -> ApiResult<HttpResponse> {
-    caller.require(EntityType::Expense, Operation::Create)?;
-    let mut conn = state.db.get().await?;
-    require_visible_line(&mut conn, &caller, body.0.budget_line_id).await?;
-    let expense: Expense =
-        write::create(&mut conn, &caller.write_context(reason.0), body.0).await?;
+pub async fn create(new: NewRecords, body: Body<ExpenseFields>) -> ApiResult<HttpResponse> {
+    new.caller.require(EntityType::Expense, Operation::Create)?;
+    let mut conn = new.state.db.get().await?;
+    require_visible_line(&mut conn, &new.caller, body.0.budget_line_id).await?;
+    let ctx = new.caller.write_context(new.reason.0);
+    let expense: Expense = write::create(&mut conn, &ctx, body.0).await?;
     Ok(respond::created(
         format!("/api/v1/expenses/{}", expense.id),
         &expense,
@@ -116,13 +92,8 @@ pub async fn create(
     responses((status = 200, description = "The expense; `ETag` is its version", body = Expense)),
 )]
 #[get("/expenses/{id}")]
-pub async fn read(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<ExpenseId>,
-) -> ApiResult<HttpResponse> {
-    let expense: Expense = resource::read::<Expense>(&caller, &state, id.into_inner()).await?;
-    Ok(respond::tagged(&expense, expense.version))
+pub async fn read(read: RecordRead<ExpenseId>) -> ApiResult<HttpResponse> {
+    resource::read::<Expense>(read).await
 }
 
 /// Update an expense
@@ -139,14 +110,7 @@ pub async fn read(
     responses((status = 200, description = "The updated expense", body = Expense)),
 )]
 #[patch("/expenses/{id}")]
-pub async fn update(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<ExpenseId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
-    patch: MergePatch,
-) -> ApiResult<HttpResponse> {
+pub async fn update(change: RecordChange<ExpenseId>, patch: MergePatch) -> ApiResult<HttpResponse> {
     // A line named in the patch is an object the caller touches: outside its scope, 404.
     // (A value that is not a UUID is left to the merge, which refuses it with a 422.) The
     // expense's own line is in the caller's scope whenever the expense is.
@@ -156,19 +120,9 @@ pub async fn update(
         .and_then(serde_json::Value::as_str)
         .and_then(|line| line.parse::<BudgetLineId>().ok());
     if let Some(line) = named_line {
-        require_visible_line(&mut *state.db.get().await?, &caller, line).await?;
+        require_visible_line(&mut *change.state.db.get().await?, &change.caller, line).await?;
     }
-    let expense = resource::update::<Expense>(
-        &caller,
-        &state,
-        id.into_inner(),
-        &if_match,
-        reason,
-        Ok(()),
-        |current| patched(current, &patch.0),
-    )
-    .await?;
-    Ok(respond::tagged(&expense, expense.version))
+    resource::update::<Expense>(change, Ok(()), |current| patched(current, &patch.0)).await
 }
 
 /// Delete an expense
@@ -182,12 +136,6 @@ pub async fn update(
     responses((status = 204, description = "Deleted")),
 )]
 #[delete("/expenses/{id}")]
-pub async fn delete(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<ExpenseId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
-) -> ApiResult<HttpResponse> {
-    resource::delete::<Expense>(&caller, &state, id.into_inner(), &if_match, reason).await
+pub async fn delete(change: RecordChange<ExpenseId>) -> ApiResult<HttpResponse> {
+    resource::delete::<Expense>(change).await
 }

@@ -1,15 +1,11 @@
 //! `/api/v1/milestones`: the trial's plan (protocol final to clinical study report) and
 //! vendor deliverables, with their slippage and overdue state.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post};
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
-use crate::api::export::{self, Format};
-use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
-use crate::api::resource;
-use crate::api::respond;
-use crate::app::AppState;
-use crate::auth::Caller;
+use crate::api::extract::{Batch, Body, ListParams, MergePatch};
+use crate::api::resource::{self, Listing, NewRecords, RecordChange, RecordRead};
 use crate::db;
 use crate::db::milestones::MilestoneFields;
 use crate::db::milestones::{Milestone, MilestoneFilter, MilestoneView, today};
@@ -18,7 +14,6 @@ use crate::domain::cursor::Page;
 use crate::domain::enums::{EntityType, Role};
 use crate::domain::ids::MilestoneId;
 use crate::domain::milestones::{VENDOR_WRITABLE, refused_for_vendor};
-use crate::domain::versioning::IfMatch;
 use crate::error::{ApiError, ApiResult, Problem};
 
 /// List milestones
@@ -32,26 +27,15 @@ use crate::error::{ApiError, ApiResult, Problem};
     responses((status = 200, description = "A page of milestones", body = Page<MilestoneView>)),
 )]
 #[get("/milestones")]
-pub async fn list(
-    caller: Caller,
-    state: web::Data<AppState>,
-    format: Format,
-    params: web::Query<ListParams>,
-    filter: web::Query<MilestoneFilter>,
-) -> ApiResult<HttpResponse> {
-    let page = params.page()?;
+pub async fn list(listing: Listing<MilestoneFilter>) -> ApiResult<HttpResponse> {
     // One "today" for the whole answer, however many pages a CSV export reads.
     let today = today();
-    let scope = caller.row_scope(EntityType::Milestone);
-    let filter = filter.into_inner();
-    export::list(
-        format,
-        &state.db,
-        params.limit,
-        page,
-        async move |conn, page| {
-            let milestones = db::milestones::list(conn, &scope, &filter, today, page).await?;
-            Ok(milestones.map(|m| MilestoneView::new(m, today)))
+    resource::list(
+        listing,
+        EntityType::Milestone,
+        async move |conn, scope, filter, page| {
+            let milestones = db::milestones::list(conn, scope, filter, today, page).await?;
+            Ok::<_, ApiError>(milestones.map(|m| MilestoneView::new(m, today)))
         },
     )
     .await
@@ -69,22 +53,9 @@ pub async fn list(
     responses((status = 201, description = "Created; `Location` and `ETag` set", body = MilestoneView)),
 )]
 #[post("/milestones")]
-pub async fn create(
-    caller: Caller,
-    state: web::Data<AppState>,
-    reason: ChangeReason,
-    body: Body<MilestoneFields>,
-) -> ApiResult<HttpResponse> {
+pub async fn create(new: NewRecords, body: Body<MilestoneFields>) -> ApiResult<HttpResponse> {
     let references = Some(Milestone::keys_of(&body.0));
-    resource::create::<Milestone>(
-        &caller,
-        &state,
-        "/api/v1/milestones",
-        reason,
-        references,
-        body.0,
-    )
-    .await
+    resource::create::<Milestone>(new, "/api/v1/milestones", references, body.0).await
 }
 
 /// Read a milestone
@@ -95,13 +66,8 @@ pub async fn create(
     responses((status = 200, description = "The milestone; `ETag` is its version", body = MilestoneView)),
 )]
 #[get("/milestones/{id}")]
-pub async fn read(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<MilestoneId>,
-) -> ApiResult<HttpResponse> {
-    let milestone = resource::read::<Milestone>(&caller, &state, id.into_inner()).await?;
-    Ok(respond::tagged(&milestone, milestone.milestone.version))
+pub async fn read(read: RecordRead<MilestoneId>) -> ApiResult<HttpResponse> {
+    resource::read::<Milestone>(read).await
 }
 
 /// Update a milestone
@@ -121,29 +87,15 @@ pub async fn read(
 )]
 #[patch("/milestones/{id}")]
 pub async fn update(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<MilestoneId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
+    change: RecordChange<MilestoneId>,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
-    let refusal = if caller.role == Role::Vendor {
+    let refusal = if change.caller.role == Role::Vendor {
         refuse_fields_outside_a_vendors_reach(&patch.0)
     } else {
         Ok(())
     };
-    let milestone = resource::update::<Milestone>(
-        &caller,
-        &state,
-        id.into_inner(),
-        &if_match,
-        reason,
-        refusal,
-        resource::merged(&patch.0),
-    )
-    .await?;
-    Ok(respond::tagged(&milestone, milestone.milestone.version))
+    resource::update::<Milestone>(change, refusal, resource::merged(&patch.0)).await
 }
 
 /// 403 naming the fields of `patch` a `vendor` client may not change.
@@ -173,14 +125,8 @@ fn refuse_fields_outside_a_vendors_reach(patch: &serde_json::Value) -> Result<()
     responses((status = 204, description = "Deleted")),
 )]
 #[delete("/milestones/{id}")]
-pub async fn delete(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<MilestoneId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
-) -> ApiResult<HttpResponse> {
-    resource::delete::<Milestone>(&caller, &state, id.into_inner(), &if_match, reason).await
+pub async fn delete(change: RecordChange<MilestoneId>) -> ApiResult<HttpResponse> {
+    resource::delete::<Milestone>(change).await
 }
 
 /// Create or update milestones in one batch
@@ -218,31 +164,21 @@ pub async fn delete(
 )]
 #[post("/milestones/batch")]
 pub async fn batch_upsert(
-    caller: Caller,
-    state: web::Data<AppState>,
-    reason: ChangeReason,
+    new: NewRecords,
     body: Batch<MilestoneFields>,
 ) -> ApiResult<HttpResponse> {
-    batch::upsert::<Milestone>(
-        &caller,
-        &state,
-        EntityType::Milestone,
-        reason,
-        false,
-        body.0,
-        &vendor_field_limits(&caller),
-    )
-    .await
+    let limits = vendor_field_limits(new.caller.role);
+    batch::upsert::<Milestone>(new, false, body.0, &limits).await
 }
 
 /// A `vendor` client's limits on milestone updates through a batch: the fields an item
 /// changes must be among the four it may patch (`refuse_fields_outside_a_vendors_reach`, the
 /// PATCH rule, applied to the fields that differ).
 fn vendor_field_limits(
-    caller: &Caller,
-) -> impl Fn(&Milestone, &MilestoneFields) -> Result<(), ApiError> + Sync + '_ {
+    role: Role,
+) -> impl Fn(&Milestone, &MilestoneFields) -> Result<(), ApiError> + Sync {
     move |current, item| {
-        if caller.role != Role::Vendor {
+        if role != Role::Vendor {
             return Ok(());
         }
         let before = serde_json::to_value(current.fields()).unwrap_or_default();

@@ -1,14 +1,10 @@
 //! `/api/v1/risks`: the study's risk register (risk-based quality management).
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post};
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
-use crate::api::export::{self, Format};
-use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
-use crate::api::resource;
-use crate::api::respond;
-use crate::app::AppState;
-use crate::auth::Caller;
+use crate::api::extract::{Batch, Body, ListParams, MergePatch};
+use crate::api::resource::{self, Listing, NewRecords, RecordChange, RecordRead};
 use crate::db;
 use crate::db::risks::RiskFields;
 use crate::db::risks::{Risk, RiskFilter};
@@ -16,7 +12,6 @@ use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
 use crate::domain::enums::EntityType;
 use crate::domain::ids::RiskId;
-use crate::domain::versioning::IfMatch;
 use crate::error::{ApiResult, Problem};
 
 /// List risks
@@ -30,24 +25,8 @@ use crate::error::{ApiResult, Problem};
     responses((status = 200, description = "A page of risks", body = Page<Risk>)),
 )]
 #[get("/risks")]
-pub async fn list(
-    caller: Caller,
-    state: web::Data<AppState>,
-    format: Format,
-    params: web::Query<ListParams>,
-    filter: web::Query<RiskFilter>,
-) -> ApiResult<HttpResponse> {
-    let page = params.page()?;
-    let scope = caller.row_scope(EntityType::Risk);
-    let filter = filter.into_inner();
-    export::list(
-        format,
-        &state.db,
-        params.limit,
-        page,
-        async move |conn, page| Ok(db::risks::list(conn, &scope, &filter, page).await?),
-    )
-    .await
+pub async fn list(listing: Listing<RiskFilter>) -> ApiResult<HttpResponse> {
+    resource::list(listing, EntityType::Risk, db::risks::list).await
 }
 
 /// Create a risk
@@ -64,14 +43,9 @@ pub async fn list(
     responses((status = 201, description = "Created; `Location` and `ETag` set", body = Risk)),
 )]
 #[post("/risks")]
-pub async fn create(
-    caller: Caller,
-    state: web::Data<AppState>,
-    reason: ChangeReason,
-    body: Body<RiskFields>,
-) -> ApiResult<HttpResponse> {
+pub async fn create(new: NewRecords, body: Body<RiskFields>) -> ApiResult<HttpResponse> {
     let references = Some(Risk::keys_of(&body.0));
-    resource::create::<Risk>(&caller, &state, "/api/v1/risks", reason, references, body.0).await
+    resource::create::<Risk>(new, "/api/v1/risks", references, body.0).await
 }
 
 /// Read a risk
@@ -82,13 +56,8 @@ pub async fn create(
     responses((status = 200, description = "The risk; `ETag` is its version", body = Risk)),
 )]
 #[get("/risks/{id}")]
-pub async fn read(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<RiskId>,
-) -> ApiResult<HttpResponse> {
-    let risk: Risk = resource::read::<Risk>(&caller, &state, id.into_inner()).await?;
-    Ok(respond::tagged(&risk, risk.version))
+pub async fn read(read: RecordRead<RiskId>) -> ApiResult<HttpResponse> {
+    resource::read::<Risk>(read).await
 }
 
 /// Update a risk
@@ -111,27 +80,10 @@ pub async fn read(
     responses((status = 200, description = "The updated risk", body = Risk)),
 )]
 #[patch("/risks/{id}")]
-pub async fn update(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<RiskId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
-    patch: MergePatch,
-) -> ApiResult<HttpResponse> {
+pub async fn update(change: RecordChange<RiskId>, patch: MergePatch) -> ApiResult<HttpResponse> {
     // Every change of a risk must say why (422 without a reason).
-    let refusal = reason.require();
-    let risk = resource::update::<Risk>(
-        &caller,
-        &state,
-        id.into_inner(),
-        &if_match,
-        reason,
-        refusal,
-        resource::merged(&patch.0),
-    )
-    .await?;
-    Ok(respond::tagged(&risk, risk.version))
+    let refusal = change.reason.require();
+    resource::update::<Risk>(change, refusal, resource::merged(&patch.0)).await
 }
 
 /// Delete a risk
@@ -145,14 +97,8 @@ pub async fn update(
     responses((status = 204, description = "Deleted")),
 )]
 #[delete("/risks/{id}")]
-pub async fn delete(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<RiskId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
-) -> ApiResult<HttpResponse> {
-    resource::delete::<Risk>(&caller, &state, id.into_inner(), &if_match, reason).await
+pub async fn delete(change: RecordChange<RiskId>) -> ApiResult<HttpResponse> {
+    resource::delete::<Risk>(change).await
 }
 
 /// Create or update risks in one batch
@@ -192,20 +138,6 @@ pub async fn delete(
     ),
 )]
 #[post("/risks/batch")]
-pub async fn batch_upsert(
-    caller: Caller,
-    state: web::Data<AppState>,
-    reason: ChangeReason,
-    body: Batch<RiskFields>,
-) -> ApiResult<HttpResponse> {
-    batch::upsert::<Risk>(
-        &caller,
-        &state,
-        EntityType::Risk,
-        reason,
-        true,
-        body.0,
-        &batch::no_field_limits,
-    )
-    .await
+pub async fn batch_upsert(new: NewRecords, body: Batch<RiskFields>) -> ApiResult<HttpResponse> {
+    batch::upsert::<Risk>(new, true, body.0, &batch::no_field_limits).await
 }

@@ -1,14 +1,10 @@
 //! `/api/v1/sites`: the hospitals and clinics that enroll participants.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post};
 
 use crate::api::batch::{self, BatchAnswer, BatchRequest};
-use crate::api::export::{self, Format};
-use crate::api::extract::{Batch, Body, ChangeReason, ListParams, MergePatch};
-use crate::api::resource;
-use crate::api::respond;
-use crate::app::AppState;
-use crate::auth::Caller;
+use crate::api::extract::{Batch, Body, ListParams, MergePatch};
+use crate::api::resource::{self, Listing, NewRecords, RecordChange, RecordRead};
 use crate::db;
 use crate::db::sites::SiteFields;
 use crate::db::sites::{Site, SiteFilter};
@@ -16,7 +12,6 @@ use crate::db::write::Upsert;
 use crate::domain::cursor::Page;
 use crate::domain::enums::EntityType;
 use crate::domain::ids::SiteId;
-use crate::domain::versioning::IfMatch;
 use crate::error::{ApiResult, Problem};
 
 /// List sites
@@ -30,24 +25,8 @@ use crate::error::{ApiResult, Problem};
     responses((status = 200, description = "A page of sites", body = Page<Site>)),
 )]
 #[get("/sites")]
-pub async fn list(
-    caller: Caller,
-    state: web::Data<AppState>,
-    format: Format,
-    params: web::Query<ListParams>,
-    filter: web::Query<SiteFilter>,
-) -> ApiResult<HttpResponse> {
-    let page = params.page()?;
-    let scope = caller.row_scope(EntityType::Site);
-    let filter = filter.into_inner();
-    export::list(
-        format,
-        &state.db,
-        params.limit,
-        page,
-        async move |conn, page| Ok(db::sites::list(conn, &scope, &filter, page).await?),
-    )
-    .await
+pub async fn list(listing: Listing<SiteFilter>) -> ApiResult<HttpResponse> {
+    resource::list(listing, EntityType::Site, db::sites::list).await
 }
 
 /// Create a site
@@ -61,14 +40,9 @@ pub async fn list(
     responses((status = 201, description = "Created; `Location` and `ETag` set", body = Site)),
 )]
 #[post("/sites")]
-pub async fn create(
-    caller: Caller,
-    state: web::Data<AppState>,
-    reason: ChangeReason,
-    body: Body<SiteFields>,
-) -> ApiResult<HttpResponse> {
+pub async fn create(new: NewRecords, body: Body<SiteFields>) -> ApiResult<HttpResponse> {
     let references = Some(Site::keys_of(&body.0));
-    resource::create::<Site>(&caller, &state, "/api/v1/sites", reason, references, body.0).await
+    resource::create::<Site>(new, "/api/v1/sites", references, body.0).await
 }
 
 /// Read a site
@@ -79,13 +53,8 @@ pub async fn create(
     responses((status = 200, description = "The site; `ETag` is its version", body = Site)),
 )]
 #[get("/sites/{id}")]
-pub async fn read(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<SiteId>,
-) -> ApiResult<HttpResponse> {
-    let site: Site = resource::read::<Site>(&caller, &state, id.into_inner()).await?;
-    Ok(respond::tagged(&site, site.version))
+pub async fn read(read: RecordRead<SiteId>) -> ApiResult<HttpResponse> {
+    resource::read::<Site>(read).await
 }
 
 /// Update a site
@@ -101,25 +70,8 @@ pub async fn read(
     responses((status = 200, description = "The updated site", body = Site)),
 )]
 #[patch("/sites/{id}")]
-pub async fn update(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<SiteId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
-    patch: MergePatch,
-) -> ApiResult<HttpResponse> {
-    let site = resource::update::<Site>(
-        &caller,
-        &state,
-        id.into_inner(),
-        &if_match,
-        reason,
-        Ok(()),
-        resource::merged(&patch.0),
-    )
-    .await?;
-    Ok(respond::tagged(&site, site.version))
+pub async fn update(change: RecordChange<SiteId>, patch: MergePatch) -> ApiResult<HttpResponse> {
+    resource::update::<Site>(change, Ok(()), resource::merged(&patch.0)).await
 }
 
 /// Delete a site
@@ -133,14 +85,8 @@ pub async fn update(
     responses((status = 204, description = "Deleted")),
 )]
 #[delete("/sites/{id}")]
-pub async fn delete(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<SiteId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
-) -> ApiResult<HttpResponse> {
-    resource::delete::<Site>(&caller, &state, id.into_inner(), &if_match, reason).await
+pub async fn delete(change: RecordChange<SiteId>) -> ApiResult<HttpResponse> {
+    resource::delete::<Site>(change).await
 }
 
 /// Create or update sites in one batch
@@ -175,20 +121,6 @@ pub async fn delete(
     ),
 )]
 #[post("/sites/batch")]
-pub async fn batch_upsert(
-    caller: Caller,
-    state: web::Data<AppState>,
-    reason: ChangeReason,
-    body: Batch<SiteFields>,
-) -> ApiResult<HttpResponse> {
-    batch::upsert::<Site>(
-        &caller,
-        &state,
-        EntityType::Site,
-        reason,
-        false,
-        body.0,
-        &batch::no_field_limits,
-    )
-    .await
+pub async fn batch_upsert(new: NewRecords, body: Batch<SiteFields>) -> ApiResult<HttpResponse> {
+    batch::upsert::<Site>(new, false, body.0, &batch::no_field_limits).await
 }

@@ -1,19 +1,14 @@
 //! `/api/v1/studies`: the trials themselves.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post};
 
-use crate::api::export::{self, Format};
-use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
-use crate::api::resource;
-use crate::api::respond;
-use crate::app::AppState;
-use crate::auth::Caller;
+use crate::api::extract::{Body, ListParams, MergePatch};
+use crate::api::resource::{self, Listing, NewRecords, RecordChange, RecordRead};
 use crate::db;
 use crate::db::studies::StudyFields;
 use crate::db::studies::{Study, StudyFilter};
 use crate::domain::cursor::Page;
 use crate::domain::ids::StudyId;
-use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
 
 /// List studies
@@ -27,24 +22,14 @@ use crate::error::ApiResult;
     responses((status = 200, description = "A page of studies", body = Page<Study>)),
 )]
 #[get("/studies")]
-pub async fn list(
-    caller: Caller,
-    state: web::Data<AppState>,
-    format: Format,
-    params: web::Query<ListParams>,
-    filter: web::Query<StudyFilter>,
-) -> ApiResult<HttpResponse> {
-    let page = params.page()?;
-    let scope = caller.study_scope(&mut *state.db.get().await?).await?;
-    let filter = filter.into_inner();
-    export::list(
-        format,
-        &state.db,
-        params.limit,
-        page,
-        async move |conn, page| Ok(db::studies::list(conn, &scope, &filter, page).await?),
-    )
-    .await
+pub async fn list(listing: Listing<StudyFilter>) -> ApiResult<HttpResponse> {
+    // A study's reach is a query of its own (the studies of a `site` client's sites, or
+    // naming a `vendor` client's vendor).
+    let scope = listing
+        .caller
+        .study_scope(&mut *listing.state.db.get().await?)
+        .await?;
+    listing.answer(scope, db::studies::list).await
 }
 
 /// Create a study
@@ -57,13 +42,8 @@ pub async fn list(
     responses((status = 201, description = "Created; `Location` and `ETag` set", body = Study)),
 )]
 #[post("/studies")]
-pub async fn create(
-    caller: Caller,
-    state: web::Data<AppState>,
-    reason: ChangeReason,
-    body: Body<StudyFields>,
-) -> ApiResult<HttpResponse> {
-    resource::create::<Study>(&caller, &state, "/api/v1/studies", reason, None, body.0).await
+pub async fn create(new: NewRecords, body: Body<StudyFields>) -> ApiResult<HttpResponse> {
+    resource::create::<Study>(new, "/api/v1/studies", None, body.0).await
 }
 
 /// Read a study
@@ -74,13 +54,8 @@ pub async fn create(
     responses((status = 200, description = "The study; `ETag` is its version", body = Study)),
 )]
 #[get("/studies/{id}")]
-pub async fn read(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<StudyId>,
-) -> ApiResult<HttpResponse> {
-    let study: Study = resource::read::<Study>(&caller, &state, id.into_inner()).await?;
-    Ok(respond::tagged(&study, study.version))
+pub async fn read(read: RecordRead<StudyId>) -> ApiResult<HttpResponse> {
+    resource::read::<Study>(read).await
 }
 
 /// Update a study
@@ -97,25 +72,8 @@ pub async fn read(
     responses((status = 200, description = "The updated study", body = Study)),
 )]
 #[patch("/studies/{id}")]
-pub async fn update(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<StudyId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
-    patch: MergePatch,
-) -> ApiResult<HttpResponse> {
-    let study = resource::update::<Study>(
-        &caller,
-        &state,
-        id.into_inner(),
-        &if_match,
-        reason,
-        Ok(()),
-        resource::merged(&patch.0),
-    )
-    .await?;
-    Ok(respond::tagged(&study, study.version))
+pub async fn update(change: RecordChange<StudyId>, patch: MergePatch) -> ApiResult<HttpResponse> {
+    resource::update::<Study>(change, Ok(()), resource::merged(&patch.0)).await
 }
 
 /// Delete a study
@@ -129,12 +87,6 @@ pub async fn update(
     responses((status = 204, description = "Deleted")),
 )]
 #[delete("/studies/{id}")]
-pub async fn delete(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<StudyId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
-) -> ApiResult<HttpResponse> {
-    resource::delete::<Study>(&caller, &state, id.into_inner(), &if_match, reason).await
+pub async fn delete(change: RecordChange<StudyId>) -> ApiResult<HttpResponse> {
+    resource::delete::<Study>(change).await
 }

@@ -1,20 +1,15 @@
 //! `/api/v1/vendors`: CROs, labs and other suppliers, shared by every study.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post};
 
-use crate::api::export::{self, Format};
-use crate::api::extract::{Body, ChangeReason, ListParams, MergePatch};
-use crate::api::resource;
-use crate::api::respond;
-use crate::app::AppState;
-use crate::auth::Caller;
+use crate::api::extract::{Body, ListParams, MergePatch};
+use crate::api::resource::{self, Listing, NewRecords, RecordChange, RecordRead};
 use crate::db;
 use crate::db::vendors::VendorFields;
 use crate::db::vendors::{Vendor, VendorFilter};
 use crate::domain::cursor::Page;
 use crate::domain::enums::EntityType;
 use crate::domain::ids::VendorId;
-use crate::domain::versioning::IfMatch;
 use crate::error::ApiResult;
 
 /// List vendors
@@ -28,24 +23,8 @@ use crate::error::ApiResult;
     responses((status = 200, description = "A page of vendors", body = Page<Vendor>)),
 )]
 #[get("/vendors")]
-pub async fn list(
-    caller: Caller,
-    state: web::Data<AppState>,
-    format: Format,
-    params: web::Query<ListParams>,
-    filter: web::Query<VendorFilter>,
-) -> ApiResult<HttpResponse> {
-    let page = params.page()?;
-    let scope = caller.row_scope(EntityType::Vendor);
-    let filter = filter.into_inner();
-    export::list(
-        format,
-        &state.db,
-        params.limit,
-        page,
-        async move |conn, page| Ok(db::vendors::list(conn, &scope, &filter, page).await?),
-    )
-    .await
+pub async fn list(listing: Listing<VendorFilter>) -> ApiResult<HttpResponse> {
+    resource::list(listing, EntityType::Vendor, db::vendors::list).await
 }
 
 /// Create a vendor
@@ -58,13 +37,8 @@ pub async fn list(
     responses((status = 201, description = "Created; `Location` and `ETag` set", body = Vendor)),
 )]
 #[post("/vendors")]
-pub async fn create(
-    caller: Caller,
-    state: web::Data<AppState>,
-    reason: ChangeReason,
-    body: Body<VendorFields>,
-) -> ApiResult<HttpResponse> {
-    resource::create::<Vendor>(&caller, &state, "/api/v1/vendors", reason, None, body.0).await
+pub async fn create(new: NewRecords, body: Body<VendorFields>) -> ApiResult<HttpResponse> {
+    resource::create::<Vendor>(new, "/api/v1/vendors", None, body.0).await
 }
 
 /// Read a vendor
@@ -75,13 +49,8 @@ pub async fn create(
     responses((status = 200, description = "The vendor; `ETag` is its version", body = Vendor)),
 )]
 #[get("/vendors/{id}")]
-pub async fn read(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<VendorId>,
-) -> ApiResult<HttpResponse> {
-    let vendor: Vendor = resource::read::<Vendor>(&caller, &state, id.into_inner()).await?;
-    Ok(respond::tagged(&vendor, vendor.version))
+pub async fn read(read: RecordRead<VendorId>) -> ApiResult<HttpResponse> {
+    resource::read::<Vendor>(read).await
 }
 
 /// Update a vendor
@@ -97,25 +66,8 @@ pub async fn read(
     responses((status = 200, description = "The updated vendor", body = Vendor)),
 )]
 #[patch("/vendors/{id}")]
-pub async fn update(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<VendorId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
-    patch: MergePatch,
-) -> ApiResult<HttpResponse> {
-    let vendor = resource::update::<Vendor>(
-        &caller,
-        &state,
-        id.into_inner(),
-        &if_match,
-        reason,
-        Ok(()),
-        resource::merged(&patch.0),
-    )
-    .await?;
-    Ok(respond::tagged(&vendor, vendor.version))
+pub async fn update(change: RecordChange<VendorId>, patch: MergePatch) -> ApiResult<HttpResponse> {
+    resource::update::<Vendor>(change, Ok(()), resource::merged(&patch.0)).await
 }
 
 /// Delete a vendor
@@ -130,12 +82,6 @@ pub async fn update(
     responses((status = 204, description = "Deleted")),
 )]
 #[delete("/vendors/{id}")]
-pub async fn delete(
-    caller: Caller,
-    state: web::Data<AppState>,
-    id: web::Path<VendorId>,
-    if_match: IfMatch,
-    reason: ChangeReason,
-) -> ApiResult<HttpResponse> {
-    resource::delete::<Vendor>(&caller, &state, id.into_inner(), &if_match, reason).await
+pub async fn delete(change: RecordChange<VendorId>) -> ApiResult<HttpResponse> {
+    resource::delete::<Vendor>(change).await
 }
