@@ -60,7 +60,7 @@ pub struct Subject {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 struct NewAuditEvent<'a> {
     actor: &'a str,
     actor_name: &'a str,
@@ -173,6 +173,30 @@ pub async fn record<T: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// See `db::cacheable`: the audit insert is prepared once per connection.
+    #[test]
+    fn the_audit_insert_is_a_cacheable_statement() {
+        use diesel::query_builder::QueryFragment;
+        let event = NewAuditEvent {
+            actor: "a",
+            actor_name: "a",
+            role: "admin".into(),
+            action: "create".into(),
+            entity_type: "risk".into(),
+            entity_id: uuid::Uuid::nil(),
+            study_id: None,
+            entity_version: None,
+            changes: json!({}),
+            data: None,
+            reason: None,
+            request_id: None,
+            site_id: None,
+            vendor_id: None,
+        };
+        let insert = diesel::insert_into(audit_events::table).values(event);
+        assert!(insert.is_safe_to_cache_prepared(&diesel::pg::Pg).unwrap());
+    }
 
     #[test]
     fn diff_lists_changed_fields_only() {

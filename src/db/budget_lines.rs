@@ -34,7 +34,7 @@ use crate::error::ApiError;
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
 )]
-#[diesel(table_name = budget_lines, treat_none_as_null = true)]
+#[diesel(table_name = budget_lines, treat_none_as_null = true, treat_none_as_default_value = false)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "external_id": "FIN-BL-0042",

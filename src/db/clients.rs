@@ -80,7 +80,7 @@ impl From<ClientRow> for ApiClient {
 }
 
 #[derive(Debug, Insertable)]
-#[diesel(table_name = api_clients)]
+#[diesel(table_name = api_clients, treat_none_as_default_value = false)]
 pub struct NewClient {
     pub id: ClientId,
     pub name: String,

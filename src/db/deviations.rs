@@ -35,7 +35,7 @@ fn default_status() -> DeviationStatus {
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
 )]
-#[diesel(table_name = deviations, treat_none_as_null = true)]
+#[diesel(table_name = deviations, treat_none_as_null = true, treat_none_as_default_value = false)]
 #[serde(deny_unknown_fields)]
 #[validate(schema(function = "deviation_dates_in_order"))]
 #[schema(example = json!({

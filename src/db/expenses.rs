@@ -31,7 +31,7 @@ use crate::error::ApiError;
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
 )]
-#[diesel(table_name = expenses, treat_none_as_null = true)]
+#[diesel(table_name = expenses, treat_none_as_null = true, treat_none_as_default_value = false)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "external_id": "AP-INV-2026-0117",

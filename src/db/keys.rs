@@ -36,7 +36,7 @@ pub struct SigningKeyRow {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = signing_keys)]
+#[diesel(table_name = signing_keys, treat_none_as_default_value = false)]
 pub struct NewSigningKey {
     pub kid: String,
     pub algorithm: String,

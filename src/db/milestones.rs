@@ -29,7 +29,7 @@ fn default_status() -> MilestoneStatus {
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
 )]
-#[diesel(table_name = milestones, treat_none_as_null = true)]
+#[diesel(table_name = milestones, treat_none_as_null = true, treat_none_as_default_value = false)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "external_id": "CTMS-MS-0107",

@@ -3,6 +3,8 @@
 
 pub mod audit_events;
 pub mod budget_lines;
+#[cfg(test)]
+mod cacheable;
 pub mod changes;
 pub mod clients;
 pub mod deviations;

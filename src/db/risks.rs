@@ -30,7 +30,7 @@ fn default_status() -> RiskStatus {
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
 )]
-#[diesel(table_name = risks, treat_none_as_null = true)]
+#[diesel(table_name = risks, treat_none_as_null = true, treat_none_as_default_value = false)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "study_id": "0193f0e4-7b1a-7c4e-9a55-3f4d2b1c0a99",

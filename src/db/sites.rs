@@ -28,7 +28,7 @@ fn default_status() -> SiteStatus {
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
 )]
-#[diesel(table_name = sites, treat_none_as_null = true)]
+#[diesel(table_name = sites, treat_none_as_null = true, treat_none_as_default_value = false)]
 #[serde(deny_unknown_fields)]
 #[validate(schema(function = "site_dates_in_order"))]
 #[schema(example = json!({

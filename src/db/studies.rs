@@ -43,7 +43,7 @@ fn default_confidence() -> f64 {
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
 )]
-#[diesel(table_name = studies, treat_none_as_null = true)]
+#[diesel(table_name = studies, treat_none_as_null = true, treat_none_as_default_value = false)]
 #[serde(deny_unknown_fields)]
 #[validate(schema(function = "study_dates_in_order"))]
 #[schema(example = json!({

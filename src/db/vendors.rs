@@ -28,7 +28,7 @@ fn default_status() -> VendorStatus {
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
 )]
-#[diesel(table_name = vendors, treat_none_as_null = true)]
+#[diesel(table_name = vendors, treat_none_as_null = true, treat_none_as_default_value = false)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "external_id": "SUP-00042",
