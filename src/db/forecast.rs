@@ -11,8 +11,8 @@ use diesel::sql_types::{Array, Date, Timestamptz};
 use diesel_async::RunQueryDsl;
 
 use crate::db::Conn;
-use crate::db::metrics::snapshot;
-use crate::db::studies::{self, Study};
+use crate::db::snapshot;
+use crate::db::studies::{self, OfStudy, Study, study_ids};
 use crate::domain::forecast::{self, EnrollmentForecast, Forecasted, SiteData, StudyData};
 use crate::domain::ids::StudyId;
 use crate::domain::policy::Scope;
@@ -33,13 +33,6 @@ pub async fn today(conn: &mut Conn) -> Result<NaiveDate, ApiError> {
         .await?
         .now
         .date_naive())
-}
-
-/// The study a row of a grouped read belongs to, read beside the row.
-#[derive(QueryableByName)]
-pub struct OfStudy {
-    #[diesel(sql_type = SqlUuid)]
-    pub study_id: StudyId,
 }
 
 /// The live sites of the given studies with their reports of weeks before `t0` (deleted
@@ -119,11 +112,6 @@ pub async fn forecasts(
         out.insert(id, forecasted);
     }
     Ok(out)
-}
-
-/// The ids of the given studies, in their order.
-pub fn study_ids(studies: &[Study]) -> Vec<StudyId> {
-    studies.iter().map(|s| s.id).collect()
 }
 
 /// One study and the day a read is as of (`as_of`, default the transaction's date), in

@@ -46,6 +46,22 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// `$read` (an `async move |conn| ...` closure) in one REPEATABLE READ, read-only
+/// transaction: every figure of an answer from the same snapshot (the dashboards, the
+/// curve, the forecast, the signals). A macro, not a function: diesel-async bounds the
+/// closure `run` takes by a trait it does not export, so no function can pass one on.
+macro_rules! snapshot {
+    ($conn:expr, $read:expr) => {
+        $conn
+            .build_transaction()
+            .repeatable_read()
+            .read_only()
+            .run($read)
+            .await
+    };
+}
+pub(crate) use snapshot;
+
 /// Applies a list request's common parts to a boxed query of `$table`: hide soft-deleted
 /// rows unless asked, `updated_since`, the keyset position, order by id, and fetch one row
 /// more than the page so `Page::from_overfetch` knows whether another page exists.

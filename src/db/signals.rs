@@ -11,9 +11,10 @@ use diesel::sql_types::{Array, Date};
 use diesel_async::RunQueryDsl;
 
 use crate::db::Conn;
-use crate::db::forecast::{self, OfStudy, study_ids};
-use crate::db::metrics::snapshot;
+use crate::db::forecast;
+use crate::db::snapshot;
 use crate::db::studies::Study;
+use crate::db::studies::{OfStudy, study_ids};
 use crate::domain::ids::StudyId;
 use crate::domain::signals::{self, Signal, StudyFacts};
 use crate::error::ApiError;

@@ -405,3 +405,15 @@ pub async fn live_with_external_ids(
         .load(conn)
         .await
 }
+
+/// The study a row of a grouped read belongs to, read beside the row.
+#[derive(diesel::QueryableByName)]
+pub struct OfStudy {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub study_id: StudyId,
+}
+
+/// The ids of the given studies, in their order.
+pub fn study_ids(studies: &[Study]) -> Vec<StudyId> {
+    studies.iter().map(|s| s.id).collect()
+}

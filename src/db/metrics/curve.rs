@@ -3,9 +3,9 @@
 
 use chrono::NaiveDate;
 
-use crate::db::Conn;
 use crate::db::metrics::queries::{WeekRow, now, plan, weekly_enrollment};
 use crate::db::studies::{self, Study};
+use crate::db::{Conn, snapshot};
 use crate::domain::ids::StudyId;
 use crate::domain::metrics as formula;
 use crate::domain::metrics::answers::EnrollmentCurveWeek;

@@ -4,22 +4,6 @@
 //! answer is read in one REPEATABLE READ, read-only transaction, so they agree with each
 //! other and with `as_of`. Definitions: `docs/metrics.md`.
 
-/// `$read` (an `async move |conn| ...` closure) in one REPEATABLE READ, read-only
-/// transaction: every figure of an answer from the same snapshot (the dashboards, the
-/// curve, the forecast, the signals). A macro, not a function: diesel-async bounds the
-/// closure `run` takes by a trait it does not export, so no function can pass one on.
-macro_rules! snapshot {
-    ($conn:expr, $read:expr) => {
-        $conn
-            .build_transaction()
-            .repeatable_read()
-            .read_only()
-            .run($read)
-            .await
-    };
-}
-pub(crate) use snapshot;
-
 pub mod curve;
 mod queries;
 
@@ -27,14 +11,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::db::Conn;
-use crate::db::forecast::study_ids;
 use crate::db::metrics::queries::{
     BudgetLineAgg, DeviationAgg, EnrollmentAgg, ExpenseAgg, MilestoneAgg, RiskAgg, SiteAgg, budget,
     deviations, deviations_by_category, deviations_by_site, enrollment, heat_map, milestones, now,
     plan, risks, sites, visible_studies,
 };
-use crate::db::studies::{self, Study};
+use crate::db::studies::{self, Study, study_ids};
+use crate::db::{Conn, snapshot};
 use crate::domain::ids::StudyId;
 use crate::domain::metrics::answers::{
     BudgetMetrics, DeviationMetrics, DeviationsByCategory, EnrollmentMetrics, MilestoneMetrics,

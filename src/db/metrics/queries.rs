@@ -13,7 +13,7 @@ use diesel::sql_types::{
 use diesel_async::RunQueryDsl;
 
 use crate::db::Conn;
-use crate::db::forecast::OfStudy;
+use crate::db::studies::OfStudy;
 use crate::db::studies::Study;
 use crate::domain::enums::DeviationCategory;
 use crate::domain::ids::{SiteId, StudyId};
