@@ -11,7 +11,7 @@
 //! FHIR, CDISC and ClinicalTrials.gov mappings; `db`, the rows, their writable fields and
 //! queries (one module per resource, `db::write` the one write path, `db::locks` its
 //! locks), and `audit`, the trail every write goes through; `domain`, pure types and rules
-//! (the access policy among them); `error`, the one error type and its problem catalogue;
+//! (the typed ids `StudyId`, `SiteId`, ... and the access policy among them); `error`, the one error type and its problem catalogue;
 //! `telemetry`, logs, request ids and request figures.
 
 pub mod api;
