@@ -39,13 +39,14 @@ bench_wait_ready() {
     return 1
 }
 
-# bench_serve PORT DATABASE_URL [VAR=value ...]: starts the release service in the
-# background; its first admin client's JSON goes to /tmp/trialops_bench_admin_PORT.json.
+# bench_serve PORT DATABASE_URL [VAR=value ...]: starts the release service (or the binary
+# in $BENCH_BINARY) in the background; its first admin client's JSON goes to
+# /tmp/trialops_bench_admin_PORT.json.
 bench_serve() {
     local port=$1 url=$2
     shift 2
     env DATABASE_URL="$url" TRIALOPS_BIND="127.0.0.1:$port" RUST_LOG=warn "$@" \
-        ./target/release/trialops serve >"/tmp/trialops_bench_admin_$port.json" \
+        "${BENCH_BINARY:-./target/release/trialops}" serve >"/tmp/trialops_bench_admin_$port.json" \
         2>"/tmp/trialops_bench_$port.log" &
     BENCH_PIDS+=($!)
     BENCH_LAST_PID=$!
