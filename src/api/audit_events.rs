@@ -32,7 +32,6 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
     pub entity_type: Option<EntityType>,
     pub entity_id: Option<Uuid>,
-    #[param(value_type = Option<Uuid>)]
     pub study_id: Option<StudyId>,
     /// The writer's client id (or `cli`).
     pub actor: Option<String>,

@@ -23,7 +23,6 @@ pub struct CreatedClient {
     #[serde(flatten)]
     pub client: ApiClient,
     /// The OAuth `client_id` (the client's `id`).
-    #[schema(value_type = Uuid)]
     pub client_id: ClientId,
     /// The OAuth `client_secret`. Store it now: only its Argon2id hash is kept.
     #[schema(example = "tos_q0C5Hh2m7b9yWQb3m3o0b2aN1xk1VJ3c7Nq9d2r5t8U")]

@@ -29,15 +29,12 @@ pub struct NewClientRequest {
     pub role: Role,
     /// For `cro` (required, at least one): the studies it works on.
     #[serde(default)]
-    #[schema(value_type = Vec<Uuid>)]
     pub studies: Vec<StudyId>,
     /// For `site` (required, at least one): the sites it reports for.
     #[serde(default)]
-    #[schema(value_type = Vec<Uuid>)]
     pub sites: Vec<SiteId>,
     /// For `vendor` (required): the vendor it speaks for.
     #[serde(default)]
-    #[schema(value_type = Option<Uuid>)]
     pub vendor: Option<VendorId>,
 }
 

@@ -41,7 +41,6 @@ pub struct AuditEvent {
     pub action: String,
     pub entity_type: String,
     pub entity_id: Uuid,
-    #[schema(value_type = Option<Uuid>)]
     pub study_id: Option<StudyId>,
     /// The record's version after the change.
     #[serde(skip)]

@@ -52,10 +52,8 @@ pub struct BudgetLineFields {
     #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study the line belongs to; fixed once the line exists.
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
     /// The vendor the money goes to, if any (a live vendor).
-    #[schema(value_type = Option<Uuid>)]
     pub vendor_id: Option<VendorId>,
     pub category: BudgetCategory,
     #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
@@ -116,12 +114,9 @@ pub struct Totals {
     "created_at": "2026-02-01T10:00:00Z", "updated_at": "2026-04-30T16:00:00Z", "deleted_at": null, "version": 2
 }))]
 pub struct BudgetLine {
-    #[schema(value_type = Uuid)]
     pub id: BudgetLineId,
     pub external_id: Option<String>,
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
-    #[schema(value_type = Option<Uuid>)]
     pub vendor_id: Option<VendorId>,
     pub category: BudgetCategory,
     pub description: String,
@@ -168,9 +163,7 @@ impl BudgetLine {
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BudgetLineFilter {
-    #[param(value_type = Option<Uuid>)]
     pub study_id: Option<StudyId>,
-    #[param(value_type = Option<Uuid>)]
     pub vendor_id: Option<VendorId>,
     pub category: Option<BudgetCategory>,
     /// Exact partner-system id.

@@ -59,7 +59,6 @@ pub struct ChangeItem {
     /// `deviation`, `enrollment_report` or `client`.
     pub entity_type: String,
     pub entity_id: Uuid,
-    #[schema(value_type = Option<Uuid>)]
     pub study_id: Option<StudyId>,
     /// `create`, `update` or `delete`. Named transitions of the audit trail (`escalate`,
     /// `revoke`) are updates here.

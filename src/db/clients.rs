@@ -40,19 +40,15 @@ pub struct ClientRow {
 }))]
 pub struct ApiClient {
     /// The OAuth `client_id`.
-    #[schema(value_type = Uuid)]
     pub id: ClientId,
     #[schema(example = "Acme CRO sync")]
     pub name: String,
     pub role: Role,
     /// Studies a `cro` client may work on.
-    #[schema(value_type = Vec<Uuid>)]
     pub studies: Vec<StudyId>,
     /// Sites a `site` client reports for.
-    #[schema(value_type = Vec<Uuid>)]
     pub sites: Vec<SiteId>,
     /// The vendor a `vendor` client speaks for.
-    #[schema(value_type = Option<Uuid>)]
     pub vendor: Option<VendorId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

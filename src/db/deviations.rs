@@ -55,10 +55,8 @@ pub struct DeviationFields {
     #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study; fixed once the deviation exists.
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
     /// A live site of the study; fixed once the deviation exists.
-    #[schema(value_type = Uuid)]
     pub site_id: SiteId,
     /// The participant's pseudonymous code (never a name or an e-mail address): 1 to 64
     /// characters, no whitespace, no `@`.
@@ -119,12 +117,9 @@ fn deviation_dates_in_order(deviation: &DeviationFields) -> Result<(), Validatio
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Serialize, ToSchema)]
 #[diesel(table_name = deviations)]
 pub struct DeviationRecord {
-    #[schema(value_type = Uuid)]
     pub id: DeviationId,
     pub external_id: Option<String>,
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
-    #[schema(value_type = Uuid)]
     pub site_id: SiteId,
     pub participant_ref: Option<String>,
     pub category: DeviationCategory,
@@ -189,9 +184,7 @@ impl Deviation {
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeviationFilter {
-    #[param(value_type = Option<Uuid>)]
     pub study_id: Option<StudyId>,
-    #[param(value_type = Option<Uuid>)]
     pub site_id: Option<SiteId>,
     pub category: Option<DeviationCategory>,
     pub importance: Option<DeviationImportance>,

@@ -65,11 +65,8 @@ impl EnrollmentFields {
     "created_at": "2026-11-24T08:00:00Z", "updated_at": "2026-11-25T08:00:00Z", "version": 2
 }))]
 pub struct EnrollmentReport {
-    #[schema(value_type = Uuid)]
     pub id: EnrollmentReportId,
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
-    #[schema(value_type = Uuid)]
     pub site_id: SiteId,
     /// The Monday of the ISO week.
     pub week_start: NaiveDate,
@@ -183,9 +180,7 @@ pub async fn upsert(
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EnrollmentFilter {
-    #[param(value_type = Option<Uuid>)]
     pub study_id: Option<StudyId>,
-    #[param(value_type = Option<Uuid>)]
     pub site_id: Option<SiteId>,
     /// Weeks starting on or after this date.
     pub from: Option<NaiveDate>,

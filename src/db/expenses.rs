@@ -49,7 +49,6 @@ pub struct ExpenseFields {
     pub external_id: Option<String>,
     /// The budget line the expense is booked against. It may move to another line of the
     /// same study only.
-    #[schema(value_type = Uuid)]
     pub budget_line_id: BudgetLineId,
     /// A decimal string, more than 0.00, in the line's currency.
     #[validate(custom(function = "positive"))]
@@ -84,13 +83,10 @@ pub struct ExpenseFields {
     "created_at": "2026-05-02T08:15:00Z", "updated_at": "2026-05-02T08:15:00Z", "deleted_at": null, "version": 1
 }))]
 pub struct Expense {
-    #[schema(value_type = Uuid)]
     pub id: ExpenseId,
     pub external_id: Option<String>,
     /// The study of the expense's budget line.
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
-    #[schema(value_type = Uuid)]
     pub budget_line_id: BudgetLineId,
     pub amount: Money,
     /// ISO 4217 code: always the budget line's (and so the study's) currency.
@@ -110,9 +106,7 @@ pub struct Expense {
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExpenseFilter {
-    #[param(value_type = Option<Uuid>)]
     pub study_id: Option<StudyId>,
-    #[param(value_type = Option<Uuid>)]
     pub budget_line_id: Option<BudgetLineId>,
     /// ISO 4217 code: the currency of the expense's line (its study's).
     pub currency: Option<String>,

@@ -49,14 +49,11 @@ pub struct MilestoneFields {
     #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study the milestone belongs to; fixed once the milestone exists.
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
     /// A site of the same study, for site-level milestones (e.g. `site_activation`).
-    #[schema(value_type = Option<Uuid>)]
     pub site_id: Option<SiteId>,
     /// The vendor responsible, for vendor deliverables. The vendor's clients read the
     /// milestone and may update its forecast and actual dates, status and notes.
-    #[schema(value_type = Option<Uuid>)]
     pub vendor_id: Option<VendorId>,
     #[validate(length(min = 1, max = 300), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
@@ -101,14 +98,10 @@ pub struct MilestoneFields {
     "deleted_at": null, "version": 3
 }))]
 pub struct Milestone {
-    #[schema(value_type = Uuid)]
     pub id: MilestoneId,
     pub external_id: Option<String>,
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
-    #[schema(value_type = Option<Uuid>)]
     pub site_id: Option<SiteId>,
-    #[schema(value_type = Option<Uuid>)]
     pub vendor_id: Option<VendorId>,
     pub name: String,
     pub kind: MilestoneKind,
@@ -179,11 +172,8 @@ pub fn today() -> NaiveDate {
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MilestoneFilter {
-    #[param(value_type = Option<Uuid>)]
     pub study_id: Option<StudyId>,
-    #[param(value_type = Option<Uuid>)]
     pub site_id: Option<SiteId>,
-    #[param(value_type = Option<Uuid>)]
     pub vendor_id: Option<VendorId>,
     pub kind: Option<MilestoneKind>,
     pub status: Option<MilestoneStatus>,

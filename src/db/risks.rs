@@ -51,13 +51,10 @@ pub struct RiskFields {
     #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study the risk belongs to; fixed once the risk exists.
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
     /// A live site of the same study, if the risk is about one site.
-    #[schema(value_type = Option<Uuid>)]
     pub site_id: Option<SiteId>,
     /// A live vendor, if the risk is about one vendor (its `vendor` clients then read it).
-    #[schema(value_type = Option<Uuid>)]
     pub vendor_id: Option<VendorId>,
     #[validate(length(min = 1, max = 500), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
@@ -114,14 +111,10 @@ pub struct RiskFields {
     "deleted_at": null, "version": 2
 }))]
 pub struct Risk {
-    #[schema(value_type = Uuid)]
     pub id: RiskId,
     pub external_id: Option<String>,
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
-    #[schema(value_type = Option<Uuid>)]
     pub site_id: Option<SiteId>,
-    #[schema(value_type = Option<Uuid>)]
     pub vendor_id: Option<VendorId>,
     pub title: String,
     pub description: Option<String>,
@@ -148,11 +141,8 @@ pub struct Risk {
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RiskFilter {
-    #[param(value_type = Option<Uuid>)]
     pub study_id: Option<StudyId>,
-    #[param(value_type = Option<Uuid>)]
     pub site_id: Option<SiteId>,
-    #[param(value_type = Option<Uuid>)]
     pub vendor_id: Option<VendorId>,
     pub category: Option<RiskCategory>,
     pub status: Option<RiskStatus>,

@@ -50,7 +50,6 @@ pub struct SiteFields {
     #[schema(min_length = 1, max_length = 100)]
     pub external_id: Option<String>,
     /// The study the site takes part in; fixed once the site exists.
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
     /// The site's number, unique among the live sites of its study.
     #[validate(length(min = 1, max = 50), custom(function = "not_blank"))]
@@ -90,7 +89,6 @@ pub struct SiteFields {
     #[schema(minimum = 0, maximum = 1_000_000)]
     pub target_enrollment: Option<i32>,
     /// The CRO vendor managing this site, if any.
-    #[schema(value_type = Option<Uuid>)]
     pub cro_vendor_id: Option<VendorId>,
     /// When the site is planned to activate. The enrollment forecast starts a site that is
     /// not yet active (`planned`, `selected`) on this date, and leaves one without it out.
@@ -119,10 +117,8 @@ fn site_dates_in_order(site: &SiteFields) -> Result<(), ValidationError> {
     "deleted_at": null, "version": 4, "planned_activation_on": "2026-03-02", "city": "Berlin"
 }))]
 pub struct Site {
-    #[schema(value_type = Uuid)]
     pub id: SiteId,
     pub external_id: Option<String>,
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
     pub site_number: String,
     pub name: String,
@@ -133,7 +129,6 @@ pub struct Site {
     pub irb_approved_on: Option<NaiveDate>,
     pub activated_on: Option<NaiveDate>,
     pub target_enrollment: Option<i32>,
-    #[schema(value_type = Option<Uuid>)]
     pub cro_vendor_id: Option<VendorId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -152,12 +147,10 @@ pub struct Site {
 #[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SiteFilter {
-    #[param(value_type = Option<Uuid>)]
     pub study_id: Option<StudyId>,
     pub status: Option<SiteStatus>,
     /// ISO 3166-1 alpha-2 code.
     pub country: Option<String>,
-    #[param(value_type = Option<Uuid>)]
     pub cro_vendor_id: Option<VendorId>,
     /// Exact partner-system id.
     pub external_id: Option<String>,

@@ -179,7 +179,6 @@ fn study_dates_in_order(study: &StudyFields) -> Result<(), ValidationError> {
     "forecast_confidence_threshold": 0.8
 }))]
 pub struct Study {
-    #[schema(value_type = Uuid)]
     pub id: StudyId,
     pub external_id: Option<String>,
     pub protocol_number: String,

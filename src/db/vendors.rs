@@ -77,7 +77,6 @@ pub struct VendorFields {
     "deleted_at": null, "version": 2
 }))]
 pub struct Vendor {
-    #[schema(value_type = Uuid)]
     pub id: VendorId,
     pub external_id: Option<String>,
     pub name: String,

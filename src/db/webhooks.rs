@@ -37,12 +37,10 @@ pub struct WebhookRow {
     "created_at": "2026-11-25T09:00:00Z"
 }))]
 pub struct Webhook {
-    #[schema(value_type = Uuid)]
     pub id: WebhookId,
     pub url: String,
     pub entity_types: Vec<String>,
     /// The API client that registered it; deliveries carry what that client may read.
-    #[schema(value_type = Uuid)]
     pub owner: ClientId,
     pub created_at: DateTime<Utc>,
 }
@@ -178,7 +176,6 @@ pub struct Attempt {
     ]
 }))]
 pub struct Delivery {
-    #[schema(value_type = Uuid)]
     pub id: DeliveryId,
     /// The change's position in the feed.
     pub seq: i64,

@@ -444,7 +444,6 @@ pub enum ExclusionReason {
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ExcludedSite {
-    #[schema(value_type = Uuid)]
     pub site_id: SiteId,
     pub site_number: String,
     pub reason: ExclusionReason,
@@ -453,7 +452,6 @@ pub struct ExcludedSite {
 /// One site in the forecast.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SiteForecast {
-    #[schema(value_type = Uuid)]
     pub site_id: SiteId,
     pub site_number: String,
     pub status: SiteStatus,
@@ -498,7 +496,6 @@ pub enum ForecastStatus {
 /// The answer of `GET /studies/{id}/enrollment-forecast`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct EnrollmentForecast {
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
     /// t0: the Monday on or before the `as_of` asked for (default today, UTC). Counts stop
     /// here and horizons start here.

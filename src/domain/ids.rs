@@ -4,10 +4,10 @@
 //!
 //! Each is a UUID underneath and only that on the outside: serde reads and writes the bare
 //! UUID string (`transparent`), diesel binds and loads it as a `uuid` column, and the
-//! OpenAPI document shows `string`/`uuid`. utoipa cannot be told that once for a type (its
-//! derive makes every named type a `$ref`), so a documented field or parameter of an id
-//! type says `value_type = Uuid` where it is declared; the drift test on
-//! `openapi/openapi.json` catches one that does not.
+//! OpenAPI document shows `string`/`uuid`: `build.rs` tells utoipa (its `config` feature)
+//! that each of these names is an alias of `Uuid`, so a field or parameter of an id type
+//! needs no attribute. A new id type goes into that list too: a documented field of an id
+//! type missing from it does not compile (the id types do not implement `ToSchema`).
 //!
 //! A polymorphic reference (an audit event's or feed entry's `entity_id`, which names a
 //! record of any kind) stays a bare [`Uuid`].

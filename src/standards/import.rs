@@ -46,7 +46,6 @@ pub struct StudyOutcome {
     /// `create`, `update` or `unchanged`.
     pub action: ImportAction,
     /// The study's id; `null` in a dry run that would create it.
-    #[schema(value_type = Option<Uuid>)]
     pub id: Option<StudyId>,
     /// `{"field": {"old": .., "new": ..}}` for every field the import sets (on a create,
     /// `old` is `null`), as the audit trail records it.
@@ -59,7 +58,6 @@ pub struct StudyOutcome {
 pub struct SiteOutcome {
     pub action: ImportAction,
     /// The site's id; `null` in a dry run that would create it.
-    #[schema(value_type = Option<Uuid>)]
     pub id: Option<SiteId>,
     pub site_number: String,
     pub name: String,

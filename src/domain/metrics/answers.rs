@@ -222,7 +222,6 @@ impl DeviationsByCategory {
 /// One site's deviations.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SiteDeviations {
-    #[schema(value_type = Uuid)]
     pub site_id: SiteId,
     pub site_number: String,
     /// Deviations at the site, `invalidated` excluded (count).
@@ -262,7 +261,6 @@ pub struct DeviationMetrics {
 /// consistent snapshot taken at `as_of`. Definitions: `docs/metrics.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StudyMetrics {
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
     /// The time of the read (the database transaction's timestamp, UTC). Every figure is
     /// as of this instant.
@@ -320,7 +318,6 @@ pub struct EnrollmentCurveWeek {
 /// figure is defined as in the study's metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct PortfolioRow {
-    #[schema(value_type = Uuid)]
     pub study_id: StudyId,
     pub protocol_number: String,
     pub short_title: Option<String>,
