@@ -27,17 +27,10 @@ run() { # binary port label
     local pid=$BENCH_LAST_PID token base study target
     token=$(bench_token "$port")
     base="http://127.0.0.1:$port"
-    study=$(curl -sf -H "Authorization: Bearer $token" -H 'content-type: application/json' \
-        -d '{"protocol_number":"BENCH-AB","title":"Bench","phase":"phase3","currency":"EUR","target_enrollment":100}' \
-        "$base/api/v1/studies" | jq -r .id)
+    study=$(bench_study "$port" "$token" BENCH-AB)
     if [ "$MODE" = writes ]; then
         target="$base/api/v1/risks"
-        cat >"$WORK/$port.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '{"study_id":"$study","title":"Central lab turnaround exceeds 72 h","category":"vendor","likelihood":2,"impact":2,"detectability":2}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $token"
-LUA
+        bench_post_lua "$(bench_risk_body "$study")" "$token" >"$WORK/$port.lua"
     else
         target="$base/api/v1/studies/$study"
         echo "wrk.headers[\"Authorization\"] = \"Bearer $token\"" >"$WORK/$port.lua"

@@ -30,9 +30,7 @@ bench_db URL "trialops_bench_connections_$$"
 bench_serve "$SERVICE_PORT" "$URL" TRIALOPS_RATE_LIMIT_PER_MINUTE=0
 SERVICE_PID=$BENCH_LAST_PID
 TOKEN=$(bench_token "$SERVICE_PORT")
-STUDY=$(curl -sf -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-    -d '{"protocol_number":"BENCH-1","title":"Bench","phase":"phase3","currency":"EUR","target_enrollment":100}' \
-    "http://127.0.0.1:$SERVICE_PORT/api/v1/studies" | jq -r .id)
+STUDY=$(bench_study "$SERVICE_PORT" "$TOKEN" BENCH-1)
 ./target/release/examples/bench_reference "127.0.0.1:$REFERENCE_PORT" "$URL" &
 REFERENCE_PID=$!
 BENCH_PIDS+=("$REFERENCE_PID")

@@ -22,9 +22,7 @@ bench_serve "$PORT" "$URL" TRIALOPS_RATE_LIMIT_PER_MINUTE=100000000
 BASE="http://127.0.0.1:$PORT"
 TOKEN=$(bench_token "$PORT")
 CLIENT_ID=$(jq -r .client_id "/tmp/trialops_bench_admin_$PORT.json")
-STUDY=$(curl -sf -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-    -d '{"protocol_number":"BENCH-F","title":"Bench","phase":"phase3","currency":"EUR","target_enrollment":100}' \
-    "$BASE/api/v1/studies" | jq -r .id)
+STUDY=$(bench_study "$PORT" "$TOKEN" BENCH-F)
 
 WORK=$(mktemp -d)
 cat >"$WORK/flood.lua" <<EOF

@@ -60,6 +60,30 @@ bench_token() {
         -d grant_type=client_credentials "http://127.0.0.1:$port/oauth/token" | jq -r .access_token
 }
 
+# bench_study PORT TOKEN PROTOCOL_NUMBER: creates the study the benchmarks read and write
+# under, through the API; prints its id.
+bench_study() {
+    curl -sf -H "Authorization: Bearer $2" -H 'content-type: application/json' \
+        -d "{\"protocol_number\":\"$3\",\"title\":\"Bench\",\"phase\":\"phase3\",\"currency\":\"EUR\",\"target_enrollment\":100}" \
+        "http://127.0.0.1:$1/api/v1/studies" | jq -r .id
+}
+
+# bench_risk_body STUDY: the risk every write benchmark creates (a score below the study's
+# escalation threshold, so one audit event per write).
+bench_risk_body() {
+    echo "{\"study_id\":\"$1\",\"title\":\"Central lab turnaround exceeds 72 h\",\"category\":\"vendor\",\"likelihood\":2,\"impact\":2,\"detectability\":2}"
+}
+
+# bench_post_lua BODY TOKEN: a wrk script that POSTs BODY as JSON with the token.
+bench_post_lua() {
+    cat <<LUA
+wrk.method = "POST"
+wrk.body = '$1'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $2"
+LUA
+}
+
 # bench_ticks PID...: user+system CPU ticks of these processes, summed.
 bench_ticks() {
     local total=0 pid fields

@@ -31,10 +31,8 @@ bench_serve "$PORT" "$SERVICE_URL" TRIALOPS_RATE_LIMIT_PER_MINUTE=100000000
 SERVICE_PID=$BENCH_LAST_PID
 TOKEN=$(bench_token "$PORT")
 BASE="http://127.0.0.1:$PORT"
-STUDY=$(curl -sf -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
-    -d '{"protocol_number":"BENCH-W","title":"Bench","phase":"phase3","currency":"EUR","target_enrollment":100}' \
-    "$BASE/api/v1/studies" | jq -r .id)
-BODY="{\"study_id\":\"$STUDY\",\"title\":\"Central lab turnaround exceeds 72 h\",\"category\":\"vendor\",\"likelihood\":2,\"impact\":2,\"detectability\":2}"
+STUDY=$(bench_study "$PORT" "$TOKEN" BENCH-W)
+BODY=$(bench_risk_body "$STUDY")
 
 # The reference's study, and the audit event's payload as the service writes it.
 psql -q -h 127.0.0.1 -U postgres "$REFERENCE_DB" -c \
@@ -47,12 +45,7 @@ DATA=$(echo "$SAMPLE" | jq -c . | sed "s/'/''/g; s/:/: /g")
 CHANGES=$(echo "$SAMPLE" | jq -c 'del(.id, .created_at, .updated_at, .version) | with_entries(.value = {old: null, new: .value})' | sed "s/'/''/g; s/:/: /g")
 
 WORK=$(mktemp -d)
-cat >"$WORK/post.lua" <<EOF
-wrk.method = "POST"
-wrk.body = '$BODY'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $TOKEN"
-EOF
+bench_post_lua "$BODY" "$TOKEN" >"$WORK/post.lua"
 cat >"$WORK/insert.sql" <<EOF
 BEGIN;
 INSERT INTO risks (id, study_id, title, category, likelihood, impact, detectability, status)
