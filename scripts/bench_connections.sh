@@ -9,6 +9,10 @@
 #
 #   scripts/bench_connections.sh [seconds per run] [connections]
 #
+# The service holds at most TRIALOPS_MAX_CONNECTIONS (1,024 by default); the rest wait in the
+# kernel's accept queue, which must hold them: net.core.somaxconn at least the connections
+# minus the bound (the script says so and stops otherwise; the kernel's default is 4,096).
+#
 # SKIP_BUILD=1 reuses ./target/release. Extra service settings come from the environment
 # (e.g. TRIALOPS_WORKERS, TRIALOPS_DB_POOL_SIZE, MALLOC_ARENA_MAX). Needs: wrk, jq, curl,
 # psql. Timing and memory are never asserted in a test; results go to docs/benchmarks.md.
@@ -22,6 +26,12 @@ REFERENCE_PORT=18192
 
 if [ -z "${SKIP_BUILD:-}" ]; then
     cargo build --release --locked --quiet --bin trialops --example bench_reference
+fi
+SOMAXCONN=$(cat /proc/sys/net/core/somaxconn)
+if [ "$SOMAXCONN" -lt $((MANY - ${TRIALOPS_MAX_CONNECTIONS:-1024})) ]; then
+    echo "net.core.somaxconn is $SOMAXCONN: too small for $MANY connections waiting beyond the" \
+        "bound (run: sysctl -w net.core.somaxconn=16384)" >&2
+    exit 1
 fi
 trap bench_cleanup EXIT
 # Enough descriptors for the connections on each side (wrk and the server).
@@ -62,7 +72,8 @@ REFERENCE_URL="http://127.0.0.1:$REFERENCE_PORT/studies/$STUDY"
 wrk -t2 -c32 -d3s -H "Authorization: Bearer $TOKEN" "$SERVICE_URL" >/dev/null
 wrk -t2 -c32 -d3s "$REFERENCE_URL" >/dev/null
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, ${DURATION}s per run, wrk -t2"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, ${DURATION}s per run, wrk -t2," \
+    "TRIALOPS_MAX_CONNECTIONS=${TRIALOPS_MAX_CONNECTIONS:-1024}, somaxconn $SOMAXCONN"
 echo "# idle RSS: trialops $(mib "$(kib "/proc/$SERVICE_PID/status" VmRSS)") MiB," \
     "reference $(mib "$(kib "/proc/$REFERENCE_PID/status" VmRSS)") MiB"
 printf '%-10s %6s %10s %9s %9s %12s %9s\n' target conns req/s p99_ms peak_MiB anon_end_MiB errors/non2xx

@@ -119,6 +119,18 @@ pub struct Settings {
     )]
     pub max_in_flight: usize,
 
+    /// Connections this instance holds at most, shared out evenly among the workers. Beyond
+    /// it, new connections wait in the kernel's accept queue, and while it is reached every
+    /// answer closes its connection, so that the waiting ones get their turn. `0`: actix's
+    /// own bound (25,600 a worker).
+    #[arg(
+        long,
+        env = "TRIALOPS_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub max_connections: usize,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "TRIALOPS_WORKERS", global = true)]
     pub workers: Option<usize>,
@@ -277,6 +289,7 @@ impl Settings {
             rate_limit_per_minute: 1200,
             db_pool_size: 8,
             max_in_flight: 512,
+            max_connections: 1024,
             workers: Some(2),
             log_format: "text".into(),
             webhook_allow_private: false,

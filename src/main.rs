@@ -341,7 +341,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let server = startup::run(listener, state, settings.workers)?;
+    let server = startup::run(listener, state)?;
     if let Some(metrics) = metrics {
         actix_web::rt::spawn(metrics);
         if let Some(address) = settings.metrics_bind {

@@ -49,6 +49,10 @@ async fn scrape(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Http
     };
     pool_gauges(&state.db, "primary");
     pool_gauges(&state.read_db, "read");
+    if let Some(connections) = &state.connections {
+        metrics::gauge!("trialops_http_connections_open").set(connections.open() as f64);
+        metrics::gauge!("trialops_http_max_connections").set(connections.limit() as f64);
+    }
     let backlog = match state.background_db.get().await {
         Ok(mut conn) => db::operations::backlog(&mut conn).await.ok(),
         Err(_) => None,

@@ -65,11 +65,7 @@ pub fn key_source(settings: &Settings) -> anyhow::Result<KeySource> {
 
 /// Starts the HTTP server on `listener`. actix-web stops gracefully on SIGINT and SIGTERM:
 /// it stops accepting, lets in-flight requests finish (up to 30 s), then exits.
-pub fn run(
-    listener: TcpListener,
-    state: web::Data<AppState>,
-    workers: Option<usize>,
-) -> anyhow::Result<Server> {
+pub fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
     if !state.webhooks.poll_interval.is_zero() {
         actix_web::rt::spawn(crate::webhooks::dispatcher::run(
             state.background_db.clone(),
@@ -94,6 +90,7 @@ pub fn run(
             .clone()
             .listen(state.database_url.clone(), state.listen_retry),
     );
+    let (workers, connections) = (state.workers, state.connections.clone());
     let openapi = api::document::openapi();
     let known_routes = web::Data::new(KnownRoutes::from_openapi(&openapi));
     let mut server = HttpServer::new(move || {
@@ -135,10 +132,23 @@ pub fn run(
             )
             .default_service(web::to(api::fallback::not_found_or_not_allowed))
     })
+    .workers(workers)
     .shutdown_timeout(30)
     .client_request_timeout(Duration::from_secs(30));
-    if let Some(workers) = workers {
-        server = server.workers(workers);
+    if let Some(connections) = connections {
+        server =
+            server
+                .max_connections(connections.per_worker())
+                .on_connect(move |_, extensions| {
+                    extensions.insert(connections.opened());
+                });
     }
+    // std listens with a queue of 128; beyond the connection bound new connections wait in
+    // this queue, so make it as deep as the kernel allows (it caps the value at
+    // net.core.somaxconn). A connection the full queue turns away is reset by the time its
+    // client retries.
+    socket2::SockRef::from(&listener)
+        .listen(i32::MAX)
+        .context("setting the listener's accept queue")?;
     Ok(server.listen(listener).context("listening")?.run())
 }

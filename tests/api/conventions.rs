@@ -168,11 +168,12 @@ async fn an_unreachable_database_is_503_with_retry_after_and_the_process_stays_u
     let pool = trialops::db::pool(nowhere, 2).unwrap();
     let mut settings = trialops::config::Settings::for_database(nowhere);
     settings.rate_limit_per_minute = 0;
+    settings.workers = Some(1);
     let state =
         actix_web::web::Data::new(trialops::app::AppState::new(&settings, pool, tokens).unwrap());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = trialops::startup::run(listener, state, Some(1)).unwrap();
+    let server = trialops::startup::run(listener, state).unwrap();
     let handle = server.handle();
     actix_web::rt::spawn(server);
 

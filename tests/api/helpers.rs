@@ -335,11 +335,12 @@ async fn start(
 ) -> (web::Data<AppState>, String, actix_web::dev::ServerHandle) {
     let mut settings = Settings::for_database(database_url);
     settings.db_pool_size = 4;
+    settings.workers = Some(1);
     configure(&mut settings);
     let state = startup::prepare(&settings).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server = startup::run(listener, state.clone(), Some(1)).unwrap();
+    let server = startup::run(listener, state.clone()).unwrap();
     let handle = server.handle();
     actix_web::rt::spawn(server);
     (state, format!("http://127.0.0.1:{port}"), handle)

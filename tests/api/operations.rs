@@ -120,6 +120,12 @@ async fn metrics_are_scraped_on_their_own_address_in_prometheus_format() {
         );
     }
     assert_eq!(find(&samples, "trialops_db_pool_waiting", &[]).len(), 2);
+    // The scrape's own connection is on the metrics listener, not the API's: the set-up's
+    // client holds at most one there.
+    let open = find(&samples, "trialops_http_connections_open", &[]);
+    assert!(number(open[0]) <= 1.0, "{text}");
+    let bound = find(&samples, "trialops_http_max_connections", &[]);
+    assert_eq!(number(bound[0]), 1024.0, "{text}");
     let head = find(&samples, "trialops_change_feed_head", &[]);
     assert!(number(head[0]) >= 1.0, "{text}");
     assert_eq!(
@@ -257,4 +263,97 @@ async fn requests_beyond_the_in_flight_bound_wait_and_are_all_answered_while_pro
         read.expect(200, "a read through a bound of one");
     }
     assert_eq!(gate.available_permits(), 1);
+}
+
+/// One HTTP/1.1 exchange on a raw connection: the answer's head, lower-cased, or `None` when
+/// none came within `wait` (the read timed out) or the connection was closed.
+fn exchange(stream: &mut std::net::TcpStream, wait: std::time::Duration) -> Option<String> {
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: trialops\r\n\r\n")
+        .ok()?;
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&answer).to_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = text[..end].to_string();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+            if answer.len() >= end + 4 + length {
+                return Some(head);
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// `TRIALOPS_MAX_CONNECTIONS`: below the bound an answer keeps its connection alive; once the
+/// bound is reached every answer closes its connection, a connection beyond the bound waits
+/// in the accept queue, unserved, and it is served as soon as a held one goes.
+#[actix_web::test]
+async fn at_the_connection_bound_answers_close_their_connections_and_the_waiting_get_their_turn() {
+    use std::time::{Duration, Instant};
+    // The tests' servers have one worker, so the bound is exactly 3.
+    let mut app = spawn_app_with(|s| s.max_connections = 3).await;
+    let bound = app.state.connections.clone().unwrap();
+    assert_eq!(bound.limit(), 3);
+    // Let go of the connection the set-up's requests left open: the test holds them all.
+    app.http = reqwest::Client::new();
+    let address = app.base.trim_start_matches("http://").to_string();
+    let ([below, at], premature, late) = actix_web::rt::task::spawn_blocking(move || {
+        let held_until = |open: usize| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while bound.open() != open {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} open, not {open}",
+                    bound.open()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        held_until(0);
+        let connect = || std::net::TcpStream::connect(&address).unwrap();
+        let long = Duration::from_secs(30);
+        let mut first = connect();
+        held_until(1);
+        let below = exchange(&mut first, long).expect("an answer below the bound");
+        let (_second, mut third) = (connect(), connect());
+        held_until(3);
+        let at = exchange(&mut third, long).expect("an answer at the bound");
+        // The server drops the connection it said it would close.
+        assert!(
+            exchange(&mut third, long).is_none(),
+            "a closed connection answered"
+        );
+        held_until(2);
+        // Fill the bound with an idle connection; one more is not accepted: no answer.
+        let _idle = connect();
+        held_until(3);
+        let mut waiting = connect();
+        let premature = exchange(&mut waiting, Duration::from_millis(500));
+        drop(first);
+        // Its request was sent before: the answer to it comes once it is accepted.
+        let late = exchange(&mut waiting, long);
+        ([below, at], premature, late)
+    })
+    .await
+    .unwrap();
+    assert!(below.starts_with("http/1.1 200"), "{below}");
+    assert!(!below.contains("connection: close"), "{below}");
+    assert!(at.starts_with("http/1.1 200"), "{at}");
+    assert!(at.contains("connection: close"), "{at}");
+    assert!(
+        premature.is_none(),
+        "served beyond the bound: {premature:?}"
+    );
+    let late = late.expect("the waiting connection was served once room was made");
+    assert!(late.starts_with("http/1.1 200"), "{late}");
 }
