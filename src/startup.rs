@@ -145,8 +145,8 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<
     }
     // std listens with a queue of 128; beyond the connection bound new connections wait in
     // this queue, so make it as deep as the kernel allows (it caps the value at
-    // net.core.somaxconn). A connection the full queue turns away is reset by the time its
-    // client retries.
+    // net.core.somaxconn). Connections beyond what it holds retry their handshakes with
+    // back-off: late answers, some resets (docs/decisions.md #26).
     socket2::SockRef::from(&listener)
         .listen(i32::MAX)
         .context("setting the listener's accept queue")?;
