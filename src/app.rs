@@ -155,12 +155,6 @@ impl ConnectionBound {
 /// One open connection, counted in its `ConnectionBound` while it lives.
 pub struct OpenConnection(ConnectionBound);
 
-impl OpenConnection {
-    pub fn bound(&self) -> &ConnectionBound {
-        &self.0
-    }
-}
-
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::Relaxed);

@@ -27,7 +27,7 @@ use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use crate::app::{AppState, OpenConnection};
+use crate::app::{AppState, ConnectionBound};
 
 fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz")
@@ -39,20 +39,22 @@ pub async fn admit<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, actix_web::Error> {
-    let gate = match req.app_data::<web::Data<AppState>>() {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let gate = match &state {
         Some(state) if !is_probe(req.path()) => state.in_flight.clone(),
         _ => None,
     };
-    let connections = req
-        .conn_data::<OpenConnection>()
-        .map(|open| open.bound().clone());
     // Never closed, so `acquire_owned` cannot fail; if it did, the request would go on.
     let _permit = match gate {
         Some(gate) => gate.acquire_owned().await.ok(),
         None => None,
     };
     let mut response = next.call(req).await?;
-    if connections.is_some_and(|bound| bound.is_reached()) {
+    let bound_reached = state
+        .as_ref()
+        .and_then(|state| state.connections.as_ref())
+        .is_some_and(ConnectionBound::is_reached);
+    if bound_reached {
         response
             .response_mut()
             .head_mut()

@@ -177,7 +177,6 @@ mod tests {
     /// See `db::cacheable`: the audit insert is prepared once per connection.
     #[test]
     fn the_audit_insert_is_a_cacheable_statement() {
-        use diesel::query_builder::QueryFragment;
         let event = NewAuditEvent {
             actor: "a",
             actor_name: "a",
@@ -194,8 +193,10 @@ mod tests {
             site_id: None,
             vendor_id: None,
         };
-        let insert = diesel::insert_into(audit_events::table).values(event);
-        assert!(insert.is_safe_to_cache_prepared(&diesel::pg::Pg).unwrap());
+        crate::db::cacheable::assert_cacheable(
+            diesel::insert_into(audit_events::table).values(event),
+            "the audit event",
+        );
     }
 
     #[test]

@@ -37,7 +37,8 @@ fn example_with_nulls<F: PartialSchema + DeserializeOwned>() -> F {
     serde_json::from_value(example).unwrap()
 }
 
-fn assert_cacheable(query: impl QueryFragment<Pg>, what: &str) {
+/// Fails naming `what` when diesel would prepare `query` anew on every call.
+pub(crate) fn assert_cacheable(query: impl QueryFragment<Pg>, what: &str) {
     assert!(
         query.is_safe_to_cache_prepared(&Pg).unwrap(),
         "the insert of {what} is prepared anew on every call"

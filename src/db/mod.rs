@@ -4,7 +4,7 @@
 pub mod audit_events;
 pub mod budget_lines;
 #[cfg(test)]
-mod cacheable;
+pub(crate) mod cacheable;
 pub mod changes;
 pub mod clients;
 pub mod deviations;

@@ -4,10 +4,11 @@
 //!
 //! Each is a UUID underneath and only that on the outside: serde reads and writes the bare
 //! UUID string (`transparent`), diesel binds and loads it as a `uuid` column, and the
-//! OpenAPI document shows `string`/`uuid`: `build.rs` tells utoipa (its `config` feature)
-//! that each of these names is an alias of `Uuid`, so a field or parameter of an id type
-//! needs no attribute. A new id type goes into that list too: a documented field of an id
-//! type missing from it does not compile (the id types do not implement `ToSchema`).
+//! OpenAPI document shows `string`/`uuid`: `build.rs` reads the names of the `entity_id!`
+//! block below and tells utoipa (its `config` feature) that each is an alias of `Uuid`, so
+//! a field or parameter of an id type needs no attribute. An id type declared elsewhere
+//! would not be aliased, and a documented field of it would not compile (the id types do
+//! not implement `ToSchema`).
 //!
 //! A polymorphic reference (an audit event's or feed entry's `entity_id`, which names a
 //! record of any kind) stays a bare [`Uuid`].
