@@ -114,7 +114,8 @@ impl ConnectionBound {
         let per_worker = limit.div_ceil(workers.max(1));
         Some(Self {
             open: Arc::new(AtomicUsize::new(0)),
-            limit: per_worker * workers.max(1),
+            // Saturating: any `usize` is a valid setting, the largest included.
+            limit: per_worker.saturating_mul(workers.max(1)),
             per_worker,
         })
     }
@@ -148,7 +149,7 @@ impl ConnectionBound {
     /// 8,000 connections against a bound of 1,024, closing only at the exact bound let half
     /// the answers keep their connections, and those waiting got a p99 of 5.5 s.
     pub fn is_reached(&self) -> bool {
-        self.open() * 16 >= self.limit * 15
+        self.open().saturating_mul(16) >= self.limit.saturating_mul(15)
     }
 }
 
@@ -182,5 +183,9 @@ mod tests {
         assert!(!bound.is_reached());
         drop((second, third, fourth));
         assert_eq!(bound.open(), 0);
+        // The largest setting neither overflows nor is ever reached.
+        let unbounded = ConnectionBound::new(usize::MAX, 3).unwrap();
+        let _held = unbounded.opened();
+        assert!(!unbounded.is_reached());
     }
 }
