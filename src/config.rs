@@ -131,8 +131,8 @@ pub struct Settings {
     )]
     pub max_connections: usize,
 
-    /// HTTP worker threads (default: one per core).
-    #[arg(long, env = "TRIALOPS_WORKERS", global = true)]
+    /// HTTP worker threads (default: one per core); at least 1.
+    #[arg(long, env = "TRIALOPS_WORKERS", global = true, value_parser = parse_workers)]
     pub workers: Option<usize>,
 
     /// `json` for JSON log lines, anything else for human-readable ones.
@@ -233,6 +233,15 @@ pub struct Settings {
     /// public by accident (unset: no metrics endpoint).
     #[arg(long, env = "TRIALOPS_METRICS_BIND", global = true)]
     pub metrics_bind: Option<std::net::SocketAddr>,
+}
+
+/// A worker count: actix-server refuses 0 with a panic, so it is refused here, by name.
+fn parse_workers(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(0) => Err("at least one worker is needed".into()),
+        Ok(workers) => Ok(workers),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// An exact origin (`scheme://host[:port]`), as browsers send it in `Origin`.

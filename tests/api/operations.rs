@@ -214,6 +214,8 @@ async fn start_up_failures_say_what_to_change_in_one_line() {
         ("TRIALOPS_RATE_LIMIT_PER_MINUTE", "lots"),
         ("TRIALOPS_CORS_ORIGINS", "dash.example.com/app"),
         ("TRIALOPS_METRICS_BIND", "everywhere"),
+        ("TRIALOPS_WORKERS", "0"),
+        ("TRIALOPS_MAX_CONNECTIONS", "-1"),
     ] {
         let (code, stderr) = serve(&[(name, value), ("DATABASE_URL", &app.database_url)]);
         assert_eq!(code, Some(2), "{name}: {stderr}");
