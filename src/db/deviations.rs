@@ -27,10 +27,6 @@ use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::{dates_in_order, not_blank};
 use crate::error::ApiError;
 
-fn default_status() -> DeviationStatus {
-    DeviationStatus::Open
-}
-
 /// A protocol deviation as a client writes it (POST body; PATCH bodies are merged into it).
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
@@ -89,7 +85,7 @@ pub struct DeviationFields {
     #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub irb_reported_on: Option<NaiveDate>,
     /// Defaults to `open`. A deviation is never deleted: `invalidated` withdraws it.
-    #[serde(default = "default_status")]
+    #[serde(default)]
     pub status: DeviationStatus,
     #[validate(length(max = 10_000))]
     #[schema(max_length = 10_000)]

@@ -21,10 +21,6 @@ use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::not_blank;
 use crate::error::ApiError;
 
-fn default_status() -> MilestoneStatus {
-    MilestoneStatus::Planned
-}
-
 /// A milestone as a client writes it (POST body; PATCH bodies are merged into it).
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
@@ -72,7 +68,7 @@ pub struct MilestoneFields {
     #[schema(pattern = "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub actual_date: Option<NaiveDate>,
     /// Defaults to `planned`.
-    #[serde(default = "default_status")]
+    #[serde(default)]
     pub status: MilestoneStatus,
     /// Who answers for the milestone (a person or a function).
     #[validate(length(max = 200))]

@@ -21,10 +21,6 @@ use crate::domain::risks::{escalates, escalation_reason};
 use crate::domain::validation::not_blank;
 use crate::error::ApiError;
 
-fn default_status() -> RiskStatus {
-    RiskStatus::Open
-}
-
 /// A risk as a client writes it (POST body; PATCH bodies are merged into it). `score` is
 /// not among them: the database derives it from the three factors.
 #[derive(
@@ -77,7 +73,7 @@ pub struct RiskFields {
     pub detectability: i32,
     /// Defaults to `open`. Becomes `escalated` by itself when a write makes the score
     /// reach the study's `risk_escalation_threshold`.
-    #[serde(default = "default_status")]
+    #[serde(default)]
     pub status: RiskStatus,
     #[validate(length(max = 200))]
     #[schema(max_length = 200)]

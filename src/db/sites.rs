@@ -20,10 +20,6 @@ use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::{self, dates_in_order, not_blank};
 use crate::error::ApiError;
 
-fn default_status() -> SiteStatus {
-    SiteStatus::Planned
-}
-
 /// A site as a client writes it (POST body; PATCH bodies are merged into it).
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
@@ -74,7 +70,7 @@ pub struct SiteFields {
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub city: Option<String>,
     /// Defaults to `planned`.
-    #[serde(default = "default_status")]
+    #[serde(default)]
     pub status: SiteStatus,
     /// IRB / ethics committee approval date.
     #[validate(custom(function = "crate::domain::validation::calendar_date"))]

@@ -23,10 +23,6 @@ use crate::domain::studies::{
 use crate::domain::validation::{self, currency_code, dates_in_order, not_blank};
 use crate::error::ApiError;
 
-fn default_status() -> StudyStatus {
-    StudyStatus::Planning
-}
-
 fn default_threshold() -> i32 {
     DEFAULT_RISK_ESCALATION_THRESHOLD
 }
@@ -79,7 +75,7 @@ pub struct StudyFields {
     pub short_title: Option<String>,
     pub phase: StudyPhase,
     /// Defaults to `planning`.
-    #[serde(default = "default_status")]
+    #[serde(default)]
     pub status: StudyStatus,
     #[validate(length(max = 200))]
     #[schema(max_length = 200)]

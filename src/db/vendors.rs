@@ -20,10 +20,6 @@ use crate::domain::policy::{RowKeys, RowScope};
 use crate::domain::validation::{self, not_blank};
 use crate::error::ApiError;
 
-fn default_status() -> VendorStatus {
-    VendorStatus::Onboarding
-}
-
 /// A vendor as a client writes it (POST body; PATCH bodies are merged into it).
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema, Insertable, AsChangeset,
@@ -49,7 +45,7 @@ pub struct VendorFields {
     pub name: String,
     pub kind: VendorKind,
     /// Defaults to `onboarding`.
-    #[serde(default = "default_status")]
+    #[serde(default)]
     pub status: VendorStatus,
     /// ISO 3166-1 alpha-2 code of the vendor's seat.
     #[validate(custom(function = "validation::country_code"))]

@@ -60,17 +60,21 @@ text_enum! {
     }
 }
 
+// A status enum's `#[default]` is the status a new record starts in when the client sends
+// none (`#[serde(default)]` on the writable field).
 text_enum! {
     /// Study status: ClinicalTrials.gov `overallStatus` values plus `planning`.
+    #[derive(Default)]
     StudyStatus {
-        Planning, NotYetRecruiting, Recruiting, EnrollingByInvitation, ActiveNotRecruiting,
+        #[default] Planning, NotYetRecruiting, Recruiting, EnrollingByInvitation, ActiveNotRecruiting,
         Suspended, Terminated, Completed, Withdrawn
     }
 }
 
 text_enum! {
     /// Site status, from selection to close-out.
-    SiteStatus { Planned, Selected, Activated, Enrolling, ClosedToEnrollment, Closed, Terminated }
+    #[derive(Default)]
+    SiteStatus { #[default] Planned, Selected, Activated, Enrolling, ClosedToEnrollment, Closed, Terminated }
 }
 
 // The kinds of record the service keeps, for two uses that differ by one kind: the audit
@@ -124,7 +128,8 @@ text_enum! {
 
 text_enum! {
     /// Where a vendor stands with the sponsor.
-    VendorStatus { Onboarding, Qualified, Active, OnHold, Offboarded }
+    #[derive(Default)]
+    VendorStatus { #[default] Onboarding, Qualified, Active, OnHold, Offboarded }
 }
 
 text_enum! {
@@ -137,7 +142,8 @@ text_enum! {
 }
 
 text_enum! {
-    MilestoneStatus { Planned, InProgress, AtRisk, Completed, Missed, Cancelled }
+    #[derive(Default)]
+    MilestoneStatus { #[default] Planned, InProgress, AtRisk, Completed, Missed, Cancelled }
 }
 
 text_enum! {
@@ -155,7 +161,8 @@ text_enum! {
 }
 
 text_enum! {
-    RiskStatus { Open, Mitigating, Escalated, Accepted, Closed }
+    #[derive(Default)]
+    RiskStatus { #[default] Open, Mitigating, Escalated, Accepted, Closed }
 }
 
 text_enum! {
@@ -172,7 +179,8 @@ text_enum! {
 }
 
 text_enum! {
-    DeviationStatus { Open, UnderReview, CapaInProgress, Closed, Invalidated }
+    #[derive(Default)]
+    DeviationStatus { #[default] Open, UnderReview, CapaInProgress, Closed, Invalidated }
 }
 
 text_enum! {
