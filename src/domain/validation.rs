@@ -12,6 +12,20 @@ fn error(code: &'static str, message: impl Into<Cow<'static, str>>) -> Validatio
     ValidationError::new(code).with_message(message.into())
 }
 
+/// A `format` error in `words` unless `ok`.
+fn format_rule(ok: bool, words: &'static str) -> Result<(), ValidationError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(error("format", words))
+    }
+}
+
+// The words of two format rules, said the same by the validators below and by
+// `pattern_rule` (a refused query parameter, the document's patterns).
+const NCT_WORDS: &str = "must be NCT followed by 8 digits, e.g. NCT01234567";
+const EUCT_WORDS: &str = "must be an EU CT number, YYYY-5NNNNN-NN-NN";
+
 /// A struct-level rule's error, pinned to the field a client must change.
 pub fn field_error(
     field: &'static str,
@@ -26,40 +40,26 @@ pub fn field_error(
 /// ClinicalTrials.gov registry id: `NCT` and eight digits.
 pub fn nct_id(value: &str) -> Result<(), ValidationError> {
     let digits = value.strip_prefix("NCT").unwrap_or("");
-    if digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(error(
-            "format",
-            "must be NCT followed by 8 digits, e.g. NCT01234567",
-        ))
-    }
+    let ok = digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit());
+    format_rule(ok, NCT_WORDS)
 }
 
 /// ISO 3166-1 alpha-2 country code, upper case.
 pub fn country_code(value: &str) -> Result<(), ValidationError> {
     let upper = value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase());
-    if upper && celes::Country::from_alpha2(value).is_ok() {
-        Ok(())
-    } else {
-        Err(error(
-            "format",
-            "must be an ISO 3166-1 alpha-2 country code in upper case, e.g. DE",
-        ))
-    }
+    format_rule(
+        upper && celes::Country::from_alpha2(value).is_ok(),
+        "must be an ISO 3166-1 alpha-2 country code in upper case, e.g. DE",
+    )
 }
 
 /// ISO 4217 currency code, upper case.
 pub fn currency_code(value: &str) -> Result<(), ValidationError> {
     let upper = value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase());
-    if upper && iso_currency::Currency::from_code(value).is_some() {
-        Ok(())
-    } else {
-        Err(error(
-            "format",
-            "must be an ISO 4217 currency code in upper case, e.g. EUR",
-        ))
-    }
+    format_rule(
+        upper && iso_currency::Currency::from_code(value).is_some(),
+        "must be an ISO 4217 currency code in upper case, e.g. EUR",
+    )
 }
 
 /// EU clinical trial number (CTIS): `YYYY-5NNNNN-NN-NN`.
@@ -72,14 +72,7 @@ pub fn euct_number(value: &str) -> Result<(), ValidationError> {
             .zip(shape)
             .all(|(part, len)| part.len() == len && part.bytes().all(|b| b.is_ascii_digit()))
         && parts[1].starts_with('5');
-    if ok {
-        Ok(())
-    } else {
-        Err(error(
-            "format",
-            "must be an EU CT number, YYYY-5NNNNN-NN-NN",
-        ))
-    }
+    format_rule(ok, EUCT_WORDS)
 }
 
 /// The shape the OpenAPI document gives every calendar date (with `format: date`): a year
@@ -97,11 +90,8 @@ pub const NOT_BLANK_PATTERN: &str = "\\S";
 pub fn pattern_rule(pattern: &str) -> Option<(&'static str, &'static str)> {
     Some(match pattern {
         DATE_PATTERN => ("range", "must be between 1900-01-01 and 2999-12-31"),
-        NCT_PATTERN => (
-            "format",
-            "must be NCT followed by 8 digits, e.g. NCT01234567",
-        ),
-        EUCT_PATTERN => ("format", "must be an EU CT number, YYYY-5NNNNN-NN-NN"),
+        NCT_PATTERN => ("format", NCT_WORDS),
+        EUCT_PATTERN => ("format", EUCT_WORDS),
         NOT_BLANK_PATTERN => ("blank", "must not be blank"),
         PARTICIPANT_PATTERN => (
             "format",
