@@ -70,6 +70,26 @@ fn scope_fits_role(request: &NewClientRequest) -> Result<(), ValidationError> {
     }
 }
 
+/// A 422 detail for each id of `asked` (the list `field`) that is not among `live`.
+fn unmatched<'a, Id: PartialEq>(
+    field: &'a str,
+    kind: &'a str,
+    asked: &'a [Id],
+    live: &'a [Id],
+) -> impl Iterator<Item = FieldError> + 'a {
+    asked
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| !live.contains(id))
+        .map(move |(i, _)| {
+            FieldError::new(
+                format!("{field}[{i}]"),
+                "reference",
+                format!("names no {kind}"),
+            )
+        })
+}
+
 /// 422 for each scope id that names nothing live.
 async fn check_scope_references(
     conn: &mut Conn,
@@ -82,30 +102,19 @@ async fn check_scope_references(
         .select(studies::id)
         .load(conn)
         .await?;
-    for (i, id) in request.studies.iter().enumerate() {
-        if !live_studies.contains(id) {
-            errors.push(FieldError::new(
-                format!("studies[{i}]"),
-                "reference",
-                "names no study",
-            ));
-        }
-    }
+    errors.extend(unmatched(
+        "studies",
+        "study",
+        &request.studies,
+        &live_studies,
+    ));
     let live_sites: Vec<SiteId> = sites::table
         .filter(sites::id.eq_any(&request.sites))
         .filter(sites::deleted_at.is_null())
         .select(sites::id)
         .load(conn)
         .await?;
-    for (i, id) in request.sites.iter().enumerate() {
-        if !live_sites.contains(id) {
-            errors.push(FieldError::new(
-                format!("sites[{i}]"),
-                "reference",
-                "names no site",
-            ));
-        }
-    }
+    errors.extend(unmatched("sites", "site", &request.sites, &live_sites));
     if let Some(vendor) = request.vendor {
         let found: i64 = vendors::table
             .filter(vendors::id.eq(vendor))
