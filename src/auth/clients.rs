@@ -71,23 +71,19 @@ fn scope_fits_role(request: &NewClientRequest) -> Result<(), ValidationError> {
 }
 
 /// A 422 detail for each id of `asked` (the list `field`) that is not among `live`.
-fn unmatched<'a, Id: PartialEq>(
-    field: &'a str,
-    kind: &'a str,
-    asked: &'a [Id],
-    live: &'a [Id],
-) -> impl Iterator<Item = FieldError> + 'a {
+fn unmatched<Id: PartialEq>(field: &str, kind: &str, asked: &[Id], live: &[Id]) -> Vec<FieldError> {
     asked
         .iter()
         .enumerate()
         .filter(|(_, id)| !live.contains(id))
-        .map(move |(i, _)| {
+        .map(|(i, _)| {
             FieldError::new(
                 format!("{field}[{i}]"),
                 "reference",
                 format!("names no {kind}"),
             )
         })
+        .collect()
 }
 
 /// 422 for each scope id that names nothing live.
